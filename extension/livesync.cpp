@@ -1,0 +1,103 @@
+// Module entry: GUCs, shared memory for the replicator's state, and the replicator's
+// registration. Loaded by shared_preload_libraries (postmaster) and again by every
+// walsender that decodes with the `livesync` output plugin.
+#include "livesync.hpp"
+
+extern "C" {
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+void _PG_init(void);
+}
+
+namespace livesync::extension {
+
+Settings settings;
+
+namespace {
+WorkerState *state = nullptr;
+shmem_request_hook_type prev_shmem_request_hook = nullptr;
+shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
+
+void request_shmem() {
+    if (prev_shmem_request_hook) prev_shmem_request_hook();
+    RequestAddinShmemSpace(MAXALIGN(sizeof(WorkerState)));
+}
+
+void startup_shmem() {
+    if (prev_shmem_startup_hook) prev_shmem_startup_hook();
+    LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+    bool found = false;
+    state = static_cast<WorkerState *>(ShmemInitStruct("livesync worker state", sizeof(WorkerState), &found));
+    if (!found) {
+        pg_atomic_init_u32(&state->pid, 0);
+        pg_atomic_init_u32(&state->redis_connected, 0);
+        pg_atomic_init_u32(&state->slot_connected, 0);
+        pg_atomic_init_u64(&state->published_lsn, 0);
+        pg_atomic_init_u64(&state->confirmed_lsn, 0);
+        pg_atomic_init_u64(&state->last_commit_time, 0);
+        pg_atomic_init_u64(&state->batches_published, 0);
+        pg_atomic_init_u64(&state->changes_published, 0);
+        pg_atomic_init_u64(&state->bytes_published, 0);
+    }
+    LWLockRelease(AddinShmemInitLock);
+}
+
+void define_gucs() {
+    DefineCustomStringVariable("livesync.database", "Database whose changes the replicator streams.", nullptr,
+                               &settings.database, "postgres", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("livesync.redis_url", "Redis server the replicator publishes to.",
+                               "redis://[:password@]host[:port][/db]", &settings.redis_url,
+                               "redis://127.0.0.1:6379", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("livesync.redis_prefix", "Prefix of every Redis key livesync uses.", nullptr,
+                               &settings.redis_prefix, "livesync:", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("livesync.slot_name", "Logical replication slot the replicator reads.", nullptr,
+                               &settings.slot_name, "livesync", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("livesync.replication_conninfo",
+                               "Extra libpq connection options for the replicator's replication connection.",
+                               "Appended to the local-socket connection string, e.g. 'user=replicator'.",
+                               &settings.replication_conninfo, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr,
+                               nullptr, nullptr);
+    DefineCustomIntVariable("livesync.batch_max_bytes", "Largest change batch written as one stream entry.", nullptr,
+                            &settings.batch_max_bytes, 1024 * 1024, 4096, 256 * 1024 * 1024, PGC_SIGHUP,
+                            GUC_UNIT_BYTE, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("livesync.redis_timeout", "How long one Redis command may take before the connection "
+                            "is considered broken.", nullptr, &settings.redis_timeout_ms, 5000, 100, 600000,
+                            PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    MarkGUCPrefixReserved("livesync");
+}
+
+void register_replicator() {
+    BackgroundWorker worker;
+    memset(&worker, 0, sizeof worker);
+    worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+    worker.bgw_restart_time = 5;
+    snprintf(worker.bgw_library_name, BGW_MAXLEN, "livesync");
+    snprintf(worker.bgw_function_name, BGW_MAXLEN, "livesync_replicator_main");
+    snprintf(worker.bgw_name, BGW_MAXLEN, "livesync replicator");
+    snprintf(worker.bgw_type, BGW_MAXLEN, "livesync replicator");
+    RegisterBackgroundWorker(&worker);
+}
+}  // namespace
+
+WorkerState *worker_state() { return state; }
+
+}  // namespace livesync::extension
+
+void _PG_init(void) {
+    using namespace livesync::extension;
+    define_gucs();
+    if (!process_shared_preload_libraries_in_progress) return;
+    prev_shmem_request_hook = shmem_request_hook;
+    shmem_request_hook = request_shmem;
+    prev_shmem_startup_hook = shmem_startup_hook;
+    shmem_startup_hook = startup_shmem;
+    register_replicator();
+}

@@ -1,0 +1,41 @@
+// extension/: the Postgres side of livesync. This header holds what the module's parts
+// share: the GUC values (defined once in _PG_init) and the replicator's shared-memory
+// state that livesync.status() reads.
+#pragma once
+
+extern "C" {
+#include "postgres.h"
+
+#include "port/atomics.h"
+#include "storage/lwlock.h"
+}
+
+namespace livesync::extension {
+
+struct Settings {
+    char *database;
+    char *redis_url;
+    char *redis_prefix;
+    char *slot_name;
+    char *replication_conninfo;
+    int batch_max_bytes;
+    int redis_timeout_ms;
+};
+extern Settings settings;
+
+// Written by the replicator only, read by any backend (atomics: no lock needed for
+// monotonic counters and flags read independently).
+struct WorkerState {
+    pg_atomic_uint32 pid;
+    pg_atomic_uint32 redis_connected;
+    pg_atomic_uint32 slot_connected;
+    pg_atomic_uint64 published_lsn;     // commit LSN of the newest transaction in Redis
+    pg_atomic_uint64 confirmed_lsn;     // the slot position last confirmed to Postgres
+    pg_atomic_uint64 last_commit_time;  // TimestampTz of that transaction
+    pg_atomic_uint64 batches_published;
+    pg_atomic_uint64 changes_published;
+    pg_atomic_uint64 bytes_published;
+};
+WorkerState *worker_state();  // nullptr when the library was not preloaded
+
+}  // namespace livesync::extension

@@ -1,0 +1,191 @@
+#include "change_encoder.hpp"
+
+#include "common/change_batch.hpp"
+
+extern "C" {
+#include "access/detoast.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
+#include "nodes/bitmapset.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/relcache.h"
+#include "utils/timestamp.h"
+}
+
+namespace livesync::extension::plugin {
+
+using livesync::common::kExtJson;
+using livesync::common::kExtNumeric;
+using livesync::common::kExtText;
+
+int append_to_stringinfo(void *data, const char *buf, size_t len) {
+    appendBinaryStringInfo(static_cast<StringInfo>(data), buf, static_cast<int>(len));
+    return 0;
+}
+
+namespace {
+
+void pack_cstring(msgpack_packer *pk, const char *s) {
+    msgpack_pack_str_with_body(pk, s, strlen(s));
+}
+
+void pack_ext_text(msgpack_packer *pk, int8_t type, const char *s) {
+    size_t len = strlen(s);
+    msgpack_pack_ext(pk, len, type);
+    msgpack_pack_ext_body(pk, s, len);
+}
+
+char *output_text(Oid typid, Datum value) {
+    Oid out_func;
+    bool is_varlena;
+    getTypeOutputInfo(typid, &out_func, &is_varlena);
+    return OidOutputFunctionCall(out_func, value);
+}
+
+void pack_value(msgpack_packer *pk, Oid typid, Datum value) {
+    Oid base = getBaseType(typid);  // domains travel as their base type
+    switch (base) {
+        case BOOLOID: DatumGetBool(value) ? msgpack_pack_true(pk) : msgpack_pack_false(pk); return;
+        case INT2OID: msgpack_pack_int64(pk, DatumGetInt16(value)); return;
+        case INT4OID: msgpack_pack_int64(pk, DatumGetInt32(value)); return;
+        case INT8OID: msgpack_pack_int64(pk, DatumGetInt64(value)); return;
+        case OIDOID: msgpack_pack_uint64(pk, DatumGetObjectId(value)); return;
+        case FLOAT4OID: msgpack_pack_float(pk, DatumGetFloat4(value)); return;
+        case FLOAT8OID: msgpack_pack_double(pk, DatumGetFloat8(value)); return;
+        case TEXTOID:
+        case VARCHAROID:
+        case BPCHAROID: {
+            text *t = DatumGetTextPP(value);
+            msgpack_pack_str_with_body(pk, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+            return;
+        }
+        case BYTEAOID: {
+            bytea *b = DatumGetByteaPP(value);
+            msgpack_pack_bin_with_body(pk, VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b));
+            return;
+        }
+        case NUMERICOID: pack_ext_text(pk, kExtNumeric, output_text(base, value)); return;
+        case JSONOID:
+        case JSONBOID: pack_ext_text(pk, kExtJson, output_text(base, value)); return;
+        case TIMESTAMPTZOID: {
+            TimestampTz ts = DatumGetTimestampTz(value);
+            if (TIMESTAMP_NOT_FINITE(ts)) break;  // 'infinity' travels as text
+            int64 unix_usec = ts + (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+            msgpack_timestamp mts;
+            mts.tv_sec = unix_usec / USECS_PER_SEC;
+            int64 usec = unix_usec % USECS_PER_SEC;
+            if (usec < 0) {
+                usec += USECS_PER_SEC;
+                mts.tv_sec -= 1;
+            }
+            mts.tv_nsec = static_cast<uint32_t>(usec * 1000);
+            msgpack_pack_timestamp(pk, &mts);
+            return;
+        }
+        default: break;
+    }
+    pack_ext_text(pk, kExtText, output_text(typid, value));
+}
+
+bool is_unchanged_toast(Form_pg_attribute attr, Datum value, bool isnull) {
+    return !isnull && attr->attlen == -1 && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(value));
+}
+
+// Packs {column: value} for the columns of `tuple` selected by `only` (nullptr: all).
+// Unchanged TOASTed columns are left out and, when `unchanged` is given, listed there.
+void pack_tuple(msgpack_packer *pk, TupleDesc desc, HeapTuple tuple, Bitmapset *only, List **unchanged) {
+    int natts = desc->natts;
+    Datum *values = static_cast<Datum *>(palloc(natts * sizeof(Datum)));
+    bool *nulls = static_cast<bool *>(palloc(natts * sizeof(bool)));
+    heap_deform_tuple(tuple, desc, values, nulls);
+
+    uint32_t count = 0;
+    for (int i = 0; i < natts; ++i) {
+        Form_pg_attribute attr = TupleDescAttr(desc, i);
+        if (attr->attisdropped || attr->attnum <= 0) continue;
+        if (only && !bms_is_member(attr->attnum - FirstLowInvalidHeapAttributeNumber, only)) continue;
+        if (is_unchanged_toast(attr, values[i], nulls[i])) {
+            if (unchanged) *unchanged = lappend(*unchanged, NameStr(attr->attname));
+            continue;
+        }
+        ++count;
+    }
+    msgpack_pack_map(pk, count);
+    for (int i = 0; i < natts; ++i) {
+        Form_pg_attribute attr = TupleDescAttr(desc, i);
+        if (attr->attisdropped || attr->attnum <= 0) continue;
+        if (only && !bms_is_member(attr->attnum - FirstLowInvalidHeapAttributeNumber, only)) continue;
+        if (is_unchanged_toast(attr, values[i], nulls[i])) continue;
+        pack_cstring(pk, NameStr(attr->attname));
+        if (nulls[i]) msgpack_pack_nil(pk);
+        else pack_value(pk, attr->atttypid, values[i]);
+    }
+}
+
+}  // namespace
+
+bool encode_change(msgpack_packer *pk, Relation relation, ReorderBufferChange *change) {
+    char op;
+    HeapTuple new_tuple = nullptr, old_tuple = nullptr;
+    switch (change->action) {
+        case REORDER_BUFFER_CHANGE_INSERT: op = 'i'; break;
+        case REORDER_BUFFER_CHANGE_UPDATE: op = 'u'; break;
+        case REORDER_BUFFER_CHANGE_DELETE: op = 'd'; break;
+        default: return false;
+    }
+    if (change->data.tp.newtuple) new_tuple = &change->data.tp.newtuple->tuple;
+    if (change->data.tp.oldtuple) old_tuple = &change->data.tp.oldtuple->tuple;
+    if (op != 'd' && new_tuple == nullptr) return false;
+
+    TupleDesc desc = RelationGetDescr(relation);
+    // The old tuple carries the replica identity (all columns under REPLICA IDENTITY
+    // FULL); under DEFAULT/INDEX only the key columns are meaningful, the rest are NULL.
+    Bitmapset *identity = nullptr;
+    if (old_tuple && relation->rd_rel->relreplident != REPLICA_IDENTITY_FULL)
+        identity = RelationGetIdentityKeyBitmap(relation);
+
+    uint32_t keys = 3 + (new_tuple ? 1 : 0) + (old_tuple ? 1 : 0);
+    List *unchanged = NIL;
+    // "unchanged" is only known after the new tuple was walked; it is packed after the
+    // map with an exact key count, so count it up front.
+    if (new_tuple && op == 'u') {
+        Datum *values = static_cast<Datum *>(palloc(desc->natts * sizeof(Datum)));
+        bool *nulls = static_cast<bool *>(palloc(desc->natts * sizeof(bool)));
+        heap_deform_tuple(new_tuple, desc, values, nulls);
+        for (int i = 0; i < desc->natts; ++i) {
+            Form_pg_attribute attr = TupleDescAttr(desc, i);
+            if (!attr->attisdropped && is_unchanged_toast(attr, values[i], nulls[i])) {
+                ++keys;
+                break;
+            }
+        }
+    }
+    msgpack_pack_map(pk, keys);
+    pack_cstring(pk, "op");
+    msgpack_pack_str_with_body(pk, &op, 1);
+    pack_cstring(pk, "schema");
+    pack_cstring(pk, get_namespace_name(RelationGetNamespace(relation)));
+    pack_cstring(pk, "table");
+    pack_cstring(pk, RelationGetRelationName(relation));
+    if (new_tuple) {
+        pack_cstring(pk, "new");
+        pack_tuple(pk, desc, new_tuple, nullptr, &unchanged);
+    }
+    if (old_tuple) {
+        pack_cstring(pk, "old");
+        pack_tuple(pk, desc, old_tuple, identity, nullptr);
+    }
+    if (unchanged != NIL) {
+        pack_cstring(pk, "unchanged");
+        msgpack_pack_array(pk, list_length(unchanged));
+        ListCell *lc;
+        foreach (lc, unchanged)
+            pack_cstring(pk, static_cast<const char *>(lfirst(lc)));
+    }
+    return true;
+}
+
+}  // namespace livesync::extension::plugin

@@ -1,0 +1,199 @@
+// The `livesync` output plugin: a table of callbacks. Options are parsed once in
+// startup; each change is encoded in a memory context reset after it.
+//
+// Binary output (default), one message per callback, each a tag byte + msgpack:
+//   'B' [lsn, xid, commit_unix_usec]   before the first emitted change of a transaction
+//   'C' change map                     a change of a published table
+//   'K' change map                     a change of livesync.tables (sync config)
+//   'E' [lsn]                          commit of a transaction that emitted changes
+// Transactions that touch no published table emit nothing at all.
+//
+// Option format 'json' renders the same messages as JSON text (for pg_regress and for
+// people reading a slot with pg_logical_slot_get_changes); include_txn_info '0' leaves
+// out xids, LSNs and times so the output is stable.
+#include "change_encoder.hpp"
+#include "common/batch_writer.hpp"
+#include "common/change_batch.hpp"
+#include "common/lsn.hpp"
+#include "extension/pg_guard.hpp"
+#include "published_tables.hpp"
+
+extern "C" {
+#include "commands/defrem.h"
+#include "fmgr.h"
+#include "replication/logical.h"
+#include "replication/output_plugin.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+PGDLLEXPORT void _PG_output_plugin_init(OutputPluginCallbacks *cb);
+}
+
+#include <stdexcept>
+#include <string>
+
+namespace livesync::extension::plugin {
+
+namespace {
+
+namespace common = livesync::common;
+
+struct PluginState {
+    MemoryContext change_context;
+    bool json;
+    bool include_txn_info;
+    bool txn_begun;  // 'B' already written for the current transaction
+    StringInfo scratch;
+};
+
+PluginState *state_of(LogicalDecodingContext *ctx) { return static_cast<PluginState *>(ctx->output_plugin_private); }
+
+bool parse_bool_option(DefElem *elem) {
+    if (elem->arg == nullptr) return true;
+    bool value = false;
+    if (!parse_bool(strVal(elem->arg), &value))
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("livesync: option \"%s\" must be a boolean, not \"%s\"", elem->defname,
+                               strVal(elem->arg))));
+    return value;
+}
+
+void startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool) {
+    auto *st = static_cast<PluginState *>(palloc0(sizeof(PluginState)));
+    st->change_context = AllocSetContextCreate(ctx->context, "livesync change", ALLOCSET_DEFAULT_SIZES);
+    st->include_txn_info = true;
+    st->scratch = makeStringInfo();
+    ListCell *lc;
+    foreach (lc, ctx->output_plugin_options) {
+        DefElem *elem = static_cast<DefElem *>(lfirst(lc));
+        if (strcmp(elem->defname, "format") == 0) {
+            const char *format = elem->arg ? strVal(elem->arg) : "";
+            if (strcmp(format, "json") == 0) st->json = true;
+            else if (strcmp(format, "msgpack") != 0)
+                ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                                errmsg("livesync: unknown format \"%s\"", format),
+                                errhint("Use 'msgpack' (the default) or 'json'.")));
+        } else if (strcmp(elem->defname, "include_txn_info") == 0) {
+            st->include_txn_info = parse_bool_option(elem);
+        } else {
+            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                            errmsg("livesync: unknown option \"%s\"", elem->defname),
+                            errhint("Known options: format, include_txn_info.")));
+        }
+    }
+    opt->output_type = st->json ? OUTPUT_PLUGIN_TEXTUAL_OUTPUT : OUTPUT_PLUGIN_BINARY_OUTPUT;
+    opt->receive_rewrites = false;
+    ctx->output_plugin_private = st;
+}
+
+void shutdown(LogicalDecodingContext *ctx) {
+    PluginState *st = state_of(ctx);
+    if (st) MemoryContextDelete(st->change_context);
+}
+
+// Writes the transaction's 'B' message if it was not written yet.
+void write_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn) {
+    PluginState *st = state_of(ctx);
+    if (st->txn_begun) return;
+    st->txn_begun = true;
+    OutputPluginPrepareWrite(ctx, false);
+    int64 unix_usec = common::pg_timestamp_to_unix_usec(txn->xact_time.commit_time);
+    if (st->json) {
+        if (!st->include_txn_info) {
+            appendStringInfoString(ctx->out, "{\"type\":\"begin\"}");
+        } else {
+            std::string line = guard_cpp("begin", [&] {
+                std::string out = "{\"type\":\"begin\",\"lsn\":\"" + common::format_lsn(txn->end_lsn) +
+                                  "\",\"xid\":" + std::to_string(txn->xid) + ",\"commit_time\":";
+                common::append_timestamp_json(out, unix_usec / 1000000, (unix_usec % 1000000) * 1000);
+                out += '}';
+                return out;
+            });
+            appendBinaryStringInfo(ctx->out, line.data(), static_cast<int>(line.size()));
+        }
+    } else {
+        appendStringInfoChar(ctx->out, common::kTagBegin);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, ctx->out, append_to_stringinfo);
+        msgpack_pack_array(&pk, 3);
+        msgpack_pack_uint64(&pk, txn->end_lsn);
+        msgpack_pack_uint32(&pk, txn->xid);
+        msgpack_pack_int64(&pk, unix_usec);
+    }
+    OutputPluginWrite(ctx, false);
+}
+
+void begin(LogicalDecodingContext *ctx, ReorderBufferTXN *) { state_of(ctx)->txn_begun = false; }
+
+void commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr) {
+    PluginState *st = state_of(ctx);
+    if (!st->txn_begun) return;
+    st->txn_begun = false;
+    OutputPluginPrepareWrite(ctx, true);
+    if (st->json) {
+        if (st->include_txn_info)
+            appendStringInfo(ctx->out, "{\"type\":\"commit\",\"lsn\":\"%s\"}",
+                             common::format_lsn(txn->end_lsn).c_str());
+        else
+            appendStringInfoString(ctx->out, "{\"type\":\"commit\"}");
+    } else {
+        appendStringInfoChar(ctx->out, common::kTagCommit);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, ctx->out, append_to_stringinfo);
+        msgpack_pack_array(&pk, 1);
+        msgpack_pack_uint64(&pk, txn->end_lsn);
+    }
+    OutputPluginWrite(ctx, true);
+}
+
+void append_change_as_json(StringInfo out, const StringInfo msgpack, Publication publication) {
+    std::string line = guard_cpp("json rendering", [&] {
+        std::string json = publication == Publication::Config ? "{\"type\":\"config\",\"change\":"
+                                                              : "{\"type\":\"change\",\"change\":";
+        std::string error;
+        if (!common::change_msgpack_to_json(std::string_view(msgpack->data, msgpack->len), json, &error))
+            throw std::runtime_error("cannot render change: " + error);
+        json += '}';
+        return json;
+    });
+    appendBinaryStringInfo(out, line.data(), static_cast<int>(line.size()));
+}
+
+void change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation relation, ReorderBufferChange *change) {
+    PluginState *st = state_of(ctx);
+    Publication publication = publication_of(relation);
+    if (publication == Publication::None) return;
+
+    MemoryContext old = MemoryContextSwitchTo(st->change_context);
+    resetStringInfo(st->scratch);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, st->scratch, append_to_stringinfo);
+    if (encode_change(&pk, relation, change)) {
+        write_begin(ctx, txn);
+        OutputPluginPrepareWrite(ctx, true);
+        if (st->json) {
+            append_change_as_json(ctx->out, st->scratch, publication);
+        } else {
+            appendStringInfoChar(ctx->out, publication == Publication::Config ? common::kTagConfig
+                                                                              : common::kTagChange);
+            appendBinaryStringInfo(ctx->out, st->scratch->data, st->scratch->len);
+        }
+        OutputPluginWrite(ctx, true);
+    }
+    MemoryContextSwitchTo(old);
+    MemoryContextReset(st->change_context);
+    // The decoding snapshot of the next change already includes this config change.
+    if (publication == Publication::Config) forget_publications();
+}
+
+}  // namespace
+}  // namespace livesync::extension::plugin
+
+void _PG_output_plugin_init(OutputPluginCallbacks *cb) {
+    using namespace livesync::extension::plugin;
+    cb->startup_cb = startup;
+    cb->begin_cb = begin;
+    cb->change_cb = change;
+    cb->commit_cb = commit;
+    cb->shutdown_cb = shutdown;
+}

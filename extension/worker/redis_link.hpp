@@ -1,0 +1,49 @@
+// The replicator's Redis connection: hiredis in non-blocking mode, every wait through
+// the worker's latch (wait_for_socket), every command bounded by livesync.redis_timeout.
+// Any failure throws TransientError and leaves the link disconnected.
+#pragma once
+
+#include "common/redis_url.hpp"
+
+#include <hiredis/hiredis.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace livesync::extension::worker {
+
+struct ReplyDeleter {
+    void operator()(redisReply *r) const { freeReplyObject(r); }
+};
+using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
+
+using Command = std::vector<std::string_view>;
+
+class RedisLink {
+public:
+    RedisLink() = default;
+    ~RedisLink() { disconnect(); }
+    RedisLink(const RedisLink &) = delete;
+    RedisLink &operator=(const RedisLink &) = delete;
+
+    void connect(const common::RedisUrl &url, int timeout_ms);
+    void disconnect();
+    bool connected() const { return context_ != nullptr; }
+
+    // Sends the commands as one pipeline and returns their replies in order. A Redis
+    // error reply is returned as a reply (the caller decides), a broken link throws.
+    std::vector<Reply> pipeline(const std::vector<Command> &commands);
+    Reply command(const Command &command);
+
+private:
+    void fail(const std::string &what);
+    void write_all(int64_t deadline);
+    Reply read_reply(int64_t deadline);
+
+    redisContext *context_ = nullptr;
+    int timeout_ms_ = 5000;
+};
+
+}  // namespace livesync::extension::worker

@@ -1,0 +1,106 @@
+-- livesync 0.1: sync configuration as data, and the SQL API over it.
+\echo Use "CREATE EXTENSION livesync" to load this file. \quit
+
+-- Published tables. A user_catalog_table, so the output plugin reads it with the
+-- decoding snapshot: a publish or unpublish takes effect at its exact commit LSN, and
+-- its rows travel in the change stream (REPLICA IDENTITY FULL: a delete names the table).
+CREATE TABLE livesync.tables (
+    relid        oid PRIMARY KEY,
+    schema_name  text NOT NULL,
+    table_name   text NOT NULL,
+    published_at timestamptz NOT NULL DEFAULT now()
+) WITH (user_catalog_table = true);
+ALTER TABLE livesync.tables REPLICA IDENTITY FULL;
+SELECT pg_catalog.pg_extension_config_dump('livesync.tables', '');
+
+CREATE FUNCTION livesync.publish(target regclass) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog AS $$
+DECLARE
+    rel record;
+BEGIN
+    IF target IS NULL THEN
+        RAISE EXCEPTION 'livesync.publish: the table must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT c.oid, c.relkind, c.relpersistence, n.nspname, c.relname
+      INTO rel
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = target;
+    IF rel.relkind IS DISTINCT FROM 'r' THEN
+        RAISE EXCEPTION 'livesync.publish: "%" is not a table', target
+            USING ERRCODE = 'wrong_object_type',
+                  DETAIL = format('It is a %s.', CASE rel.relkind
+                      WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view'
+                      WHEN 'p' THEN 'partitioned table' WHEN 'f' THEN 'foreign table'
+                      WHEN 'S' THEN 'sequence' WHEN 'i' THEN 'index' ELSE 'relation of kind ' || rel.relkind::text END),
+                  HINT = 'Only ordinary tables can be published; publish the partitions of a partitioned table.';
+    END IF;
+    IF rel.relpersistence <> 'p' THEN
+        RAISE EXCEPTION 'livesync.publish: "%" is % and its changes are not written to WAL', target,
+            CASE rel.relpersistence WHEN 'u' THEN 'unlogged' ELSE 'temporary' END
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    IF rel.nspname = 'livesync' THEN
+        RAISE EXCEPTION 'livesync.publish: tables of schema livesync cannot be published'
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    -- (ON CONFLICT is not allowed on a user_catalog_table.)
+    BEGIN
+        INSERT INTO livesync.tables (relid, schema_name, table_name)
+        VALUES (rel.oid, rel.nspname, rel.relname);
+    EXCEPTION WHEN unique_violation THEN
+        RETURN false;
+    END;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION livesync.publish(regclass) IS
+    'Stream the table''s committed changes to subscribed clients; false if it already was.';
+
+CREATE FUNCTION livesync.unpublish(target regclass) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog AS $$
+BEGIN
+    IF target IS NULL THEN
+        RAISE EXCEPTION 'livesync.unpublish: the table must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    DELETE FROM livesync.tables WHERE relid = target;
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION livesync.unpublish(regclass) IS
+    'Stop streaming the table''s changes; false if it was not published.';
+
+CREATE VIEW livesync.published_tables AS
+    SELECT relid::regclass AS "table", published_at FROM livesync.tables ORDER BY schema_name, table_name;
+
+CREATE FUNCTION livesync.worker_state(
+    OUT pid integer, OUT redis_connected boolean, OUT slot_connected boolean,
+    OUT published_lsn pg_lsn, OUT confirmed_lsn pg_lsn, OUT last_commit_time timestamptz,
+    OUT batches_published bigint, OUT changes_published bigint, OUT bytes_published bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'livesync_worker_state' LANGUAGE C STRICT VOLATILE;
+
+CREATE FUNCTION livesync.status(
+    OUT slot_name text, OUT slot_exists boolean, OUT worker_pid integer,
+    OUT redis_connected boolean, OUT published_lsn pg_lsn, OUT confirmed_flush_lsn pg_lsn,
+    OUT lag_bytes numeric, OUT lag_seconds double precision,
+    OUT batches_published bigint, OUT changes_published bigint, OUT bytes_published bigint)
+RETURNS record LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+    SELECT current_setting('livesync.slot_name'),
+           s.slot_name IS NOT NULL,
+           NULLIF(w.pid, 0),
+           w.redis_connected,
+           NULLIF(w.published_lsn, '0/0'),
+           s.confirmed_flush_lsn,
+           pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn),
+           CASE WHEN s.confirmed_flush_lsn IS NULL THEN NULL
+                WHEN pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn) <= 0 THEN 0
+                WHEN w.last_commit_time IS NULL THEN NULL
+                ELSE extract(epoch FROM clock_timestamp() - w.last_commit_time)::float8 END,
+           w.batches_published, w.changes_published, w.bytes_published
+      FROM livesync.worker_state() w
+      LEFT JOIN pg_replication_slots s ON s.slot_name = current_setting('livesync.slot_name')
+$$;
+COMMENT ON FUNCTION livesync.status() IS
+    'The replicator: its slot, how far Redis has the stream, lag, and whether Redis is reachable.';
+
+REVOKE ALL ON FUNCTION livesync.publish(regclass), livesync.unpublish(regclass) FROM PUBLIC;

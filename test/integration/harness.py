@@ -1,0 +1,240 @@
+"""Starts and stops real servers for tests and the demo: a Postgres cluster with the
+livesync extension preloaded, a Redis server and the livesyncd sidecar, each on a free
+loopback port in one temporary directory, stopped by pid whatever happens.
+
+Postgres refuses to run as root, so when we are root the cluster is run as the
+`postgres` user (runuser) in a directory that user owns.
+"""
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("LIVESYNC_BUILD_DIR", os.path.join(ROOT, "build"))
+
+
+def pg_bindir():
+    out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+def as_postgres(cmd):
+    return (["runuser", "-u", "postgres", "--"] + cmd) if os.geteuid() == 0 else cmd
+
+
+class Postgres:
+    def __init__(self, workdir, settings=None):
+        self.dir = os.path.join(workdir, "pg")
+        self.data = os.path.join(self.dir, "data")
+        self.port = free_port()
+        self.settings = settings or {}
+        self.bindir = pg_bindir()
+
+    def start(self):
+        os.makedirs(self.dir, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+        subprocess.run(as_postgres([os.path.join(self.bindir, "initdb"), "-D", self.data, "-U", "postgres",
+                                    "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"]),
+                       check=True, stdout=subprocess.DEVNULL)
+        conf = {
+            "listen_addresses": "'127.0.0.1'",
+            "port": str(self.port),
+            "unix_socket_directories": f"'{self.dir}'",
+            "wal_level": "logical",
+            "max_wal_senders": "10",
+            "max_replication_slots": "10",
+            "shared_preload_libraries": "'livesync'",
+            "output_plugin_libraries": "'pgoutput, test_decoding, livesync'",
+            "fsync": "off",
+            "log_min_messages": "info",
+        }
+        conf.update(self.settings)
+        with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
+            for k, v in conf.items():
+                f.write(f"{k} = {v}\n")
+        self.pg_ctl("start", "-w", "-l", os.path.join(self.dir, "log"))
+        return self
+
+    def pg_ctl(self, *args):
+        subprocess.run(as_postgres([os.path.join(self.bindir, "pg_ctl"), "-D", self.data, *args]),
+                       check=True, stdout=subprocess.DEVNULL)
+
+    def stop(self, mode="fast"):
+        if os.path.exists(os.path.join(self.data, "postmaster.pid")):
+            subprocess.run(as_postgres([os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "stop", "-m", mode]),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def log(self):
+        with open(os.path.join(self.dir, "log")) as f:
+            return f.read()
+
+    def psql(self, sql, db="postgres", check=True):
+        out = subprocess.run([os.path.join(self.bindir, "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                              "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", db, "-c", sql],
+                             capture_output=True, text=True)
+        if check and out.returncode != 0:
+            raise RuntimeError(f"psql failed: {out.stderr.strip()}\nSQL: {sql[:500]}")
+        return out.stdout.strip() if check else out
+
+
+class Redis:
+    def __init__(self, workdir):
+        self.dir = os.path.join(workdir, "redis")
+        self.port = free_port()
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self):
+        os.makedirs(self.dir, exist_ok=True)
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                                      "--dir", self.dir, "--save", "", "--appendonly", "yes",
+                                      "--appendfsync", "always", "--logfile", os.path.join(self.dir, "log")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: self.ping(), 10, "redis to answer PING")
+        return self
+
+    def ping(self):
+        return self.cli("PING", check=False) == "PONG"
+
+    def cli(self, *args, check=True):
+        out = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(self.port), "--no-raw", *args],
+                             capture_output=True, text=True)
+        if check and out.returncode != 0:
+            raise RuntimeError(out.stderr)
+        return out.stdout.strip()
+
+    def raw(self, *args):
+        out = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(self.port), "--raw", *args],
+                             capture_output=True, check=True)
+        return out.stdout
+
+    def stop(self):
+        stop_process(self.proc)
+
+
+class Sidecar:
+    def __init__(self, workdir, redis_url, prefix="livesync:", extra=()):
+        self.port = free_port()
+        self.redis_url = redis_url
+        self.prefix = prefix
+        self.extra = list(extra)
+        self.log_path = os.path.join(workdir, f"livesyncd-{self.port}.log")
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"ws://127.0.0.1:{self.port}/v1/sync"
+
+    @property
+    def http(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([os.path.join(BUILD, "livesyncd"), "--listen", f"127.0.0.1:{self.port}",
+                                      "--redis", self.redis_url, "--prefix", self.prefix, *self.extra],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        wait_until(lambda: self.get("/healthz")[0] == 200, 15, "livesyncd /healthz")
+        return self
+
+    def get(self, path):
+        try:
+            with urllib.request.urlopen(self.http + path, timeout=2) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+        except OSError:
+            return 0, ""
+
+    def stop(self, sig=signal.SIGTERM):
+        stop_process(self.proc, sig)
+        if self.proc is not None:
+            self.log.close()
+
+
+def stop_process(proc, sig=signal.SIGTERM):
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+class Stack:
+    """Postgres + Redis + livesyncd, in one temp dir; a context manager."""
+
+    def __init__(self, pg_settings=None, sidecar_args=(), keep=False):
+        self.workdir = tempfile.mkdtemp(prefix="livesync-")
+        os.chmod(self.workdir, 0o755)
+        self.redis = Redis(self.workdir)
+        settings = {"livesync.redis_url": f"'{self.redis.url}'"}
+        settings.update(pg_settings or {})
+        self.pg = Postgres(self.workdir, settings)
+        self.sidecar = None
+        self.sidecar_args = sidecar_args
+        self.keep = keep
+
+    def __enter__(self):
+        try:
+            self.redis.start()
+            self.pg.start()
+            self.pg.psql("CREATE EXTENSION livesync")
+            self.sidecar = Sidecar(self.workdir, self.redis.url, extra=self.sidecar_args).start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def wait_replicator(self, timeout=30):
+        wait_until(lambda: self.pg.psql("SELECT redis_connected AND slot_exists FROM livesync.status()") == "t",
+                   timeout, "the replicator to connect to Redis and its slot")
+
+    def __exit__(self, *exc):
+        with contextlib.suppress(Exception):
+            if self.sidecar:
+                self.sidecar.stop()
+        with contextlib.suppress(Exception):
+            self.pg.stop("immediate")
+        with contextlib.suppress(Exception):
+            self.redis.stop()
+        if exc and exc[0] is not None:
+            self.dump_logs()
+        if not self.keep:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        return False
+
+    def dump_logs(self):
+        for path in (os.path.join(self.pg.dir, "log"), self.sidecar.log_path if self.sidecar else None):
+            if path and os.path.exists(path):
+                with open(path, errors="replace") as f:
+                    tail = f.read()[-4000:]
+                print(f"---- {path} (tail) ----\n{tail}")
