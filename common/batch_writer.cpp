@@ -28,6 +28,8 @@ void BatchWriter::clear() {
     txn_changes_ = 0;
     change_count_ = 0;
     last_lsn_ = 0;
+    last_part_ = 0;
+    last_final_ = true;
 }
 
 void BatchWriter::begin_txn(uint64_t lsn, uint32_t xid, int64_t commit_unix_usec, uint32_t part) {
@@ -56,6 +58,8 @@ void BatchWriter::begin_txn(uint64_t lsn, uint32_t xid, int64_t commit_unix_usec
     put_be(buf_, 0, 4);
     txn_changes_ = 0;
     last_lsn_ = lsn;
+    last_part_ = part;
+    last_final_ = false;
 }
 
 void BatchWriter::add_change(std::string_view change_msgpack) {
@@ -70,6 +74,7 @@ void BatchWriter::end_txn(bool final) {
     patch_be32(buf_, txn_start_ + kChangeCountFromFlag, txn_changes_);
     txn_start_ = 0;
     ++txn_count_;
+    last_final_ = final;
 }
 
 std::string_view BatchWriter::bytes() {

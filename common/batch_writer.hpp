@@ -23,7 +23,14 @@ public:
     bool in_txn() const { return txn_start_ != 0; }
     uint32_t txn_count() const { return txn_count_; }
     uint32_t change_count() const { return change_count_; }
+    // Changes in the open transaction part (0 when none is open).
+    uint32_t txn_change_count() const { return in_txn() ? txn_changes_ : 0; }
+    // The newest transaction part begun: its commit LSN, part number and final flag
+    // (the final flag is known once end_txn closed it). The stream entry ID is
+    // <last_lsn>-<last_part>.
     uint64_t last_lsn() const { return last_lsn_; }
+    uint32_t last_part() const { return last_part_; }
+    bool last_final() const { return last_final_; }
     size_t size() const { return buf_.size(); }
     bool empty() const { return txn_count_ == 0 && !in_txn(); }
 
@@ -38,6 +45,8 @@ private:
     uint32_t txn_changes_ = 0;
     uint32_t change_count_ = 0;
     uint64_t last_lsn_ = 0;
+    uint32_t last_part_ = 0;
+    bool last_final_ = true;
 };
 
 // Postgres TimestampTz (microseconds since 2000-01-01) to Unix microseconds.

@@ -14,6 +14,8 @@ const char *op_name(Op op) {
         case Op::Insert: return "insert";
         case Op::Update: return "update";
         case Op::Delete: return "delete";
+        case Op::Truncate: return "truncate";
+        case Op::Message: return "message";
     }
     return "unknown";
 }
@@ -54,13 +56,18 @@ bool key_is(const msgpack_object &k, const char *name) {
 bool decode_timestamp(const msgpack_object &o, int64_t &sec, uint32_t &nsec) {
     if (o.type != MSGPACK_OBJECT_EXT || o.via.ext.type != kExtTimestamp) return false;
     msgpack_timestamp ts;
-    if (!msgpack_object_to_timestamp(&o, &ts)) return false;
+    // msgpack's timestamp spec caps nanoseconds at 999999999; more would render as a
+    // 7-digit fraction.
+    if (!msgpack_object_to_timestamp(&o, &ts) || ts.tv_nsec >= 1000000000u) return false;
     sec = ts.tv_sec;
     nsec = ts.tv_nsec;
     return true;
 }
 
-bool decode_value(const msgpack_object &o, Value &v, std::string *error) {
+// Postgres arrays have at most 6 dimensions; anything deeper is not from us.
+constexpr int kMaxArrayDepth = 6;
+
+bool decode_value(const msgpack_object &o, Value &v, std::string *error, int depth = 0) {
     switch (o.type) {
         case MSGPACK_OBJECT_NIL: v.kind = Value::Kind::Null; return true;
         case MSGPACK_OBJECT_BOOLEAN: v.kind = Value::Kind::Bool; v.b = o.via.boolean; return true;
@@ -75,7 +82,21 @@ bool decode_value(const msgpack_object &o, Value &v, std::string *error) {
             return true;
         case MSGPACK_OBJECT_NEGATIVE_INTEGER: v.kind = Value::Kind::Int; v.i = o.via.i64; return true;
         case MSGPACK_OBJECT_FLOAT32:
-        case MSGPACK_OBJECT_FLOAT64: v.kind = Value::Kind::Float; v.f = o.via.f64; return true;
+        case MSGPACK_OBJECT_FLOAT64:
+            v.kind = Value::Kind::Float;
+            v.f = o.via.f64;
+            v.f32 = o.type == MSGPACK_OBJECT_FLOAT32;
+            return true;
+        case MSGPACK_OBJECT_ARRAY:
+            if (depth >= kMaxArrayDepth) {
+                *error = "array value nested too deep";
+                return false;
+            }
+            v.kind = Value::Kind::Array;
+            v.elements.resize(o.via.array.size);
+            for (uint32_t i = 0; i < o.via.array.size; ++i)
+                if (!decode_value(o.via.array.ptr[i], v.elements[i], error, depth + 1)) return false;
+            return true;
         case MSGPACK_OBJECT_STR: v.kind = Value::Kind::Text; v.s.assign(str_of(o)); return true;
         case MSGPACK_OBJECT_BIN:
             v.kind = Value::Kind::Bytes;
@@ -93,6 +114,12 @@ bool decode_value(const msgpack_object &o, Value &v, std::string *error) {
                 case kExtNumeric: v.kind = Value::Kind::Numeric; break;
                 case kExtJson: v.kind = Value::Kind::Json; break;
                 case kExtText: v.kind = Value::Kind::OtherText; break;
+                case kExtDate: v.kind = Value::Kind::Date; break;
+                case kExtTime: v.kind = Value::Kind::Time; break;
+                case kExtTimeTz: v.kind = Value::Kind::TimeTz; break;
+                case kExtLocalTimestamp: v.kind = Value::Kind::LocalTimestamp; break;
+                case kExtInterval: v.kind = Value::Kind::Interval; break;
+                case kExtUuid: v.kind = Value::Kind::Uuid; break;
                 default:
                     *error = "unknown value extension type " + std::to_string(o.via.ext.type);
                     return false;
@@ -123,19 +150,38 @@ bool decode_columns(const msgpack_object &o, std::vector<Column> &out, std::stri
     return true;
 }
 
+bool decode_relations(const msgpack_object &o, std::vector<RelationName> &out, std::string *error) {
+    if (o.type != MSGPACK_OBJECT_ARRAY) {
+        *error = "truncate relations must be an array of [schema, table]";
+        return false;
+    }
+    out.resize(o.via.array.size);
+    for (uint32_t i = 0; i < o.via.array.size; ++i) {
+        const msgpack_object &r = o.via.array.ptr[i];
+        if (r.type != MSGPACK_OBJECT_ARRAY || r.via.array.size != 2 || r.via.array.ptr[0].type != MSGPACK_OBJECT_STR ||
+            r.via.array.ptr[1].type != MSGPACK_OBJECT_STR) {
+            *error = "truncate relations must be an array of [schema, table]";
+            return false;
+        }
+        out[i].schema.assign(str_of(r.via.array.ptr[0]));
+        out[i].table.assign(str_of(r.via.array.ptr[1]));
+    }
+    return true;
+}
+
 bool decode_change_object(const msgpack_object &o, Change &c, std::string *error) {
     if (o.type != MSGPACK_OBJECT_MAP) {
         *error = "change must be a map";
         return false;
     }
-    bool have_op = false, have_table = false;
+    bool have_op = false, have_table = false, have_channel = false;
     for (uint32_t i = 0; i < o.via.map.size; ++i) {
         const msgpack_object &k = o.via.map.ptr[i].key;
         const msgpack_object &val = o.via.map.ptr[i].val;
         if (key_is(k, "op")) {
-            if (val.type != MSGPACK_OBJECT_STR || val.via.str.size != 1 ||
-                std::strchr("iud", val.via.str.ptr[0]) == nullptr) {
-                *error = "change op must be one of \"i\", \"u\", \"d\"";
+            if (val.type != MSGPACK_OBJECT_STR || val.via.str.size != 1 || val.via.str.ptr[0] == '\0' ||
+                std::strchr("iudtm", val.via.str.ptr[0]) == nullptr) {
+                *error = "change op must be one of \"i\", \"u\", \"d\", \"t\", \"m\"";
                 return false;
             }
             c.op = static_cast<Op>(val.via.str.ptr[0]);
@@ -164,14 +210,54 @@ bool decode_change_object(const msgpack_object &o, Change &c, std::string *error
                 }
                 c.unchanged.emplace_back(str_of(n));
             }
+        } else if (key_is(k, "relations")) {
+            if (!decode_relations(val, c.relations, error)) return false;
+        } else if (key_is(k, "cascade") || key_is(k, "restart_identity")) {
+            if (val.type != MSGPACK_OBJECT_BOOLEAN) {
+                *error = "truncate cascade and restart_identity must be booleans";
+                return false;
+            }
+            (key_is(k, "cascade") ? c.cascade : c.restart_identity) = val.via.boolean;
+        } else if (key_is(k, "channel")) {
+            if (val.type != MSGPACK_OBJECT_STR) {
+                *error = "message channel must be a string";
+                return false;
+            }
+            c.channel.assign(str_of(val));
+            have_channel = true;
+        } else if (key_is(k, "payload")) {
+            if (val.type != MSGPACK_OBJECT_EXT || val.via.ext.type != kExtJson) {
+                *error = "message payload must be JSON (ext 2)";
+                return false;
+            }
+            c.payload.assign(val.via.ext.ptr, val.via.ext.size);
         }
         // Unknown keys are skipped: newer writers may add fields within version 1.
     }
-    if (!have_op || !have_table) {
-        *error = "change lacks op or table";
+    if (!have_op) {
+        *error = "change lacks op";
         return false;
     }
-    return true;
+    switch (c.op) {
+        case Op::Truncate:
+            if (c.relations.empty()) {
+                *error = "truncate change lacks relations";
+                return false;
+            }
+            return true;
+        case Op::Message:
+            if (!have_channel || c.payload.empty()) {
+                *error = "message change lacks channel or payload";
+                return false;
+            }
+            return true;
+        default:
+            if (!have_table) {
+                *error = "change lacks table";
+                return false;
+            }
+            return true;
+    }
 }
 
 bool decode_txn(const msgpack_object &o, Transaction &t, std::string *error) {
@@ -201,17 +287,6 @@ bool decode_txn(const msgpack_object &o, Transaction &t, std::string *error) {
 }
 
 const char kHex[] = "0123456789abcdef";
-
-void append_double_json(std::string &out, double d) {
-    if (std::isnan(d) || std::isinf(d)) {
-        // JSON has no NaN/Infinity; send them as strings so nothing is lost.
-        out += std::isnan(d) ? "\"NaN\"" : (d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
-        return;
-    }
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.17g", d);
-    out += buf;
-}
 
 }  // namespace
 
@@ -271,10 +346,30 @@ void append_json_string(std::string &out, std::string_view text) {
     out += '"';
 }
 
+void append_float_json(std::string &out, double d, bool f32) {
+    if (std::isnan(d) || std::isinf(d)) {
+        // JSON has no NaN/Infinity; send them as strings so nothing is lost.
+        out += std::isnan(d) ? "\"NaN\"" : (d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+        return;
+    }
+    char buf[32];
+    for (int precision = 1; precision <= 17; ++precision) {
+        std::snprintf(buf, sizeof buf, "%.*g", precision, d);
+        if (f32 ? std::strtof(buf, nullptr) == static_cast<float>(d) : std::strtod(buf, nullptr) == d) break;
+    }
+    out += buf;
+}
+
 void append_timestamp_json(std::string &out, int64_t sec, uint32_t nsec) {
     time_t t = static_cast<time_t>(sec);
     struct tm tm;
-    gmtime_r(&t, &tm);
+    if (gmtime_r(&t, &tm) == nullptr) {
+        // Outside what struct tm can hold: still valid JSON, and still lossless.
+        char raw[48];
+        std::snprintf(raw, sizeof raw, "\"@%lld.%09u\"", static_cast<long long>(sec), nsec);
+        out += raw;
+        return;
+    }
     char buf[48];
     std::snprintf(buf, sizeof buf, "\"%04d-%02d-%02dT%02d:%02d:%02d.%06uZ\"", tm.tm_year + 1900,
                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, nsec / 1000);
@@ -287,10 +382,24 @@ void append_value_json(std::string &out, const Value &v) {
         case Value::Kind::Bool: out += v.b ? "true" : "false"; break;
         case Value::Kind::Int: out += std::to_string(v.i); break;
         case Value::Kind::UInt: out += std::to_string(v.u); break;
-        case Value::Kind::Float: append_double_json(out, v.f); break;
+        case Value::Kind::Float: append_float_json(out, v.f, v.f32); break;
         case Value::Kind::Text:
         case Value::Kind::Numeric:
-        case Value::Kind::OtherText: append_json_string(out, v.s); break;
+        case Value::Kind::OtherText:
+        case Value::Kind::Date:
+        case Value::Kind::Time:
+        case Value::Kind::TimeTz:
+        case Value::Kind::LocalTimestamp:
+        case Value::Kind::Interval:
+        case Value::Kind::Uuid: append_json_string(out, v.s); break;
+        case Value::Kind::Array:
+            out += '[';
+            for (size_t i = 0; i < v.elements.size(); ++i) {
+                if (i) out += ',';
+                append_value_json(out, v.elements[i]);
+            }
+            out += ']';
+            break;
         case Value::Kind::Json: out += v.s; break;
         case Value::Kind::Bytes:
             out += "\"\\\\x";
@@ -322,6 +431,31 @@ void append_columns_json(std::string &out, const std::vector<Column> &cols) {
 void append_change_json(std::string &out, const Change &c) {
     out += "{\"op\":\"";
     out += op_name(c.op);
+    if (c.op == Op::Truncate) {
+        out += "\",\"relations\":[";
+        for (size_t i = 0; i < c.relations.size(); ++i) {
+            if (i) out += ',';
+            out += "{\"schema\":";
+            append_json_string(out, c.relations[i].schema);
+            out += ",\"table\":";
+            append_json_string(out, c.relations[i].table);
+            out += '}';
+        }
+        out += "],\"cascade\":";
+        out += c.cascade ? "true" : "false";
+        out += ",\"restart_identity\":";
+        out += c.restart_identity ? "true" : "false";
+        out += '}';
+        return;
+    }
+    if (c.op == Op::Message) {
+        out += "\",\"channel\":";
+        append_json_string(out, c.channel);
+        out += ",\"payload\":";
+        out += c.payload;
+        out += '}';
+        return;
+    }
     out += "\",\"schema\":";
     append_json_string(out, c.schema);
     out += ",\"table\":";

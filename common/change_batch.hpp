@@ -13,6 +13,9 @@
 //                  "new": map{column: value}   (insert, update)
 //                  "old": map{column: value}   (update with changed key / FULL, delete)
 //                  "unchanged": [column, ...]  (update: TOASTed columns not sent) }
+//          | map { "op": "t", "relations": [[schema, table], ...],
+//                  "cascade": bool, "restart_identity": bool }   (one TRUNCATE statement)
+//          | map { "op": "m", "channel": str, "payload": json(ext 2) }  (livesync.notify)
 //
 // `lsn` is the end of the transaction's commit record: the position the slot confirms
 // once Redis acknowledged it, and the position a client resumes from. A transaction too
@@ -30,11 +33,18 @@ namespace livesync::common {
 
 inline constexpr uint32_t kBatchVersion = 1;
 
-// msgpack extension type codes for values JSON cannot carry losslessly.
-inline constexpr int8_t kExtTimestamp = -1;  // msgpack's own timestamp type
-inline constexpr int8_t kExtNumeric = 1;     // decimal text, e.g. "12.340", "NaN"
-inline constexpr int8_t kExtJson = 2;        // json / jsonb text, embedded as JSON
-inline constexpr int8_t kExtText = 3;        // any other type, by its text output
+// msgpack extension type codes for values msgpack has no type for. Every body is
+// UTF-8 text in a fixed, session-independent form (except kExtTimestamp).
+inline constexpr int8_t kExtTimestamp = -1;      // msgpack's own timestamp type (timestamptz)
+inline constexpr int8_t kExtNumeric = 1;         // decimal text, e.g. "12.340", "NaN", "Infinity"
+inline constexpr int8_t kExtJson = 2;            // json / jsonb text, embedded as JSON
+inline constexpr int8_t kExtText = 3;            // any other type, by its text output
+inline constexpr int8_t kExtDate = 4;            // "2026-11-25", "infinity", BC as "0044-03-15 BC"
+inline constexpr int8_t kExtTime = 5;            // "08:43:28.123456" (time without time zone)
+inline constexpr int8_t kExtTimeTz = 6;          // "08:43:28.123456+02:00"
+inline constexpr int8_t kExtLocalTimestamp = 7;  // "2026-11-25T08:43:28.123456" (timestamp without tz)
+inline constexpr int8_t kExtInterval = 8;        // ISO 8601 duration, "P1Y2M3DT4H5M6.5S"
+inline constexpr int8_t kExtUuid = 9;            // "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
 
 // Framing of the output plugin's messages (one per decoding callback). The replicator
 // reads the tag byte and copies change payloads verbatim into the batch.
@@ -43,22 +53,31 @@ inline constexpr char kTagChange = 'C';  // payload: one change map
 inline constexpr char kTagConfig = 'K';  // payload: one change map of livesync.tables
 inline constexpr char kTagCommit = 'E';  // payload: [lsn]
 
-enum class Op : char { Insert = 'i', Update = 'u', Delete = 'd' };
+// Prefix of the transactional logical messages livesync.notify() emits; content is
+// "<channel>\0<payload JSON>".
+inline constexpr const char *kMessagePrefix = "livesync";
 
-const char *op_name(Op op);  // "insert", "update", "delete"
+enum class Op : char { Insert = 'i', Update = 'u', Delete = 'd', Truncate = 't', Message = 'm' };
+
+const char *op_name(Op op);  // "insert", "update", "delete", "truncate", "message"
 
 // One decoded column value. Kept as close to the wire as possible: the sidecar only
 // needs to filter on values and re-encode them, never to do arithmetic.
 struct Value {
-    enum class Kind { Null, Bool, Int, UInt, Float, Text, Bytes, Numeric, Json, Timestamp, OtherText };
+    enum class Kind {
+        Null, Bool, Int, UInt, Float, Text, Bytes, Numeric, Json, Timestamp, OtherText,
+        Date, Time, TimeTz, LocalTimestamp, Interval, Uuid, Array
+    };
     Kind kind = Kind::Null;
     bool b = false;
     int64_t i = 0;
     uint64_t u = 0;
     double f = 0;
+    bool f32 = false;     // Float: sent as float32 (real); JSON prints its shortest float32 form
     int64_t ts_sec = 0;   // Timestamp: seconds since the Unix epoch
     uint32_t ts_nsec = 0; // Timestamp: nanoseconds
-    std::string s;        // Text, Bytes, Numeric, Json, OtherText
+    std::string s;        // Text, Bytes, Numeric, Json, OtherText and the date/time/uuid kinds
+    std::vector<Value> elements;  // Array (nested arrays for more dimensions)
 };
 
 struct Column {
@@ -66,13 +85,23 @@ struct Column {
     Value value;
 };
 
+struct RelationName {
+    std::string schema;
+    std::string table;
+};
+
 struct Change {
     Op op = Op::Insert;
-    std::string schema;
+    std::string schema;  // insert, update, delete
     std::string table;
     std::vector<Column> new_values;
     std::vector<Column> old_values;
     std::vector<std::string> unchanged;
+    std::vector<RelationName> relations;  // truncate: the published tables it emptied
+    bool cascade = false;                 // truncate
+    bool restart_identity = false;        // truncate
+    std::string channel;                  // message
+    std::string payload;                  // message: JSON text
 };
 
 struct Transaction {
@@ -99,12 +128,18 @@ std::optional<Change> decode_change(std::string_view bytes, std::string *error);
 
 // Appends a value as JSON text. Numeric and other-text values become JSON strings
 // (lossless), json/jsonb is embedded as JSON, bytea becomes "\\x<hex>", timestamps
-// become RFC 3339 strings in UTC with microseconds.
+// become RFC 3339 strings in UTC with microseconds, the date/time/interval/uuid kinds
+// their text, floats the shortest text that reads back to the same float (NaN and
+// ±Infinity as strings), arrays JSON arrays.
 void append_value_json(std::string &out, const Value &value);
+// The shortest decimal text that reads back as the same double (or float, when f32).
+void append_float_json(std::string &out, double value, bool f32);
 void append_json_string(std::string &out, std::string_view text);
 void append_timestamp_json(std::string &out, int64_t sec, uint32_t nsec);
 
 // {"op":"insert","schema":..,"table":..,"new":{..},"old":{..},"unchanged":[..]}
+// {"op":"truncate","relations":[{"schema":..,"table":..}],"cascade":..,"restart_identity":..}
+// {"op":"message","channel":..,"payload":<json>}
 void append_change_json(std::string &out, const Change &change);
 
 // Renders a msgpack change map as the JSON above (used by the plugin's debug output,

@@ -70,6 +70,21 @@ void define_gucs() {
     DefineCustomIntVariable("livesync.redis_timeout", "How long one Redis command may take before the connection "
                             "is considered broken.", nullptr, &settings.redis_timeout_ms, 5000, 100, 600000,
                             PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("livesync.stream_max_entries", "Approximate number of entries the change stream keeps.",
+                            "Older entries are trimmed (XTRIM MAXLEN ~) and <prefix>trimmed_lsn raised; 0 keeps "
+                            "every entry.", &settings.stream_max_entries, 1000000, 0, INT_MAX, PGC_SIGHUP, 0,
+                            nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("livesync.stream_max_age", "How long the change stream keeps an entry.",
+                            "Entries written longer ago are trimmed and <prefix>trimmed_lsn raised; 0 keeps them "
+                            "regardless of age.", &settings.stream_max_age_s, 0, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S,
+                            nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("livesync.redis_min_replicas",
+                            "Redis replicas that must have a batch (WAIT) before the slot moves past it.",
+                            "0 trusts the Redis primary alone.", &settings.redis_min_replicas, 0, 0, 64, PGC_SIGHUP,
+                            0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("livesync.claims", "Token claims (a JSON object) that livesync.claim() reads.",
+                               "livesyncd evaluates filters itself; set this to evaluate one in SQL.",
+                               &settings.claims, "", PGC_USERSET, 0, nullptr, nullptr, nullptr);
     MarkGUCPrefixReserved("livesync");
 }
 

@@ -18,8 +18,12 @@ struct Settings {
     char *redis_prefix;
     char *slot_name;
     char *replication_conninfo;
+    char *claims;
     int batch_max_bytes;
     int redis_timeout_ms;
+    int stream_max_entries;   // 0: no count bound
+    int stream_max_age_s;     // 0: no age bound
+    int redis_min_replicas;   // WAIT for this many replicas before confirming the slot
 };
 extern Settings settings;
 

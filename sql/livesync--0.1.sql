@@ -104,3 +104,112 @@ COMMENT ON FUNCTION livesync.status() IS
     'The replicator: its slot, how far Redis has the stream, lag, and whether Redis is reachable.';
 
 REVOKE ALL ON FUNCTION livesync.publish(regclass), livesync.unpublish(regclass) FROM PUBLIC;
+
+-- ---------------------------------------------------------------------------
+-- Access rules: which role may see which rows and columns of a published table.
+-- Default is deny: a client sees a table only through a rule for its role.
+
+-- The claims of the client a filter is evaluated for. livesyncd evaluates compiled
+-- filters itself; in SQL, set livesync.claims (a JSON object) to evaluate the same
+-- filter in Postgres, e.g. to check a rule by hand.
+CREATE FUNCTION livesync.claim(name text) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    SELECT NULLIF(current_setting('livesync.claims', true), '')::jsonb ->> name
+$$;
+COMMENT ON FUNCTION livesync.claim(text) IS
+    'A claim of the client''s token, as text (NULL when absent); use it in livesync.grant filters.';
+
+CREATE FUNCTION livesync.compile_filter(target regclass, filter text) RETURNS text
+AS 'MODULE_PATHNAME', 'livesync_compile_filter' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION livesync.compile_filter(regclass, text) IS
+    'The filter tree (JSON) livesyncd evaluates for a SQL row filter; errors name what is unsupported.';
+
+CREATE TABLE livesync.rules (
+    role_name    text NOT NULL,
+    relid        oid NOT NULL,
+    schema_name  text NOT NULL,
+    table_name   text NOT NULL,
+    filter       text NOT NULL,
+    filter_tree  text NOT NULL,
+    columns      text[],
+    granted_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (role_name, relid)
+) WITH (user_catalog_table = true);
+ALTER TABLE livesync.rules REPLICA IDENTITY FULL;
+SELECT pg_catalog.pg_extension_config_dump('livesync.rules', '');
+
+CREATE FUNCTION livesync.grant(role text, target regclass, filter text DEFAULT 'true', columns text[] DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog AS $$
+DECLARE
+    tree text;
+    missing text;
+    rel record;
+BEGIN
+    IF role IS NULL OR btrim(role) = '' THEN
+        RAISE EXCEPTION 'livesync.grant: role must be a non-empty name' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF target IS NULL OR filter IS NULL THEN
+        RAISE EXCEPTION 'livesync.grant: table and filter must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT t.relid, t.schema_name, t.table_name INTO rel FROM livesync.tables t WHERE t.relid = target;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'livesync.grant: % is not published', target
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('Run SELECT livesync.publish(%L) first.', target::text);
+    END IF;
+    IF columns IS NOT NULL THEN
+        IF cardinality(columns) = 0 THEN
+            RAISE EXCEPTION 'livesync.grant: columns must name at least one column (NULL means all)'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        SELECT c INTO missing FROM unnest(columns) AS c
+         WHERE c IS NULL OR NOT EXISTS (SELECT 1 FROM pg_attribute a
+                                         WHERE a.attrelid = target AND a.attname = c
+                                           AND a.attnum > 0 AND NOT a.attisdropped)
+         LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'livesync.grant: % has no column %', target, coalesce(quote_ident(missing), 'NULL')
+                USING ERRCODE = 'undefined_column';
+        END IF;
+    END IF;
+    tree := livesync.compile_filter(target, filter);
+    DELETE FROM livesync.rules r WHERE r.role_name = role AND r.relid = target;
+    INSERT INTO livesync.rules (role_name, relid, schema_name, table_name, filter, filter_tree, columns)
+    VALUES (role, target, rel.schema_name, rel.table_name, filter, tree, columns);
+END
+$$;
+COMMENT ON FUNCTION livesync.grant(text, regclass, text, text[]) IS
+    'Let clients with this role claim see the rows of the table that pass the filter, and only the listed columns.';
+
+CREATE FUNCTION livesync.revoke(role text, target regclass) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog AS $$
+BEGIN
+    IF role IS NULL OR target IS NULL THEN
+        RAISE EXCEPTION 'livesync.revoke: role and table must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    DELETE FROM livesync.rules r WHERE r.role_name = role AND r.relid = target;
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION livesync.revoke(text, regclass) IS 'Remove the role''s rule for the table; false if it had none.';
+
+REVOKE ALL ON FUNCTION livesync.grant(text, regclass, text, text[]), livesync.revoke(text, regclass),
+    livesync.compile_filter(regclass, text) FROM PUBLIC;
+
+-- Transactional server -> client messages: a logical message in the caller's transaction,
+-- decoded in its place among the data changes (op "m"), so a client sees it exactly when
+-- it sees the rows committed with it, and never when the transaction rolls back.
+CREATE FUNCTION livesync.notify(channel text, payload jsonb) RETURNS pg_lsn
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog AS $$
+BEGIN
+    IF channel IS NULL OR channel = '' THEN
+        RAISE EXCEPTION 'livesync.notify: the channel must be a non-empty text' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    RETURN pg_logical_emit_message(true, 'livesync',
+        convert_to(channel, 'UTF8') || '\x00'::bytea || convert_to(coalesce(payload, 'null'::jsonb)::text, 'UTF8'));
+END
+$$;
+COMMENT ON FUNCTION livesync.notify(text, jsonb) IS
+    'Send payload to the clients listening on channel when (and only if) this transaction commits.';
+REVOKE ALL ON FUNCTION livesync.notify(text, jsonb) FROM PUBLIC;

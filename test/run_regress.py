@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Runs the pg_regress suite (test/sql, test/expected) against a throwaway cluster with
-livesync preloaded. Usage: run_regress.py [test ...] (default: every test/sql/*.sql)."""
+livesync preloaded. Usage: run_regress.py [--accept] [test ...] (default: every test/sql/*.sql).
+--accept copies the results of the named tests over test/expected (review the diff first)."""
 import os
 import shutil
 import subprocess
@@ -14,7 +15,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def main():
-    tests = sys.argv[1:] or sorted(f[:-4] for f in os.listdir(os.path.join(HERE, "sql")) if f.endswith(".sql"))
+    args = sys.argv[1:]
+    accept = "--accept" in args
+    args = [a for a in args if a != "--accept"]
+    if accept and not args:
+        print("--accept needs the names of the tests whose output you reviewed", file=sys.stderr)
+        return 2
+    tests = args or sorted(f[:-4] for f in os.listdir(os.path.join(HERE, "sql")) if f.endswith(".sql"))
     pgxs = subprocess.run(["pg_config", "--pgxs"], capture_output=True, text=True, check=True).stdout.strip()
     pg_regress = os.path.join(os.path.dirname(os.path.dirname(pgxs)), "test", "regress", "pg_regress")
     workdir = tempfile.mkdtemp(prefix="livesync-regress-")
@@ -27,6 +34,10 @@ def main():
         pg.start()
         rc = subprocess.run([pg_regress, "--host=127.0.0.1", f"--port={pg.port}", "--user=postgres", f"--bindir={pg.bindir}",
                              f"--inputdir={HERE}", f"--outputdir={outdir}", "--dbname=livesync_regression", *tests]).returncode
+        if accept:
+            for t in tests:
+                shutil.copy(os.path.join(outdir, "results", t + ".out"), os.path.join(HERE, "expected", t + ".out"))
+            print(f"accepted: {' '.join(tests)}")
         if rc != 0:
             diffs = os.path.join(outdir, "regression.diffs")
             if os.path.exists(diffs):

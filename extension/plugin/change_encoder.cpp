@@ -1,4 +1,5 @@
 #include "change_encoder.hpp"
+#include "value_encoder.hpp"
 
 #include "common/change_batch.hpp"
 
@@ -17,10 +18,6 @@ extern "C" {
 
 namespace livesync::extension::plugin {
 
-using livesync::common::kExtJson;
-using livesync::common::kExtNumeric;
-using livesync::common::kExtText;
-
 int append_to_stringinfo(void *data, const char *buf, size_t len) {
     appendBinaryStringInfo(static_cast<StringInfo>(data), buf, static_cast<int>(len));
     return 0;
@@ -30,64 +27,6 @@ namespace {
 
 void pack_cstring(msgpack_packer *pk, const char *s) {
     msgpack_pack_str_with_body(pk, s, strlen(s));
-}
-
-void pack_ext_text(msgpack_packer *pk, int8_t type, const char *s) {
-    size_t len = strlen(s);
-    msgpack_pack_ext(pk, len, type);
-    msgpack_pack_ext_body(pk, s, len);
-}
-
-char *output_text(Oid typid, Datum value) {
-    Oid out_func;
-    bool is_varlena;
-    getTypeOutputInfo(typid, &out_func, &is_varlena);
-    return OidOutputFunctionCall(out_func, value);
-}
-
-void pack_value(msgpack_packer *pk, Oid typid, Datum value) {
-    Oid base = getBaseType(typid);  // domains travel as their base type
-    switch (base) {
-        case BOOLOID: DatumGetBool(value) ? msgpack_pack_true(pk) : msgpack_pack_false(pk); return;
-        case INT2OID: msgpack_pack_int64(pk, DatumGetInt16(value)); return;
-        case INT4OID: msgpack_pack_int64(pk, DatumGetInt32(value)); return;
-        case INT8OID: msgpack_pack_int64(pk, DatumGetInt64(value)); return;
-        case OIDOID: msgpack_pack_uint64(pk, DatumGetObjectId(value)); return;
-        case FLOAT4OID: msgpack_pack_float(pk, DatumGetFloat4(value)); return;
-        case FLOAT8OID: msgpack_pack_double(pk, DatumGetFloat8(value)); return;
-        case TEXTOID:
-        case VARCHAROID:
-        case BPCHAROID: {
-            text *t = DatumGetTextPP(value);
-            msgpack_pack_str_with_body(pk, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-            return;
-        }
-        case BYTEAOID: {
-            bytea *b = DatumGetByteaPP(value);
-            msgpack_pack_bin_with_body(pk, VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b));
-            return;
-        }
-        case NUMERICOID: pack_ext_text(pk, kExtNumeric, output_text(base, value)); return;
-        case JSONOID:
-        case JSONBOID: pack_ext_text(pk, kExtJson, output_text(base, value)); return;
-        case TIMESTAMPTZOID: {
-            TimestampTz ts = DatumGetTimestampTz(value);
-            if (TIMESTAMP_NOT_FINITE(ts)) break;  // 'infinity' travels as text
-            int64 unix_usec = ts + (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
-            msgpack_timestamp mts;
-            mts.tv_sec = unix_usec / USECS_PER_SEC;
-            int64 usec = unix_usec % USECS_PER_SEC;
-            if (usec < 0) {
-                usec += USECS_PER_SEC;
-                mts.tv_sec -= 1;
-            }
-            mts.tv_nsec = static_cast<uint32_t>(usec * 1000);
-            msgpack_pack_timestamp(pk, &mts);
-            return;
-        }
-        default: break;
-    }
-    pack_ext_text(pk, kExtText, output_text(typid, value));
 }
 
 bool is_unchanged_toast(Form_pg_attribute attr, Datum value, bool isnull) {
@@ -186,6 +125,36 @@ bool encode_change(msgpack_packer *pk, Relation relation, ReorderBufferChange *c
             pack_cstring(pk, static_cast<const char *>(lfirst(lc)));
     }
     return true;
+}
+
+void encode_truncate_header(msgpack_packer *pk, int count, bool cascade, bool restart_identity) {
+    msgpack_pack_map(pk, 4);
+    pack_cstring(pk, "op");
+    pack_cstring(pk, "t");
+    pack_cstring(pk, "cascade");
+    cascade ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    pack_cstring(pk, "restart_identity");
+    restart_identity ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    pack_cstring(pk, "relations");
+    msgpack_pack_array(pk, count);
+}
+
+void encode_relation_name(msgpack_packer *pk, Relation relation) {
+    msgpack_pack_array(pk, 2);
+    pack_cstring(pk, get_namespace_name(RelationGetNamespace(relation)));
+    pack_cstring(pk, RelationGetRelationName(relation));
+}
+
+void encode_message(msgpack_packer *pk, const char *channel, size_t channel_len, const char *payload,
+                    size_t payload_len) {
+    msgpack_pack_map(pk, 3);
+    pack_cstring(pk, "op");
+    pack_cstring(pk, "m");
+    pack_cstring(pk, "channel");
+    msgpack_pack_str_with_body(pk, channel, channel_len);
+    pack_cstring(pk, "payload");
+    msgpack_pack_ext(pk, payload_len, livesync::common::kExtJson);
+    msgpack_pack_ext_body(pk, payload, payload_len);
 }
 
 }  // namespace livesync::extension::plugin

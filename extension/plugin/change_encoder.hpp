@@ -17,6 +17,15 @@ namespace livesync::extension::plugin {
 // Returns false (and writes nothing) for change kinds that carry no row.
 bool encode_change(msgpack_packer *pk, Relation relation, ReorderBufferChange *change);
 
+// {"op":"t","relations":[...],"cascade":..,"restart_identity":..}: packs everything
+// but the relations, which follow as `count` encode_relation_name() calls.
+void encode_truncate_header(msgpack_packer *pk, int count, bool cascade, bool restart_identity);
+void encode_relation_name(msgpack_packer *pk, Relation relation);
+
+// {"op":"m","channel":..,"payload":ext 2 JSON}; the payload must be valid JSON.
+void encode_message(msgpack_packer *pk, const char *channel, size_t channel_len, const char *payload,
+                    size_t payload_len);
+
 // The msgpack packer callback appending to a StringInfo passed as its data pointer.
 int append_to_stringinfo(void *data, const char *buf, size_t len);
 

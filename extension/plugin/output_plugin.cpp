@@ -3,7 +3,8 @@
 //
 // Binary output (default), one message per callback, each a tag byte + msgpack:
 //   'B' [lsn, xid, commit_unix_usec]   before the first emitted change of a transaction
-//   'C' change map                     a change of a published table
+//   'C' change map                     a change of a published table, a TRUNCATE of
+//                                      published tables, or a livesync.notify message
 //   'K' change map                     a change of livesync.tables (sync config)
 //   'E' [lsn]                          commit of a transaction that emitted changes
 // Transactions that touch no published table emit nothing at all.
@@ -20,6 +21,8 @@
 
 extern "C" {
 #include "commands/defrem.h"
+#include "common/jsonapi.h"
+#include "mb/pg_wchar.h"
 #include "fmgr.h"
 #include "replication/logical.h"
 #include "replication/output_plugin.h"
@@ -159,31 +162,93 @@ void append_change_as_json(StringInfo out, const StringInfo msgpack, Publication
     appendBinaryStringInfo(out, line.data(), static_cast<int>(line.size()));
 }
 
+// Writes the change map in st->scratch as one message (tag C, or K for livesync.tables).
+void write_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Publication publication) {
+    PluginState *st = state_of(ctx);
+    write_begin(ctx, txn);
+    OutputPluginPrepareWrite(ctx, true);
+    if (st->json) {
+        append_change_as_json(ctx->out, st->scratch, publication);
+    } else {
+        appendStringInfoChar(ctx->out, publication == Publication::Config ? common::kTagConfig : common::kTagChange);
+        appendBinaryStringInfo(ctx->out, st->scratch->data, st->scratch->len);
+    }
+    OutputPluginWrite(ctx, true);
+}
+
+msgpack_packer scratch_packer(PluginState *st) {
+    resetStringInfo(st->scratch);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, st->scratch, append_to_stringinfo);
+    return pk;
+}
+
 void change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation relation, ReorderBufferChange *change) {
     PluginState *st = state_of(ctx);
     Publication publication = publication_of(relation);
     if (publication == Publication::None) return;
 
     MemoryContext old = MemoryContextSwitchTo(st->change_context);
-    resetStringInfo(st->scratch);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, st->scratch, append_to_stringinfo);
-    if (encode_change(&pk, relation, change)) {
-        write_begin(ctx, txn);
-        OutputPluginPrepareWrite(ctx, true);
-        if (st->json) {
-            append_change_as_json(ctx->out, st->scratch, publication);
-        } else {
-            appendStringInfoChar(ctx->out, publication == Publication::Config ? common::kTagConfig
-                                                                              : common::kTagChange);
-            appendBinaryStringInfo(ctx->out, st->scratch->data, st->scratch->len);
-        }
-        OutputPluginWrite(ctx, true);
-    }
+    msgpack_packer pk = scratch_packer(st);
+    if (encode_change(&pk, relation, change)) write_change(ctx, txn, publication);
     MemoryContextSwitchTo(old);
     MemoryContextReset(st->change_context);
     // The decoding snapshot of the next change already includes this config change.
     if (publication == Publication::Config) forget_publications();
+}
+
+// One TRUNCATE statement: one "t" change naming the published tables it emptied (and,
+// separately, a K change when it emptied livesync.tables itself).
+void truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, int nrelations, Relation relations[],
+              ReorderBufferChange *change) {
+    PluginState *st = state_of(ctx);
+    MemoryContext old = MemoryContextSwitchTo(st->change_context);
+    bool config_truncated = false;
+    for (Publication wanted : {Publication::Published, Publication::Config}) {
+        int count = 0;
+        for (int i = 0; i < nrelations; ++i)
+            if (publication_of(relations[i]) == wanted) ++count;
+        if (count == 0) continue;
+        config_truncated = config_truncated || wanted == Publication::Config;
+        msgpack_packer pk = scratch_packer(st);
+        encode_truncate_header(&pk, count, change->data.truncate.cascade, change->data.truncate.restart_seqs);
+        for (int i = 0; i < nrelations; ++i)
+            if (publication_of(relations[i]) == wanted) encode_relation_name(&pk, relations[i]);
+        write_change(ctx, txn, wanted);
+    }
+    MemoryContextSwitchTo(old);
+    MemoryContextReset(st->change_context);
+    if (config_truncated) forget_publications();
+}
+
+// livesync.notify(): a transactional logical message with prefix "livesync" and content
+// "<channel>\0<payload JSON>", emitted as an "m" change in its transaction's place.
+void message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr, bool transactional,
+             const char *prefix, Size size, const char *content) {
+    if (!transactional || strcmp(prefix, common::kMessagePrefix) != 0) return;
+    PluginState *st = state_of(ctx);
+    const char *nul = static_cast<const char *>(memchr(content, '\0', size));
+    if (nul == nullptr || nul == content) {
+        ereport(WARNING, (errmsg("livesync: skipped a \"%s\" logical message without a channel", prefix),
+                          errhint("Send notifications with livesync.notify(channel, payload).")));
+        return;
+    }
+    MemoryContext old = MemoryContextSwitchTo(st->change_context);
+    size_t channel_len = nul - content;
+    size_t payload_len = size - channel_len - 1;
+    char *payload = pnstrdup(nul + 1, payload_len);
+    JsonLexContext *lex = makeJsonLexContextCstringLen(payload, static_cast<int>(payload_len), PG_UTF8, false);
+    if (payload_len == 0 || pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS) {
+        ereport(WARNING, (errmsg("livesync: skipped a notification on channel \"%.*s\" whose payload is not JSON",
+                                 static_cast<int>(channel_len), content),
+                          errhint("Send notifications with livesync.notify(channel, payload).")));
+    } else {
+        msgpack_packer pk = scratch_packer(st);
+        encode_message(&pk, content, channel_len, payload, payload_len);
+        write_change(ctx, txn, Publication::Published);
+    }
+    MemoryContextSwitchTo(old);
+    MemoryContextReset(st->change_context);
 }
 
 }  // namespace
@@ -194,6 +259,8 @@ void _PG_output_plugin_init(OutputPluginCallbacks *cb) {
     cb->startup_cb = startup;
     cb->begin_cb = begin;
     cb->change_cb = change;
+    cb->truncate_cb = truncate;
+    cb->message_cb = message;
     cb->commit_cb = commit;
     cb->shutdown_cb = shutdown;
 }

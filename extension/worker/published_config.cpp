@@ -35,6 +35,10 @@ void PublishedConfig::apply(std::string_view change_msgpack) {
     std::string error;
     auto change = common::decode_change(change_msgpack, &error);
     if (!change) throw TransientError("malformed livesync.tables change: " + error);
+    if (change->op == common::Op::Truncate) {
+        pending_.push_back({true, {}, {}});
+        return;
+    }
     if (!change->old_values.empty() || change->op == common::Op::Delete) {
         std::string schema = text_column(change->old_values, "schema_name");
         std::string table = text_column(change->old_values, "table_name");
@@ -46,7 +50,8 @@ void PublishedConfig::apply(std::string_view change_msgpack) {
 
 void PublishedConfig::append_commands(const std::string &hash_key, std::vector<Command> &commands) const {
     for (const Op &op : pending_) {
-        if (op.remove) commands.push_back({"HDEL", hash_key, op.field});
+        if (op.remove && op.field.empty()) commands.push_back({"DEL", hash_key});
+        else if (op.remove) commands.push_back({"HDEL", hash_key, op.field});
         else commands.push_back({"HSET", hash_key, op.field, op.value});
     }
 }

@@ -32,7 +32,7 @@ public:
 private:
     struct Op {
         bool remove;
-        std::string field;  // "schema.table"
+        std::string field;  // "schema.table"; empty with remove: TRUNCATE, the whole hash
         std::string value;  // JSON, for HSET
     };
     void add_table(const std::string &schema, const std::string &table);

@@ -7,6 +7,7 @@
 #include "published_config.hpp"
 #include "redis_link.hpp"
 #include "slot_stream.hpp"
+#include "stream_retention.hpp"
 #include "worker_wait.hpp"
 
 #include "common/batch_writer.hpp"
@@ -80,6 +81,19 @@ std::optional<BeginInfo> decode_begin(std::string_view payload) {
     return out;
 }
 
+// The transaction being decoded: where it stands against what Redis already holds.
+struct OpenTxn {
+    bool open = false;
+    uint64_t lsn = 0;
+    uint32_t xid = 0;
+    int64_t commit_unix_usec = 0;
+    uint32_t part = 0;        // the part its next changes go into
+    uint64_t seen = 0;        // changes decoded so far, skipped ones included
+    uint64_t skip = 0;        // its first `skip` changes are already in Redis
+    bool skip_all = false;    // the whole transaction is already in Redis
+    bool in_batch = false;    // its current part is open in the batch writer
+};
+
 class Replicator {
 public:
     void run();
@@ -89,8 +103,12 @@ private:
     void connect_redis();
     void read_stream_tail();
     void handle_data(std::string_view payload);
+    void begin_txn(std::string_view body);
+    void add_change(char tag, std::string_view body);
+    void commit_txn();
     void publish();
     void confirm(XLogRecPtr position);
+    void wait_for_replicas();
     void maybe_reload();
     void note_failure(const std::string &message);
     void note_recovered();
@@ -101,20 +119,37 @@ private:
     SlotStream slot_;
     common::BatchWriter batch_;
     PublishedConfig config_;
+    StreamRetention retention_;
     std::string conninfo_;
+    bool retention_failed_ = false;  // the trim script's error was logged
+    // Redis may hold writes its replicas have not acknowledged (livesync.redis_min_replicas):
+    // true after every XADD, and at session start for what an earlier session wrote.
+    bool unreplicated_ = true;
 
     common::StreamId stream_tail_{};  // newest entry ID in Redis
-    bool skipping_txn_ = false;       // the open transaction is already in Redis
-    bool in_txn_ = false;
+    // When the newest entry ends with a non-final part: how many of that transaction's
+    // changes Redis holds (its field changes_through). Resuming counts changes, so the
+    // split points of the replay need not match the ones before the restart.
+    std::optional<uint64_t> tail_through_;
+    OpenTxn txn_;
     XLogRecPtr confirmed_ = InvalidXLogRecPtr;
     int64_t last_feedback_ms_ = 0;
-    std::string last_failure_;  // logged once per distinct failure, not per retry
+    bool failing_ = false;      // logged as down; the next success logs "up" once
+    std::string last_failure_;  // the reason logged, for DEBUG1 on a changed reason
 };
 
+// One log line per state change: the first failure after streaming (WARNING), and the
+// return to streaming (LOG). Retries in between log only at DEBUG1.
 void Replicator::note_failure(const std::string &message) {
     pg_atomic_write_u32(&worker_state()->redis_connected, redis_.connected() ? 1 : 0);
     pg_atomic_write_u32(&worker_state()->slot_connected, 0);
-    if (message == last_failure_) return;
+    if (failing_) {
+        if (message != last_failure_)
+            ereport(DEBUG1, (errmsg("livesync replicator: still not streaming: %s", message.c_str())));
+        last_failure_ = message;
+        return;
+    }
+    failing_ = true;
     last_failure_ = message;
     ereport(WARNING, (errmsg("livesync replicator: %s", message.c_str()),
                       errdetail("Retrying with backoff; the slot stays at %s until Redis has the changes.",
@@ -122,8 +157,9 @@ void Replicator::note_failure(const std::string &message) {
 }
 
 void Replicator::note_recovered() {
-    if (!last_failure_.empty())
+    if (failing_)
         ereport(LOG, (errmsg("livesync replicator: streaming again (slot \"%s\" to Redis)", settings.slot_name)));
+    failing_ = false;
     last_failure_.clear();
 }
 
@@ -146,21 +182,63 @@ void Replicator::read_stream_tail() {
     Reply r = redis_.command({"XREVRANGE", stream, "+", "-", "COUNT", "1"});
     if (r->type == REDIS_REPLY_ERROR) throw TransientError("XREVRANGE failed: " + std::string(r->str, r->len));
     stream_tail_ = {};
-    if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
-        redisReply *entry = r->element[0];
-        if (entry->type == REDIS_REPLY_ARRAY && entry->elements >= 1 && entry->element[0]->type == REDIS_REPLY_STRING) {
-            auto id = common::parse_stream_id(std::string_view(entry->element[0]->str, entry->element[0]->len));
-            if (!id) throw TransientError("the newest entry of " + stream + " has an ID livesync did not write");
-            stream_tail_ = *id;
-        }
+    tail_through_.reset();
+    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) return;
+    redisReply *entry = r->element[0];
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 2 || entry->element[0]->type != REDIS_REPLY_STRING)
+        throw TransientError("the newest entry of " + stream + " is malformed");
+    auto id = common::parse_stream_id(std::string_view(entry->element[0]->str, entry->element[0]->len));
+    if (!id) throw TransientError("the newest entry of " + stream + " has an ID livesync did not write");
+    stream_tail_ = *id;
+    const redisReply *fields = entry->element[1];
+    for (size_t i = 0; fields->type == REDIS_REPLY_ARRAY && i + 1 < fields->elements; i += 2) {
+        std::string_view name(fields->element[i]->str, fields->element[i]->len);
+        if (name != "changes_through") continue;
+        std::string value(fields->element[i + 1]->str, fields->element[i + 1]->len);
+        char *end = nullptr;
+        unsigned long long n = strtoull(value.c_str(), &end, 10);
+        if (value.empty() || *end != '\0')
+            throw TransientError("the newest entry of " + stream + " has a malformed changes_through");
+        tail_through_ = n;
     }
 }
 
 void Replicator::confirm(XLogRecPtr position) {
-    if (position > confirmed_) confirmed_ = position;
+    if (position > confirmed_) {
+        if (unreplicated_ && settings.redis_min_replicas > 0) wait_for_replicas();
+        confirmed_ = position;
+    }
     slot_.confirm(confirmed_);
     last_feedback_ms_ = now_ms();
     pg_atomic_write_u64(&worker_state()->confirmed_lsn, confirmed_);
+}
+
+// WAIT until livesync.redis_min_replicas replicas have every write of this connection so
+// far; a failover to one of them then cannot lose what the slot moved past. While the
+// replicas lag, the slot stays put (the walsender still gets feedback) and one WARNING
+// says so; the return to normal is logged once too.
+void Replicator::wait_for_replicas() {
+    bool logged = false;
+    for (;;) {
+        std::string wanted = std::to_string(settings.redis_min_replicas);
+        std::string timeout = std::to_string(std::max(100, settings.redis_timeout_ms / 2));
+        Reply r = redis_.command({"WAIT", wanted, timeout});
+        if (r->type != REDIS_REPLY_INTEGER)
+            throw TransientError("WAIT failed: " + (r->type == REDIS_REPLY_ERROR ? std::string(r->str, r->len)
+                                                                                 : std::string("unexpected reply")));
+        if (r->integer >= settings.redis_min_replicas) break;
+        if (!logged)
+            ereport(WARNING, (errmsg("livesync replicator: only %lld of %d Redis replicas acknowledged the stream",
+                                     static_cast<long long>(r->integer), settings.redis_min_replicas),
+                              errdetail("The slot stays at %s until livesync.redis_min_replicas replicas have it.",
+                                        common::format_lsn(confirmed_).c_str())));
+        logged = true;
+        slot_.confirm(confirmed_);  // keeps the walsender from timing us out
+        maybe_reload();
+        if (settings.redis_min_replicas <= 0) break;
+    }
+    if (logged) ereport(LOG, (errmsg("livesync replicator: Redis replicas caught up")));
+    unreplicated_ = false;
 }
 
 void Replicator::handle_data(std::string_view payload) {
@@ -168,73 +246,129 @@ void Replicator::handle_data(std::string_view payload) {
     char tag = payload[0];
     std::string_view body = payload.substr(1);
     switch (tag) {
-        case common::kTagBegin: {
-            auto begin = decode_begin(body);
-            if (!begin) throw TransientError("malformed begin message from the output plugin");
-            in_txn_ = true;
-            // Already in Redis from before a restart: its commit LSN is not above the tail.
-            skipping_txn_ = begin->lsn <= stream_tail_.lsn;
-            if (!skipping_txn_) batch_.begin_txn(begin->lsn, begin->xid, begin->commit_unix_usec, 0);
-            pg_atomic_write_u64(&worker_state()->last_commit_time,
-                                static_cast<uint64_t>(begin->commit_unix_usec -
-                                                      common::pg_timestamp_to_unix_usec(0)));
-            break;
-        }
+        case common::kTagBegin: begin_txn(body); break;
         case common::kTagChange:
-        case common::kTagConfig:
-            if (!in_txn_) throw TransientError("change outside a transaction from the output plugin");
-            if (skipping_txn_) break;
-            batch_.add_change(body);
-            if (tag == common::kTagConfig) config_.apply(body);
-            break;
-        case common::kTagCommit:
-            if (!in_txn_) throw TransientError("commit outside a transaction from the output plugin");
-            in_txn_ = false;
-            if (!skipping_txn_) batch_.end_txn(true);
-            skipping_txn_ = false;
-            if (batch_.size() >= static_cast<size_t>(settings.batch_max_bytes)) publish();
-            break;
+        case common::kTagConfig: add_change(tag, body); break;
+        case common::kTagCommit: commit_txn(); break;
         default: throw TransientError(std::string("unknown message tag '") + tag + "' from the output plugin");
     }
 }
 
+void Replicator::begin_txn(std::string_view body) {
+    auto begin = decode_begin(body);
+    if (!begin) throw TransientError("malformed begin message from the output plugin");
+    if (txn_.open) throw TransientError("begin inside a transaction from the output plugin");
+    txn_ = OpenTxn{};
+    txn_.open = true;
+    txn_.lsn = begin->lsn;
+    txn_.xid = begin->xid;
+    txn_.commit_unix_usec = begin->commit_unix_usec;
+    // Already in Redis from before a restart: its commit LSN is below the tail, or it is
+    // the tail's transaction and the tail holds its final part. When the tail holds only
+    // its first parts, the replay skips the changes those parts hold and goes on with
+    // the next part number.
+    if (begin->lsn < stream_tail_.lsn || (begin->lsn == stream_tail_.lsn && !tail_through_)) {
+        txn_.skip_all = true;
+    } else if (begin->lsn == stream_tail_.lsn) {
+        txn_.skip = *tail_through_;
+        txn_.part = static_cast<uint32_t>(stream_tail_.seq + 1);
+    }
+    pg_atomic_write_u64(&worker_state()->last_commit_time,
+                        static_cast<uint64_t>(begin->commit_unix_usec - common::pg_timestamp_to_unix_usec(0)));
+}
+
+void Replicator::add_change(char tag, std::string_view body) {
+    if (!txn_.open) throw TransientError("change outside a transaction from the output plugin");
+    if (txn_.skip_all) return;
+    if (++txn_.seen <= txn_.skip) return;
+    if (!txn_.in_batch) {
+        batch_.begin_txn(txn_.lsn, txn_.xid, txn_.commit_unix_usec, txn_.part);
+        txn_.in_batch = true;
+    } else if (batch_.txn_change_count() > 0 &&
+               batch_.size() + body.size() > static_cast<size_t>(settings.batch_max_bytes)) {
+        // Split here: the part so far goes out as <lsn>-<part>, the rest follows. A part
+        // holds at least one change, so a batch exceeds batch_max_bytes by at most one
+        // change.
+        batch_.end_txn(false);
+        publish();
+        batch_.begin_txn(txn_.lsn, txn_.xid, txn_.commit_unix_usec, ++txn_.part);
+    }
+    batch_.add_change(body);
+    if (tag == common::kTagConfig) config_.apply(body);
+}
+
+void Replicator::commit_txn() {
+    if (!txn_.open) throw TransientError("commit outside a transaction from the output plugin");
+    bool skipped = txn_.skip_all;
+    if (!skipped) {
+        // Every change was in Redis already but the final flag was not: an empty final part.
+        if (!txn_.in_batch) batch_.begin_txn(txn_.lsn, txn_.xid, txn_.commit_unix_usec, txn_.part);
+        batch_.end_txn(true);
+    }
+    txn_ = OpenTxn{};
+    if (!skipped && batch_.size() >= static_cast<size_t>(settings.batch_max_bytes)) publish();
+}
+
 void Replicator::publish() {
-    if (batch_.txn_count() == 0) return;
+    if (batch_.txn_count() == 0 || batch_.in_txn()) return;
     std::string stream = key("changes");
-    std::string id = common::format_stream_id({batch_.last_lsn(), 0});
+    common::StreamId id{batch_.last_lsn(), batch_.last_part()};
+    std::string id_text = common::format_stream_id(id);
+    bool final = batch_.last_final();
+    std::string through = final ? std::string() : std::to_string(txn_.seen - 1);
     std::string_view bytes = batch_.bytes();
+    // `time` (the replicator's clock, Unix ms) is what livesync.stream_max_age trims by.
+    int64_t now_unix_ms = common::pg_timestamp_to_unix_usec(GetCurrentTimestamp()) / 1000;
+    std::string written_at = std::to_string(now_unix_ms);
     std::vector<Command> commands;
     bool with_config = config_.dirty();
-    if (with_config) commands.push_back({"MULTI"});
-    commands.push_back({"XADD", stream, id, "batch", bytes});
-    if (with_config) {
-        config_.append_commands(key("tables"), commands);
-        commands.push_back({"EXEC"});
-    }
+    bool with_trim = retention_.configure(settings.stream_max_entries, settings.stream_max_age_s, now_unix_ms);
+    bool multi = with_config || with_trim;
+    std::string marker = key("trimmed_lsn");
+    if (multi) commands.push_back({"MULTI"});
+    if (final) commands.push_back({"XADD", stream, id_text, "batch", bytes, "time", written_at});
+    else
+        commands.push_back({"XADD", stream, id_text, "batch", bytes, "time", written_at, "changes_through", through});
+    if (with_config) config_.append_commands(key("tables"), commands);
+    if (with_trim) retention_.append_command(stream, marker, commands);
+    if (multi) commands.push_back({"EXEC"});
     std::vector<Reply> replies = redis_.pipeline(commands);
-    const redisReply *result = replies.back().get();
-    if (with_config && result->type == REDIS_REPLY_ARRAY && result->elements > 0) result = result->element[0];
+    const redisReply *exec = multi ? replies.back().get() : nullptr;
+    const redisReply *result = multi ? exec : replies.back().get();
+    if (multi && exec->type == REDIS_REPLY_ARRAY && exec->elements > 0) result = exec->element[0];
     if (result->type != REDIS_REPLY_STRING)
-        throw TransientError("XADD " + id + " failed: " +
+        throw TransientError("XADD " + id_text + " failed: " +
                              (result->type == REDIS_REPLY_ERROR ? std::string(result->str, result->len)
                                                                 : std::string("transaction aborted")));
+    if (with_trim && exec->type == REDIS_REPLY_ARRAY) {
+        // The batch is in; a failed trim only means the stream keeps more than asked.
+        const redisReply *trim = exec->element[exec->elements - 1];
+        if (trim->type == REDIS_REPLY_ERROR && !retention_failed_)
+            ereport(WARNING, (errmsg("livesync replicator: trimming %s failed: %.*s", stream.c_str(),
+                                     static_cast<int>(trim->len), trim->str)));
+        retention_failed_ = trim->type == REDIS_REPLY_ERROR;
+    }
+    unreplicated_ = true;
     WorkerState *st = worker_state();
-    stream_tail_ = {batch_.last_lsn(), 0};
-    pg_atomic_write_u64(&st->published_lsn, batch_.last_lsn());
+    stream_tail_ = id;
+    if (final) tail_through_.reset();
+    else tail_through_ = txn_.seen - 1;
     pg_atomic_fetch_add_u64(&st->batches_published, 1);
     pg_atomic_fetch_add_u64(&st->changes_published, batch_.change_count());
     pg_atomic_fetch_add_u64(&st->bytes_published, bytes.size());
-    XLogRecPtr published = batch_.last_lsn();
     batch_.clear();
     config_.clear_pending();
-    // Redis acknowledged: only now may the slot move past these transactions.
-    confirm(published);
+    if (!final) return;
+    // Redis acknowledged the final part: only now may the slot move past this commit.
+    pg_atomic_write_u64(&st->published_lsn, id.lsn);
+    confirm(id.lsn);
 }
 
 void Replicator::session() {
     batch_.clear();
     config_.clear_pending();
-    in_txn_ = skipping_txn_ = false;
+    txn_ = OpenTxn{};
+    unreplicated_ = true;
 
     const char *plugins = GetConfigOption("output_plugin_libraries", true, false);
     if (plugins != nullptr && !PublishedConfig::list_has(plugins, "livesync"))
@@ -260,13 +394,14 @@ void Replicator::session() {
             } else {
                 // Everything up to wal_end was sent; with nothing open or pending, the
                 // WAL before it holds nothing for us and the slot may move on.
-                if (!in_txn_ && batch_.empty() && msg.wal_end > confirmed_) confirm(msg.wal_end);
+                if (!txn_.open && batch_.empty() && msg.wal_end > confirmed_) confirm(msg.wal_end);
                 else if (msg.reply_requested) confirm(confirmed_);
             }
         }
         // The socket is drained: publish the whole transactions gathered so far. Under
         // load batches grow by themselves; when idle a single commit goes out at once.
-        publish();
+        // (Inside a transaction they wait for its commit or its next split.)
+        if (!txn_.open) publish();
         if (now_ms() - last_feedback_ms_ >= kFeedbackIntervalMs) confirm(confirmed_);
         slot_.wait_readable(kFeedbackIntervalMs);
     }
@@ -292,7 +427,7 @@ void Replicator::run() {
         }
         wait_for_socket(-1, 0, backoff);
         maybe_reload();
-        backoff = last_failure_.empty() ? kMinBackoffMs : std::min(backoff * 2, kMaxBackoffMs);
+        backoff = !failing_ ? kMinBackoffMs : std::min(backoff * 2, kMaxBackoffMs);
     }
 }
 

@@ -1,0 +1,33 @@
+// livesync-cli: a small libwebsockets client of livesync.v1.json for people and tests.
+// It says hello, subscribes to tables, prints "subscribed <table> <lsn>" on stderr per
+// acknowledged subscription and one JSON line per change on stdout.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace livesync::cli {
+
+struct CliOptions {
+    std::string host;
+    int port = 80;
+    std::string path = "/";
+    std::vector<std::string> tables;
+    std::optional<std::string> client_id;
+    std::optional<std::string> last_lsn;
+    std::optional<long> count;     // exit 0 after this many changes
+    std::optional<double> timeout_seconds;
+};
+
+struct CliHelp {};
+struct CliError {
+    std::string message;
+};
+
+std::variant<CliOptions, CliHelp, CliError> parse_cli_options(const std::vector<std::string> &args);
+
+std::string cli_usage();
+
+}  // namespace livesync::cli

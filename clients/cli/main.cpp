@@ -1,0 +1,252 @@
+// livesync-cli main: one lws client connection, writes only from
+// LWS_CALLBACK_CLIENT_WRITEABLE, one JSON line per received change on stdout.
+#include <libwebsockets.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <string>
+
+#include "clients/cli/cli_options.hpp"
+#include "common/change_batch.hpp"
+
+namespace livesync::cli {
+namespace {
+
+volatile std::sig_atomic_t interrupted = 0;
+
+struct App {
+    CliOptions options;
+    std::deque<std::string> outgoing;  // JSON frames waiting for CLIENT_WRITEABLE
+    std::string rx;
+    long changes_seen = 0;
+    bool closing = false;   // a close was asked for; the next WRITEABLE closes
+    bool finished = false;  // the loop may end
+    int exit_code = 0;
+    struct lws *wsi = nullptr;
+    lws_sorted_usec_list_t timeout_sul;
+};
+
+App *app_of(struct lws *wsi) { return static_cast<App *>(lws_context_user(lws_get_context(wsi))); }
+
+void fail(App &app, const std::string &message) {
+    std::fprintf(stderr, "livesync-cli: %s\n", message.c_str());
+    app.exit_code = 1;
+    app.finished = true;
+}
+
+void close_normally(App &app) {
+    if (app.closing || app.finished) return;
+    app.closing = true;
+    if (app.wsi) lws_callback_on_writable(app.wsi);
+    else app.finished = true;
+}
+
+void on_timeout(lws_sorted_usec_list_t *sul) {
+    App *app = lws_container_of(sul, App, timeout_sul);
+    std::fprintf(stderr, "livesync-cli: timeout after %ld changes\n", app->changes_seen);
+    close_normally(*app);
+}
+
+std::string json_string(const std::string &s) {
+    std::string out;
+    common::append_json_string(out, s);
+    return out;
+}
+
+// {"lsn":..,"xid":..,"commit_time":.., <the change's own fields>}
+void print_changes(App &app, const rapidjson::Document &doc) {
+    auto changes = doc.FindMember("changes");
+    if (changes == doc.MemberEnd() || !changes->value.IsArray()) return;
+    for (const auto &change : changes->value.GetArray()) {
+        rapidjson::StringBuffer buf;
+        rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+        w.StartObject();
+        for (const char *key : {"lsn", "xid", "commit_time"}) {
+            auto it = doc.FindMember(key);
+            if (it == doc.MemberEnd()) continue;
+            w.Key(key);
+            it->value.Accept(w);
+        }
+        if (change.IsObject()) {
+            for (const auto &m : change.GetObject()) {
+                w.Key(m.name.GetString(), m.name.GetStringLength());
+                m.value.Accept(w);
+            }
+        }
+        w.EndObject();
+        std::fwrite(buf.GetString(), 1, buf.GetSize(), stdout);
+        std::fputc('\n', stdout);
+        std::fflush(stdout);
+        ++app.changes_seen;
+        if (app.options.count && app.changes_seen >= *app.options.count) {
+            close_normally(app);
+            return;
+        }
+    }
+}
+
+void on_message(App &app, const std::string &text) {
+    rapidjson::Document doc;
+    doc.Parse(text.data(), text.size());
+    if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("type") || !doc["type"].IsString()) {
+        fail(app, "server sent a frame that is not a protocol message: " + text.substr(0, 200));
+        return;
+    }
+    std::string type = doc["type"].GetString();
+    auto str = [&](const char *key) {
+        auto it = doc.FindMember(key);
+        return it != doc.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString()) : std::string();
+    };
+    if (type == "welcome") {
+        std::fprintf(stderr, "welcome %s %s %s\n", str("client_id").c_str(), str("sidecar").c_str(),
+                     str("lsn").c_str());
+    } else if (type == "subscribed") {
+        std::fprintf(stderr, "subscribed %s %s\n", str("table").c_str(), str("lsn").c_str());
+    } else if (type == "changes") {
+        print_changes(app, doc);
+    } else if (type == "error") {
+        fail(app, "server error " + str("code") + ": " + str("message"));
+    }
+}
+
+int callback(struct lws *wsi, enum lws_callback_reasons reason, void *, void *in, size_t len) {
+    App &app = *app_of(wsi);
+    switch (reason) {
+        case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+            app.wsi = nullptr;
+            fail(app, std::string("cannot connect: ") + (in ? static_cast<const char *>(in) : "unknown error"));
+            return 0;
+
+        case LWS_CALLBACK_CLIENT_ESTABLISHED: {
+            std::string hello = "{\"type\":\"hello\"";
+            if (app.options.client_id) hello += ",\"client_id\":" + json_string(*app.options.client_id);
+            if (app.options.last_lsn) hello += ",\"last_lsn\":" + json_string(*app.options.last_lsn);
+            hello += '}';
+            app.outgoing.push_back(hello);
+            for (size_t i = 0; i < app.options.tables.size(); ++i)
+                app.outgoing.push_back("{\"type\":\"subscribe\",\"id\":\"s" + std::to_string(i + 1) +
+                                       "\",\"table\":" + json_string(app.options.tables[i]) + "}");
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+
+        case LWS_CALLBACK_CLIENT_WRITEABLE: {
+            if (app.closing) {
+                lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, nullptr, 0);
+                return -1;
+            }
+            if (app.outgoing.empty()) return 0;
+            std::string buf(LWS_PRE, '\0');
+            buf += app.outgoing.front();
+            app.outgoing.pop_front();
+            size_t n = buf.size() - LWS_PRE;
+            if (lws_write(wsi, reinterpret_cast<unsigned char *>(buf.data()) + LWS_PRE, n, LWS_WRITE_TEXT) <
+                static_cast<int>(n))
+                return -1;
+            if (!app.outgoing.empty()) lws_callback_on_writable(wsi);
+            return 0;
+        }
+
+        case LWS_CALLBACK_CLIENT_RECEIVE:
+            if (lws_is_first_fragment(wsi)) app.rx.clear();
+            app.rx.append(static_cast<const char *>(in), len);
+            if (lws_is_final_fragment(wsi)) {
+                std::string message;
+                message.swap(app.rx);
+                on_message(app, message);
+                if (app.finished) return -1;
+            }
+            return 0;
+
+        case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+            if (!app.closing && !app.finished) {
+                const auto *p = static_cast<const unsigned char *>(in);
+                unsigned code = len >= 2 ? (p[0] << 8) | p[1] : 0;
+                std::string reason = len > 2 ? std::string(reinterpret_cast<const char *>(p + 2), len - 2) : "";
+                fail(app, "server closed the connection: " + std::to_string(code) + " " + reason);
+            }
+            return 0;
+
+        case LWS_CALLBACK_CLIENT_CLOSED:
+            app.wsi = nullptr;
+            if (!app.closing && !app.finished) fail(app, "connection closed");
+            app.finished = true;
+            return 0;
+
+        default: return 0;
+    }
+}
+
+const struct lws_protocols kProtocols[] = {
+    {"livesync.v1.json", callback, 0, 0, 0, nullptr, 0},
+    {nullptr, nullptr, 0, 0, 0, nullptr, 0},
+};
+
+void on_signal(int) { interrupted = 1; }
+
+}  // namespace
+}  // namespace livesync::cli
+
+int main(int argc, char **argv) {
+    using namespace livesync::cli;
+    auto parsed = parse_cli_options(std::vector<std::string>(argv + 1, argv + argc));
+    if (std::holds_alternative<CliHelp>(parsed)) {
+        std::fputs(cli_usage().c_str(), stdout);
+        return 0;
+    }
+    if (auto *err = std::get_if<CliError>(&parsed)) {
+        std::fprintf(stderr, "livesync-cli: %s\n%s", err->message.c_str(), cli_usage().c_str());
+        return 2;
+    }
+    App app;
+    app.options = std::get<CliOptions>(parsed);
+    std::memset(&app.timeout_sul, 0, sizeof app.timeout_sul);
+
+    struct sigaction sa;
+    std::memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;  // no SA_RESTART: poll() returns and the loop sees the flag
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+
+    lws_set_log_level(LLL_ERR, nullptr);
+    struct lws_context_creation_info info;
+    std::memset(&info, 0, sizeof info);
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.protocols = kProtocols;
+    info.user = &app;
+    struct lws_context *context = lws_create_context(&info);
+    if (context == nullptr) {
+        std::fprintf(stderr, "livesync-cli: cannot create the lws context\n");
+        return 1;
+    }
+
+    struct lws_client_connect_info ci;
+    std::memset(&ci, 0, sizeof ci);
+    ci.context = context;
+    ci.address = app.options.host.c_str();
+    ci.port = app.options.port;
+    ci.path = app.options.path.c_str();
+    ci.host = app.options.host.c_str();
+    ci.origin = app.options.host.c_str();
+    ci.protocol = "livesync.v1.json";
+    ci.pwsi = &app.wsi;
+    if (lws_client_connect_via_info(&ci) == nullptr && !app.finished)
+        fail(app, "cannot connect to " + app.options.host + ":" + std::to_string(app.options.port));
+
+    if (app.options.timeout_seconds)
+        lws_sul_schedule(context, 0, &app.timeout_sul, on_timeout,
+                         static_cast<lws_usec_t>(*app.options.timeout_seconds * LWS_US_PER_SEC));
+
+    while (!app.finished) {
+        if (interrupted) close_normally(app);
+        if (lws_service(context, 0) < 0) break;
+    }
+    lws_sul_cancel(&app.timeout_sul);
+    lws_context_destroy(context);
+    return app.exit_code;
+}

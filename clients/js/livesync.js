@@ -1,0 +1,138 @@
+// livesync client for browsers and Node (>= 22, or any runtime with a global
+// WebSocket; pass `WebSocket` in the options otherwise). A plain ES module, no build
+// step, no dependencies. Speaks protocol v1 over the `livesync.v1.json` subprotocol.
+//
+//   import { LiveSync } from './livesync.js';
+//   const sync = new LiveSync('ws://127.0.0.1:8080/v1/sync', { token });
+//   const sub = sync.subscribe('public.todos', (change, tx) => render(change));
+//   sub.unsubscribe();
+//
+// It remembers the LSN of the last transaction it delivered and, after any disconnect,
+// reconnects with exponential backoff, says hello with that LSN and subscribes again,
+// so the server can replay what was missed: no gap, no duplicate.
+
+const PROTOCOL = 'livesync.v1.json';
+
+export class LiveSync {
+  constructor(url, options = {}) {
+    this.url = url;
+    this.token = options.token ?? null;
+    this.clientId = options.clientId ?? null;
+    this.lastLsn = options.lastLsn ?? null;
+    this.onStatus = options.onStatus ?? (() => {});
+    this.onError = options.onError ?? (() => {});
+    this.onNotify = options.onNotify ?? (() => {});
+    this.onResync = options.onResync ?? (() => {});
+    this.minBackoffMs = options.minBackoffMs ?? 250;
+    this.maxBackoffMs = options.maxBackoffMs ?? 10000;
+    this.WebSocketImpl = options.WebSocket ?? globalThis.WebSocket;
+    if (!this.WebSocketImpl) throw new Error('livesync: no WebSocket implementation; pass options.WebSocket');
+    this.subscriptions = new Map();  // id -> {table, filter, columns, onChange, onReady}
+    this.nextId = 1;
+    this.backoffMs = this.minBackoffMs;
+    this.closed = false;
+    this.ready = false;
+    this.connect();
+  }
+
+  subscribe(table, onChange, options = {}) {
+    const id = options.id ?? `s${this.nextId++}`;
+    const sub = { table, filter: options.filter, columns: options.columns, onChange, onReady: options.onReady };
+    this.subscriptions.set(id, sub);
+    if (this.ready) this.sendSubscribe(id, sub);
+    return { id, unsubscribe: () => this.unsubscribe(id) };
+  }
+
+  unsubscribe(id) {
+    if (!this.subscriptions.delete(id)) return;
+    if (this.ready) this.send({ type: 'unsubscribe', id });
+  }
+
+  close() {
+    this.closed = true;
+    clearTimeout(this.timer);
+    if (this.ws) this.ws.close(1000);
+  }
+
+  // ---- internals ----
+
+  connect() {
+    this.ready = false;
+    this.onStatus('connecting');
+    const ws = new this.WebSocketImpl(this.url, PROTOCOL);
+    this.ws = ws;
+    ws.onopen = () => {
+      const hello = { type: 'hello' };
+      if (this.clientId) hello.client_id = this.clientId;
+      if (this.lastLsn) hello.last_lsn = this.lastLsn;
+      if (this.token) hello.token = this.token;
+      this.send(hello);
+    };
+    ws.onmessage = (event) => this.handle(event.data);
+    ws.onclose = (event) => {
+      this.ready = false;
+      if (this.ws !== ws) return;
+      this.onStatus('disconnected', event.code, event.reason);
+      if (this.closed || event.code === 4401 || event.code === 4403) return;  // retrying cannot help
+      const delay = this.backoffMs;
+      this.backoffMs = Math.min(this.backoffMs * 2, this.maxBackoffMs);
+      this.timer = setTimeout(() => this.connect(), delay * (0.5 + Math.random() / 2));
+    };
+    ws.onerror = () => {};  // onclose follows and schedules the reconnect
+  }
+
+  send(frame) {
+    if (this.ws && this.ws.readyState === 1) this.ws.send(JSON.stringify(frame));
+  }
+
+  sendSubscribe(id, sub) {
+    const frame = { type: 'subscribe', id, table: sub.table };
+    if (sub.filter !== undefined) frame.filter = sub.filter;
+    if (sub.columns !== undefined) frame.columns = sub.columns;
+    this.send(frame);
+  }
+
+  handle(data) {
+    let frame;
+    try {
+      frame = JSON.parse(typeof data === 'string' ? data : data.toString());
+    } catch (e) {
+      this.onError({ code: 'bad_frame', message: `server sent a frame that is not JSON: ${e.message}` });
+      return;
+    }
+    switch (frame.type) {
+      case 'welcome':
+        this.clientId = frame.client_id;
+        this.ready = true;
+        this.backoffMs = this.minBackoffMs;
+        this.onStatus('live', frame);
+        for (const [id, sub] of this.subscriptions) this.sendSubscribe(id, sub);
+        break;
+      case 'subscribed': {
+        const sub = this.subscriptions.get(frame.id);
+        if (sub && sub.onReady) sub.onReady(frame);
+        break;
+      }
+      case 'changes':
+        for (const change of frame.changes) {
+          for (const id of change.sub ?? []) {
+            const sub = this.subscriptions.get(id);
+            if (sub) sub.onChange(change, frame);
+          }
+          if (change.op === 'message') this.onNotify(change, frame);
+        }
+        this.lastLsn = frame.lsn;  // only after delivering the whole transaction
+        break;
+      case 'resync_required':
+        // The server no longer holds what we missed: start from now, and let the app reload.
+        this.lastLsn = frame.lsn ?? null;
+        this.onResync(frame);
+        break;
+      case 'error':
+        this.onError(frame);
+        break;
+      default:
+        break;  // pong, unsubscribed, and frame types added later
+    }
+  }
+}

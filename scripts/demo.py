@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Demo: starts the stack, subscribes livesync-cli to public.todos, and commits a row
+change every second; the client prints each change as it arrives.
+usage: demo.py [--seconds N]   (default: until Ctrl-C)"""
+import argparse
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "test", "integration"))
+import harness  # noqa: E402
+
+WORDS = ["buy milk", "write docs", "ship it", "call mom", "fix the build", "water plants", "read a book"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=0, help="stop after this long (0: until Ctrl-C)")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+
+    with harness.Stack() as stack:
+        stack.wait_replicator()
+        pg = stack.pg
+        pg.psql("CREATE TABLE todos (id serial PRIMARY KEY, title text NOT NULL, done boolean NOT NULL DEFAULT false)")
+        pg.psql("SELECT livesync.publish('todos')")
+        print(f"# Postgres 127.0.0.1:{pg.port}  Redis {stack.redis.url}  livesyncd {stack.sidecar.url}", flush=True)
+        print(f"# try: psql -h 127.0.0.1 -p {pg.port} -U postgres -c \"INSERT INTO todos (title) VALUES ('hi')\"",
+              flush=True)
+        client = subprocess.Popen([os.path.join(harness.BUILD, "livesync-cli"), "--url", stack.sidecar.url,
+                                   "--table", "public.todos", "--client-id", "demo-client"])
+        try:
+            time.sleep(1)
+            deadline = time.monotonic() + args.seconds if args.seconds else None
+            n = 0
+            while deadline is None or time.monotonic() < deadline:
+                n += 1
+                if n % 4 == 0:
+                    sql = "UPDATE todos SET done = true WHERE id = (SELECT min(id) FROM todos WHERE NOT done)"
+                elif n % 7 == 0:
+                    sql = "DELETE FROM todos WHERE id = (SELECT min(id) FROM todos WHERE done)"
+                else:
+                    sql = f"INSERT INTO todos (title) VALUES ('{random.choice(WORDS)}')"
+                print(f"# writer: {sql}", flush=True)
+                pg.psql(sql)
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            harness.stop_process(client, signal.SIGINT)
+    print("# stopped and cleaned up", flush=True)
+
+
+if __name__ == "__main__":
+    main()

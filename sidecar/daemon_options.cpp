@@ -1,0 +1,115 @@
+#include "sidecar/daemon_options.hpp"
+
+#include <charconv>
+#include <unistd.h>
+
+namespace livesync::sidecar {
+
+namespace {
+
+bool parse_listen(const std::string &text, DaemonOptions &o, std::string *error) {
+    std::string host, port;
+    if (!text.empty() && text[0] == '[') {
+        auto close = text.find("]:");
+        if (close == std::string::npos) {
+            *error = "--listen must be HOST:PORT, not \"" + text + "\"";
+            return false;
+        }
+        host = text.substr(1, close - 1);
+        port = text.substr(close + 2);
+    } else {
+        auto colon = text.rfind(':');
+        if (colon == std::string::npos) {
+            *error = "--listen must be HOST:PORT, not \"" + text + "\"";
+            return false;
+        }
+        host = text.substr(0, colon);
+        port = text.substr(colon + 1);
+    }
+    int p = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+    if (host.empty() || port.empty() || ec != std::errc() || end != port.data() + port.size() || p < 1 ||
+        p > 65535) {
+        *error = "--listen must be HOST:PORT with a port from 1 to 65535, not \"" + text + "\"";
+        return false;
+    }
+    o.listen_host = host;
+    o.listen_port = p;
+    return true;
+}
+
+bool valid_sidecar_id(const std::string &id) {
+    if (id.empty() || id.size() > 128) return false;
+    for (unsigned char c : id)
+        if (c <= 0x20 || c >= 0x7f) return false;
+    return true;
+}
+
+std::string default_sidecar_id() {
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof host, "livesyncd");
+    return std::string(host) + "-" + std::to_string(getpid());
+}
+
+}  // namespace
+
+std::string DaemonOptions::listen() const {
+    return listen_host.find(':') != std::string::npos ? "[" + listen_host + "]:" + std::to_string(listen_port)
+                                                       : listen_host + ":" + std::to_string(listen_port);
+}
+
+std::string daemon_usage() {
+    return "usage: livesyncd [options]\n"
+           "  --listen HOST:PORT   address to serve HTTP and WebSockets on (env LIVESYNC_LISTEN,\n"
+           "                       default 127.0.0.1:8080)\n"
+           "  --redis URL          redis://[[user]:password@]host[:port][/db] (env LIVESYNC_REDIS_URL,\n"
+           "                       default redis://127.0.0.1:6379)\n"
+           "  --prefix STRING      Redis key prefix (env LIVESYNC_PREFIX, default livesync:)\n"
+           "  --sidecar-id ID      this sidecar's id in the registry (default <hostname>-<pid>)\n"
+           "  --help               print this and exit\n";
+}
+
+ParsedOptions parse_daemon_options(const std::vector<std::string> &args,
+                                   const std::function<const char *(const char *)> &getenv) {
+    std::optional<std::string> listen, redis, prefix, sidecar_id;
+    if (const char *v = getenv("LIVESYNC_LISTEN")) listen = v;
+    if (const char *v = getenv("LIVESYNC_REDIS_URL")) redis = v;
+    if (const char *v = getenv("LIVESYNC_PREFIX")) prefix = v;
+
+    for (size_t i = 0; i < args.size(); ++i) {
+        std::string flag = args[i], value;
+        bool inline_value = false;
+        if (auto eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos) {
+            value = flag.substr(eq + 1);
+            flag = flag.substr(0, eq);
+            inline_value = true;
+        }
+        if (flag == "--help" || flag == "-h") return ShowHelp{};
+        std::optional<std::string> *target = flag == "--listen"       ? &listen
+                                             : flag == "--redis"      ? &redis
+                                             : flag == "--prefix"     ? &prefix
+                                             : flag == "--sidecar-id" ? &sidecar_id
+                                                                      : nullptr;
+        if (target == nullptr) return OptionsError{"unknown option \"" + flag + "\""};
+        if (!inline_value) {
+            if (i + 1 >= args.size()) return OptionsError{flag + " needs a value"};
+            value = args[++i];
+        }
+        *target = value;
+    }
+
+    DaemonOptions o;
+    std::string error;
+    if (listen && !parse_listen(*listen, o, &error)) return OptionsError{error};
+    if (redis) o.redis_url_text = *redis;
+    auto url = common::parse_redis_url(o.redis_url_text, &error);
+    if (!url) return OptionsError{"--redis: " + error};
+    o.redis_url = *url;
+    if (prefix) o.prefix = *prefix;
+    o.sidecar_id = sidecar_id ? *sidecar_id : default_sidecar_id();
+    if (!valid_sidecar_id(o.sidecar_id))
+        return OptionsError{"--sidecar-id must be 1 to 128 printable ASCII characters without spaces"};
+    return o;
+}
+
+}  // namespace livesync::sidecar

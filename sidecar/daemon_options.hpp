@@ -1,0 +1,39 @@
+// livesyncd's command line and environment: flags win over LIVESYNC_* variables, which
+// win over defaults. Validated here so a bad value stops the daemon before it starts.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "common/redis_url.hpp"
+
+namespace livesync::sidecar {
+
+struct DaemonOptions {
+    std::string listen_host = "127.0.0.1";
+    int listen_port = 8080;
+    std::string redis_url_text = "redis://127.0.0.1:6379";
+    common::RedisUrl redis_url;
+    std::string prefix = "livesync:";
+    std::string sidecar_id;  // default: <hostname>-<pid>
+
+    std::string listen() const;
+};
+
+struct ShowHelp {};
+struct OptionsError {
+    std::string message;
+};
+
+using ParsedOptions = std::variant<DaemonOptions, ShowHelp, OptionsError>;
+
+// getenv is injectable for tests.
+ParsedOptions parse_daemon_options(const std::vector<std::string> &args,
+                                   const std::function<const char *(const char *)> &getenv);
+
+std::string daemon_usage();
+
+}  // namespace livesync::sidecar

@@ -1,0 +1,96 @@
+// livesyncd: reads the livesync change stream from Redis and fans committed changes
+// out to WebSocket clients. Threads: the lws service thread (all sessions), the stream
+// reader, the registry writer; this thread only waits for SIGTERM/SIGINT.
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <pthread.h>
+#include <thread>
+
+#include "sidecar/daemon_options.hpp"
+#include "sidecar/net/server.hpp"
+#include "sidecar/ops/counters.hpp"
+#include "sidecar/ops/log.hpp"
+#include "sidecar/registry/registry_writer.hpp"
+#include "sidecar/stream/stream_reader.hpp"
+
+using namespace livesync;
+
+int main(int argc, char **argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    sidecar::ParsedOptions parsed = sidecar::parse_daemon_options(args, [](const char *n) { return std::getenv(n); });
+    if (std::holds_alternative<sidecar::ShowHelp>(parsed)) {
+        std::fputs(sidecar::daemon_usage().c_str(), stdout);
+        return 0;
+    }
+    if (auto *err = std::get_if<sidecar::OptionsError>(&parsed)) {
+        std::fprintf(stderr, "livesyncd: %s\n%s", err->message.c_str(), sidecar::daemon_usage().c_str());
+        return 2;
+    }
+    const auto &opts = std::get<sidecar::DaemonOptions>(parsed);
+
+    // Every thread inherits this mask; only sigwait() below receives the signals.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    ops::route_lws_logs();
+    ops::Counters counters;
+    int64_t started_at = registry::unix_ms_now();
+
+    registry::RegistryConfig reg_config;
+    reg_config.url = opts.redis_url;
+    reg_config.keys = registry::Keys{opts.prefix, opts.sidecar_id};
+    reg_config.listen = opts.listen();
+    reg_config.started_at_ms = started_at;
+    registry::RegistryWriter registry(reg_config, counters);
+
+    stream::EventQueue events;
+    net::ServerConfig server_config;
+    server_config.host = opts.listen_host;
+    server_config.port = opts.listen_port;
+    server_config.sidecar_id = opts.sidecar_id;
+    net::Server server(server_config, events, registry, counters);
+    std::string error;
+    if (!server.listen(&error)) {
+        ops::error("cannot start", {{"error", error}});
+        return 1;
+    }
+
+    stream::ReaderConfig reader_config;
+    reader_config.url = opts.redis_url;
+    reader_config.prefix = opts.prefix;
+    stream::StreamReader reader(reader_config, events, [&server] { server.wake(); }, counters);
+
+    ops::info("livesyncd started", {{"listen", opts.listen()},
+                                    {"redis", opts.redis_url.redacted()},
+                                    {"prefix", opts.prefix},
+                                    {"sidecar", opts.sidecar_id}});
+    registry.start();
+    reader.start();
+    std::thread service([&server] {
+        server.run();
+        // The loop only ends on its own when lws fails; wake main() to shut down.
+        kill(getpid(), SIGTERM);
+    });
+
+    int sig = 0;
+    sigwait(&signals, &sig);
+    ops::info("shutting down", {{"signal", sig}});
+    server.request_stop();
+    service.join();
+    reader.stop();
+    registry.stop();
+    ops::info("livesyncd stopped",
+              {{"sessions_opened", counters.sessions_opened.load()},
+               {"stream_entries", counters.stream_entries.load()},
+               {"bad_stream_entries", counters.bad_stream_entries.load()},
+               {"frames_built", counters.frames_built.load()},
+               {"frames_queued", counters.frames_queued.load()},
+               {"send_queue_overflows", counters.send_queue_overflows.load()},
+               {"registry_ops_dropped", counters.registry_ops_dropped.load()}});
+    return 0;
+}

@@ -1,0 +1,52 @@
+#include "sidecar/net/http_router.hpp"
+
+#include "common/change_batch.hpp"
+
+namespace livesync::net {
+
+namespace {
+
+constexpr std::string_view kClientsPrefix = "/v1/clients/";
+
+HttpResponse error(unsigned status, std::string_view code, std::string_view message) {
+    HttpResponse r{status, "{\"error\":"};
+    common::append_json_string(r.body, code);
+    r.body += ",\"message\":";
+    common::append_json_string(r.body, message);
+    r.body += '}';
+    return r;
+}
+
+HttpResponse client_presence(const std::string &client_id, const session::SessionTable &sessions,
+                             const std::string &sidecar_id) {
+    const session::Session *s = sessions.find_client(client_id);
+    if (s == nullptr) {
+        HttpResponse r{410, "{\"error\":\"gone\",\"client_id\":"};
+        common::append_json_string(r.body, client_id);
+        r.body += '}';
+        return r;
+    }
+    HttpResponse r{200, "{\"client_id\":"};
+    common::append_json_string(r.body, client_id);
+    r.body += ",\"sidecar\":";
+    common::append_json_string(r.body, sidecar_id);
+    r.body += '}';
+    return r;
+}
+
+}  // namespace
+
+HttpResponse route_http(std::string_view method, std::string_view path, const session::SessionTable &sessions,
+                        const std::string &sidecar_id) {
+    bool known = path == "/healthz" || path == kSyncPath ||
+                 (path.substr(0, kClientsPrefix.size()) == kClientsPrefix && path.size() > kClientsPrefix.size() &&
+                  path.find('/', kClientsPrefix.size()) == std::string_view::npos);
+    if (!known) return error(404, "not_found", "no such path");
+    if (method != "GET") return error(405, "method_not_allowed", "only GET is supported");
+    if (path == "/healthz") return HttpResponse{200, "{\"status\":\"ok\"}"};
+    if (path == kSyncPath)
+        return error(426, "upgrade_required", "open a WebSocket with subprotocol livesync.v1.json");
+    return client_presence(std::string(path.substr(kClientsPrefix.size())), sessions, sidecar_id);
+}
+
+}  // namespace livesync::net

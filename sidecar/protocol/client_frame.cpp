@@ -1,0 +1,148 @@
+#include "sidecar/protocol/client_frame.hpp"
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "common/lsn.hpp"
+
+namespace livesync::protocol {
+
+namespace {
+
+// Iterative parsing: a deeply nested frame cannot exhaust the lws thread's stack.
+constexpr unsigned kParseFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
+
+FrameError bad_request(std::string message, std::optional<std::string> id = std::nullopt) {
+    return FrameError{"bad_request", std::move(message), std::move(id)};
+}
+
+// Client ids and subscription ids end up in Redis keys and log lines: keep them short
+// and printable.
+// Echoes of client input inside error messages stay short.
+std::string shorten(std::string_view text) {
+    if (text.size() <= 64) return std::string(text);
+    size_t cut = 64;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // UTF-8 boundary
+    return std::string(text.substr(0, cut)) + "...";
+}
+
+bool valid_id(std::string_view id) {
+    if (id.empty() || id.size() > kMaxIdLength) return false;
+    for (unsigned char c : id)
+        if (c <= 0x20 || c >= 0x7f) return false;
+    return true;
+}
+
+// Reads an optional string member; returns false (and sets *err) if present but wrong.
+bool optional_string(const rapidjson::Value &doc, const char *name, std::optional<std::string> &out,
+                     std::optional<FrameError> &err, const std::optional<std::string> &id) {
+    auto it = doc.FindMember(name);
+    if (it == doc.MemberEnd() || it->value.IsNull()) return true;
+    if (!it->value.IsString()) {
+        err = bad_request(std::string("field \"") + name + "\" must be a string", id);
+        return false;
+    }
+    out.emplace(it->value.GetString(), it->value.GetStringLength());
+    return true;
+}
+
+bool required_string(const rapidjson::Value &doc, const char *name, std::string &out,
+                     std::optional<FrameError> &err, const std::optional<std::string> &id) {
+    std::optional<std::string> v;
+    if (!optional_string(doc, name, v, err, id)) return false;
+    if (!v) {
+        err = bad_request(std::string("field \"") + name + "\" is required", id);
+        return false;
+    }
+    out = std::move(*v);
+    return true;
+}
+
+ClientFrame parse_hello(const rapidjson::Value &doc) {
+    Hello hello;
+    std::optional<FrameError> err;
+    if (!optional_string(doc, "client_id", hello.client_id, err, std::nullopt)) return *err;
+    if (hello.client_id && !valid_id(*hello.client_id))
+        return bad_request("field \"client_id\" must be 1 to 128 printable ASCII characters without spaces");
+    std::optional<std::string> lsn_text;
+    if (!optional_string(doc, "last_lsn", lsn_text, err, std::nullopt)) return *err;
+    if (lsn_text) {
+        hello.last_lsn = common::parse_lsn(*lsn_text);
+        if (!hello.last_lsn)
+            return bad_request("field \"last_lsn\" must be an LSN like \"0/16B3748\", not \"" + shorten(*lsn_text) + "\"");
+    }
+    return hello;
+}
+
+ClientFrame parse_subscribe(const rapidjson::Value &doc) {
+    Subscribe sub;
+    std::optional<FrameError> err;
+    if (!required_string(doc, "id", sub.id, err, std::nullopt)) return *err;
+    if (!valid_id(sub.id))
+        return bad_request("field \"id\" must be 1 to 128 printable ASCII characters without spaces");
+    std::string table;
+    if (!required_string(doc, "table", table, err, sub.id)) return *err;
+    auto qualified = qualify_table(table);
+    if (!qualified) return bad_request("field \"table\" must be \"table\" or \"schema.table\"", sub.id);
+    sub.table = std::move(*qualified);
+    return sub;
+}
+
+ClientFrame parse_unsubscribe(const rapidjson::Value &doc) {
+    Unsubscribe unsub;
+    std::optional<FrameError> err;
+    if (!required_string(doc, "id", unsub.id, err, std::nullopt)) return *err;
+    if (!valid_id(unsub.id))
+        return bad_request("field \"id\" must be 1 to 128 printable ASCII characters without spaces");
+    return unsub;
+}
+
+ClientFrame parse_ping(const rapidjson::Value &doc) {
+    Ping ping;
+    auto it = doc.FindMember("ref");
+    if (it != doc.MemberEnd()) {
+        if (!it->value.IsString() && !it->value.IsNumber())
+            return bad_request("field \"ref\" must be a string or a number");
+        rapidjson::StringBuffer buf;
+        rapidjson::Writer<rapidjson::StringBuffer> writer(buf);
+        it->value.Accept(writer);
+        ping.ref.emplace(buf.GetString(), buf.GetSize());
+    }
+    return ping;
+}
+
+}  // namespace
+
+std::optional<std::string> qualify_table(std::string_view table) {
+    if (table.empty() || table.size() > kMaxTableLength) return std::nullopt;
+    auto dot = table.find('.');
+    if (dot == std::string_view::npos) return "public." + std::string(table);
+    if (dot == 0 || dot + 1 == table.size() || table.find('.', dot + 1) != std::string_view::npos)
+        return std::nullopt;
+    return std::string(table);
+}
+
+ClientFrame parse_client_frame(std::string_view text) {
+    rapidjson::Document doc;
+    doc.Parse<kParseFlags>(text.data(), text.size());
+    if (doc.HasParseError()) {
+        return FrameError{"bad_json",
+                          std::string(rapidjson::GetParseError_En(doc.GetParseError())) + " at offset " +
+                              std::to_string(doc.GetErrorOffset()),
+                          std::nullopt};
+    }
+    if (!doc.IsObject()) return bad_request("frame must be a JSON object");
+    auto type = doc.FindMember("type");
+    if (type == doc.MemberEnd()) return bad_request("field \"type\" is required");
+    if (!type->value.IsString()) return bad_request("field \"type\" must be a string");
+    std::string_view t(type->value.GetString(), type->value.GetStringLength());
+    if (t == "hello") return parse_hello(doc);
+    if (t == "subscribe") return parse_subscribe(doc);
+    if (t == "unsubscribe") return parse_unsubscribe(doc);
+    if (t == "ping") return parse_ping(doc);
+    return FrameError{"unknown_type", "unknown frame type \"" + shorten(t) + "\"", std::nullopt};
+}
+
+}  // namespace livesync::protocol

@@ -1,0 +1,134 @@
+#include "sidecar/redis/connection.hpp"
+
+#include <algorithm>
+#include <sys/time.h>
+
+#include "sidecar/ops/log.hpp"
+
+namespace livesync::redis {
+
+namespace {
+timeval to_timeval(std::chrono::milliseconds ms) {
+    timeval tv;
+    tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
+    tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
+    return tv;
+}
+}  // namespace
+
+bool is_error_reply(const redisReply *r, std::string *error) {
+    if (r == nullptr || r->type != REDIS_REPLY_ERROR) return false;
+    error->assign(r->str, r->len);
+    return true;
+}
+
+std::unique_ptr<Connection> Connection::open(const common::RedisUrl &url,
+                                             std::chrono::milliseconds connect_timeout,
+                                             std::chrono::milliseconds read_timeout, std::string *error) {
+    redisContext *ctx = redisConnectWithTimeout(url.host.c_str(), url.port, to_timeval(connect_timeout));
+    if (ctx == nullptr) {
+        *error = "cannot allocate a Redis context";
+        return nullptr;
+    }
+    std::unique_ptr<Connection> conn(new Connection(ctx));
+    if (ctx->err) {
+        *error = conn->connection_error();
+        return nullptr;
+    }
+    if (redisSetTimeout(ctx, to_timeval(read_timeout)) != REDIS_OK) {
+        *error = "cannot set the Redis read timeout";
+        return nullptr;
+    }
+    if (!url.password.empty()) {
+        std::vector<std::string> auth{"AUTH"};
+        if (!url.user.empty()) auth.push_back(url.user);
+        auth.push_back(url.password);
+        Reply r = conn->command(auth, error);
+        if (!r) return nullptr;
+        std::string reply_error;
+        if (is_error_reply(r.get(), &reply_error)) {
+            // Redis' message never echoes the password.
+            *error = "AUTH failed: " + reply_error;
+            return nullptr;
+        }
+    }
+    if (url.db != 0) {
+        Reply r = conn->command({"SELECT", std::to_string(url.db)}, error);
+        if (!r) return nullptr;
+        std::string reply_error;
+        if (is_error_reply(r.get(), &reply_error)) {
+            *error = "SELECT failed: " + reply_error;
+            return nullptr;
+        }
+    }
+    return conn;
+}
+
+Connection::~Connection() { redisFree(ctx_); }
+
+std::string Connection::connection_error() const {
+    return ctx_->errstr[0] != '\0' ? std::string(ctx_->errstr) : std::string("Redis connection error");
+}
+
+bool Connection::append(const std::vector<std::string> &args) {
+    std::vector<const char *> argv;
+    std::vector<size_t> lens;
+    argv.reserve(args.size());
+    lens.reserve(args.size());
+    for (const std::string &a : args) {
+        argv.push_back(a.data());
+        lens.push_back(a.size());
+    }
+    return redisAppendCommandArgv(ctx_, static_cast<int>(args.size()), argv.data(), lens.data()) == REDIS_OK;
+}
+
+Reply Connection::command(const std::vector<std::string> &args, std::string *error) {
+    auto replies = pipeline({args}, error);
+    if (replies.empty()) return nullptr;
+    return std::move(replies.front());
+}
+
+std::vector<Reply> Connection::pipeline(const std::vector<std::vector<std::string>> &commands,
+                                        std::string *error) {
+    std::vector<Reply> replies;
+    if (ctx_->err) {
+        *error = connection_error();
+        return replies;
+    }
+    for (const auto &args : commands) {
+        if (!append(args)) {
+            *error = connection_error();
+            return replies;
+        }
+    }
+    for (size_t i = 0; i < commands.size(); ++i) {
+        void *raw = nullptr;
+        if (redisGetReply(ctx_, &raw) != REDIS_OK || raw == nullptr) {
+            *error = connection_error();
+            replies.clear();
+            return replies;
+        }
+        replies.emplace_back(static_cast<redisReply *>(raw));
+    }
+    return replies;
+}
+
+void LinkState::up() {
+    if (state_ == State::Up) return;
+    state_ = State::Up;
+    ops::info("redis up", {{"component", component_}, {"redis", url_}});
+}
+
+void LinkState::down(std::string_view error) {
+    if (state_ == State::Down) return;
+    state_ = State::Down;
+    ops::warn("redis down", {{"component", component_}, {"redis", url_}, {"error", error}});
+}
+
+std::chrono::milliseconds Backoff::next() {
+    auto d = delay_;
+    delay_ = std::min(delay_ * 2, kMax);
+    return d;
+}
+
+}  // namespace livesync::redis

@@ -1,0 +1,80 @@
+// redis/: the blocking hiredis connections livesyncd's Redis threads own (the stream
+// reader and the registry writer each have one; the lws thread never touches Redis).
+// Connection is RAII over redisContext; LinkState logs up/down transitions once each,
+// never every retry; Backoff paces reconnects.
+#pragma once
+
+#include <hiredis/hiredis.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/redis_url.hpp"
+
+namespace livesync::redis {
+
+struct ReplyDeleter {
+    void operator()(redisReply *r) const { freeReplyObject(r); }
+};
+using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
+
+class Connection {
+public:
+    // Connects, then AUTH and SELECT as the URL asks. Returns nullptr and sets *error
+    // (never containing the password) when any step fails.
+    static std::unique_ptr<Connection> open(const common::RedisUrl &url,
+                                            std::chrono::milliseconds connect_timeout,
+                                            std::chrono::milliseconds read_timeout, std::string *error);
+    ~Connection();
+    Connection(const Connection &) = delete;
+    Connection &operator=(const Connection &) = delete;
+
+    // Runs one command. Returns nullptr on a connection error (the connection is then
+    // unusable) and sets *error; an error reply from Redis is returned as a reply.
+    Reply command(const std::vector<std::string> &args, std::string *error);
+
+    // Pipelines several commands; returns their replies in order, or an empty vector
+    // on a connection error.
+    std::vector<Reply> pipeline(const std::vector<std::vector<std::string>> &commands, std::string *error);
+
+private:
+    explicit Connection(redisContext *ctx) : ctx_(ctx) {}
+    bool append(const std::vector<std::string> &args);
+    std::string connection_error() const;
+    redisContext *ctx_;
+};
+
+// True for a reply that is a Redis error; *error gets its text.
+bool is_error_reply(const redisReply *r, std::string *error);
+
+// Logs "redis up" / "redis down" once per transition for one component.
+class LinkState {
+public:
+    LinkState(std::string component, std::string redacted_url)
+        : component_(std::move(component)), url_(std::move(redacted_url)) {}
+    void up();
+    void down(std::string_view error);
+
+private:
+    enum class State { Unknown, Up, Down };
+    State state_ = State::Unknown;
+    std::string component_;
+    std::string url_;
+};
+
+// Exponential reconnect delay: 100 ms doubling to 5 s; reset() after a success.
+class Backoff {
+public:
+    std::chrono::milliseconds next();
+    void reset() { delay_ = kFirst; }
+
+private:
+    static constexpr std::chrono::milliseconds kFirst{100};
+    static constexpr std::chrono::milliseconds kMax{5000};
+    std::chrono::milliseconds delay_ = kFirst;
+};
+
+}  // namespace livesync::redis

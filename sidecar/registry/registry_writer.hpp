@@ -1,0 +1,67 @@
+// The registry thread: owns its own hiredis connection and applies the client updates
+// the lws thread hands it. Updates are coalesced per client id (a client's newest
+// state is all that matters) in a bounded map; the writer keeps a mirror of what this
+// sidecar holds, re-writes all of it after every (re)connect, refreshes the sidecar
+// heartbeat every 5 s, and deletes everything of this sidecar on stop().
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "common/redis_url.hpp"
+#include "sidecar/ops/counters.hpp"
+#include "sidecar/registry/client_record.hpp"
+
+namespace livesync::registry {
+
+// What the lws thread calls; implemented by RegistryWriter (and fakes in tests).
+class RegistrySink {
+public:
+    virtual ~RegistrySink() = default;
+    virtual void upsert(ClientRecord record) = 0;
+    virtual void remove(const std::string &client_id) = 0;
+};
+
+struct RegistryConfig {
+    common::RedisUrl url;
+    Keys keys;
+    std::string listen;  // host:port, for the heartbeat's url
+    int64_t started_at_ms = 0;
+    std::chrono::seconds heartbeat_every{5};
+    std::chrono::seconds heartbeat_ttl{15};
+    size_t max_pending = 65536;
+};
+
+class RegistryWriter final : public RegistrySink {
+public:
+    RegistryWriter(RegistryConfig config, ops::Counters &counters);
+    ~RegistryWriter() override;
+
+    void start();
+    // Applies what is pending, deletes this sidecar's entries and joins the thread.
+    void stop();
+
+    void upsert(ClientRecord record) override;
+    void remove(const std::string &client_id) override;
+
+private:
+    using Pending = std::unordered_map<std::string, std::optional<ClientRecord>>;
+    void run();
+    void enqueue(const std::string &client_id, std::optional<ClientRecord> record);
+
+    RegistryConfig config_;
+    ops::Counters &counters_;
+    std::thread thread_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    Pending pending_;  // guarded by mutex_
+    bool stop_ = false;  // guarded by mutex_
+};
+
+}  // namespace livesync::registry

@@ -1,0 +1,124 @@
+#include "sidecar/session/frame_handler.hpp"
+
+#include <cstdio>
+
+#include "sidecar/ops/log.hpp"
+#include "sidecar/protocol/server_frame.hpp"
+
+namespace livesync::session {
+
+namespace {
+std::optional<std::string> no_id;
+}
+
+FrameHandler::FrameHandler(std::string sidecar_id, SessionTable &sessions, const stream::LiveState &live,
+                           registry::RegistrySink &registry)
+    : sidecar_id_(std::move(sidecar_id)), sessions_(sessions), live_(live), registry_(registry),
+      rng_(std::random_device{}()) {}
+
+std::string FrameHandler::random_client_id() {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "c-%016llx%08llx", static_cast<unsigned long long>(rng_()),
+                  static_cast<unsigned long long>(rng_() & 0xffffffffu));
+    return buf;
+}
+
+void FrameHandler::on_text(Session &s, std::string_view text) {
+    protocol::ClientFrame frame = protocol::parse_client_frame(text);
+    if (auto *err = std::get_if<protocol::FrameError>(&frame)) {
+        s.send_text(protocol::encode_error(err->code, err->message, err->id));
+        return;
+    }
+    if (auto *h = std::get_if<protocol::Hello>(&frame)) {
+        hello(s, *h);
+        return;
+    }
+    if (!s.greeted()) {
+        s.send_text(protocol::encode_error("hello_required", "send hello first", no_id));
+        return;
+    }
+    if (auto *sub = std::get_if<protocol::Subscribe>(&frame)) {
+        subscribe(s, *sub);
+    } else if (auto *unsub = std::get_if<protocol::Unsubscribe>(&frame)) {
+        unsubscribe(s, *unsub);
+    } else if (auto *ping = std::get_if<protocol::Ping>(&frame)) {
+        s.send_text(protocol::encode_pong(ping->ref));
+    }
+}
+
+void FrameHandler::hello(Session &s, const protocol::Hello &hello) {
+    if (s.greeted()) {
+        s.send_text(protocol::encode_error("bad_request", "hello was already received on this connection", no_id));
+        return;
+    }
+    s.set_client_id(hello.client_id ? *hello.client_id : random_client_id());
+    if (Session *previous = sessions_.bind_client(s)) {
+        ops::info("client connected again: closing its older session",
+                  {{"client_id", s.client_id()}, {"address", previous->address()}});
+        previous->request_close(kCloseReplaced, "client_id connected again");
+    }
+    publish_record(s);
+    // Replay from last_lsn is not built yet: the session goes live from the tail.
+    s.send_text(protocol::encode_welcome(s.client_id(), sidecar_id_, live_.position));
+    ops::info("client hello", {{"client_id", s.client_id()}, {"address", s.address()}});
+}
+
+void FrameHandler::subscribe(Session &s, const protocol::Subscribe &sub) {
+    if (s.has_subscription(sub.id)) {
+        s.send_text(protocol::encode_error("duplicate_id", "subscription id " + sub.id + " is already in use", sub.id));
+        return;
+    }
+    if (s.subscription_count() >= kMaxSubscriptionsPerSession) {
+        s.send_text(protocol::encode_error("too_many_subscriptions",
+                                           "at most " + std::to_string(kMaxSubscriptionsPerSession) +
+                                               " subscriptions per session",
+                                           sub.id));
+        return;
+    }
+    if (!live_.ready) {
+        s.send_text(protocol::encode_error("not_ready", "the sidecar has not read the change stream yet; retry",
+                                           sub.id));
+        return;
+    }
+    if (!live_.tables.contains(sub.table)) {
+        s.send_text(protocol::encode_error("unknown_table", "table " + sub.table + " is not published", sub.id));
+        return;
+    }
+    s.add_subscription(sub.id, sub.table, live_.position);
+    sessions_.index_table(s, sub.table);
+    publish_record(s);
+    s.send_text(protocol::encode_subscribed(sub.id, sub.table, live_.position));
+}
+
+void FrameHandler::unsubscribe(Session &s, const protocol::Unsubscribe &unsub) {
+    auto table = s.remove_subscription(unsub.id);
+    if (!table) {
+        s.send_text(
+            protocol::encode_error("unknown_subscription", "no subscription with id " + unsub.id, unsub.id));
+        return;
+    }
+    if (!s.subs_by_table().count(*table)) sessions_.unindex_table(s, *table);
+    publish_record(s);
+    s.send_text(protocol::encode_unsubscribed(unsub.id));
+}
+
+void FrameHandler::publish_record(const Session &s) {
+    if (!sessions_.holds_client(s)) return;
+    registry::ClientRecord r;
+    r.client_id = s.client_id();
+    r.address = s.address();
+    r.connected_at_ms = s.connected_at_ms();
+    r.last_activity_ms = registry::unix_ms_now();
+    r.subscriptions = s.subscribed_tables();
+    registry_.upsert(std::move(r));
+}
+
+void FrameHandler::on_closed(Session &s) {
+    if (sessions_.holds_client(s)) {
+        registry_.remove(s.client_id());
+        ops::info("client gone", {{"client_id", s.client_id()}, {"address", s.address()}});
+    }
+    sessions_.close(s);
+}
+
+}  // namespace livesync::session

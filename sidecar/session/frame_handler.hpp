@@ -1,0 +1,46 @@
+// Applies one client text frame to its session: parse at the protocol edge, then
+// hello / subscribe / unsubscribe / ping against the session table, the live stream
+// state and the registry. Runs on the lws thread; replies are queued, never written.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <string_view>
+
+#include "sidecar/protocol/client_frame.hpp"
+#include "sidecar/registry/registry_writer.hpp"
+#include "sidecar/session/session_table.hpp"
+#include "sidecar/stream/live_state.hpp"
+
+namespace livesync::session {
+
+inline constexpr size_t kMaxSubscriptionsPerSession = 256;
+
+// Close code for a session whose client id connected again (newest session wins).
+inline constexpr uint16_t kCloseReplaced = 4409;
+
+class FrameHandler {
+public:
+    FrameHandler(std::string sidecar_id, SessionTable &sessions, const stream::LiveState &live,
+                 registry::RegistrySink &registry);
+
+    void on_text(Session &s, std::string_view text);
+    // The connection is gone: unregister (if s still holds its client id) and forget it.
+    void on_closed(Session &s);
+
+private:
+    void hello(Session &s, const protocol::Hello &hello);
+    void subscribe(Session &s, const protocol::Subscribe &sub);
+    void unsubscribe(Session &s, const protocol::Unsubscribe &unsub);
+    void publish_record(const Session &s);
+    std::string random_client_id();
+
+    std::string sidecar_id_;
+    SessionTable &sessions_;
+    const stream::LiveState &live_;
+    registry::RegistrySink &registry_;
+    std::mt19937_64 rng_;
+};
+
+}  // namespace livesync::session

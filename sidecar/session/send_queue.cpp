@@ -1,0 +1,23 @@
+#include "sidecar/session/send_queue.hpp"
+
+namespace livesync::session {
+
+bool SendQueue::push(net::Frame frame) {
+    size_t n = frame->size() - net::kFrameHeadroom;
+    if (bytes_ + n > max_bytes_) return false;
+    bytes_ += n;
+    frames_.push_back(std::move(frame));
+    return true;
+}
+
+void SendQueue::pop() {
+    bytes_ -= frames_.front()->size() - net::kFrameHeadroom;
+    frames_.pop_front();
+}
+
+void SendQueue::clear() {
+    frames_.clear();
+    bytes_ = 0;
+}
+
+}  // namespace livesync::session

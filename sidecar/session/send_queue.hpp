@@ -1,0 +1,36 @@
+// session/: one client session — its state, its subscriptions and its bounded send
+// queue. Sessions live on the lws service thread only; nothing here locks.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+
+#include "sidecar/net/frame.hpp"
+
+namespace livesync::session {
+
+inline constexpr size_t kDefaultSendQueueBytes = 8u << 20;
+
+// Frames waiting for LWS_CALLBACK_SERVER_WRITEABLE, bounded by payload bytes. A session
+// whose client reads slower than changes arrive must not grow without bound: push()
+// refuses a frame that would pass the bound and the caller closes the session.
+class SendQueue {
+public:
+    explicit SendQueue(size_t max_bytes = kDefaultSendQueueBytes) : max_bytes_(max_bytes) {}
+
+    // False (and nothing queued) when the frame would exceed the bound.
+    bool push(net::Frame frame);
+    const net::Frame &front() const { return frames_.front(); }
+    void pop();
+    void clear();
+    bool empty() const { return frames_.empty(); }
+    size_t size() const { return frames_.size(); }
+    size_t bytes() const { return bytes_; }
+
+private:
+    std::deque<net::Frame> frames_;
+    size_t bytes_ = 0;
+    size_t max_bytes_;
+};
+
+}  // namespace livesync::session

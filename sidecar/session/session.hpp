@@ -1,0 +1,88 @@
+// One WebSocket client session: who the client is, what it subscribed to, and the
+// frames waiting to be written. Owned by SessionTable on the lws service thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sidecar/net/frame.hpp"
+#include "sidecar/session/send_queue.hpp"
+
+struct lws;
+
+namespace livesync::session {
+
+struct SubscriptionEntry {
+    std::string id;
+    // The subscription receives transactions with commit LSN above this: the stream
+    // position when it was acknowledged (so a transaction split across entries is
+    // delivered whole or not at all).
+    uint64_t live_after = 0;
+};
+
+// Qualified table → its subscriptions, sorted by id. std::map keeps the order stable so
+// that equal subscription sets compare equal in fan-out.
+using SubsByTable = std::map<std::string, std::vector<SubscriptionEntry>>;
+
+struct CloseRequest {
+    uint16_t code = 1000;
+    std::string reason;
+};
+
+class Session {
+public:
+    // wake is called whenever the session has something to write (a queued frame or a
+    // close request); the lws layer turns it into lws_callback_on_writable().
+    Session(uint64_t serial, struct lws *wsi, std::string address, int64_t connected_at_ms,
+            size_t max_queue_bytes, std::function<void()> wake);
+
+    uint64_t serial() const { return serial_; }
+    struct lws *wsi() const { return wsi_; }
+    const std::string &address() const { return address_; }
+    int64_t connected_at_ms() const { return connected_at_ms_; }
+
+    bool greeted() const { return client_id_.has_value(); }
+    const std::string &client_id() const { return *client_id_; }
+    void set_client_id(std::string id) { client_id_ = std::move(id); }
+
+    bool has_subscription(const std::string &id) const { return table_of_.count(id) != 0; }
+    size_t subscription_count() const { return table_of_.size(); }
+    void add_subscription(const std::string &id, const std::string &table, uint64_t live_after);
+    // Returns the table the subscription was on, or nullopt if there was none.
+    std::optional<std::string> remove_subscription(const std::string &id);
+    const SubsByTable &subs_by_table() const { return subs_by_table_; }
+    std::vector<std::string> subscribed_tables() const;
+
+    enum class SendResult { Queued, Overflow, Closing };
+    // Queues a frame. Over the queue bound the queue is dropped and the session asks to
+    // be closed with 1008 "send queue overflow".
+    SendResult send(net::Frame frame);
+    void send_text(std::string_view json) { send(net::make_frame(json)); }
+
+    // Drops anything queued and asks lws to close the connection with code and reason.
+    void request_close(uint16_t code, std::string reason);
+    const std::optional<CloseRequest> &close_request() const { return close_; }
+
+    SendQueue &queue() { return queue_; }
+
+    // The text message being assembled from fragments.
+    std::string rx;
+
+private:
+    uint64_t serial_;
+    struct lws *wsi_;
+    std::string address_;
+    int64_t connected_at_ms_;
+    std::optional<std::string> client_id_;
+    std::map<std::string, std::string> table_of_;  // subscription id → table
+    SubsByTable subs_by_table_;
+    SendQueue queue_;
+    std::optional<CloseRequest> close_;
+    std::function<void()> wake_;
+};
+
+}  // namespace livesync::session

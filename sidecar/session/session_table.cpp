@@ -1,0 +1,53 @@
+#include "sidecar/session/session_table.hpp"
+
+namespace livesync::session {
+
+Session &SessionTable::open(struct lws *wsi, std::string address, int64_t connected_at_ms,
+                            size_t max_queue_bytes, std::function<void()> wake) {
+    uint64_t serial = next_serial_++;
+    auto s = std::make_unique<Session>(serial, wsi, std::move(address), connected_at_ms, max_queue_bytes,
+                                       std::move(wake));
+    Session &ref = *s;
+    sessions_.emplace(serial, std::move(s));
+    return ref;
+}
+
+void SessionTable::close(Session &s) {
+    for (const auto &[table, subs] : s.subs_by_table()) unindex_table(s, table);
+    if (holds_client(s)) by_client_.erase(s.client_id());
+    sessions_.erase(s.serial());
+}
+
+Session *SessionTable::bind_client(Session &s) {
+    Session *&slot = by_client_[s.client_id()];
+    Session *previous = slot == &s ? nullptr : slot;
+    slot = &s;
+    return previous;
+}
+
+bool SessionTable::holds_client(const Session &s) const {
+    if (!s.greeted()) return false;
+    auto it = by_client_.find(s.client_id());
+    return it != by_client_.end() && it->second == &s;
+}
+
+Session *SessionTable::find_client(const std::string &client_id) const {
+    auto it = by_client_.find(client_id);
+    return it == by_client_.end() ? nullptr : it->second;
+}
+
+void SessionTable::index_table(Session &s, const std::string &table) { by_table_[table].insert(&s); }
+
+void SessionTable::unindex_table(Session &s, const std::string &table) {
+    auto it = by_table_.find(table);
+    if (it == by_table_.end()) return;
+    it->second.erase(&s);
+    if (it->second.empty()) by_table_.erase(it);
+}
+
+const std::unordered_set<Session *> *SessionTable::subscribers(const std::string &table) const {
+    auto it = by_table_.find(table);
+    return it == by_table_.end() ? nullptr : &it->second;
+}
+
+}  // namespace livesync::session

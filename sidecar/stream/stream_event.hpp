@@ -1,0 +1,51 @@
+// What the stream reader thread hands to the lws thread, in stream order, through a
+// bounded queue (the reader waits when it is full: backpressure, never unbounded RAM).
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <mutex>
+#include <variant>
+#include <vector>
+
+#include "common/change_batch.hpp"
+#include "common/lsn.hpp"
+#include "sidecar/stream/published_tables.hpp"
+
+namespace livesync::stream {
+
+// The reader (re)started from a snapshot: the config and the stream tail, read in one
+// MULTI/EXEC, so the set of published tables is exact as of tail.
+struct StreamReset {
+    PublishedTables tables;
+    common::StreamId tail;  // 0-0 when the stream is empty
+};
+
+struct StreamBatch {
+    common::StreamId id;
+    common::ChangeBatch batch;
+};
+
+using StreamEvent = std::variant<StreamReset, StreamBatch>;
+
+class EventQueue {
+public:
+    explicit EventQueue(size_t capacity = 256) : capacity_(capacity) {}
+
+    // Blocks while full; returns false (event dropped) once close() was called.
+    bool push(StreamEvent event);
+    // Moves up to max events into out; never blocks. Returns true if more remain.
+    bool pop_some(size_t max, std::vector<StreamEvent> &out);
+    // Wakes and fails every push, now and later.
+    void close();
+
+private:
+    std::mutex mutex_;
+    std::condition_variable not_full_;
+    std::deque<StreamEvent> events_;
+    size_t capacity_;
+    bool closed_ = false;
+};
+
+}  // namespace livesync::stream

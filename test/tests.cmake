@@ -1,0 +1,19 @@
+# ctest entries beyond the unit tests: one per pg_regress file, one per integration
+# test file. They start their own Postgres / Redis / livesyncd on free loopback ports.
+find_package(Python3 REQUIRED COMPONENTS Interpreter)
+
+file(GLOB regress_files ${CMAKE_SOURCE_DIR}/test/sql/*.sql)
+foreach(file ${regress_files})
+  get_filename_component(name ${file} NAME_WE)
+  add_test(NAME regress.${name} COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/test/run_regress.py ${name})
+endforeach()
+
+file(GLOB integration_files ${CMAKE_SOURCE_DIR}/test/integration/test_*.py)
+foreach(file ${integration_files})
+  get_filename_component(name ${file} NAME_WE)
+  string(REGEX REPLACE "^test_" "" name ${name})
+  add_test(NAME integration.${name} COMMAND ${Python3_EXECUTABLE} ${file})
+  set_tests_properties(integration.${name} PROPERTIES
+    ENVIRONMENT "LIVESYNC_BUILD_DIR=${CMAKE_BINARY_DIR};NODE_PATH=/usr/share/nodejs"
+    TIMEOUT 600)
+endforeach()

@@ -1,0 +1,62 @@
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "sidecar/daemon_options.hpp"
+
+namespace livesync {
+namespace {
+
+using namespace sidecar;
+
+ParsedOptions parse(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+    return parse_daemon_options(args, [env](const char *name) -> const char * {
+        auto it = env.find(name);
+        return it == env.end() ? nullptr : it->second.c_str();
+    });
+}
+
+TEST(DaemonOptions, DefaultsAreLocal) {
+    auto p = parse({});
+    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(p));
+    const auto &o = std::get<DaemonOptions>(p);
+    EXPECT_EQ(o.listen(), "127.0.0.1:8080");
+    EXPECT_EQ(o.redis_url.host, "127.0.0.1");
+    EXPECT_EQ(o.redis_url.port, 6379);
+    EXPECT_EQ(o.prefix, "livesync:");
+    EXPECT_FALSE(o.sidecar_id.empty());
+}
+
+TEST(DaemonOptions, FlagsWinOverEnvironment) {
+    auto p = parse({"--listen", "127.0.0.1:9001", "--prefix=x:"},
+                   {{"LIVESYNC_LISTEN", "127.0.0.1:9000"}, {"LIVESYNC_PREFIX", "env:"},
+                    {"LIVESYNC_REDIS_URL", "redis://:secret@127.0.0.1:7000/2"}});
+    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(p));
+    const auto &o = std::get<DaemonOptions>(p);
+    EXPECT_EQ(o.listen_port, 9001);
+    EXPECT_EQ(o.prefix, "x:");
+    EXPECT_EQ(o.redis_url.port, 7000);
+    EXPECT_EQ(o.redis_url.password, "secret");
+    EXPECT_EQ(o.redis_url.db, 2);
+    EXPECT_EQ(o.redis_url.redacted().find("secret"), std::string::npos);
+}
+
+TEST(DaemonOptions, BadValuesAreErrorsWithAMessage) {
+    for (const auto &args : std::vector<std::vector<std::string>>{{"--listen", "nope"},
+                                                                  {"--listen", "127.0.0.1:0"},
+                                                                  {"--listen", "127.0.0.1:70000"},
+                                                                  {"--listen", ":80"},
+                                                                  {"--redis", "http://x"},
+                                                                  {"--redis", "redis://h:port"},
+                                                                  {"--sidecar-id", "has space"},
+                                                                  {"--listen"},
+                                                                  {"--bogus", "1"}}) {
+        auto p = parse(args);
+        ASSERT_TRUE(std::holds_alternative<OptionsError>(p)) << args[0];
+        EXPECT_FALSE(std::get<OptionsError>(p).message.empty());
+    }
+    EXPECT_TRUE(std::holds_alternative<ShowHelp>(parse({"--help"})));
+}
+
+}  // namespace
+}  // namespace livesync

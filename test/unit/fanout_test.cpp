@@ -1,0 +1,159 @@
+// Fan-out: who gets which frame, and that equal audiences share one encoded frame.
+#include <gtest/gtest.h>
+
+#include "common/change_batch.hpp"
+#include "msgpack_change.hpp"
+#include "sidecar/ops/counters.hpp"
+#include "sidecar/session/session_table.hpp"
+#include "sidecar/stream/batch_applier.hpp"
+#include "sidecar/stream/fanout.hpp"
+
+namespace livesync {
+namespace {
+
+using namespace test;
+
+common::Transaction txn_of(const std::string &bytes) {
+    std::string error;
+    auto b = common::decode_batch(bytes, &error);
+    EXPECT_TRUE(b) << error;
+    return b->transactions.at(0);
+}
+
+common::Transaction items_and_orders_txn(uint64_t lsn = 100) {
+    return txn_of(batch(lsn, 7,
+                        {change("i", "public", "items", {{"id", i64(1)}}),
+                         change("i", "public", "orders", {{"id", i64(2)}}),
+                         change("i", "livesync", "tables",
+                                {{"schema_name", str("public")}, {"table_name", str("x")}}),
+                         change("u", "public", "items", {{"id", i64(1)}})}));
+}
+
+session::SubsByTable subs(std::initializer_list<std::pair<std::string, std::vector<std::string>>> entries,
+                          uint64_t live_after = 0) {
+    session::SubsByTable out;
+    for (const auto &[table, ids] : entries)
+        for (const auto &id : ids) out[table].push_back(session::SubscriptionEntry{id, live_after});
+    return out;
+}
+
+TEST(Fanout, TwoSessionsWithTheSameMatchingSubsShareOneFrame) {
+    auto a = subs({{"public.items", {"s1"}}});
+    auto b = subs({{"public.items", {"s1"}}, {"public.unrelated", {"s2"}}});  // same match for this txn
+    auto c = subs({{"public.items", {"other"}}});
+    auto frames = stream::plan_fanout(items_and_orders_txn(), {{0, &a}, {1, &b}, {2, &c}});
+    ASSERT_EQ(frames.size(), 2u);
+    EXPECT_EQ(frames[0].targets, (std::vector<size_t>{0, 1}));
+    EXPECT_EQ(frames[1].targets, (std::vector<size_t>{2}));
+    EXPECT_NE(frames[0].frame.get(), frames[1].frame.get());
+    EXPECT_EQ(net::frame_payload(frames[0].frame),
+              R"({"type":"changes","lsn":"0/64","xid":7,"commit_time":"2025-11-25T08:43:28.123456Z","changes":[)"
+              R"({"sub":["s1"],"op":"insert","schema":"public","table":"items","new":{"id":1}},)"
+              R"({"sub":["s1"],"op":"update","schema":"public","table":"items","new":{"id":1}}]})");
+}
+
+TEST(Fanout, ChangesAreTaggedWithEveryMatchingSubscriptionInCommitOrder) {
+    auto a = subs({{"public.items", {"i1", "i2"}}, {"public.orders", {"o1"}}});
+    auto frames = stream::plan_fanout(items_and_orders_txn(), {{0, &a}});
+    ASSERT_EQ(frames.size(), 1u);
+    std::string_view json = net::frame_payload(frames[0].frame);
+    auto first = json.find(R"({"sub":["i1","i2"],"op":"insert","schema":"public","table":"items")");
+    auto second = json.find(R"({"sub":["o1"],"op":"insert","schema":"public","table":"orders")");
+    auto third = json.find(R"({"sub":["i1","i2"],"op":"update")");
+    ASSERT_NE(first, std::string_view::npos) << json;
+    ASSERT_NE(second, std::string_view::npos) << json;
+    ASSERT_NE(third, std::string_view::npos) << json;
+    EXPECT_LT(first, second);
+    EXPECT_LT(second, third);
+}
+
+TEST(Fanout, ConfigChangesAreNeverForwarded) {
+    auto a = subs({{"livesync.tables", {"sneaky"}}, {"public.items", {"s1"}}});
+    auto frames = stream::plan_fanout(items_and_orders_txn(), {{0, &a}});
+    ASSERT_EQ(frames.size(), 1u);
+    EXPECT_EQ(net::frame_payload(frames[0].frame).find("livesync"), std::string_view::npos);
+    auto only_config = subs({{"livesync.tables", {"sneaky"}}});
+    EXPECT_TRUE(stream::plan_fanout(items_and_orders_txn(), {{0, &only_config}}).empty());
+}
+
+TEST(Fanout, TruncateReachesSubscribersOfEveryTableItEmptiedTaggedOnce) {
+    auto txn = txn_of(batch(100, 7, {truncate({{"public", "items"}, {"public", "orders"}})}));
+    auto both = subs({{"public.items", {"a"}}, {"public.orders", {"a", "b"}}});
+    auto orders = subs({{"public.orders", {"o"}}});
+    auto other = subs({{"public.other", {"x"}}});
+    auto frames = stream::plan_fanout(txn, {{0, &both}, {1, &orders}, {2, &other}});
+    ASSERT_EQ(frames.size(), 2u);
+    EXPECT_EQ(frames[0].targets, (std::vector<size_t>{0}));
+    EXPECT_NE(net::frame_payload(frames[0].frame).find(R"({"sub":["a","b"],"op":"truncate")"), std::string_view::npos)
+        << net::frame_payload(frames[0].frame);
+    EXPECT_EQ(frames[1].targets, (std::vector<size_t>{1}));
+}
+
+TEST(Fanout, SessionWithoutMatchGetsNoFrame) {
+    auto a = subs({{"public.nothing", {"s1"}}});
+    EXPECT_TRUE(stream::plan_fanout(items_and_orders_txn(), {{0, &a}}).empty());
+}
+
+TEST(Fanout, SubscriptionOnlyGetsTransactionsAboveItsLivePosition) {
+    auto at_100 = subs({{"public.items", {"s1"}}}, 100);
+    auto at_99 = subs({{"public.items", {"s1"}}}, 99);
+    auto frames = stream::plan_fanout(items_and_orders_txn(100), {{0, &at_100}, {1, &at_99}});
+    ASSERT_EQ(frames.size(), 1u);
+    EXPECT_EQ(frames[0].targets, (std::vector<size_t>{1}));
+}
+
+TEST(Fanout, SplitTransactionPartsSayPartAndFinal) {
+    common::BatchWriter w;
+    w.begin_txn(100, 7, 0, 2);
+    w.add_change(change("i", "public", "items", {{"id", i64(1)}}));
+    w.end_txn(false);
+    std::string error;
+    auto b = common::decode_batch(w.bytes(), &error);
+    auto a = subs({{"public.items", {"s1"}}});
+    auto frames = stream::plan_fanout(b->transactions.at(0), {{0, &a}});
+    ASSERT_EQ(frames.size(), 1u);
+    EXPECT_NE(net::frame_payload(frames[0].frame).find(R"("part":2,"final":false)"), std::string_view::npos);
+}
+
+TEST(Fanout, AppliedBatchQueuesTheSameFrameBytesToEqualSessions) {
+    session::SessionTable table;
+    int wakes = 0;
+    auto &s1 = table.open(nullptr, "a", 0, 1 << 20, [&] { ++wakes; });
+    auto &s2 = table.open(nullptr, "b", 0, 1 << 20, [&] { ++wakes; });
+    auto &s3 = table.open(nullptr, "c", 0, 1 << 20, [&] { ++wakes; });
+    for (auto *s : {&s1, &s2}) {
+        s->add_subscription("s1", "public.items", 0);
+        table.index_table(*s, "public.items");
+    }
+    s3.add_subscription("s1", "public.orders", 0);
+    table.index_table(s3, "public.orders");
+    ops::Counters counters;
+    stream::fan_out(items_and_orders_txn(), table, counters);
+    ASSERT_EQ(s1.queue().size(), 1u);
+    ASSERT_EQ(s2.queue().size(), 1u);
+    ASSERT_EQ(s3.queue().size(), 1u);
+    EXPECT_EQ(s1.queue().front().get(), s2.queue().front().get());
+    EXPECT_NE(s1.queue().front().get(), s3.queue().front().get());
+    EXPECT_EQ(counters.frames_built.load(), 2u);
+    EXPECT_EQ(counters.frames_queued.load(), 3u);
+    EXPECT_EQ(wakes, 3);
+}
+
+TEST(Fanout, SessionOverItsSendQueueBoundIsClosedWith1008) {
+    session::SessionTable table;
+    auto &slow = table.open(nullptr, "a", 0, 300, [] {});
+    slow.add_subscription("s1", "public.items", 0);
+    table.index_table(slow, "public.items");
+    ops::Counters counters;
+    stream::fan_out(items_and_orders_txn(100), table, counters);
+    EXPECT_FALSE(slow.close_request().has_value());
+    stream::fan_out(items_and_orders_txn(101), table, counters);
+    ASSERT_TRUE(slow.close_request().has_value());
+    EXPECT_EQ(slow.close_request()->code, 1008);
+    EXPECT_EQ(slow.close_request()->reason, "send queue overflow");
+    EXPECT_TRUE(slow.queue().empty());
+    EXPECT_EQ(counters.send_queue_overflows.load(), 1u);
+}
+
+}  // namespace
+}  // namespace livesync

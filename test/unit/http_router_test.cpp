@@ -1,0 +1,39 @@
+#include <gtest/gtest.h>
+
+#include "sidecar/net/http_router.hpp"
+
+namespace livesync {
+namespace {
+
+TEST(HttpRouter, HealthzIsOk) {
+    session::SessionTable sessions;
+    auto r = net::route_http("GET", "/healthz", sessions, "sc1");
+    EXPECT_EQ(r.status, 200u);
+    EXPECT_EQ(r.body, R"({"status":"ok"})");
+}
+
+TEST(HttpRouter, ClientHeldHereIs200AndOtherwise410Gone) {
+    session::SessionTable sessions;
+    auto &s = sessions.open(nullptr, "a", 0, 1024, [] {});
+    s.set_client_id("c1");
+    sessions.bind_client(s);
+    auto held = net::route_http("GET", "/v1/clients/c1", sessions, "sc1");
+    EXPECT_EQ(held.status, 200u);
+    EXPECT_EQ(held.body, R"({"client_id":"c1","sidecar":"sc1"})");
+    auto gone = net::route_http("GET", "/v1/clients/c2", sessions, "sc1");
+    EXPECT_EQ(gone.status, 410u);
+    EXPECT_EQ(gone.body, R"({"error":"gone","client_id":"c2"})");
+    sessions.close(s);
+    EXPECT_EQ(net::route_http("GET", "/v1/clients/c1", sessions, "sc1").status, 410u);
+}
+
+TEST(HttpRouter, UnknownPathsAre404AndOtherMethods405) {
+    session::SessionTable sessions;
+    for (const char *p : {"/", "/nope", "/v1/clients/", "/v1/clients/a/b", "/healthz/x"})
+        EXPECT_EQ(net::route_http("GET", p, sessions, "sc1").status, 404u) << p;
+    EXPECT_EQ(net::route_http("OTHER", "/healthz", sessions, "sc1").status, 405u);
+    EXPECT_EQ(net::route_http("GET", "/v1/sync", sessions, "sc1").status, 426u);
+}
+
+}  // namespace
+}  // namespace livesync

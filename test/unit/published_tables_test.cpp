@@ -1,0 +1,97 @@
+#include <gtest/gtest.h>
+
+#include "msgpack_change.hpp"
+#include "sidecar/session/session_table.hpp"
+#include "sidecar/stream/batch_applier.hpp"
+#include "sidecar/stream/published_tables.hpp"
+
+namespace livesync {
+namespace {
+
+using namespace test;
+using stream::PublishedTables;
+
+common::ChangeBatch decode(const std::string &bytes) {
+    std::string error;
+    auto b = common::decode_batch(bytes, &error);
+    EXPECT_TRUE(b) << error;
+    return *b;
+}
+
+TEST(PublishedTables, TablesHashListsEveryPublishedTable) {
+    std::string error;
+    auto t = PublishedTables::from_hash({{"public.items", R"({"schema":"public","table":"items"})"},
+                                         {"s.t", R"({"schema":"s","table":"t"})"}},
+                                        &error);
+    ASSERT_TRUE(t) << error;
+    EXPECT_TRUE(t->contains("public.items"));
+    EXPECT_TRUE(t->contains("s.t"));
+    EXPECT_FALSE(t->contains("public.other"));
+    EXPECT_EQ(t->size(), 2u);
+}
+
+TEST(PublishedTables, BadTablesHashIsRejected) {
+    std::string error;
+    EXPECT_FALSE(PublishedTables::from_hash({{"public.items", "{"}}, &error));
+    EXPECT_NE(error.find("not JSON"), std::string::npos);
+    EXPECT_FALSE(PublishedTables::from_hash({{"public.items", R"({"schema":"public"})"}}, &error));
+    EXPECT_NE(error.find("must be"), std::string::npos);
+    EXPECT_FALSE(PublishedTables::from_hash({{"public.items", "[]"}}, &error));
+}
+
+TEST(PublishedTables, ConfigChangesInTheStreamPublishAndUnpublishInOrder) {
+    stream::LiveState live;
+    session::SessionTable sessions;
+    ops::Counters counters;
+    stream::StreamEvent reset = stream::StreamReset{};
+    stream::apply_event(reset, live, sessions, counters);
+    EXPECT_TRUE(live.ready);
+
+    auto row = [](const char *schema, const char *table) {
+        return Columns{{"schema_name", str(schema)}, {"table_name", str(table)}, {"columns", nil()}};
+    };
+    stream::StreamEvent publish = stream::StreamBatch{
+        {10, 0},
+        decode(batch(10, 1, {change("i", "livesync", "tables", row("public", "items")),
+                             change("i", "livesync", "tables", row("public", "orders"))}))};
+    stream::apply_event(publish, live, sessions, counters);
+    EXPECT_TRUE(live.tables.contains("public.items"));
+    EXPECT_TRUE(live.tables.contains("public.orders"));
+    EXPECT_EQ(live.position, 10u);
+
+    stream::StreamEvent unpublish = stream::StreamBatch{
+        {11, 0},
+        decode(batch(11, 2, {change("d", "livesync", "tables", {}, row("public", "items")),
+                             change("u", "livesync", "tables", row("public", "orders2"), row("public", "orders"))}))};
+    stream::apply_event(unpublish, live, sessions, counters);
+    EXPECT_FALSE(live.tables.contains("public.items"));
+    EXPECT_FALSE(live.tables.contains("public.orders"));
+    EXPECT_TRUE(live.tables.contains("public.orders2"));
+    EXPECT_EQ(live.position, 11u);
+}
+
+TEST(PublishedTables, ResetReplacesTablesAndNeverMovesThePositionBack) {
+    stream::LiveState live;
+    live.position = 50;
+    common::Change row;
+    row.schema = "livesync";
+    row.table = "tables";
+    for (auto [name, text] : {std::pair{"schema_name", "public"}, std::pair{"table_name", "old"}}) {
+        common::Column c;
+        c.name = name;
+        c.value.kind = common::Value::Kind::Text;
+        c.value.s = text;
+        row.new_values.push_back(c);
+    }
+    live.tables.apply(row);
+    ASSERT_TRUE(live.tables.contains("public.old"));
+    session::SessionTable sessions;
+    ops::Counters counters;
+    stream::StreamEvent reset = stream::StreamReset{PublishedTables{}, {30, 0}};
+    stream::apply_event(reset, live, sessions, counters);
+    EXPECT_FALSE(live.tables.contains("public.old"));
+    EXPECT_EQ(live.position, 50u);
+}
+
+}  // namespace
+}  // namespace livesync
