@@ -27,6 +27,7 @@ def main():
         pg = stack.pg
         pg.psql("CREATE TABLE todos (id serial PRIMARY KEY, title text NOT NULL, done boolean NOT NULL DEFAULT false)")
         pg.psql("SELECT livesync.publish('todos')")
+        stack.wait_published("public.todos")
         print(f"# Postgres 127.0.0.1:{pg.port}  Redis {stack.redis.url}  livesyncd {stack.sidecar.url}", flush=True)
         print(f"# try: psql -h 127.0.0.1 -p {pg.port} -U postgres -c \"INSERT INTO todos (title) VALUES ('hi')\"",
               flush=True)

@@ -214,6 +214,15 @@ class Stack:
             raise
         return self
 
+    def wait_published(self, table, timeout=30):
+        """Waits until livesyncd accepts subscriptions to `table` (a publish reaches the
+        sidecar through the stream, a few milliseconds after its commit)."""
+        def subscribable():
+            out = subprocess.run([os.path.join(BUILD, "livesync-cli"), "--url", self.sidecar.url, "--table", table,
+                                  "--timeout", "0.2"], capture_output=True, text=True)
+            return out.returncode == 0 and "subscribed" in out.stderr
+        wait_until(subscribable, timeout, f"{table} to be published to livesyncd")
+
     def wait_replicator(self, timeout=30):
         wait_until(lambda: self.pg.psql("SELECT redis_connected AND slot_exists FROM livesync.status()") == "t",
                    timeout, "the replicator to connect to Redis and its slot")

@@ -80,6 +80,7 @@ class EndToEnd(unittest.TestCase):
             pg, redis = stack.pg, stack.redis
             pg.psql("CREATE TABLE items (id int PRIMARY KEY, n int NOT NULL, label text)")
             pg.psql("SELECT livesync.publish('items')")
+            stack.wait_published("public.items")
 
             expected_count = 1000 + 100 + 50
             cli = cli_client(stack, "cli-1", expected_count)
