@@ -35,12 +35,14 @@ SHLIB_LINK = -lpq -lhiredis -lmsgpackc -lstdc++
 # C++ objects are not compiled to LLVM bitcode (that needs clang++ of Postgres' build).
 override with_llvm = no
 
+# (Set before including PGXS, which tests it with ifdef.)
+EXTRA_CLEAN = $(OBJS:.o=.d) tools/livesync-dump/livesync-dump
+
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # Header dependencies (-MMD above), so a change to a header rebuilds what includes it.
 -include $(OBJS:.o=.d)
-EXTRA_CLEAN = $(OBJS:.o=.d) tools/livesync-dump/livesync-dump
 
 .PHONY: sidecar
 sidecar:

@@ -5,23 +5,41 @@
 -- decoding snapshot: a publish or unpublish takes effect at its exact commit LSN, and
 -- its rows travel in the change stream (REPLICA IDENTITY FULL: a delete names the table).
 CREATE TABLE livesync.tables (
-    relid        oid PRIMARY KEY,
-    schema_name  text NOT NULL,
-    table_name   text NOT NULL,
-    published_at timestamptz NOT NULL DEFAULT now()
+    relid         oid PRIMARY KEY,
+    schema_name   text NOT NULL,
+    table_name    text NOT NULL,
+    tenant_column text,
+    columns       text[],
+    published_at  timestamptz NOT NULL DEFAULT now()
 ) WITH (user_catalog_table = true);
 ALTER TABLE livesync.tables REPLICA IDENTITY FULL;
 SELECT pg_catalog.pg_extension_config_dump('livesync.tables', '');
 
-CREATE FUNCTION livesync.publish(target regclass) RETURNS boolean
+-- The columns that identify a row in its old tuple (NULL: none; every column under
+-- REPLICA IDENTITY FULL, reported as the string 'full' in full_identity).
+CREATE FUNCTION livesync.identity_columns(target regclass, OUT columns text[], OUT full_identity boolean)
+LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+    SELECT (SELECT array_agg(a.attname::text ORDER BY a.attnum)
+              FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+             WHERE i.indrelid = c.oid
+               AND CASE c.relreplident WHEN 'i' THEN i.indisreplident WHEN 'd' THEN i.indisprimary ELSE false END),
+           c.relreplident = 'f'
+      FROM pg_class c WHERE c.oid = target
+$$;
+
+CREATE FUNCTION livesync.publish(target regclass, columns text[] DEFAULT NULL, tenant_column text DEFAULT NULL)
+RETURNS boolean
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog AS $$
 DECLARE
     rel record;
+    identity_columns text[];
+    missing text;
+    previous record;
 BEGIN
     IF target IS NULL THEN
         RAISE EXCEPTION 'livesync.publish: the table must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    SELECT c.oid, c.relkind, c.relpersistence, n.nspname, c.relname
+    SELECT c.oid, c.relkind, c.relpersistence, c.relreplident, n.nspname, c.relname
       INTO rel
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.oid = target;
@@ -43,18 +61,73 @@ BEGIN
         RAISE EXCEPTION 'livesync.publish: tables of schema livesync cannot be published'
             USING ERRCODE = 'wrong_object_type';
     END IF;
-    -- (ON CONFLICT is not allowed on a user_catalog_table.)
-    BEGIN
-        INSERT INTO livesync.tables (relid, schema_name, table_name)
-        VALUES (rel.oid, rel.nspname, rel.relname);
-    EXCEPTION WHEN unique_violation THEN
-        RETURN false;
-    END;
+
+    -- Clients apply updates and deletes by the row's identity: there must be one.
+    SELECT i.columns INTO identity_columns FROM livesync.identity_columns(target) i;
+    IF rel.relreplident = 'n' OR (rel.relreplident IN ('d', 'i') AND identity_columns IS NULL) THEN
+        RAISE EXCEPTION 'livesync.publish: "%" has no replica identity, so its updates and deletes cannot name their row', target
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('Add a primary key, or run ALTER TABLE %s REPLICA IDENTITY FULL.', target);
+    END IF;
+
+    IF columns IS NOT NULL THEN
+        IF cardinality(columns) = 0 THEN
+            RAISE EXCEPTION 'livesync.publish: columns must name at least one column (NULL publishes all)'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        SELECT c INTO missing FROM unnest(columns) AS c
+         WHERE c IS NULL OR NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = target
+                                          AND a.attname = c AND a.attnum > 0 AND NOT a.attisdropped)
+         LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'livesync.publish: % has no column %', target, coalesce(quote_ident(missing), 'NULL')
+                USING ERRCODE = 'undefined_column';
+        END IF;
+        SELECT c INTO missing FROM unnest(identity_columns) AS c WHERE NOT c = ANY (columns) LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'livesync.publish: the column list of % leaves out identity column %', target, quote_ident(missing)
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Clients need the identity columns to apply updates and deletes.';
+        END IF;
+        columns := ARRAY(SELECT DISTINCT c FROM unnest(columns) AS c ORDER BY c);
+    END IF;
+
+    IF tenant_column IS NOT NULL THEN
+        IF NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = target AND a.attname = tenant_column
+                          AND a.attnum > 0 AND NOT a.attisdropped) THEN
+            RAISE EXCEPTION 'livesync.publish: % has no column % (tenant_column)', target, quote_ident(tenant_column)
+                USING ERRCODE = 'undefined_column';
+        END IF;
+        IF columns IS NOT NULL AND NOT tenant_column = ANY (columns) THEN
+            RAISE EXCEPTION 'livesync.publish: tenant column % must be one of the published columns', quote_ident(tenant_column)
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        -- Deletes and key changes must say which tenant the row belonged to.
+        IF rel.relreplident <> 'f' AND NOT tenant_column = ANY (identity_columns) THEN
+            RAISE EXCEPTION 'livesync.publish: tenant column % is not part of the replica identity of %', quote_ident(tenant_column), target
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = format('Deletes must carry the tenant: include it in the primary key, or run ALTER TABLE %s REPLICA IDENTITY FULL.', target);
+        END IF;
+    END IF;
+
+    SELECT t.columns, t.tenant_column INTO previous FROM livesync.tables t WHERE t.relid = target;
+    IF FOUND THEN
+        IF previous.columns IS NOT DISTINCT FROM columns AND previous.tenant_column IS NOT DISTINCT FROM tenant_column THEN
+            RETURN false;
+        END IF;
+        -- (ON CONFLICT is not allowed on a user_catalog_table.)
+        UPDATE livesync.tables t SET columns = publish.columns, tenant_column = publish.tenant_column
+         WHERE t.relid = target;
+        RETURN true;
+    END IF;
+    INSERT INTO livesync.tables (relid, schema_name, table_name, tenant_column, columns)
+    VALUES (rel.oid, rel.nspname, rel.relname, tenant_column, columns);
     RETURN true;
 END
 $$;
-COMMENT ON FUNCTION livesync.publish(regclass) IS
-    'Stream the table''s committed changes to subscribed clients; false if it already was.';
+COMMENT ON FUNCTION livesync.publish(regclass, text[], text) IS
+    'Stream the table''s committed changes (only the listed columns, if given; tenant_column isolates tenants); '
+    'false if it already was published exactly so.';
 
 CREATE FUNCTION livesync.unpublish(target regclass) RETURNS boolean
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog AS $$
@@ -63,14 +136,20 @@ BEGIN
         RAISE EXCEPTION 'livesync.unpublish: the table must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     DELETE FROM livesync.tables WHERE relid = target;
-    RETURN FOUND;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    -- Its access rules go with it: publishing it again starts from default deny.
+    DELETE FROM livesync.rules WHERE relid = target;
+    RETURN true;
 END
 $$;
 COMMENT ON FUNCTION livesync.unpublish(regclass) IS
     'Stop streaming the table''s changes; false if it was not published.';
 
 CREATE VIEW livesync.published_tables AS
-    SELECT relid::regclass AS "table", published_at FROM livesync.tables ORDER BY schema_name, table_name;
+    SELECT relid::regclass AS "table", columns, tenant_column, published_at
+      FROM livesync.tables ORDER BY schema_name, table_name;
 
 CREATE FUNCTION livesync.worker_state(
     OUT pid integer, OUT redis_connected boolean, OUT slot_connected boolean,
@@ -103,7 +182,7 @@ $$;
 COMMENT ON FUNCTION livesync.status() IS
     'The replicator: its slot, how far Redis has the stream, lag, and whether Redis is reachable.';
 
-REVOKE ALL ON FUNCTION livesync.publish(regclass), livesync.unpublish(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION livesync.publish(regclass, text[], text), livesync.unpublish(regclass) FROM PUBLIC;
 
 -- ---------------------------------------------------------------------------
 -- Access rules: which role may see which rows and columns of a published table.
@@ -145,6 +224,8 @@ DECLARE
     tree text;
     missing text;
     rel record;
+    published_columns text[];
+    identity record;
 BEGIN
     IF role IS NULL OR btrim(role) = '' THEN
         RAISE EXCEPTION 'livesync.grant: role must be a non-empty name' USING ERRCODE = 'invalid_parameter_value';
@@ -174,6 +255,31 @@ BEGIN
         END IF;
     END IF;
     tree := livesync.compile_filter(target, filter);
+    -- livesyncd sees only published columns, and a delete only the identity columns
+    -- (every column under REPLICA IDENTITY FULL): the filter must read no other column,
+    -- or deletes could not be routed and would leak or be lost.
+    SELECT t.columns INTO published_columns FROM livesync.tables t WHERE t.relid = target;
+    SELECT * INTO identity FROM livesync.identity_columns(target);
+    FOR missing IN
+        SELECT DISTINCT c #>> '{}' FROM jsonb_path_query(tree::jsonb, 'lax $.**.col') AS c
+    LOOP
+        IF published_columns IS NOT NULL AND NOT missing = ANY (published_columns) THEN
+            RAISE EXCEPTION 'livesync.grant: the filter reads column %, which % does not publish', quote_ident(missing), target
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF NOT identity.full_identity AND NOT missing = ANY (coalesce(identity.columns, '{}')) THEN
+            RAISE EXCEPTION 'livesync.grant: the filter reads column %, which deletes from % do not carry', quote_ident(missing), target
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = format('Run ALTER TABLE %s REPLICA IDENTITY FULL so deletes carry the whole row.', target);
+        END IF;
+    END LOOP;
+    IF columns IS NOT NULL AND published_columns IS NOT NULL THEN
+        SELECT c INTO missing FROM unnest(columns) AS c WHERE NOT c = ANY (published_columns) LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'livesync.grant: column % of % is not published', quote_ident(missing), target
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END IF;
     DELETE FROM livesync.rules r WHERE r.role_name = role AND r.relid = target;
     INSERT INTO livesync.rules (role_name, relid, schema_name, table_name, filter, filter_tree, columns)
     VALUES (role, target, rel.schema_name, rel.table_name, filter, tree, columns);

@@ -38,6 +38,9 @@ def main():
             for t in tests:
                 shutil.copy(os.path.join(outdir, "results", t + ".out"), os.path.join(HERE, "expected", t + ".out"))
             print(f"accepted: {' '.join(tests)}")
+        keep = os.environ.get("LIVESYNC_REGRESS_RESULTS")
+        if keep:  # to review new output before accepting it into test/expected
+            shutil.copytree(os.path.join(outdir, "results"), keep, dirs_exist_ok=True)
         if rc != 0:
             diffs = os.path.join(outdir, "regression.diffs")
             if os.path.exists(diffs):

@@ -66,7 +66,7 @@ void pack_tuple(msgpack_packer *pk, TupleDesc desc, HeapTuple tuple, Bitmapset *
 
 }  // namespace
 
-bool encode_change(msgpack_packer *pk, Relation relation, ReorderBufferChange *change) {
+bool encode_change(msgpack_packer *pk, Relation relation, ReorderBufferChange *change, Bitmapset *columns) {
     char op;
     HeapTuple new_tuple = nullptr, old_tuple = nullptr;
     switch (change->action) {
@@ -82,9 +82,13 @@ bool encode_change(msgpack_packer *pk, Relation relation, ReorderBufferChange *c
     TupleDesc desc = RelationGetDescr(relation);
     // The old tuple carries the replica identity (all columns under REPLICA IDENTITY
     // FULL); under DEFAULT/INDEX only the key columns are meaningful, the rest are NULL.
-    Bitmapset *identity = nullptr;
-    if (old_tuple && relation->rd_rel->relreplident != REPLICA_IDENTITY_FULL)
+    // Columns outside the published column list never leave Postgres; publish() makes
+    // sure the list holds the identity columns.
+    Bitmapset *identity = columns;
+    if (old_tuple && relation->rd_rel->relreplident != REPLICA_IDENTITY_FULL) {
         identity = RelationGetIdentityKeyBitmap(relation);
+        if (columns) identity = bms_intersect(identity, columns);
+    }
 
     uint32_t keys = 3 + (new_tuple ? 1 : 0) + (old_tuple ? 1 : 0);
     List *unchanged = NIL;
@@ -96,7 +100,8 @@ bool encode_change(msgpack_packer *pk, Relation relation, ReorderBufferChange *c
         heap_deform_tuple(new_tuple, desc, values, nulls);
         for (int i = 0; i < desc->natts; ++i) {
             Form_pg_attribute attr = TupleDescAttr(desc, i);
-            if (!attr->attisdropped && is_unchanged_toast(attr, values[i], nulls[i])) {
+            if (!attr->attisdropped && is_unchanged_toast(attr, values[i], nulls[i]) &&
+                (columns == nullptr || bms_is_member(attr->attnum - FirstLowInvalidHeapAttributeNumber, columns))) {
                 ++keys;
                 break;
             }
@@ -111,7 +116,7 @@ bool encode_change(msgpack_packer *pk, Relation relation, ReorderBufferChange *c
     pack_cstring(pk, RelationGetRelationName(relation));
     if (new_tuple) {
         pack_cstring(pk, "new");
-        pack_tuple(pk, desc, new_tuple, nullptr, &unchanged);
+        pack_tuple(pk, desc, new_tuple, columns, &unchanged);
     }
     if (old_tuple) {
         pack_cstring(pk, "old");

@@ -15,7 +15,8 @@ extern "C" {
 namespace livesync::extension::plugin {
 
 // Returns false (and writes nothing) for change kinds that carry no row.
-bool encode_change(msgpack_packer *pk, Relation relation, ReorderBufferChange *change);
+// columns: the published columns (attnum - FirstLowInvalidHeapAttributeNumber), nullptr for all.
+bool encode_change(msgpack_packer *pk, Relation relation, ReorderBufferChange *change, Bitmapset *columns);
 
 // {"op":"t","relations":[...],"cascade":..,"restart_identity":..}: packs everything
 // but the relations, which follow as `count` encode_relation_name() calls.

@@ -185,12 +185,13 @@ msgpack_packer scratch_packer(PluginState *st) {
 
 void change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation relation, ReorderBufferChange *change) {
     PluginState *st = state_of(ctx);
-    Publication publication = publication_of(relation);
+    Bitmapset *columns = nullptr;
+    Publication publication = publication_of(relation, &columns);
     if (publication == Publication::None) return;
 
     MemoryContext old = MemoryContextSwitchTo(st->change_context);
     msgpack_packer pk = scratch_packer(st);
-    if (encode_change(&pk, relation, change)) write_change(ctx, txn, publication);
+    if (encode_change(&pk, relation, change, columns)) write_change(ctx, txn, publication);
     MemoryContextSwitchTo(old);
     MemoryContextReset(st->change_context);
     // The decoding snapshot of the next change already includes this config change.

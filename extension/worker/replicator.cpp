@@ -329,7 +329,7 @@ void Replicator::publish() {
     if (final) commands.push_back({"XADD", stream, id_text, "batch", bytes, "time", written_at});
     else
         commands.push_back({"XADD", stream, id_text, "batch", bytes, "time", written_at, "changes_through", through});
-    if (with_config) config_.append_commands(key("tables"), commands);
+    if (with_config) config_.append_commands(settings.redis_prefix, commands);
     if (with_trim) retention_.append_command(stream, marker, commands);
     if (multi) commands.push_back({"EXEC"});
     std::vector<Reply> replies = redis_.pipeline(commands);
@@ -378,7 +378,7 @@ void Replicator::session() {
 
     connect_redis();
     read_stream_tail();
-    config_.seed_if_missing(redis_, key("tables"));
+    config_.seed_if_missing(redis_, settings.redis_prefix);
     slot_.open(conninfo_, settings.slot_name);
     pg_atomic_write_u32(&worker_state()->slot_connected, 1);
     note_recovered();
@@ -457,5 +457,8 @@ void livesync_replicator_main(Datum) {
     pg_atomic_write_u32(&worker_state()->redis_connected, 0);
     pg_atomic_write_u32(&worker_state()->slot_connected, 0);
     if (clean) ereport(LOG, (errmsg("livesync replicator stopped")));
-    proc_exit(0);
+    // Exit code 1: the postmaster starts the replicator again after bgw_restart_time, so
+    // pg_terminate_backend() restarts it rather than stopping streaming for good (at
+    // server shutdown nothing is restarted anyway).
+    proc_exit(1);
 }

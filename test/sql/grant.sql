@@ -4,6 +4,10 @@ CREATE TABLE docs (id int PRIMARY KEY, owner_id int, tenant text, title text, sc
                    amount numeric, uid uuid, archived boolean, tags text[]);
 SELECT livesync.publish('docs');
 
+-- A filter may read only columns that deletes carry too.
+SELECT livesync.grant('member', 'docs', $$owner_id = livesync.claim('sub')::int$$);
+ALTER TABLE docs REPLICA IDENTITY FULL;
+
 -- A rule per role; the filter is compiled to the tree livesyncd evaluates.
 SELECT livesync.grant('member', 'docs', $$owner_id = livesync.claim('sub')::int$$, ARRAY['id', 'title']);
 SELECT livesync.grant('admin', 'docs');
@@ -40,6 +44,13 @@ SELECT livesync.grant('member', 'docs', 'true', ARRAY['id', 'nope']);
 SELECT livesync.grant('member', 'docs', 'true', ARRAY[]::text[]);
 SELECT livesync.grant('', 'docs');
 SELECT livesync.grant('member', NULL);
+-- ... and only published columns.
+CREATE TABLE narrow (id int PRIMARY KEY, owner_id int, secret text);
+ALTER TABLE narrow REPLICA IDENTITY FULL;
+SELECT livesync.publish('narrow', columns => ARRAY['id', 'owner_id']);
+SELECT livesync.grant('member', 'narrow', $$secret = 'x'$$);
+SELECT livesync.grant('member', 'narrow', 'true', ARRAY['id', 'secret']);
+SELECT livesync.grant('member', 'narrow', $$owner_id = livesync.claim('sub')::int$$, ARRAY['id']);
 CREATE TABLE unpublished (id int);
 SELECT livesync.grant('member', 'unpublished');
 SELECT count(*) AS rules_left FROM livesync.rules;
@@ -52,5 +63,5 @@ SELECT id FROM docs WHERE tenant = livesync.claim('tenant') ORDER BY id;
 RESET livesync.claims;
 SELECT id FROM docs WHERE tenant = livesync.claim('tenant') ORDER BY id;
 
-DROP TABLE docs, unpublished;
+DROP TABLE docs, narrow, unpublished;
 DROP EXTENSION livesync;

@@ -51,6 +51,15 @@ SELECT livesync.unpublish('typed');
 INSERT INTO typed (id) VALUES (10);
 SELECT stable(data) FROM pg_logical_slot_get_changes('regress_slot', NULL, NULL, 'format', 'json', 'include_txn_info', '0');
 
+-- Columns outside a publication's column list never leave Postgres.
+CREATE TABLE people (id int PRIMARY KEY, name text, ssn text);
+SELECT livesync.publish('people', columns => ARRAY['id', 'name']);
+ALTER TABLE people REPLICA IDENTITY FULL;
+INSERT INTO people VALUES (1, 'Ada', '123-45-6789');
+UPDATE people SET name = 'Ada L.';
+DELETE FROM people;
+SELECT stable(data) FROM pg_logical_slot_get_changes('regress_slot', NULL, NULL, 'format', 'json', 'include_txn_info', '0');
+
 -- Bad options get a clear error.
 SELECT data FROM pg_logical_slot_get_changes('regress_slot', NULL, NULL, 'format', 'xml');
 SELECT data FROM pg_logical_slot_get_changes('regress_slot', NULL, NULL, 'include_txn_info', 'maybe');
@@ -59,6 +68,6 @@ SELECT data FROM pg_logical_slot_get_changes('regress_slot', NULL, NULL, 'colour
 SELECT data FROM pg_logical_slot_get_changes('regress_slot', NULL, NULL);
 
 SELECT 'stop' FROM pg_drop_replication_slot('regress_slot');
-DROP TABLE typed, unpublished, big;
+DROP TABLE typed, unpublished, big, people;
 DROP FUNCTION stable(text);
 DROP EXTENSION livesync;

@@ -42,9 +42,31 @@ SELECT livesync.publish('todo');
 RESET ROLE;
 DROP ROLE livesync_regress_user;
 
+-- Column lists and tenant isolation.
+CREATE TABLE accounts (tenant_id text, id int, email text, secret text, PRIMARY KEY (tenant_id, id));
+SELECT livesync.publish('accounts', columns => ARRAY['id', 'tenant_id', 'email'], tenant_column => 'tenant_id');
+SELECT "table", columns, tenant_column FROM livesync.published_tables WHERE "table" = 'accounts'::regclass;
+-- The same options again change nothing; other options update the publication.
+SELECT livesync.publish('accounts', columns => ARRAY['email', 'id', 'tenant_id'], tenant_column => 'tenant_id');
+SELECT livesync.publish('accounts', tenant_column => 'tenant_id');
+SELECT "table", columns, tenant_column FROM livesync.published_tables WHERE "table" = 'accounts'::regclass;
+SELECT livesync.publish('accounts', columns => ARRAY['id', 'nope']);
+SELECT livesync.publish('accounts', columns => ARRAY['email']);
+SELECT livesync.publish('accounts', columns => ARRAY[]::text[]);
+SELECT livesync.publish('accounts', columns => ARRAY['id', 'tenant_id'], tenant_column => 'email');
+SELECT livesync.publish('accounts', tenant_column => 'nope');
+CREATE TABLE loose (id int PRIMARY KEY, tenant text);
+SELECT livesync.publish('loose', tenant_column => 'tenant');
+ALTER TABLE loose REPLICA IDENTITY FULL;
+SELECT livesync.publish('loose', tenant_column => 'tenant');
+CREATE TABLE keyless (n int);
+SELECT livesync.publish('keyless');
+ALTER TABLE keyless REPLICA IDENTITY FULL;
+SELECT livesync.publish('keyless');
+
 -- status() reports the replicator; values depend on timing, so check the shape.
 SELECT slot_name, worker_pid IS NOT NULL AS worker_running FROM livesync.status();
 
-DROP TABLE todo, app.notes, scratch, parted CASCADE;
+DROP TABLE todo, app.notes, scratch, parted, accounts, loose, keyless CASCADE;
 DROP SCHEMA app;
 DROP EXTENSION livesync;
