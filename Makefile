@@ -13,6 +13,7 @@ OBJS = \
 	extension/worker/slot_stream.o \
 	extension/worker/redis_link.o \
 	extension/worker/published_config.o \
+	extension/worker/registry_sweep.o \
 	extension/worker/stream_retention.o \
 	extension/worker/worker_wait.o \
 	extension/sql_api/worker_state.o \
@@ -30,7 +31,7 @@ PGFILEDESC = "livesync - stream committed changes to live clients"
 PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -I$(CURDIR) -I$(shell $(PG_CONFIG) --includedir)
 PG_CXXFLAGS = -std=c++17 -fno-strict-aliasing -Wno-register -Wno-missing-field-initializers -MMD -MP
-SHLIB_LINK = -lpq -lhiredis -lmsgpackc -lstdc++
+SHLIB_LINK = -lpq -lhiredis -lmsgpackc -lcurl -lstdc++
 
 # C++ objects are not compiled to LLVM bitcode (that needs clang++ of Postgres' build).
 override with_llvm = no

@@ -64,6 +64,10 @@ void define_gucs() {
                                "Appended to the local-socket connection string, e.g. 'user=replicator'.",
                                &settings.replication_conninfo, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr,
                                nullptr, nullptr);
+    DefineCustomIntVariable("livesync.sweep_interval",
+                            "How often the replicator prunes registry entries of clients no sidecar holds.",
+                            "0 disables the sweep.", &settings.sweep_interval_s, 30, 0, 86400, PGC_SIGHUP,
+                            GUC_UNIT_S, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("livesync.batch_max_bytes", "Largest change batch written as one stream entry.", nullptr,
                             &settings.batch_max_bytes, 1024 * 1024, 4096, 256 * 1024 * 1024, PGC_SIGHUP,
                             GUC_UNIT_BYTE, nullptr, nullptr, nullptr);

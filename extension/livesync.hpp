@@ -21,6 +21,7 @@ struct Settings {
     char *claims;
     int batch_max_bytes;
     int redis_timeout_ms;
+    int sweep_interval_s;
     int stream_max_entries;   // 0: no count bound
     int stream_max_age_s;     // 0: no age bound
     int redis_min_replicas;   // WAIT for this many replicas before confirming the slot

@@ -6,6 +6,7 @@
 #include "extension/pg_guard.hpp"
 #include "published_config.hpp"
 #include "redis_link.hpp"
+#include "registry_sweep.hpp"
 #include "slot_stream.hpp"
 #include "stream_retention.hpp"
 #include "worker_wait.hpp"
@@ -107,6 +108,7 @@ private:
     void add_change(char tag, std::string_view body);
     void commit_txn();
     void publish();
+    void maybe_sweep();
     void confirm(XLogRecPtr position);
     void wait_for_replicas();
     void maybe_reload();
@@ -134,6 +136,7 @@ private:
     OpenTxn txn_;
     XLogRecPtr confirmed_ = InvalidXLogRecPtr;
     int64_t last_feedback_ms_ = 0;
+    int64_t next_sweep_ms_ = 0;
     bool failing_ = false;      // logged as down; the next success logs "up" once
     std::string last_failure_;  // the reason logged, for DEBUG1 on a changed reason
 };
@@ -403,8 +406,21 @@ void Replicator::session() {
         // (Inside a transaction they wait for its commit or its next split.)
         if (!txn_.open) publish();
         if (now_ms() - last_feedback_ms_ >= kFeedbackIntervalMs) confirm(confirmed_);
-        slot_.wait_readable(kFeedbackIntervalMs);
+        maybe_sweep();
+        long wait_ms = kFeedbackIntervalMs;
+        if (settings.sweep_interval_s > 0) wait_ms = std::max(0L, std::min(wait_ms, static_cast<long>(next_sweep_ms_ - now_ms())));
+        slot_.wait_readable(wait_ms);
     }
+}
+
+void Replicator::maybe_sweep() {
+    if (settings.sweep_interval_s <= 0 || now_ms() < next_sweep_ms_) return;
+    next_sweep_ms_ = now_ms() + settings.sweep_interval_s * 1000L;
+    SweepResult r = sweep_registry(redis_, settings.redis_prefix, settings.redis_timeout_ms);
+    if (r.clients_removed > 0 || r.dead_sidecars > 0)
+        ereport(LOG, (errmsg("livesync replicator: registry sweep removed %d client entries (%d sidecars checked, "
+                             "%d dead, %d did not answer)",
+                             r.clients_removed, r.sidecars_checked, r.dead_sidecars, r.sidecars_unreachable)));
 }
 
 void Replicator::run() {

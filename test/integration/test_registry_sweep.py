@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""The seed's 410-Gone pruning, end to end: the replicator's sweep removes the registry
+entries of clients no sidecar holds -- all entries of a sidecar killed with SIGKILL
+(its heartbeat expires) -- and leaves the entries of live clients alone."""
+import os
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+HEARTBEAT_TTL_S = 15  # livesyncd's heartbeat key TTL
+
+
+def hold_clients(sidecar, prefix, count):
+    env = dict(os.environ, NODE_PATH=os.environ.get("NODE_PATH", "/usr/share/nodejs"))
+    proc = subprocess.Popen(["node", os.path.join(HERE, "hold_clients.js"), sidecar.url, prefix, str(count)],
+                            stdout=subprocess.PIPE, text=True, env=env)
+    line = proc.stdout.readline()
+    if line.strip() != "ready":
+        proc.kill()
+        raise AssertionError(f"{prefix}: clients did not all connect")
+    return proc
+
+
+def registered(redis, prefix):
+    keys = redis.raw("KEYS", f"livesync:client:{prefix}-*").decode().split()
+    return len(keys)
+
+
+class RegistrySweep(unittest.TestCase):
+    def test_dead_sidecars_clients_are_pruned_live_ones_kept(self):
+        with harness.Stack(pg_settings={"livesync.sweep_interval": "'1s'"}) as stack:
+            stack.wait_replicator()
+            redis = stack.redis
+            doomed = harness.Sidecar(stack.workdir, redis.url).start()
+            held = hold_clients(doomed, "doomed", 100)
+            alive = hold_clients(stack.sidecar, "alive", 10)
+            try:
+                harness.wait_until(lambda: registered(redis, "doomed") == 100, 10, "100 doomed clients registered")
+                self.assertEqual(registered(redis, "alive"), 10)
+
+                doomed.stop(signal.SIGKILL)  # no goodbye: its entries stay until the sweep
+                held.kill()
+                killed_at = time.monotonic()
+                self.assertEqual(registered(redis, "doomed"), 100)
+                harness.wait_until(lambda: registered(redis, "doomed") == 0, HEARTBEAT_TTL_S + 2 * 1 + 5,
+                                   "the sweep to remove the dead sidecar's clients")
+                print(f"registry clean {time.monotonic() - killed_at:.1f}s after SIGKILL "
+                      f"(heartbeat TTL {HEARTBEAT_TTL_S}s, sweep interval 1s)")
+                self.assertEqual(registered(redis, "alive"), 10, "the sweep removed live clients")
+                self.assertIn("registry sweep removed", stack.pg.log())
+            finally:
+                held.kill()
+                alive.kill()
+                doomed.stop(signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
