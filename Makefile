@@ -18,6 +18,7 @@ OBJS = \
 	extension/worker/worker_wait.o \
 	extension/sql_api/worker_state.o \
 	extension/sql_api/compile_filter.o \
+	extension/sql_api/registry_functions.o \
 	common/filter_tree.o \
 	common/change_batch.o \
 	common/batch_writer.o \

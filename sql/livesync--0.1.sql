@@ -319,3 +319,21 @@ $$;
 COMMENT ON FUNCTION livesync.notify(text, jsonb) IS
     'Send payload to the clients listening on channel when (and only if) this transaction commits.';
 REVOKE ALL ON FUNCTION livesync.notify(text, jsonb) FROM PUBLIC;
+
+-- ---------------------------------------------------------------------------
+-- The client registry (kept in Redis by the sidecars), from SQL.
+
+CREATE FUNCTION livesync.clients(
+    OUT client_id text, OUT sidecar text, OUT user_id text, OUT tenant text, OUT role text,
+    OUT address text, OUT connected_at timestamptz, OUT last_activity timestamptz, OUT subscriptions jsonb)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'livesync_clients' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION livesync.clients() IS 'Connected clients as registered in Redis by the sidecars.';
+
+CREATE FUNCTION livesync.kick(client_id text) RETURNS boolean
+AS 'MODULE_PATHNAME', 'livesync_kick' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION livesync.kick(text) IS
+    'Ask the sidecar holding the client to close its session (through the livesync:control stream); '
+    'true if the client was registered.';
+
+REVOKE ALL ON FUNCTION livesync.clients(), livesync.kick(text) FROM PUBLIC;

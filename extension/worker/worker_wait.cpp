@@ -1,5 +1,7 @@
 #include "worker_wait.hpp"
 
+#include "extension/pg_guard.hpp"
+
 extern "C" {
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -28,6 +30,9 @@ int wait_for_socket(int fd, int socket_events, long timeout_ms) {
                                PG_WAIT_EXTENSION);
     if (rc & WL_LATCH_SET) ResetLatch(MyLatch);
     if (shutdown_requested) throw ShutdownRequested{};
+    // In a backend (SQL functions that talk to Redis) a cancel or terminate request
+    // surfaces here, as a PgError that unwinds the C++ frames above.
+    if (!IsBackgroundWorker) pg_call([] { CHECK_FOR_INTERRUPTS(); });
     return rc;
 }
 

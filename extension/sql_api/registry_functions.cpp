@@ -1,0 +1,161 @@
+// livesync.clients() and livesync.kick(): the client registry in Redis, seen and acted
+// on from SQL. They talk to Redis with the replicator's RedisLink (non-blocking, every
+// wait on the latch, so a cancel interrupts them) and livesync.redis_url.
+//
+// Redis work happens in C++ under guard_cpp; its results are copied into palloc'd
+// arrays before any Postgres call that may raise, so no longjmp crosses a C++ frame
+// that owns anything.
+#include "common/redis_url.hpp"
+#include "extension/livesync.hpp"
+#include "extension/pg_guard.hpp"
+#include "extension/worker/redis_link.hpp"
+#include "extension/worker/worker_wait.hpp"
+
+extern "C" {
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+PG_FUNCTION_INFO_V1(livesync_clients);
+PG_FUNCTION_INFO_V1(livesync_kick);
+}
+
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace livesync::extension::sql_api {
+
+namespace {
+
+using worker::Command;
+using worker::RedisLink;
+using worker::Reply;
+
+// The registry hash fields, in the column order of livesync.clients().
+constexpr const char *kFields[] = {"sidecar", "user", "tenant", "role", "address",
+                                   "connected_at", "last_activity", "subscriptions"};
+constexpr int kFieldCount = sizeof kFields / sizeof kFields[0];
+
+void connect(RedisLink &redis) {
+    std::string error;
+    auto url = common::parse_redis_url(settings.redis_url, &error);
+    if (!url) throw std::runtime_error("livesync.redis_url is invalid: " + error);
+    redis.connect(*url, settings.redis_timeout_ms);
+}
+
+std::string reply_error(const Reply &r) { return std::string(r->str, r->len); }
+
+struct ClientRows {
+    int count = 0;
+    char **ids = nullptr;
+    char ***fields = nullptr;  // [row][field], nullptr for a missing field
+};
+
+// Reads every livesync:client:* hash (SCAN, then HMGET in pipelines).
+ClientRows read_clients() {
+    RedisLink redis;
+    connect(redis);
+    std::string prefix = std::string(settings.redis_prefix) + "client:";
+    std::vector<std::string> keys;
+    std::string cursor = "0";
+    do {
+        std::string pattern = prefix + "*";
+        Reply r = redis.command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) throw std::runtime_error("SCAN failed");
+        cursor.assign(r->element[0]->str, r->element[0]->len);
+        for (size_t i = 0; i < r->element[1]->elements; ++i)
+            keys.emplace_back(r->element[1]->element[i]->str, r->element[1]->element[i]->len);
+    } while (cursor != "0");
+
+    std::vector<Command> commands;
+    for (const std::string &key : keys) {
+        Command c = {"HMGET", key};
+        for (const char *f : kFields) c.push_back(f);
+        commands.push_back(std::move(c));
+    }
+    std::vector<Reply> replies;
+    if (!commands.empty()) replies = redis.pipeline(commands);
+
+    ClientRows rows;
+    // Only reads the C++ objects above: a Postgres error in here owns nothing.
+    pg_call([&] {
+        rows.ids = static_cast<char **>(palloc0(sizeof(char *) * (keys.size() + 1)));
+        rows.fields = static_cast<char ***>(palloc0(sizeof(char **) * (keys.size() + 1)));
+        for (size_t i = 0; i < keys.size(); ++i) {
+            const redisReply *r = replies[i].get();
+            if (r->type != REDIS_REPLY_ARRAY || r->elements != kFieldCount) continue;
+            if (r->element[0]->type != REDIS_REPLY_STRING) continue;  // the entry went away meanwhile
+            rows.ids[rows.count] = pstrdup(keys[i].c_str() + prefix.size());
+            rows.fields[rows.count] = static_cast<char **>(palloc0(sizeof(char *) * kFieldCount));
+            for (int f = 0; f < kFieldCount; ++f)
+                if (r->element[f]->type == REDIS_REPLY_STRING)
+                    rows.fields[rows.count][f] = pnstrdup(r->element[f]->str, r->element[f]->len);
+            ++rows.count;
+        }
+    });
+    return rows;
+}
+
+Datum unix_ms_to_timestamptz(const char *text, bool *isnull) {
+    char *end = nullptr;
+    long long ms = text ? strtoll(text, &end, 10) : 0;
+    *isnull = text == nullptr || end == text || *end != '\0';
+    if (*isnull) return (Datum)0;
+    return TimestampTzGetDatum(time_t_to_timestamptz(ms / 1000) + (ms % 1000) * 1000);
+}
+
+}  // namespace
+}  // namespace livesync::extension::sql_api
+
+extern "C" Datum livesync_clients(PG_FUNCTION_ARGS) {
+    using namespace livesync::extension;
+    using namespace livesync::extension::sql_api;
+    InitMaterializedSRF(fcinfo, 0);
+    ReturnSetInfo *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+    ClientRows rows = guard_cpp("clients", [] { return read_clients(); });
+    for (int i = 0; i < rows.count; ++i) {
+        Datum values[9];
+        bool nulls[9] = {false};
+        values[0] = CStringGetTextDatum(rows.ids[i]);
+        char **f = rows.fields[i];
+        for (int c = 0; c < 5; ++c) {  // sidecar, user, tenant, role, address
+            nulls[c + 1] = f[c] == nullptr;
+            if (f[c]) values[c + 1] = CStringGetTextDatum(f[c]);
+        }
+        values[6] = unix_ms_to_timestamptz(f[5], &nulls[6]);
+        values[7] = unix_ms_to_timestamptz(f[6], &nulls[7]);
+        nulls[8] = f[7] == nullptr;
+        if (f[7]) values[8] = DirectFunctionCall1(jsonb_in, CStringGetDatum(f[7]));
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+    }
+    return (Datum)0;
+}
+
+extern "C" Datum livesync_kick(PG_FUNCTION_ARGS) {
+    using namespace livesync::extension;
+    using namespace livesync::extension::sql_api;
+    if (PG_ARGISNULL(0))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("livesync.kick: client_id must not be NULL")));
+    char *client_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+    if (client_id[0] == '\0')
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("livesync.kick: client_id must not be empty")));
+    bool registered = guard_cpp("kick", [client_id] {
+        RedisLink redis;
+        connect(redis);
+        std::string prefix = settings.redis_prefix;
+        std::string client_key = prefix + "client:" + client_id;
+        std::string control = prefix + "control";
+        // Every sidecar reads the control stream; the one holding the client closes it.
+        std::vector<Reply> replies = redis.pipeline(
+            {{"EXISTS", client_key},
+             {"XADD", control, "MAXLEN", "~", "10000", "*", "kind", "kick", "client_id", client_id}});
+        if (replies[1]->type == REDIS_REPLY_ERROR) throw std::runtime_error("XADD failed: " + reply_error(replies[1]));
+        return replies[0]->type == REDIS_REPLY_INTEGER && replies[0]->integer == 1;
+    });
+    PG_RETURN_BOOL(registered);
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""livesync.clients() and livesync.kick() read and write the sidecars' registry in Redis
+from SQL; without Redis they fail with a clear error instead of hanging."""
+import json
+import os
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class SqlRegistry(unittest.TestCase):
+    def test_clients_lists_connected_sessions_and_kick_posts_a_control_entry(self):
+        with harness.Stack() as stack:
+            stack.wait_replicator()
+            pg, redis = stack.pg, stack.redis
+            self.assertEqual(pg.psql("SELECT count(*) FROM livesync.clients()"), "0")
+            env = dict(os.environ, NODE_PATH=os.environ.get("NODE_PATH", "/usr/share/nodejs"))
+            holder = subprocess.Popen(["node", os.path.join(HERE, "hold_clients.js"), stack.sidecar.url, "sqlc", "3"],
+                                      stdout=subprocess.PIPE, text=True, env=env)
+            try:
+                self.assertEqual(holder.stdout.readline().strip(), "ready")
+                harness.wait_until(lambda: pg.psql("SELECT count(*) FROM livesync.clients()") == "3", 10,
+                                   "three clients in livesync.clients()")
+                row = pg.psql("SELECT client_id, sidecar IS NOT NULL, address, connected_at <= now(), "
+                              "jsonb_typeof(subscriptions) FROM livesync.clients() ORDER BY client_id LIMIT 1")
+                self.assertEqual(row, "sqlc-0|t|127.0.0.1|t|array")
+
+                self.assertEqual(pg.psql("SELECT livesync.kick('sqlc-1')"), "t")
+                self.assertEqual(pg.psql("SELECT livesync.kick('nobody')"), "f")
+                entries = redis.raw("XRANGE", "livesync:control", "-", "+").decode().split()
+                self.assertIn("kick", entries)
+                self.assertIn("sqlc-1", entries)
+                err = pg.psql("SELECT livesync.kick('')", check=False)
+                self.assertIn("client_id must not be empty", err.stderr)
+            finally:
+                holder.kill()
+
+    def test_without_redis_the_functions_fail_clearly(self):
+        with harness.Stack() as stack:
+            stack.redis.stop()
+            out = stack.pg.psql("SELECT * FROM livesync.clients()", check=False)
+            self.assertNotEqual(out.returncode, 0)
+            self.assertIn("cannot connect to Redis", out.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
