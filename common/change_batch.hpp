@@ -50,6 +50,12 @@ inline constexpr int8_t kExtUuid = 9;            // "a0eebc99-9c0b-4ef8-bb6d-6bb
 // reads the tag byte and copies change payloads verbatim into the batch.
 inline constexpr char kTagBegin = 'B';   // payload: [lsn, xid, commit_unix_usec]
 inline constexpr char kTagChange = 'C';  // payload: one change map
+// payload: one or more records [uint32 big-endian length][change map]. The plugin packs
+// consecutive changes of a transaction into one message (up to kChangeChunkBytes) so
+// the walsender sends one CopyData message, and makes one send(), per chunk instead of
+// per change.
+inline constexpr char kTagChanges = 'M';
+inline constexpr size_t kChangeChunkBytes = 64 * 1024;
 inline constexpr char kTagConfig = 'K';  // payload: one change map of livesync.tables
 inline constexpr char kTagCommit = 'E';  // payload: [lsn]
 

@@ -47,6 +47,7 @@ struct PluginState {
     bool include_txn_info;
     bool txn_begun;  // 'B' already written for the current transaction
     StringInfo scratch;
+    StringInfo chunk;  // binary format: changes not yet written, as kTagChanges records
 };
 
 PluginState *state_of(LogicalDecodingContext *ctx) { return static_cast<PluginState *>(ctx->output_plugin_private); }
@@ -66,6 +67,7 @@ void startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool) {
     st->change_context = AllocSetContextCreate(ctx->context, "livesync change", ALLOCSET_DEFAULT_SIZES);
     st->include_txn_info = true;
     st->scratch = makeStringInfo();
+    st->chunk = makeStringInfo();
     ListCell *lc;
     foreach (lc, ctx->output_plugin_options) {
         DefElem *elem = static_cast<DefElem *>(lfirst(lc));
@@ -128,10 +130,22 @@ void write_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn) {
 
 void begin(LogicalDecodingContext *ctx, ReorderBufferTXN *) { state_of(ctx)->txn_begun = false; }
 
+// Writes the changes gathered in st->chunk as one kTagChanges message.
+void flush_chunk(LogicalDecodingContext *ctx, bool last_write) {
+    PluginState *st = state_of(ctx);
+    if (st->chunk->len == 0) return;
+    OutputPluginPrepareWrite(ctx, last_write);
+    appendStringInfoChar(ctx->out, common::kTagChanges);
+    appendBinaryStringInfo(ctx->out, st->chunk->data, st->chunk->len);
+    OutputPluginWrite(ctx, last_write);
+    resetStringInfo(st->chunk);
+}
+
 void commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr) {
     PluginState *st = state_of(ctx);
     if (!st->txn_begun) return;
     st->txn_begun = false;
+    flush_chunk(ctx, false);
     OutputPluginPrepareWrite(ctx, true);
     if (st->json) {
         if (st->include_txn_info)
@@ -162,10 +176,21 @@ void append_change_as_json(StringInfo out, const StringInfo msgpack, Publication
     appendBinaryStringInfo(out, line.data(), static_cast<int>(line.size()));
 }
 
-// Writes the change map in st->scratch as one message (tag C, or K for livesync.tables).
+// Emits the change map in st->scratch: gathered into the chunk (binary format), or as
+// one message of its own (JSON, and K for the sync config, after the chunk so far).
 void write_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Publication publication) {
     PluginState *st = state_of(ctx);
     write_begin(ctx, txn);
+    if (!st->json && publication == Publication::Published) {
+        uint32 len = static_cast<uint32>(st->scratch->len);
+        char header[4] = {static_cast<char>(len >> 24), static_cast<char>(len >> 16), static_cast<char>(len >> 8),
+                          static_cast<char>(len)};
+        appendBinaryStringInfo(st->chunk, header, 4);
+        appendBinaryStringInfo(st->chunk, st->scratch->data, st->scratch->len);
+        if (static_cast<size_t>(st->chunk->len) >= common::kChangeChunkBytes) flush_chunk(ctx, true);
+        return;
+    }
+    flush_chunk(ctx, false);
     OutputPluginPrepareWrite(ctx, true);
     if (st->json) {
         append_change_as_json(ctx->out, st->scratch, publication);

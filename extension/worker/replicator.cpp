@@ -252,6 +252,16 @@ void Replicator::handle_data(std::string_view payload) {
         case common::kTagBegin: begin_txn(body); break;
         case common::kTagChange:
         case common::kTagConfig: add_change(tag, body); break;
+        case common::kTagChanges:
+            while (!body.empty()) {
+                if (body.size() < 4) throw TransientError("truncated change chunk from the output plugin");
+                const auto *p = reinterpret_cast<const unsigned char *>(body.data());
+                size_t len = (size_t{p[0]} << 24) | (size_t{p[1]} << 16) | (size_t{p[2]} << 8) | p[3];
+                if (len == 0 || len > body.size() - 4) throw TransientError("malformed change chunk from the output plugin");
+                add_change(common::kTagChange, body.substr(4, len));
+                body.remove_prefix(4 + len);
+            }
+            break;
         case common::kTagCommit: commit_txn(); break;
         default: throw TransientError(std::string("unknown message tag '") + tag + "' from the output plugin");
     }
