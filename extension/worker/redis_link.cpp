@@ -78,7 +78,7 @@ Reply RedisLink::read_reply(int64_t deadline) {
     }
 }
 
-std::vector<Reply> RedisLink::pipeline(const std::vector<Command> &commands) {
+void RedisLink::send(const std::vector<Command> &commands) {
     if (!context_) throw TransientError("not connected to Redis");
     std::vector<const char *> argv;
     std::vector<size_t> lens;
@@ -92,12 +92,35 @@ std::vector<Reply> RedisLink::pipeline(const std::vector<Command> &commands) {
         if (redisAppendCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lens.data()) != REDIS_OK)
             fail("cannot queue a Redis command");
     }
-    int64_t deadline = now_ms() + timeout_ms_;
-    write_all(deadline);
+    write_all(now_ms() + timeout_ms_);
+    sent_at_ms_ = now_ms();
+}
+
+bool RedisLink::poll(size_t count, std::vector<Reply> &replies) {
+    if (!context_) throw TransientError("not connected to Redis");
+    // Non-blocking socket: a read with nothing to read is not an error.
+    if (redisBufferRead(context_) == REDIS_ERR) fail("read from Redis failed");
+    while (replies.size() < count) {
+        void *raw = nullptr;
+        if (redisGetReplyFromReader(context_, &raw) == REDIS_ERR) fail("bad reply from Redis");
+        if (raw == nullptr) break;
+        replies.emplace_back(static_cast<redisReply *>(raw));
+    }
+    if (replies.size() < count && now_ms() - sent_at_ms_ > timeout_ms_) fail("timed out waiting for Redis");
+    return replies.size() == count;
+}
+
+std::vector<Reply> RedisLink::receive(size_t count) {
+    int64_t deadline = sent_at_ms_ + timeout_ms_;
     std::vector<Reply> replies;
-    replies.reserve(commands.size());
-    for (size_t i = 0; i < commands.size(); ++i) replies.push_back(read_reply(deadline));
+    replies.reserve(count);
+    for (size_t i = 0; i < count; ++i) replies.push_back(read_reply(deadline));
     return replies;
+}
+
+std::vector<Reply> RedisLink::pipeline(const std::vector<Command> &commands) {
+    send(commands);
+    return receive(commands.size());
 }
 
 Reply RedisLink::command(const Command &c) { return std::move(pipeline({c}).front()); }

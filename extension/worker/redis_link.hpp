@@ -37,6 +37,15 @@ public:
     std::vector<Reply> pipeline(const std::vector<Command> &commands);
     Reply command(const Command &command);
 
+    // The same in two halves, so the caller can do other work while Redis answers:
+    // send() queues and writes the commands (hiredis copies them: the views may die
+    // after it returns); poll() reads what has arrived without waiting and returns true
+    // once `count` replies are in `replies`; receive() waits for them.
+    void send(const std::vector<Command> &commands);
+    bool poll(size_t count, std::vector<Reply> &replies);
+    std::vector<Reply> receive(size_t count);
+    int socket() const { return context_ ? context_->fd : -1; }
+
 private:
     void fail(const std::string &what);
     void write_all(int64_t deadline);
@@ -44,6 +53,7 @@ private:
 
     redisContext *context_ = nullptr;
     int timeout_ms_ = 5000;
+    int64_t sent_at_ms_ = 0;
 };
 
 }  // namespace livesync::extension::worker

@@ -108,6 +108,9 @@ private:
     void add_change(char tag, std::string_view body);
     void commit_txn();
     void publish();
+    void start_publish();
+    void complete_publish(bool block);
+    void finish_publish(const std::vector<Reply> &replies);
     void maybe_sweep();
     void confirm(XLogRecPtr position);
     void wait_for_replicas();
@@ -134,6 +137,19 @@ private:
     // split points of the replay need not match the ones before the restart.
     std::optional<uint64_t> tail_through_;
     OpenTxn txn_;
+    // The batch sent to Redis whose reply has not arrived yet. Publishing is pipelined:
+    // the slot is drained into the next batch meanwhile, so the walsender never waits
+    // for a Redis round trip (and its fsync). At most one is in flight.
+    struct InFlight {
+        bool active = false;
+        size_t reply_count = 0;
+        std::vector<Reply> replies;
+        bool multi = false, with_trim = false, final = false;
+        common::StreamId id;
+        std::optional<uint64_t> through;
+        uint32_t changes = 0;
+        size_t bytes = 0;
+    } inflight_;
     XLogRecPtr confirmed_ = InvalidXLogRecPtr;
     int64_t last_feedback_ms_ = 0;
     int64_t next_sweep_ms_ = 0;
@@ -324,6 +340,12 @@ void Replicator::commit_txn() {
 
 void Replicator::publish() {
     if (batch_.txn_count() == 0 || batch_.in_txn()) return;
+    // Bounded memory: a second batch waits for the first one's reply before it goes.
+    if (inflight_.active) complete_publish(true);
+    start_publish();
+}
+
+void Replicator::start_publish() {
     std::string stream = key("changes");
     common::StreamId id{batch_.last_lsn(), batch_.last_part()};
     std::string id_text = common::format_stream_id(id);
@@ -345,15 +367,46 @@ void Replicator::publish() {
     if (with_config) config_.append_commands(settings.redis_prefix, commands);
     if (with_trim) retention_.append_command(stream, marker, commands);
     if (multi) commands.push_back({"EXEC"});
-    std::vector<Reply> replies = redis_.pipeline(commands);
-    const redisReply *exec = multi ? replies.back().get() : nullptr;
-    const redisReply *result = multi ? exec : replies.back().get();
-    if (multi && exec->type == REDIS_REPLY_ARRAY && exec->elements > 0) result = exec->element[0];
+    redis_.send(commands);  // hiredis holds its own copy of the commands from here
+
+    inflight_ = InFlight{};
+    inflight_.active = true;
+    inflight_.reply_count = commands.size();
+    inflight_.multi = multi;
+    inflight_.with_trim = with_trim;
+    inflight_.final = final;
+    inflight_.id = id;
+    if (!final) inflight_.through = txn_.seen - 1;
+    inflight_.changes = batch_.change_count();
+    inflight_.bytes = bytes.size();
+    batch_.clear();
+    config_.clear_pending();
+}
+
+// Takes the in-flight batch's replies if they are in (block: wait for them).
+void Replicator::complete_publish(bool block) {
+    if (!inflight_.active) return;
+    size_t missing = inflight_.reply_count - inflight_.replies.size();
+    if (block) {
+        for (Reply &r : redis_.receive(missing)) inflight_.replies.push_back(std::move(r));
+    } else if (!redis_.poll(inflight_.reply_count, inflight_.replies)) {
+        return;
+    }
+    std::vector<Reply> replies = std::move(inflight_.replies);
+    finish_publish(replies);
+}
+
+void Replicator::finish_publish(const std::vector<Reply> &replies) {
+    std::string stream = key("changes");
+    std::string id_text = common::format_stream_id(inflight_.id);
+    const redisReply *exec = inflight_.multi ? replies.back().get() : nullptr;
+    const redisReply *result = inflight_.multi ? exec : replies.back().get();
+    if (inflight_.multi && exec->type == REDIS_REPLY_ARRAY && exec->elements > 0) result = exec->element[0];
     if (result->type != REDIS_REPLY_STRING)
         throw TransientError("XADD " + id_text + " failed: " +
                              (result->type == REDIS_REPLY_ERROR ? std::string(result->str, result->len)
                                                                 : std::string("transaction aborted")));
-    if (with_trim && exec->type == REDIS_REPLY_ARRAY) {
+    if (inflight_.with_trim && exec->type == REDIS_REPLY_ARRAY) {
         // The batch is in; a failed trim only means the stream keeps more than asked.
         const redisReply *trim = exec->element[exec->elements - 1];
         if (trim->type == REDIS_REPLY_ERROR && !retention_failed_)
@@ -363,24 +416,24 @@ void Replicator::publish() {
     }
     unreplicated_ = true;
     WorkerState *st = worker_state();
-    stream_tail_ = id;
-    if (final) tail_through_.reset();
-    else tail_through_ = txn_.seen - 1;
+    stream_tail_ = inflight_.id;
+    tail_through_ = inflight_.through;
     pg_atomic_fetch_add_u64(&st->batches_published, 1);
-    pg_atomic_fetch_add_u64(&st->changes_published, batch_.change_count());
-    pg_atomic_fetch_add_u64(&st->bytes_published, bytes.size());
-    batch_.clear();
-    config_.clear_pending();
-    if (!final) return;
+    pg_atomic_fetch_add_u64(&st->changes_published, inflight_.changes);
+    pg_atomic_fetch_add_u64(&st->bytes_published, inflight_.bytes);
+    InFlight done = std::move(inflight_);
+    inflight_ = InFlight{};
+    if (!done.final) return;
     // Redis acknowledged the final part: only now may the slot move past this commit.
-    pg_atomic_write_u64(&st->published_lsn, id.lsn);
-    confirm(id.lsn);
+    pg_atomic_write_u64(&st->published_lsn, done.id.lsn);
+    confirm(done.id.lsn);
 }
 
 void Replicator::session() {
     batch_.clear();
     config_.clear_pending();
     txn_ = OpenTxn{};
+    inflight_ = InFlight{};
     unreplicated_ = true;
 
     const char *plugins = GetConfigOption("output_plugin_libraries", true, false);
@@ -395,6 +448,7 @@ void Replicator::session() {
     slot_.open(conninfo_, settings.slot_name);
     pg_atomic_write_u32(&worker_state()->slot_connected, 1);
     note_recovered();
+    TwoSocketWaiter waiter(slot_.socket(), redis_.socket());
 
     for (;;) {
         maybe_reload();
@@ -407,19 +461,31 @@ void Replicator::session() {
             } else {
                 // Everything up to wal_end was sent; with nothing open or pending, the
                 // WAL before it holds nothing for us and the slot may move on.
-                if (!txn_.open && batch_.empty() && msg.wal_end > confirmed_) confirm(msg.wal_end);
+                if (!txn_.open && batch_.empty() && !inflight_.active && msg.wal_end > confirmed_)
+                    confirm(msg.wal_end);
                 else if (msg.reply_requested) confirm(confirmed_);
             }
         }
-        // The socket is drained: publish the whole transactions gathered so far. Under
-        // load batches grow by themselves; when idle a single commit goes out at once.
+        // The socket is drained: publish the whole transactions gathered so far, unless
+        // a batch is still on its way (then they go when its reply is in). Under load
+        // batches grow by themselves; when idle a single commit goes out at once.
         // (Inside a transaction they wait for its commit or its next split.)
-        if (!txn_.open) publish();
+        complete_publish(false);
+        if (!inflight_.active && !txn_.open) publish();
         if (now_ms() - last_feedback_ms_ >= kFeedbackIntervalMs) confirm(confirmed_);
-        maybe_sweep();
+        if (!inflight_.active) maybe_sweep();
         long wait_ms = kFeedbackIntervalMs;
-        if (settings.sweep_interval_s > 0) wait_ms = std::max(0L, std::min(wait_ms, static_cast<long>(next_sweep_ms_ - now_ms())));
-        slot_.wait_readable(wait_ms);
+        if (settings.sweep_interval_s > 0)
+            wait_ms = std::max(0L, std::min(wait_ms, static_cast<long>(next_sweep_ms_ - now_ms())));
+        if (inflight_.active) wait_ms = std::min(wait_ms, static_cast<long>(settings.redis_timeout_ms));
+        TwoSocketWaiter::Ready ready = waiter.wait(wait_ms);
+        if (ready.first) slot_.consume_input();
+        if (ready.second && !inflight_.active) {
+            // Nothing is expected: this is Redis closing the connection (read it, so
+            // the failure surfaces instead of waking this loop forever).
+            std::vector<Reply> unexpected;
+            redis_.poll(0, unexpected);
+        }
     }
 }
 

@@ -179,6 +179,10 @@ void SlotStream::wait_readable(long timeout_ms) {
     if ((rc & WL_SOCKET_READABLE) && !PQconsumeInput(conn_)) fail("replication connection lost");
 }
 
+void SlotStream::consume_input() {
+    if (!PQconsumeInput(conn_)) fail("replication connection lost");
+}
+
 void SlotStream::flush_output() {
     int64_t deadline = now_ms() + kConnectTimeoutMs;
     for (;;) {

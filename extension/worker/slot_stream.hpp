@@ -42,6 +42,9 @@ public:
     SlotMessage receive();
     // Waits (on the latch too) until the socket is readable or timeout_ms passed.
     void wait_readable(long timeout_ms);
+    // After an outside wait said the socket is readable: take in what arrived.
+    void consume_input();
+    int socket() const { return conn_ ? PQsocket(conn_) : -1; }
     // Reports the position up to which every change is safely in Redis.
     void confirm(XLogRecPtr flushed);
 

@@ -6,6 +6,7 @@ extern "C" {
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
+#include "utils/memutils.h"
 #include "utils/wait_event.h"
 }
 
@@ -20,6 +21,34 @@ int64_t now_ms() {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+TwoSocketWaiter::TwoSocketWaiter(int first_fd, int second_fd) {
+    pg_call([&] {
+        set_ = CreateWaitEventSet(TopMemoryContext, 4);
+        AddWaitEventToSet(set_, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, nullptr);
+        AddWaitEventToSet(set_, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, nullptr, nullptr);
+        first_pos_ = AddWaitEventToSet(set_, WL_SOCKET_READABLE, first_fd, nullptr, nullptr);
+        second_pos_ = AddWaitEventToSet(set_, WL_SOCKET_READABLE, second_fd, nullptr, nullptr);
+    });
+}
+
+TwoSocketWaiter::~TwoSocketWaiter() {
+    if (set_) FreeWaitEventSet(set_);
+}
+
+TwoSocketWaiter::Ready TwoSocketWaiter::wait(long timeout_ms) {
+    if (shutdown_requested) throw ShutdownRequested{};
+    WaitEvent events[4];
+    int n = WaitEventSetWait(set_, timeout_ms < 0 ? 0 : timeout_ms, events, 4, PG_WAIT_EXTENSION);
+    Ready ready;
+    for (int i = 0; i < n; ++i) {
+        if (events[i].events & WL_LATCH_SET) ResetLatch(MyLatch);
+        if (events[i].pos == first_pos_) ready.first = true;
+        if (events[i].pos == second_pos_) ready.second = true;
+    }
+    if (shutdown_requested) throw ShutdownRequested{};
+    return ready;
 }
 
 int wait_for_socket(int fd, int socket_events, long timeout_ms) {

@@ -5,6 +5,8 @@
 
 extern "C" {
 #include "postgres.h"
+
+#include "storage/latch.h"
 }
 
 #include <csignal>
@@ -29,6 +31,27 @@ public:
 // Waits for the socket (fd < 0: only the latch/timeout). socket_events is a mask of
 // WL_SOCKET_READABLE / WL_SOCKET_WRITEABLE. Returns WaitLatch's event mask.
 int wait_for_socket(int fd, int socket_events, long timeout_ms);
+
+// Waits on the latch, postmaster death and two sockets at once (the slot's and
+// Redis'), for a loop that keeps reading the slot while a Redis reply is on its way.
+// Sockets must stay the same for the waiter's life (one per session).
+class TwoSocketWaiter {
+public:
+    TwoSocketWaiter(int first_fd, int second_fd);
+    ~TwoSocketWaiter();
+    TwoSocketWaiter(const TwoSocketWaiter &) = delete;
+    TwoSocketWaiter &operator=(const TwoSocketWaiter &) = delete;
+    struct Ready {
+        bool first = false;
+        bool second = false;
+    };
+    // Throws ShutdownRequested once SIGTERM arrived.
+    Ready wait(long timeout_ms);
+
+private:
+    WaitEventSet *set_ = nullptr;
+    int first_pos_ = -1, second_pos_ = -1;
+};
 
 // Milliseconds on a monotonic clock.
 int64_t now_ms();
