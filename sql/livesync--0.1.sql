@@ -15,6 +15,31 @@ CREATE TABLE livesync.tables (
 ALTER TABLE livesync.tables REPLICA IDENTITY FULL;
 SELECT pg_catalog.pg_extension_config_dump('livesync.tables', '');
 
+-- Checks a column list argument: NULL (all columns) or a non-empty list of live
+-- columns of the table; raises an error naming the caller and the bad entry.
+CREATE FUNCTION livesync.check_columns(caller text, target regclass, columns text[]) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    missing text;
+BEGIN
+    IF columns IS NULL THEN
+        RETURN;
+    END IF;
+    IF cardinality(columns) = 0 THEN
+        RAISE EXCEPTION '%: columns must name at least one column (NULL means all)', caller
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT c INTO missing FROM unnest(columns) AS c
+     WHERE c IS NULL OR NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = target
+                                      AND a.attname = c AND a.attnum > 0 AND NOT a.attisdropped)
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION '%: % has no column %', caller, target, coalesce(quote_ident(missing), 'NULL')
+            USING ERRCODE = 'undefined_column';
+    END IF;
+END
+$$;
+
 -- The columns that identify a row in its old tuple (NULL: none; every column under
 -- REPLICA IDENTITY FULL, reported as the string 'full' in full_identity).
 CREATE FUNCTION livesync.identity_columns(target regclass, OUT columns text[], OUT full_identity boolean)
@@ -70,19 +95,8 @@ BEGIN
                   HINT = format('Add a primary key, or run ALTER TABLE %s REPLICA IDENTITY FULL.', target);
     END IF;
 
+    PERFORM livesync.check_columns('livesync.publish', target, columns);
     IF columns IS NOT NULL THEN
-        IF cardinality(columns) = 0 THEN
-            RAISE EXCEPTION 'livesync.publish: columns must name at least one column (NULL publishes all)'
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        SELECT c INTO missing FROM unnest(columns) AS c
-         WHERE c IS NULL OR NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = target
-                                          AND a.attname = c AND a.attnum > 0 AND NOT a.attisdropped)
-         LIMIT 1;
-        IF FOUND THEN
-            RAISE EXCEPTION 'livesync.publish: % has no column %', target, coalesce(quote_ident(missing), 'NULL')
-                USING ERRCODE = 'undefined_column';
-        END IF;
         SELECT c INTO missing FROM unnest(identity_columns) AS c WHERE NOT c = ANY (columns) LIMIT 1;
         IF FOUND THEN
             RAISE EXCEPTION 'livesync.publish: the column list of % leaves out identity column %', target, quote_ident(missing)
@@ -182,7 +196,8 @@ $$;
 COMMENT ON FUNCTION livesync.status() IS
     'The replicator: its slot, how far Redis has the stream, lag, and whether Redis is reachable.';
 
-REVOKE ALL ON FUNCTION livesync.publish(regclass, text[], text), livesync.unpublish(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION livesync.publish(regclass, text[], text), livesync.unpublish(regclass),
+    livesync.check_columns(text, regclass, text[]) FROM PUBLIC;
 
 -- ---------------------------------------------------------------------------
 -- Access rules: which role may see which rows and columns of a published table.
@@ -239,21 +254,7 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = format('Run SELECT livesync.publish(%L) first.', target::text);
     END IF;
-    IF columns IS NOT NULL THEN
-        IF cardinality(columns) = 0 THEN
-            RAISE EXCEPTION 'livesync.grant: columns must name at least one column (NULL means all)'
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        SELECT c INTO missing FROM unnest(columns) AS c
-         WHERE c IS NULL OR NOT EXISTS (SELECT 1 FROM pg_attribute a
-                                         WHERE a.attrelid = target AND a.attname = c
-                                           AND a.attnum > 0 AND NOT a.attisdropped)
-         LIMIT 1;
-        IF FOUND THEN
-            RAISE EXCEPTION 'livesync.grant: % has no column %', target, coalesce(quote_ident(missing), 'NULL')
-                USING ERRCODE = 'undefined_column';
-        END IF;
-    END IF;
+    PERFORM livesync.check_columns('livesync.grant', target, columns);
     tree := livesync.compile_filter(target, filter);
     -- livesyncd sees only published columns, and a delete only the identity columns
     -- (every column under REPLICA IDENTITY FULL): the filter must read no other column,

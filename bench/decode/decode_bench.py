@@ -19,6 +19,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "test", "integration"))
 import harness  # noqa: E402
+from workload import TABLE_DDL, write_workload  # noqa: E402
 
 PLUGINS = [
     # (name, slot, plugin, binary output, options)
@@ -44,22 +45,13 @@ def main():
     try:
         pg.start()
         pg.psql("CREATE EXTENSION livesync")
-        pg.psql("CREATE TABLE bench (id int PRIMARY KEY, n bigint, f float8, label text, at timestamptz, "
-                "doc jsonb, flag boolean)")
+        pg.psql(TABLE_DDL)
         pg.psql("SELECT livesync.publish('bench')")
         pg.psql("CREATE PUBLICATION bench FOR TABLE bench")
         for _, slot, plugin, _, _ in PLUGINS:
             pg.psql(f"SELECT 'x' FROM pg_create_logical_replication_slot('{slot}', '{plugin}')")
         rows, per_txn = args.rows, 1000
-        for start in range(1, rows + 1, per_txn):
-            end = min(start + per_txn - 1, rows)
-            pg.psql(f"INSERT INTO bench SELECT g, g * 7, g / 3.0, 'label ' || g, "
-                    f"'2026-01-01'::timestamptz + g * interval '1 second', "
-                    f"jsonb_build_object('g', g, 'tags', jsonb_build_array('a', 'b')), g % 2 = 0 "
-                    f"FROM generate_series({start}, {end}) g")
-        pg.psql(f"UPDATE bench SET n = n + 1, label = label || '!' WHERE id <= {rows // 2}")
-        pg.psql(f"DELETE FROM bench WHERE id > {rows - rows // 2}")
-        changes = rows + rows // 2 + rows // 2
+        changes = write_workload(pg, rows, per_txn)
         print(f"workload: {rows} inserts in transactions of {per_txn}, {rows // 2} updates, {rows // 2} deletes "
               f"= {changes} changes; PostgreSQL {pg.psql('SHOW server_version')}")
         print(f"{'plugin':<22}{'median s':>10}{'changes/s':>12}{'bytes/change':>14}{'messages':>10}")
