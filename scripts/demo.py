@@ -22,11 +22,14 @@ def main():
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
 
-    with harness.Stack() as stack:
+    # The demo client has no token: livesyncd serves it as role "anonymous" (never do
+    # this in production; see docs/security.md), and that role is granted todos.
+    with harness.Stack(sidecar_args=["--allow-anonymous"]) as stack:
         stack.wait_replicator()
         pg = stack.pg
         pg.psql("CREATE TABLE todos (id serial PRIMARY KEY, title text NOT NULL, done boolean NOT NULL DEFAULT false)")
         pg.psql("SELECT livesync.publish('todos')")
+        pg.psql("SELECT livesync.grant('anonymous', 'todos')")
         stack.wait_published("public.todos")
         print(f"# Postgres 127.0.0.1:{pg.port}  Redis {stack.redis.url}  livesyncd {stack.sidecar.url}", flush=True)
         print(f"# try: psql -h 127.0.0.1 -p {pg.port} -U postgres -c \"INSERT INTO todos (title) VALUES ('hi')\"",

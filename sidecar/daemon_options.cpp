@@ -66,12 +66,15 @@ std::string daemon_usage() {
            "                       default redis://127.0.0.1:6379)\n"
            "  --prefix STRING      Redis key prefix (env LIVESYNC_PREFIX, default livesync:)\n"
            "  --sidecar-id ID      this sidecar's id in the registry (default <hostname>-<pid>)\n"
-           "  --help               print this and exit\n";
+           "  --help               print this and exit\n" +
+           auth::security_usage() + session_usage();
 }
 
 ParsedOptions parse_daemon_options(const std::vector<std::string> &args,
                                    const std::function<const char *(const char *)> &getenv) {
     std::optional<std::string> listen, redis, prefix, sidecar_id;
+    auth::SecurityFlags security;
+    SessionFlags session_flags;
     if (const char *v = getenv("LIVESYNC_LISTEN")) listen = v;
     if (const char *v = getenv("LIVESYNC_REDIS_URL")) redis = v;
     if (const char *v = getenv("LIVESYNC_PREFIX")) prefix = v;
@@ -90,6 +93,9 @@ ParsedOptions parse_daemon_options(const std::vector<std::string> &args,
                                              : flag == "--prefix"     ? &prefix
                                              : flag == "--sidecar-id" ? &sidecar_id
                                                                       : nullptr;
+        if (target == nullptr && !inline_value && security.switch_flag(flag)) continue;
+        if (target == nullptr) target = security.value_flag(flag);
+        if (target == nullptr) target = session_flags.value_flag(flag);
         if (target == nullptr) return OptionsError{"unknown option \"" + flag + "\""};
         if (!inline_value) {
             if (i + 1 >= args.size()) return OptionsError{flag + " needs a value"};
@@ -109,6 +115,8 @@ ParsedOptions parse_daemon_options(const std::vector<std::string> &args,
     o.sidecar_id = sidecar_id ? *sidecar_id : default_sidecar_id();
     if (!valid_sidecar_id(o.sidecar_id))
         return OptionsError{"--sidecar-id must be 1 to 128 printable ASCII characters without spaces"};
+    if (!security.resolve(getenv, o.security, &error)) return OptionsError{error};
+    if (!session_flags.resolve(getenv, o.sessions, &error)) return OptionsError{error};
     return o;
 }
 

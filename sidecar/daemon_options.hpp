@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "common/redis_url.hpp"
+#include "sidecar/auth/security_options.hpp"
+#include "sidecar/session/session_options.hpp"
 
 namespace livesync::sidecar {
 
@@ -19,6 +21,8 @@ struct DaemonOptions {
     common::RedisUrl redis_url;
     std::string prefix = "livesync:";
     std::string sidecar_id;  // default: <hostname>-<pid>
+    auth::SecurityOptions security;  // tokens, anonymous access (sidecar/auth)
+    SessionOptions sessions;         // send-queue bound, resume paging (sidecar/session)
 
     std::string listen() const;
 };

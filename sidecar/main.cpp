@@ -7,11 +7,15 @@
 #include <pthread.h>
 #include <thread>
 
+#include "sidecar/auth/audit.hpp"
+#include "sidecar/auth/authenticator.hpp"
+#include "sidecar/auth/gatekeeper.hpp"
 #include "sidecar/daemon_options.hpp"
 #include "sidecar/net/server.hpp"
 #include "sidecar/ops/counters.hpp"
 #include "sidecar/ops/log.hpp"
 #include "sidecar/registry/registry_writer.hpp"
+#include "sidecar/stream/replay_reader.hpp"
 #include "sidecar/stream/stream_reader.hpp"
 
 using namespace livesync;
@@ -53,7 +57,15 @@ int main(int argc, char **argv) {
     server_config.host = opts.listen_host;
     server_config.port = opts.listen_port;
     server_config.sidecar_id = opts.sidecar_id;
-    net::Server server(server_config, events, registry, counters);
+    server_config.max_send_queue_bytes = opts.sessions.max_send_queue_bytes;
+    sidecar::auth::Authenticator authenticator(opts.security.auth);
+    sidecar::auth::AuditConfig audit_config;
+    audit_config.url = opts.redis_url;
+    audit_config.stream_key = opts.prefix + "audit";
+    audit_config.sidecar_id = opts.sidecar_id;
+    sidecar::auth::AuditWriter audit(audit_config, counters);
+    sidecar::auth::Gatekeeper gate(authenticator, audit, counters);
+    net::Server server(server_config, events, registry, counters, gate);
     std::string error;
     if (!server.listen(&error)) {
         ops::error("cannot start", {{"error", error}});
@@ -65,12 +77,22 @@ int main(int argc, char **argv) {
     reader_config.prefix = opts.prefix;
     stream::StreamReader reader(reader_config, events, [&server] { server.wake(); }, counters);
 
+    stream::ReplayConfig replay_config;
+    replay_config.url = opts.redis_url;
+    replay_config.prefix = opts.prefix;
+    replay_config.page_entries = opts.sessions.replay_page_entries;
+    stream::ReplayReader replay_reader(
+        replay_config, [&server](stream::ReplayPage page) { server.deliver_replay_page(std::move(page)); }, counters);
+    server.set_replay_reader(&replay_reader);
+
     ops::info("livesyncd started", {{"listen", opts.listen()},
                                     {"redis", opts.redis_url.redacted()},
                                     {"prefix", opts.prefix},
                                     {"sidecar", opts.sidecar_id}});
     registry.start();
+    audit.start();
     reader.start();
+    replay_reader.start();
     std::thread service([&server] {
         server.run();
         // The loop only ends on its own when lws fails; wake main() to shut down.
@@ -83,7 +105,9 @@ int main(int argc, char **argv) {
     server.request_stop();
     service.join();
     reader.stop();
+    replay_reader.stop();
     registry.stop();
+    audit.stop();
     ops::info("livesyncd stopped",
               {{"sessions_opened", counters.sessions_opened.load()},
                {"stream_entries", counters.stream_entries.load()},

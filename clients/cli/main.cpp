@@ -107,6 +107,8 @@ void on_message(App &app, const std::string &text) {
                      str("lsn").c_str());
     } else if (type == "subscribed") {
         std::fprintf(stderr, "subscribed %s %s\n", str("table").c_str(), str("lsn").c_str());
+    } else if (type == "caught_up" || type == "resync_required") {
+        std::fprintf(stderr, "%s %s\n", type.c_str(), str("lsn").c_str());
     } else if (type == "changes") {
         print_changes(app, doc);
     } else if (type == "error") {
@@ -126,11 +128,14 @@ int callback(struct lws *wsi, enum lws_callback_reasons reason, void *, void *in
             std::string hello = "{\"type\":\"hello\"";
             if (app.options.client_id) hello += ",\"client_id\":" + json_string(*app.options.client_id);
             if (app.options.last_lsn) hello += ",\"last_lsn\":" + json_string(*app.options.last_lsn);
-            hello += '}';
+            // Subscriptions ride in the hello, so a resume replays for them.
+            hello += ",\"subscriptions\":[";
+            for (size_t i = 0; i < app.options.tables.size(); ++i) {
+                if (i) hello += ',';
+                hello += "{\"id\":\"s" + std::to_string(i + 1) + "\",\"table\":" + json_string(app.options.tables[i]) + "}";
+            }
+            hello += "]}";
             app.outgoing.push_back(hello);
-            for (size_t i = 0; i < app.options.tables.size(); ++i)
-                app.outgoing.push_back("{\"type\":\"subscribe\",\"id\":\"s" + std::to_string(i + 1) +
-                                       "\",\"table\":" + json_string(app.options.tables[i]) + "}");
             lws_callback_on_writable(wsi);
             return 0;
         }

@@ -8,7 +8,7 @@
 //   sub.unsubscribe();
 //
 // It remembers the LSN of the last transaction it delivered and, after any disconnect,
-// reconnects with exponential backoff, says hello with that LSN and subscribes again,
+// reconnects with exponential backoff, says hello with that LSN and its subscriptions,
 // so the server can replay what was missed: no gap, no duplicate.
 
 const PROTOCOL = 'livesync.v1.json';
@@ -63,9 +63,12 @@ export class LiveSync {
     this.ws = ws;
     ws.onopen = () => {
       const hello = { type: 'hello' };
+      this.resuming = Boolean(this.lastLsn);
       if (this.clientId) hello.client_id = this.clientId;
       if (this.lastLsn) hello.last_lsn = this.lastLsn;
       if (this.token) hello.token = this.token;
+      // Subscriptions ride in the hello so a resume replays for them (docs/protocol.md).
+      hello.subscriptions = [...this.subscriptions].map(([id, sub]) => this.subscribeFields(id, sub));
       this.send(hello);
     };
     ws.onmessage = (event) => this.handle(event.data);
@@ -85,11 +88,15 @@ export class LiveSync {
     if (this.ws && this.ws.readyState === 1) this.ws.send(JSON.stringify(frame));
   }
 
+  subscribeFields(id, sub) {
+    const fields = { id, table: sub.table };
+    if (sub.filter !== undefined) fields.filter = sub.filter;
+    if (sub.columns !== undefined) fields.columns = sub.columns;
+    return fields;
+  }
+
   sendSubscribe(id, sub) {
-    const frame = { type: 'subscribe', id, table: sub.table };
-    if (sub.filter !== undefined) frame.filter = sub.filter;
-    if (sub.columns !== undefined) frame.columns = sub.columns;
-    this.send(frame);
+    this.send({ type: 'subscribe', ...this.subscribeFields(id, sub) });
   }
 
   handle(data) {
@@ -103,10 +110,14 @@ export class LiveSync {
     switch (frame.type) {
       case 'welcome':
         this.clientId = frame.client_id;
+        // Live after this position: the place to resume from until a change arrives.
+        if (!this.lastLsn) this.lastLsn = frame.lsn;
         this.ready = true;
         this.backoffMs = this.minBackoffMs;
+        this.onStatus(this.resuming ? 'resuming' : 'live', frame);
+        break;
+      case 'caught_up':
         this.onStatus('live', frame);
-        for (const [id, sub] of this.subscriptions) this.sendSubscribe(id, sub);
         break;
       case 'subscribed': {
         const sub = this.subscriptions.get(frame.id);
@@ -121,7 +132,8 @@ export class LiveSync {
           }
           if (change.op === 'message') this.onNotify(change, frame);
         }
-        this.lastLsn = frame.lsn;  // only after delivering the whole transaction
+        // Only after delivering the whole transaction (all parts of a split one).
+        if (frame.final !== false) this.lastLsn = frame.lsn;
         break;
       case 'resync_required':
         // The server no longer holds what we missed: start from now, and let the app reload.

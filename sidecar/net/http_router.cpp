@@ -4,11 +4,7 @@
 
 namespace livesync::net {
 
-namespace {
-
-constexpr std::string_view kClientsPrefix = "/v1/clients/";
-
-HttpResponse error(unsigned status, std::string_view code, std::string_view message) {
+HttpResponse http_error(unsigned status, std::string_view code, std::string_view message) {
     HttpResponse r{status, "{\"error\":"};
     common::append_json_string(r.body, code);
     r.body += ",\"message\":";
@@ -16,6 +12,10 @@ HttpResponse error(unsigned status, std::string_view code, std::string_view mess
     r.body += '}';
     return r;
 }
+
+namespace {
+
+constexpr std::string_view kClientsPrefix = "/v1/clients/";
 
 HttpResponse client_presence(const std::string &client_id, const session::SessionTable &sessions,
                              const std::string &sidecar_id) {
@@ -37,15 +37,18 @@ HttpResponse client_presence(const std::string &client_id, const session::Sessio
 }  // namespace
 
 HttpResponse route_http(std::string_view method, std::string_view path, const session::SessionTable &sessions,
-                        const std::string &sidecar_id) {
-    bool known = path == "/healthz" || path == kSyncPath ||
+                        const std::string &sidecar_id, const OpsEndpoints &ops) {
+    bool known = path == "/healthz" || path == kSyncPath || (path == "/readyz" && ops.readiness) ||
+                 (path == "/metrics" && ops.metrics) ||
                  (path.substr(0, kClientsPrefix.size()) == kClientsPrefix && path.size() > kClientsPrefix.size() &&
                   path.find('/', kClientsPrefix.size()) == std::string_view::npos);
-    if (!known) return error(404, "not_found", "no such path");
-    if (method != "GET") return error(405, "method_not_allowed", "only GET is supported");
+    if (!known) return http_error(404, "not_found", "no such path");
+    if (method != "GET") return http_error(405, "method_not_allowed", "only GET is supported");
     if (path == "/healthz") return HttpResponse{200, "{\"status\":\"ok\"}"};
+    if (path == "/readyz") return ops.readiness();
+    if (path == "/metrics") return ops.metrics();
     if (path == kSyncPath)
-        return error(426, "upgrade_required", "open a WebSocket with subprotocol livesync.v1.json");
+        return http_error(426, "upgrade_required", "open a WebSocket with subprotocol livesync.v1.json");
     return client_presence(std::string(path.substr(kClientsPrefix.size())), sessions, sidecar_id);
 }
 

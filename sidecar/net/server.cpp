@@ -3,9 +3,14 @@
 #include <libwebsockets.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
+#include "sidecar/auth/connection_token.hpp"
+#include "sidecar/net/ops_routes.hpp"
+#include "sidecar/net/presence.hpp"
+#include "sidecar/ops/metrics.hpp"
 #include "sidecar/ops/log.hpp"
 #include "sidecar/registry/client_record.hpp"
 #include "sidecar/stream/batch_applier.hpp"
@@ -15,6 +20,8 @@ namespace livesync::net {
 namespace {
 
 constexpr size_t kEventsPerWake = 64;  // bound the work per wake-up so sockets stay served
+// A resuming session asks for its next replay page once its send queue is below this.
+constexpr size_t kReplayLowWaterBytes = 1u << 20;
 
 struct SyncSessionData {
     session::Session *session;  // owned by SessionTable; nullptr before ESTABLISHED
@@ -54,9 +61,21 @@ void on_grace_over(lws_sorted_usec_list_t *) {}
 }  // namespace
 
 Server::Server(ServerConfig config, stream::EventQueue &events, registry::RegistrySink &registry,
-               ops::Counters &counters)
-    : config_(std::move(config)), events_(events), counters_(counters),
-      handler_(config_.sidecar_id, sessions_, live_, registry) {}
+               ops::Counters &counters, sidecar::auth::Gatekeeper &gate)
+    : config_(std::move(config)), events_(events), counters_(counters), gate_(gate),
+      handler_(config_.sidecar_id, sessions_, live_, registry, gate),
+      replay_(sessions_, live_, counters_,
+              [this](stream::ReplayRequest r) {
+                  if (replay_reader_) replay_reader_->request(r);
+              },
+              std::min<size_t>(kReplayLowWaterBytes, config_.max_send_queue_bytes / 4)) {
+    handler_.set_resumer(&replay_);
+}
+
+void Server::deliver_replay_page(stream::ReplayPage page) {
+    replay_inbox_.push(std::move(page));
+    wake();
+}
 
 Server::~Server() {
     if (context_) lws_context_destroy(context_);
@@ -76,7 +95,17 @@ bool Server::listen(std::string *error) {
         *error = "cannot listen on " + config_.host + ":" + std::to_string(config_.port);
         return false;
     }
+    sweep_timer_.server = this;
+    lws_sul_schedule(context_, 0, &sweep_timer_.sul, on_sweep, LWS_US_PER_SEC);
     return true;
+}
+
+void Server::on_sweep(lws_sorted_usec_list_t *sul) {
+    auto *timer = lws_container_of(sul, SweepTimer, sul);
+    Server &server = *timer->server;
+    int64_t now_ms = registry::unix_ms_now();
+    server.gate_.sweep(server.sessions_, now_ms / 1000, now_ms);
+    lws_sul_schedule(server.context_, 0, &timer->sul, on_sweep, LWS_US_PER_SEC);
 }
 
 void Server::wake() {
@@ -121,7 +150,16 @@ void Server::begin_shutdown() {
 void Server::drain_events() {
     std::vector<stream::StreamEvent> batch;
     bool more = events_.pop_some(kEventsPerWake, batch);
-    for (stream::StreamEvent &event : batch) stream::apply_event(event, live_, sessions_, counters_);
+    for (stream::StreamEvent &event : batch) {
+        stream::apply_event(event, live_, sessions_, counters_);
+        if (const auto *entry = std::get_if<stream::StreamBatch>(&event)) {
+            const auto &txns = entry->batch.transactions;
+            int64_t commit_us = txns.empty() ? 0 : txns.back().commit_sec * 1000000 + txns.back().commit_nsec / 1000;
+            record_fanout(counters_, entry->received_at, commit_us);
+        }
+    }
+    // Replay pages after live events: a page is compared with the live position as of now.
+    for (stream::ReplayPage &page : replay_inbox_.take()) replay_.on_page(page);
     if (more) wake();
 }
 
@@ -140,27 +178,67 @@ int Server::write_http(struct lws *wsi) {
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+int Server::respond_http(struct lws *wsi, HttpResponse response, bool close_after) {
+    unsigned char headers[LWS_PRE + 1024];
+    unsigned char *start = headers + LWS_PRE, *p = start, *end = headers + sizeof headers - 1;
+    if (lws_add_http_common_headers(wsi, response.status, response.content_type.c_str(), response.body.size(), &p,
+                                    end) ||
+        lws_finalize_write_http_header(wsi, start, &p, end))
+        return 1;
+    http_pending_[wsi] = std::move(response);
+    http_close_after_[wsi] = close_after;
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+int Server::begin_presence(struct lws *wsi) {
+    std::string length_text = header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+    char *rest = nullptr;
+    unsigned long long length = std::strtoull(length_text.c_str(), &rest, 10);
+    if (length_text.empty() || *rest != '\0')
+        return respond_http(wsi, http_error(411, "length_required", "send the body with a Content-Length"), true);
+    if (length > kMaxPresenceBodyBytes) return respond_http(wsi, presence_body_too_large(), true);
+    // Without a body lws never calls HTTP_BODY_COMPLETION: answer (400) now.
+    if (length == 0) return respond_http(wsi, answer_presence("", sessions_), false);
+    http_bodies_[wsi].reserve(static_cast<size_t>(length));
+    return 0;
+}
+
 int Server::on_http(struct lws *wsi, int reason, void *user, void *in, size_t len) {
     switch (reason) {
         case LWS_CALLBACK_HTTP: {
             bool is_get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
             std::string path = in ? static_cast<const char *>(in) : "";
-            HttpResponse response = route_http(is_get ? "GET" : "OTHER", path, sessions_, config_.sidecar_id);
-            unsigned char headers[LWS_PRE + 1024];
-            unsigned char *start = headers + LWS_PRE, *p = start, *end = headers + sizeof headers - 1;
-            if (lws_add_http_common_headers(wsi, response.status, "application/json", response.body.size(), &p,
-                                            end) ||
-                lws_finalize_write_http_header(wsi, start, &p, end))
-                return 1;
-            http_pending_[wsi] = std::move(response);
-            http_close_after_[wsi] = !is_get;
-            lws_callback_on_writable(wsi);
+            if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0 && path == kPresencePath)
+                return begin_presence(wsi);
+            OpsEndpoints ops{[this] { return readiness_response(counters_, live_); },
+                             [this] { return metrics_response(counters_, live_, sessions_); }};
+            HttpResponse response = route_http(is_get ? "GET" : "OTHER", path, sessions_, config_.sidecar_id, ops);
+            return respond_http(wsi, std::move(response), !is_get);
+        }
+        case LWS_CALLBACK_HTTP_BODY: {
+            auto it = http_bodies_.find(wsi);
+            if (it == http_bodies_.end()) return 0;
+            // lws stops at Content-Length, which begin_presence() bounded.
+            if (it->second.size() + len > kMaxPresenceBodyBytes) {
+                http_bodies_.erase(it);
+                return respond_http(wsi, presence_body_too_large(), true);
+            }
+            it->second.append(static_cast<const char *>(in), len);
             return 0;
+        }
+        case LWS_CALLBACK_HTTP_BODY_COMPLETION: {
+            auto it = http_bodies_.find(wsi);
+            if (it == http_bodies_.end()) return 0;
+            std::string body = std::move(it->second);
+            http_bodies_.erase(it);
+            return respond_http(wsi, answer_presence(body, sessions_), false);
         }
         case LWS_CALLBACK_HTTP_WRITEABLE: return write_http(wsi);
         case LWS_CALLBACK_CLOSED_HTTP:
             http_pending_.erase(wsi);
             http_close_after_.erase(wsi);
+            http_bodies_.erase(wsi);
             return 0;
         case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
             // A WebSocket upgrade that did not ask for livesync.v1.json.
@@ -188,6 +266,7 @@ int Server::on_sync(struct lws *wsi, int reason, void *user, void *in, size_t le
                                                  [wsi] { lws_callback_on_writable(wsi); });
             data->session = &s;
             counters_.sessions_opened.fetch_add(1);
+            gate_.on_connect(s, sidecar::auth::connection_token(wsi), registry::unix_ms_now() / 1000);
             return 0;
         }
 
@@ -232,8 +311,12 @@ int Server::on_sync(struct lws *wsi, int reason, void *user, void *in, size_t le
             size_t n = frame->size() - kFrameHeadroom;
             auto *payload = reinterpret_cast<unsigned char *>(const_cast<char *>(frame->data())) + kFrameHeadroom;
             if (lws_write(wsi, payload, n, LWS_WRITE_TEXT) < static_cast<int>(n)) return -1;
+            counters_.frames_sent.fetch_add(1, std::memory_order_relaxed);
+            counters_.bytes_sent.fetch_add(n, std::memory_order_relaxed);
+            if (auto code = ops::error_frame_code(frame_payload(frame))) counters_.errors_by_code.count(*code);
             s->queue().pop();
             if (!s->queue().empty()) lws_callback_on_writable(wsi);
+            replay_.on_drained(*s);
             return 0;
         }
 

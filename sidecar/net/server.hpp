@@ -8,16 +8,18 @@
 #include <string>
 #include <unordered_map>
 
+#include "sidecar/auth/gatekeeper.hpp"
 #include "sidecar/net/http_router.hpp"
 #include "sidecar/ops/counters.hpp"
 #include "sidecar/registry/registry_writer.hpp"
 #include "sidecar/session/frame_handler.hpp"
 #include "sidecar/session/session_table.hpp"
 #include "sidecar/stream/live_state.hpp"
+#include "sidecar/stream/replay.hpp"
+#include "sidecar/stream/replay_reader.hpp"
 #include "sidecar/stream/stream_event.hpp"
 
-struct lws;
-struct lws_context;
+#include <libwebsockets.h>
 
 namespace livesync::net {
 
@@ -33,7 +35,7 @@ struct ServerConfig {
 class Server {
 public:
     Server(ServerConfig config, stream::EventQueue &events, registry::RegistrySink &registry,
-           ops::Counters &counters);
+           ops::Counters &counters, sidecar::auth::Gatekeeper &gate);
     ~Server();
     Server(const Server &) = delete;
     Server &operator=(const Server &) = delete;
@@ -47,6 +49,10 @@ public:
     void request_stop();
     // Thread-safe: makes the service thread drain the event queue.
     void wake();
+    // Resume: where page requests go (set before run()), and where pages come back
+    // (thread-safe; called on the replay reader's thread).
+    void set_replay_reader(stream::ReplayReader *reader) { replay_reader_ = reader; }
+    void deliver_replay_page(stream::ReplayPage page);
 
     // lws entry points (static trampolines find the Server through the context user).
     int on_http(struct lws *wsi, int reason, void *user, void *in, size_t len);
@@ -56,16 +62,31 @@ private:
     void drain_events();
     void begin_shutdown();
     int write_http(struct lws *wsi);
+    // Sends headers now and the body from HTTP_WRITEABLE; 1 when the headers failed.
+    int respond_http(struct lws *wsi, HttpResponse response, bool close_after);
+    // POST /v1/clients/presence: checks Content-Length, then collects the body.
+    int begin_presence(struct lws *wsi);
 
     ServerConfig config_;
     stream::EventQueue &events_;
     ops::Counters &counters_;
     session::SessionTable sessions_;
     stream::LiveState live_;
+    sidecar::auth::Gatekeeper &gate_;
     session::FrameHandler handler_;
+    // Security sweep (token expiry, hello timeout), once a second on the service thread.
+    struct SweepTimer {
+        lws_sorted_usec_list_t sul;
+        Server *server;
+    } sweep_timer_{};
+    static void on_sweep(lws_sorted_usec_list_t *sul);
+    stream::ReplayReader *replay_reader_ = nullptr;
+    stream::ReplayInbox replay_inbox_;
+    stream::ReplayCoordinator replay_;
     struct lws_context *context_ = nullptr;
     std::unordered_map<struct lws *, HttpResponse> http_pending_;  // response bodies awaiting HTTP_WRITEABLE
     std::unordered_map<struct lws *, bool> http_close_after_;       // close after the body (non-GET)
+    std::unordered_map<struct lws *, std::string> http_bodies_;    // POST bodies being received (bounded)
     std::atomic<bool> stop_requested_{false};
     bool stopping_ = false;
 };

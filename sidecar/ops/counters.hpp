@@ -1,10 +1,13 @@
 // Counters of what livesyncd dropped, rejected or did, shared by its threads. One
 // instance, owned by main() and handed to each component by reference. Logged at
-// shutdown; the future /metrics endpoint reads the same fields.
+// shutdown; /metrics (ops/metrics.hpp) reads the same fields.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+
+#include "sidecar/ops/error_counts.hpp"
+#include "sidecar/ops/histogram.hpp"
 
 namespace livesync::ops {
 
@@ -15,8 +18,32 @@ struct Counters {
     std::atomic<uint64_t> frames_queued{0};         // change frames queued to sessions
     std::atomic<uint64_t> send_queue_overflows{0};  // sessions closed with 1008
     std::atomic<uint64_t> registry_ops_dropped{0};  // registry updates dropped: queue full
+    std::atomic<uint64_t> replay_entries{0};        // stream entries read for resuming sessions
+    std::atomic<uint64_t> resumes{0};               // sessions that resumed from last_lsn
+    std::atomic<uint64_t> resyncs_required{0};      // resumes answered with resync_required
+    // Security (sidecar/auth): see docs/security.md.
+    std::atomic<uint64_t> auth_failures{0};          // sessions closed 4401: missing/bad/expired token
+    std::atomic<uint64_t> auth_refreshes{0};         // tokens refreshed on a live session
+    std::atomic<uint64_t> sessions_expired{0};       // sessions closed 4401 when their token expired
+    std::atomic<uint64_t> forbidden_subscriptions{0};
+    std::atomic<uint64_t> rate_limited{0};           // connections or messages refused with 4429
+    std::atomic<uint64_t> banned_refusals{0};        // connections refused: address banned
+    std::atomic<uint64_t> bans{0};                   // bans imposed by this sidecar
+    std::atomic<uint64_t> kicks{0};                  // sessions closed by an admin or SQL kick
+    std::atomic<uint64_t> audit_events{0};
+    std::atomic<uint64_t> audit_events_dropped{0};   // not written to the audit stream
     std::atomic<uint64_t> sessions_opened{0};
     std::atomic<uint64_t> sessions_closed{0};
+    // Delivery and stream state for /readyz and /metrics (ops/metrics.hpp).
+    std::atomic<uint64_t> frames_sent{0};              // WebSocket messages written (all kinds)
+    std::atomic<uint64_t> bytes_sent{0};               // their payload bytes
+    ErrorCounts errors_by_code;                        // error frames written, by code
+    Histogram fanout_seconds;                          // entry arrival from Redis → frames queued
+    std::atomic<bool> stream_connected{false};         // the reader's Redis link is up (after a snapshot)
+    std::atomic<uint64_t> stream_entries_handed{0};    // valid entries the reader queued for fan-out
+    std::atomic<uint64_t> stream_entries_applied{0};   // entries the service thread fanned out
+    std::atomic<int64_t> last_entry_applied_us{-1};    // steady clock (µs) of the last fan-out; -1: none
+    std::atomic<int64_t> last_commit_lag_us{-1};       // fan-out time − commit time of its newest transaction
 };
 
 }  // namespace livesync::ops

@@ -60,6 +60,8 @@ bool required_string(const rapidjson::Value &doc, const char *name, std::string 
     return true;
 }
 
+ClientFrame parse_subscribe(const rapidjson::Value &doc);
+
 ClientFrame parse_hello(const rapidjson::Value &doc) {
     Hello hello;
     std::optional<FrameError> err;
@@ -73,7 +75,61 @@ ClientFrame parse_hello(const rapidjson::Value &doc) {
         if (!hello.last_lsn)
             return bad_request("field \"last_lsn\" must be an LSN like \"0/16B3748\", not \"" + shorten(*lsn_text) + "\"");
     }
+    auto subs = doc.FindMember("subscriptions");
+    if (subs != doc.MemberEnd() && !subs->value.IsNull()) {
+        if (!subs->value.IsArray()) return bad_request("field \"subscriptions\" must be an array");
+        if (subs->value.Size() > kMaxHelloSubscriptions)
+            return bad_request("field \"subscriptions\" holds more than " + std::to_string(kMaxHelloSubscriptions));
+        for (const auto &item : subs->value.GetArray()) {
+            if (!item.IsObject()) return bad_request("each of \"subscriptions\" must be {\"id\":..,\"table\":..}");
+            ClientFrame sub = parse_subscribe(item);
+            if (auto *e = std::get_if<FrameError>(&sub)) {
+                e->message = "subscriptions: " + e->message;
+                return *e;
+            }
+            hello.subscriptions.push_back(std::move(std::get<Subscribe>(sub)));
+        }
+    }
+    if (!optional_string(doc, "token", hello.token, err, std::nullopt)) return *err;
     return hello;
+}
+
+// Bounds recursion before anything recursive (Accept) walks a client's value.
+bool depth_at_most(const rapidjson::Value &v, int depth) {
+    if (depth < 0) return false;
+    if (v.IsObject()) {
+        for (const auto &m : v.GetObject())
+            if (!depth_at_most(m.value, depth - 1)) return false;
+    } else if (v.IsArray()) {
+        for (const auto &e : v.GetArray())
+            if (!depth_at_most(e, depth - 1)) return false;
+    }
+    return true;
+}
+
+std::optional<FrameError> parse_scope(const rapidjson::Value &doc, Subscribe &sub) {
+    if (auto f = doc.FindMember("filter"); f != doc.MemberEnd() && !f->value.IsNull()) {
+        if (!f->value.IsObject()) return bad_request("field \"filter\" must be a filter tree object", sub.id);
+        if (!depth_at_most(f->value, 2 * 64 + 4)) return bad_request("field \"filter\" is nested too deeply", sub.id);
+        rapidjson::StringBuffer buf;
+        rapidjson::Writer<rapidjson::StringBuffer> writer(buf);
+        f->value.Accept(writer);
+        std::string error;
+        sub.filter = common::parse_filter(std::string_view(buf.GetString(), buf.GetSize()), &error);
+        if (!sub.filter) return bad_request("field \"filter\": " + error, sub.id);
+    }
+    if (auto c = doc.FindMember("columns"); c != doc.MemberEnd() && !c->value.IsNull()) {
+        if (!c->value.IsArray() || c->value.Empty() || c->value.Size() > kMaxSubscriptionColumns)
+            return bad_request("field \"columns\" must be a non-empty array of column names", sub.id);
+        std::vector<std::string> names;
+        for (const auto &name : c->value.GetArray()) {
+            if (!name.IsString() || name.GetStringLength() == 0 || name.GetStringLength() > 63)
+                return bad_request("field \"columns\" must be a non-empty array of column names", sub.id);
+            names.emplace_back(name.GetString(), name.GetStringLength());
+        }
+        sub.columns = std::move(names);
+    }
+    return std::nullopt;
 }
 
 ClientFrame parse_subscribe(const rapidjson::Value &doc) {
@@ -87,6 +143,7 @@ ClientFrame parse_subscribe(const rapidjson::Value &doc) {
     auto qualified = qualify_table(table);
     if (!qualified) return bad_request("field \"table\" must be \"table\" or \"schema.table\"", sub.id);
     sub.table = std::move(*qualified);
+    if (auto scope_error = parse_scope(doc, sub)) return *scope_error;
     return sub;
 }
 
@@ -97,6 +154,14 @@ ClientFrame parse_unsubscribe(const rapidjson::Value &doc) {
     if (!valid_id(unsub.id))
         return bad_request("field \"id\" must be 1 to 128 printable ASCII characters without spaces");
     return unsub;
+}
+
+ClientFrame parse_auth(const rapidjson::Value &doc) {
+    Auth auth;
+    std::optional<FrameError> err;
+    if (!required_string(doc, "token", auth.token, err, std::nullopt)) return *err;
+    if (auth.token.empty()) return bad_request("field \"token\" must not be empty");
+    return auth;
 }
 
 ClientFrame parse_ping(const rapidjson::Value &doc) {
@@ -142,6 +207,7 @@ ClientFrame parse_client_frame(std::string_view text) {
     if (t == "subscribe") return parse_subscribe(doc);
     if (t == "unsubscribe") return parse_unsubscribe(doc);
     if (t == "ping") return parse_ping(doc);
+    if (t == "auth") return parse_auth(doc);
     return FrameError{"unknown_type", "unknown frame type \"" + shorten(t) + "\"", std::nullopt};
 }
 

@@ -8,17 +8,34 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
+
+#include "common/filter_tree.hpp"
 
 namespace livesync::protocol {
-
-struct Hello {
-    std::optional<std::string> client_id;
-    std::optional<uint64_t> last_lsn;
-};
 
 struct Subscribe {
     std::string id;
     std::string table;  // always "schema.table"
+    // Optional narrowing (auth/access.hpp checks them against the role's rule): a
+    // filter tree (common/filter_tree.hpp, without claims) and a column list.
+    std::optional<common::FilterNode> filter;
+    std::optional<std::vector<std::string>> columns;
+};
+
+struct Hello {
+    std::optional<std::string> client_id;
+    std::optional<uint64_t> last_lsn;
+    // Subscriptions made with the hello, so a resume replays for them (live after
+    // last_lsn); at most kMaxHelloSubscriptions.
+    std::vector<Subscribe> subscriptions;
+    // The token, for clients that cannot set an Authorization header (browsers).
+    std::optional<std::string> token;
+};
+
+// A fresh token for the live session (same "sub"), before the current one expires.
+struct Auth {
+    std::string token;
 };
 
 struct Unsubscribe {
@@ -37,9 +54,11 @@ struct FrameError {
     std::optional<std::string> id;
 };
 
-using ClientFrame = std::variant<Hello, Subscribe, Unsubscribe, Ping, FrameError>;
+using ClientFrame = std::variant<Hello, Subscribe, Unsubscribe, Ping, Auth, FrameError>;
 
 inline constexpr size_t kMaxIdLength = 128;
+inline constexpr size_t kMaxSubscriptionColumns = 1600;  // Postgres' column limit
+inline constexpr size_t kMaxHelloSubscriptions = 256;
 inline constexpr size_t kMaxTableLength = 2 * 64 + 1;  // two Postgres identifiers and a dot
 
 ClientFrame parse_client_frame(std::string_view text);

@@ -36,6 +36,20 @@ std::string encode_unsubscribed(std::string_view id) {
     return out;
 }
 
+namespace {
+std::string lsn_frame(const char *type, uint64_t lsn) {
+    std::string out = "{\"type\":\"";
+    out += type;
+    out += "\",\"lsn\":";
+    append_json_string(out, common::format_lsn(lsn));
+    out += '}';
+    return out;
+}
+}  // namespace
+
+std::string encode_caught_up(uint64_t lsn) { return lsn_frame("caught_up", lsn); }
+std::string encode_resync_required(uint64_t lsn) { return lsn_frame("resync_required", lsn); }
+
 std::string encode_pong(const std::optional<std::string> &ref_json) {
     std::string out = "{\"type\":\"pong\"";
     if (ref_json) {
@@ -58,6 +72,10 @@ std::string encode_error(std::string_view code, std::string_view message,
     }
     out += '}';
     return out;
+}
+
+std::string encode_authenticated(int64_t expires_at) {
+    return "{\"type\":\"authenticated\",\"expires_at\":" + std::to_string(expires_at) + "}";
 }
 
 }  // namespace livesync::protocol

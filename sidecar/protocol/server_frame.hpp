@@ -12,8 +12,16 @@ namespace livesync::protocol {
 std::string encode_welcome(std::string_view client_id, std::string_view sidecar_id, uint64_t lsn);
 std::string encode_subscribed(std::string_view id, std::string_view table, uint64_t lsn);
 std::string encode_unsubscribed(std::string_view id);
+// {"type":"caught_up","lsn":..}: a resume replayed everything through lsn; live from here.
+std::string encode_caught_up(uint64_t lsn);
+// {"type":"resync_required","lsn":..}: the stream no longer holds what the client missed;
+// it is live from lsn and must reload its state as of then.
+std::string encode_resync_required(uint64_t lsn);
 std::string encode_pong(const std::optional<std::string> &ref_json);
 std::string encode_error(std::string_view code, std::string_view message,
                          const std::optional<std::string> &id);
+
+// {"type":"authenticated","expires_at":<unix seconds>} after a token refresh.
+std::string encode_authenticated(int64_t expires_at);
 
 }  // namespace livesync::protocol

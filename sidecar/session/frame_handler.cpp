@@ -1,6 +1,7 @@
 #include "sidecar/session/frame_handler.hpp"
 
 #include <cstdio>
+#include <ctime>
 
 #include "sidecar/ops/log.hpp"
 #include "sidecar/protocol/server_frame.hpp"
@@ -12,9 +13,9 @@ std::optional<std::string> no_id;
 }
 
 FrameHandler::FrameHandler(std::string sidecar_id, SessionTable &sessions, const stream::LiveState &live,
-                           registry::RegistrySink &registry)
+                           registry::RegistrySink &registry, sidecar::auth::Gatekeeper &gate)
     : sidecar_id_(std::move(sidecar_id)), sessions_(sessions), live_(live), registry_(registry),
-      rng_(std::random_device{}()) {}
+      rng_(std::random_device{}()), gate_(gate) {}
 
 std::string FrameHandler::random_client_id() {
     char buf[40];
@@ -38,11 +39,13 @@ void FrameHandler::on_text(Session &s, std::string_view text) {
         return;
     }
     if (auto *sub = std::get_if<protocol::Subscribe>(&frame)) {
-        subscribe(s, *sub);
+        subscribe(s, *sub, live_.position);
     } else if (auto *unsub = std::get_if<protocol::Unsubscribe>(&frame)) {
         unsubscribe(s, *unsub);
     } else if (auto *ping = std::get_if<protocol::Ping>(&frame)) {
         s.send_text(protocol::encode_pong(ping->ref));
+    } else if (auto *auth = std::get_if<protocol::Auth>(&frame)) {
+        gate_.on_auth(s, *auth, static_cast<int64_t>(std::time(nullptr)));
     }
 }
 
@@ -51,19 +54,34 @@ void FrameHandler::hello(Session &s, const protocol::Hello &hello) {
         s.send_text(protocol::encode_error("bad_request", "hello was already received on this connection", no_id));
         return;
     }
+    if (!gate_.on_hello(s, hello, static_cast<int64_t>(std::time(nullptr)))) return;
+    bool resume = hello.last_lsn.has_value();
+    if ((resume || !hello.subscriptions.empty()) && !live_.ready) {
+        // Until the stream was read once there is no live position to resume up to.
+        s.send_text(protocol::encode_error("not_ready", "the sidecar has not read the change stream yet; retry",
+                                           no_id));
+        return;
+    }
+    if (resume && resumer_ == nullptr) {
+        s.send_text(protocol::encode_error("resume_unavailable", "this sidecar cannot resume from last_lsn", no_id));
+        return;
+    }
     s.set_client_id(hello.client_id ? *hello.client_id : random_client_id());
     if (Session *previous = sessions_.bind_client(s)) {
         ops::info("client connected again: closing its older session",
                   {{"client_id", s.client_id()}, {"address", previous->address()}});
         previous->request_close(kCloseReplaced, "client_id connected again");
     }
+    // A resuming session is live after last_lsn: the replay brings it up to date first.
+    uint64_t from = resume ? *hello.last_lsn : live_.position;
+    s.send_text(protocol::encode_welcome(s.client_id(), sidecar_id_, from));
     publish_record(s);
-    // Replay from last_lsn is not built yet: the session goes live from the tail.
-    s.send_text(protocol::encode_welcome(s.client_id(), sidecar_id_, live_.position));
-    ops::info("client hello", {{"client_id", s.client_id()}, {"address", s.address()}});
+    for (const protocol::Subscribe &sub : hello.subscriptions) subscribe(s, sub, from);
+    if (resume) resumer_->begin_resume(s, from);
+    ops::info("client hello", {{"client_id", s.client_id()}, {"address", s.address()}, {"resume", resume}});
 }
 
-void FrameHandler::subscribe(Session &s, const protocol::Subscribe &sub) {
+void FrameHandler::subscribe(Session &s, const protocol::Subscribe &sub, uint64_t live_after) {
     if (s.has_subscription(sub.id)) {
         s.send_text(protocol::encode_error("duplicate_id", "subscription id " + sub.id + " is already in use", sub.id));
         return;
@@ -84,10 +102,12 @@ void FrameHandler::subscribe(Session &s, const protocol::Subscribe &sub) {
         s.send_text(protocol::encode_error("unknown_table", "table " + sub.table + " is not published", sub.id));
         return;
     }
-    s.add_subscription(sub.id, sub.table, live_.position);
+    std::shared_ptr<const sidecar::auth::SubscriptionScope> scope;
+    if (!gate_.authorize_subscribe(s, sub, live_, &scope)) return;
+    s.add_subscription(sub.id, sub.table, live_after, std::move(scope));
     sessions_.index_table(s, sub.table);
     publish_record(s);
-    s.send_text(protocol::encode_subscribed(sub.id, sub.table, live_.position));
+    s.send_text(protocol::encode_subscribed(sub.id, sub.table, live_after));
 }
 
 void FrameHandler::unsubscribe(Session &s, const protocol::Unsubscribe &unsub) {

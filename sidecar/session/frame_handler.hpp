@@ -8,8 +8,10 @@
 #include <string>
 #include <string_view>
 
+#include "sidecar/auth/gatekeeper.hpp"
 #include "sidecar/protocol/client_frame.hpp"
 #include "sidecar/registry/registry_writer.hpp"
+#include "sidecar/session/resumer.hpp"
 #include "sidecar/session/session_table.hpp"
 #include "sidecar/stream/live_state.hpp"
 
@@ -22,8 +24,13 @@ inline constexpr uint16_t kCloseReplaced = 4409;
 
 class FrameHandler {
 public:
+    // gate authenticates and authorizes every session (sidecar/auth).
     FrameHandler(std::string sidecar_id, SessionTable &sessions, const stream::LiveState &live,
-                 registry::RegistrySink &registry);
+                 registry::RegistrySink &registry, sidecar::auth::Gatekeeper &gate);
+
+    // Where hello with last_lsn hands the session for replay (without one, such a hello
+    // is refused with resume_unavailable).
+    void set_resumer(Resumer *resumer) { resumer_ = resumer; }
 
     void on_text(Session &s, std::string_view text);
     // The connection is gone: unregister (if s still holds its client id) and forget it.
@@ -31,7 +38,8 @@ public:
 
 private:
     void hello(Session &s, const protocol::Hello &hello);
-    void subscribe(Session &s, const protocol::Subscribe &sub);
+    // live_after: the subscription gets transactions with commit LSN above it.
+    void subscribe(Session &s, const protocol::Subscribe &sub, uint64_t live_after);
     void unsubscribe(Session &s, const protocol::Unsubscribe &unsub);
     void publish_record(const Session &s);
     std::string random_client_id();
@@ -41,6 +49,8 @@ private:
     const stream::LiveState &live_;
     registry::RegistrySink &registry_;
     std::mt19937_64 rng_;
+    sidecar::auth::Gatekeeper &gate_;
+    Resumer *resumer_ = nullptr;
 };
 
 }  // namespace livesync::session

@@ -4,7 +4,9 @@ namespace livesync::session {
 
 bool SendQueue::push(net::Frame frame) {
     size_t n = frame->size() - net::kFrameHeadroom;
-    if (bytes_ + n > max_bytes_) return false;
+    // One frame (one transaction, or part of a split one) is always accepted into an
+    // empty queue, however big: the bound is on how far behind a client may fall.
+    if (!frames_.empty() && bytes_ + n > max_bytes_) return false;
     bytes_ += n;
     frames_.push_back(std::move(frame));
     return true;

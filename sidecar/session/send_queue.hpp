@@ -18,7 +18,8 @@ class SendQueue {
 public:
     explicit SendQueue(size_t max_bytes = kDefaultSendQueueBytes) : max_bytes_(max_bytes) {}
 
-    // False (and nothing queued) when the frame would exceed the bound.
+    // False (and nothing queued) when the frame would exceed the bound; a frame into an
+    // empty queue always fits.
     bool push(net::Frame frame);
     const net::Frame &front() const { return frames_.front(); }
     void pop();

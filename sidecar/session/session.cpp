@@ -9,12 +9,13 @@ Session::Session(uint64_t serial, struct lws *wsi, std::string address, int64_t 
     : serial_(serial), wsi_(wsi), address_(std::move(address)), connected_at_ms_(connected_at_ms),
       queue_(max_queue_bytes), wake_(std::move(wake)) {}
 
-void Session::add_subscription(const std::string &id, const std::string &table, uint64_t live_after) {
+void Session::add_subscription(const std::string &id, const std::string &table, uint64_t live_after,
+                               std::shared_ptr<const sidecar::auth::SubscriptionScope> scope) {
     table_of_[id] = table;
     auto &subs = subs_by_table_[table];
     auto at = std::lower_bound(subs.begin(), subs.end(), id,
                                [](const SubscriptionEntry &e, const std::string &k) { return e.id < k; });
-    subs.insert(at, SubscriptionEntry{id, live_after});
+    subs.insert(at, SubscriptionEntry{id, live_after, std::move(scope)});
 }
 
 std::optional<std::string> Session::remove_subscription(const std::string &id) {
@@ -29,6 +30,11 @@ std::optional<std::string> Session::remove_subscription(const std::string &id) {
     return table;
 }
 
+void Session::set_live_after_all(uint64_t lsn) {
+    for (auto &[table, subs] : subs_by_table_)
+        for (SubscriptionEntry &e : subs) e.live_after = lsn;
+}
+
 std::vector<std::string> Session::subscribed_tables() const {
     std::vector<std::string> tables;
     for (const auto &[table, subs] : subs_by_table_) tables.push_back(table);
@@ -38,7 +44,7 @@ std::vector<std::string> Session::subscribed_tables() const {
 Session::SendResult Session::send(net::Frame frame) {
     if (close_) return SendResult::Closing;
     if (!queue_.push(std::move(frame))) {
-        request_close(1008, "send queue overflow");
+        request_close(1008, std::string(kOverflowReason));
         return SendResult::Overflow;
     }
     if (queue_.size() == 1) wake_();

@@ -5,10 +5,15 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "common/lsn.hpp"
+#include "sidecar/auth/access.hpp"
+#include "sidecar/auth/identity.hpp"
 #include "sidecar/net/frame.hpp"
 #include "sidecar/session/send_queue.hpp"
 
@@ -22,11 +27,28 @@ struct SubscriptionEntry {
     // position when it was acknowledged (so a transaction split across entries is
     // delivered whole or not at all).
     uint64_t live_after = 0;
+    // The client's own filter and columns (auth/access.hpp); nullptr: the whole view
+    // its role's rule allows.
+    std::shared_ptr<const sidecar::auth::SubscriptionScope> scope;
 };
 
 // Qualified table → its subscriptions, sorted by id. std::map keeps the order stable so
 // that equal subscription sets compare equal in fan-out.
 using SubsByTable = std::map<std::string, std::vector<SubscriptionEntry>>;
+
+// Where a resuming session stands (stream/replay.hpp drives it). While `active`, live
+// fan-out skips the session and replay pages feed it instead; when the replay reaches
+// the live position the session goes live, skipping live entries up to `through`
+// (already sent by the replay): no gap, no duplicate.
+struct ReplayCursor {
+    bool active = false;
+    bool page_outstanding = false;   // a page request is with the replay reader
+    bool waiting_for_drain = false;  // next page waits until the send queue drains
+    common::StreamId through;        // every entry up to here was sent (or did not match)
+};
+
+// Close reason for a client that fell more than the send-queue bound behind.
+inline constexpr std::string_view kOverflowReason = "send queue overflow: reading too slowly; resume with last_lsn";
 
 struct CloseRequest {
     uint16_t code = 1000;
@@ -49,17 +71,32 @@ public:
     const std::string &client_id() const { return *client_id_; }
     void set_client_id(std::string id) { client_id_ = std::move(id); }
 
+    // Who the session is (auth/); nullptr until its token (or anonymous access) was
+    // accepted. Fan-out shows an unauthenticated session nothing.
+    const sidecar::auth::Identity *identity() const { return identity_.get(); }
+    void set_identity(sidecar::auth::Identity id) {
+        identity_ = std::make_shared<const sidecar::auth::Identity>(std::move(id));
+    }
+
     bool has_subscription(const std::string &id) const { return table_of_.count(id) != 0; }
     size_t subscription_count() const { return table_of_.size(); }
-    void add_subscription(const std::string &id, const std::string &table, uint64_t live_after);
+    void add_subscription(const std::string &id, const std::string &table, uint64_t live_after,
+                          std::shared_ptr<const sidecar::auth::SubscriptionScope> scope = nullptr);
     // Returns the table the subscription was on, or nullopt if there was none.
     std::optional<std::string> remove_subscription(const std::string &id);
     const SubsByTable &subs_by_table() const { return subs_by_table_; }
     std::vector<std::string> subscribed_tables() const;
+    // After resync_required: every subscription is live from lsn.
+    void set_live_after_all(uint64_t lsn);
+
+    // Resume state; and the last stream entry the replay sent, which live fan-out skips
+    // up to (entries at or below it went out through the replay).
+    ReplayCursor replay;
+    common::StreamId live_skip_through;
 
     enum class SendResult { Queued, Overflow, Closing };
     // Queues a frame. Over the queue bound the queue is dropped and the session asks to
-    // be closed with 1008 "send queue overflow".
+    // be closed with 1008 and kOverflowReason.
     SendResult send(net::Frame frame);
     void send_text(std::string_view json) { send(net::make_frame(json)); }
 
@@ -78,6 +115,7 @@ private:
     std::string address_;
     int64_t connected_at_ms_;
     std::optional<std::string> client_id_;
+    std::shared_ptr<const sidecar::auth::Identity> identity_;
     std::map<std::string, std::string> table_of_;  // subscription id → table
     SubsByTable subs_by_table_;
     SendQueue queue_;

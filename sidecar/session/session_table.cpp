@@ -36,6 +36,11 @@ Session *SessionTable::find_client(const std::string &client_id) const {
     return it == by_client_.end() ? nullptr : it->second;
 }
 
+Session *SessionTable::find_serial(uint64_t serial) const {
+    auto it = sessions_.find(serial);
+    return it == sessions_.end() ? nullptr : it->second.get();
+}
+
 void SessionTable::index_table(Session &s, const std::string &table) { by_table_[table].insert(&s); }
 
 void SessionTable::unindex_table(Session &s, const std::string &table) {

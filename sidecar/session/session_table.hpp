@@ -28,6 +28,8 @@ public:
     // True when s holds its client id (a newer session with the same id may hold it).
     bool holds_client(const Session &s) const;
     Session *find_client(const std::string &client_id) const;
+    // The session with this serial, if it is still open.
+    Session *find_serial(uint64_t serial) const;
 
     void index_table(Session &s, const std::string &table);
     // Call after the session's last subscription on table is gone.

@@ -7,13 +7,45 @@
 
 namespace livesync::stream {
 
-void fan_out(const common::Transaction &txn, session::SessionTable &sessions, ops::Counters &counters) {
+namespace {
+
+void send_counted(session::Session &s, const net::Frame &frame, ops::Counters &counters) {
+    switch (s.send(frame)) {
+        case session::Session::SendResult::Queued: counters.frames_queued.fetch_add(1); break;
+        case session::Session::SendResult::Overflow:
+            counters.send_queue_overflows.fetch_add(1);
+            ops::warn("session closed: send queue overflow",
+                      {{"client_id", s.greeted() ? s.client_id() : std::string()}, {"address", s.address()}});
+            break;
+        case session::Session::SendResult::Closing: break;
+    }
+}
+
+// A resuming session gets this entry from its replay, or already got it from there.
+bool served_by_replay(const session::Session &s, common::StreamId entry) {
+    return s.replay.active || entry <= s.live_skip_through;
+}
+
+}  // namespace
+
+void deliver_to(const common::Transaction &txn, const LiveState &live, session::Session &s,
+                ops::Counters &counters) {
+    std::vector<FanoutTarget> targets{FanoutTarget{0, &s.subs_by_table(), s.identity()}};
+    for (const PlannedFrame &planned : plan_fanout(txn, targets, live)) {
+        counters.frames_built.fetch_add(1);
+        send_counted(s, planned.frame, counters);
+    }
+}
+
+void fan_out(const common::Transaction &txn, const LiveState &live, session::SessionTable &sessions,
+             ops::Counters &counters, common::StreamId entry) {
     // Only sessions subscribed to one of the transaction's tables can match.
     std::vector<session::Session *> candidates;
     for (const common::Change &c : txn.changes)
         for (const std::string &table : change_tables(c))
             if (const auto *subs = sessions.subscribers(table))
-                candidates.insert(candidates.end(), subs->begin(), subs->end());
+                for (session::Session *s : *subs)
+                    if (!served_by_replay(*s, entry)) candidates.push_back(s);
     if (candidates.empty()) return;
     std::sort(candidates.begin(), candidates.end(),
               [](const session::Session *a, const session::Session *b) { return a->serial() < b->serial(); });
@@ -21,40 +53,37 @@ void fan_out(const common::Transaction &txn, session::SessionTable &sessions, op
 
     std::vector<FanoutTarget> targets;
     targets.reserve(candidates.size());
-    for (size_t i = 0; i < candidates.size(); ++i) targets.push_back(FanoutTarget{i, &candidates[i]->subs_by_table()});
+    for (size_t i = 0; i < candidates.size(); ++i)
+        targets.push_back(FanoutTarget{i, &candidates[i]->subs_by_table(), candidates[i]->identity()});
 
-    for (const PlannedFrame &planned : plan_fanout(txn, targets)) {
+    for (const PlannedFrame &planned : plan_fanout(txn, targets, live)) {
         counters.frames_built.fetch_add(1);
-        for (size_t key : planned.targets) {
-            session::Session &s = *candidates[key];
-            switch (s.send(planned.frame)) {
-                case session::Session::SendResult::Queued: counters.frames_queued.fetch_add(1); break;
-                case session::Session::SendResult::Overflow:
-                    counters.send_queue_overflows.fetch_add(1);
-                    ops::warn("session closed: send queue overflow",
-                              {{"client_id", s.greeted() ? s.client_id() : std::string()},
-                               {"address", s.address()}});
-                    break;
-                case session::Session::SendResult::Closing: break;
-            }
-        }
+        for (size_t key : planned.targets) send_counted(*candidates[key], planned.frame, counters);
     }
 }
 
 void apply_event(StreamEvent &event, LiveState &live, session::SessionTable &sessions, ops::Counters &counters) {
     if (auto *reset = std::get_if<StreamReset>(&event)) {
         live.tables = std::move(reset->tables);
+        live.rules = std::move(reset->rules);
         live.position = std::max(live.position, reset->tail.lsn);
+        live.last_id = std::max(live.last_id, reset->tail);
         live.ready = true;
         return;
     }
     auto &batch = std::get<StreamBatch>(event);
     for (const common::Transaction &txn : batch.batch.transactions) {
         for (const common::Change &c : txn.changes)
-            if (PublishedTables::is_config_change(c)) live.tables.apply(c);
-        fan_out(txn, sessions, counters);
+            if (PublishedTables::is_table_change(c)) {
+                live.tables.apply(c);
+            } else if (sidecar::auth::RuleSet::is_rule_change(c)) {
+                std::string error;
+                if (!live.rules.apply(c, &error)) ops::error("bad access rule change: it denies", {{"error", error}});
+            }
+        fan_out(txn, live, sessions, counters, batch.id);
         live.position = std::max(live.position, txn.lsn);
     }
+    live.last_id = std::max(live.last_id, batch.id);
 }
 
 }  // namespace livesync::stream

@@ -12,7 +12,14 @@ namespace livesync::stream {
 
 void apply_event(StreamEvent &event, LiveState &live, session::SessionTable &sessions, ops::Counters &counters);
 
-// Fans one transaction out; exposed for tests.
-void fan_out(const common::Transaction &txn, session::SessionTable &sessions, ops::Counters &counters);
+// Fans one transaction of stream entry `entry` out to live sessions (resuming sessions
+// whose replay covers the entry are skipped); exposed for tests.
+void fan_out(const common::Transaction &txn, const LiveState &live, session::SessionTable &sessions,
+             ops::Counters &counters, common::StreamId entry = common::StreamId{UINT64_MAX, UINT64_MAX});
+
+// Sends one transaction to one session (a replay page), with the same frames fan-out builds.
+// Authorized like fan-out: what the session may see as of `live`'s rules.
+void deliver_to(const common::Transaction &txn, const LiveState &live, session::Session &s,
+                ops::Counters &counters);
 
 }  // namespace livesync::stream

@@ -1,6 +1,8 @@
 // Fan-out of one transaction to the sessions that subscribed to its tables. The frame a
 // session receives depends only on which of its subscription ids match each table of
-// the transaction, so sessions with equal matches share one encoded frame: each
+// the transaction and on what each may see (auth/access.hpp: role rule, tenant, the
+// claims the rule reads, the subscription's own filter and columns), so sessions with
+// equal matches and views share one encoded frame: each
 // distinct frame is built once and the bytes are shared (std::shared_ptr), whatever the
 // number of sessions.
 #pragma once
@@ -11,12 +13,14 @@
 #include "common/change_batch.hpp"
 #include "sidecar/net/frame.hpp"
 #include "sidecar/session/session.hpp"
+#include "sidecar/stream/live_state.hpp"
 
 namespace livesync::stream {
 
 struct FanoutTarget {
     size_t key;  // caller's handle for the target, returned in PlannedFrame::targets
     const session::SubsByTable *subs;
+    const sidecar::auth::Identity *identity = nullptr;  // nullptr: sees nothing (default deny)
 };
 
 struct PlannedFrame {
@@ -28,10 +32,14 @@ struct PlannedFrame {
 // a TRUNCATE emptied, none for config rows and notify messages (never sent).
 std::vector<std::string> change_tables(const common::Change &change);
 
-// Plans the "changes" frames of txn for targets. Config changes (livesync.tables) are
-// never included; a target with no matching change gets no frame. A subscription
-// matches a change when it is on one of change_tables(change) and txn.lsn > its
-// live_after.
-std::vector<PlannedFrame> plan_fanout(const common::Transaction &txn, const std::vector<FanoutTarget> &targets);
+// Plans the "changes" frames of txn for targets. Config changes (livesync.tables and
+// livesync.rules) are never included; a target with no visible change gets no frame. A
+// subscription matches a change when it is on one of change_tables(change) and txn.lsn
+// > its live_after; the change then appears to it as auth::classify() says for its
+// view (live.tables' scope, live.rules' rule for the target's role, the target's
+// identity and the subscription's scope), cut to the visible columns. Targets with the
+// same subscription ids and views share one frame, encoded once.
+std::vector<PlannedFrame> plan_fanout(const common::Transaction &txn, const std::vector<FanoutTarget> &targets,
+                                      const LiveState &live);
 
 }  // namespace livesync::stream

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "common/lsn.hpp"
+#include "sidecar/auth/rule_set.hpp"
 #include "sidecar/stream/published_tables.hpp"
 
 namespace livesync::stream {
@@ -11,7 +13,9 @@ namespace livesync::stream {
 struct LiveState {
     bool ready = false;     // a StreamReset arrived: tables and position are known
     uint64_t position = 0;  // highest commit LSN applied (or the snapshot's)
+    common::StreamId last_id;  // last stream entry applied (or the snapshot's tail)
     PublishedTables tables;
+    sidecar::auth::RuleSet rules;  // access rules, as of the same position
 };
 
 }  // namespace livesync::stream

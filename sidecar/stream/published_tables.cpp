@@ -3,6 +3,8 @@
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 
+#include <algorithm>
+
 
 namespace livesync::stream {
 
@@ -12,6 +14,23 @@ std::optional<std::string> text_column(const std::vector<common::Column> &cols, 
     for (const common::Column &c : cols)
         if (c.name == name && c.value.kind == common::Value::Kind::Text) return c.value.s;
     return std::nullopt;
+}
+
+const common::Value *column_value(const std::vector<common::Column> &cols, std::string_view name) {
+    for (const common::Column &c : cols)
+        if (c.name == name) return &c.value;
+    return nullptr;
+}
+
+// A row's tenant_column (text or NULL) and columns (text[] or NULL); a value of another
+// shape scopes the table to nothing rather than to everything.
+sidecar::auth::TableScope scope_of_row(const std::vector<common::Column> &cols) {
+    sidecar::auth::TableScope scope;
+    if (const common::Value *t = column_value(cols, "tenant_column"); t && t->kind != common::Value::Kind::Null)
+        scope.tenant_column = t->kind == common::Value::Kind::Text ? t->s : std::string("\x01 unreadable tenant column");
+    if (const common::Value *c = column_value(cols, "columns"))
+        if (!sidecar::auth::parse_column_list(*c, scope.columns)) scope.columns = std::vector<std::string>{};
+    return scope;
 }
 
 std::optional<std::string> table_of_row(const std::vector<common::Column> &cols) {
@@ -39,23 +58,64 @@ std::optional<PublishedTables> PublishedTables::from_hash(
             *error = "tables[" + field + "] must be {\"schema\":..,\"table\":..}";
             return std::nullopt;
         }
-        published.tables_.insert(std::string(doc["schema"].GetString(), doc["schema"].GetStringLength()) + "." +
-                                 std::string(doc["table"].GetString(), doc["table"].GetStringLength()));
+        std::string name = std::string(doc["schema"].GetString(), doc["schema"].GetStringLength()) + "." +
+                           std::string(doc["table"].GetString(), doc["table"].GetStringLength());
+        sidecar::auth::TableScope scope;
+        if (auto it = doc.FindMember("tenant_column"); it != doc.MemberEnd() && !it->value.IsNull()) {
+            if (!it->value.IsString()) {
+                *error = "tables[" + field + "].tenant_column must be a string or null";
+                return std::nullopt;
+            }
+            scope.tenant_column = std::string(it->value.GetString(), it->value.GetStringLength());
+        }
+        if (auto it = doc.FindMember("columns"); it != doc.MemberEnd() && !it->value.IsNull()) {
+            std::vector<std::string> names;
+            bool ok = it->value.IsArray();
+            if (ok)
+                for (const auto &c : it->value.GetArray()) {
+                    if (!c.IsString()) ok = false;
+                    else names.emplace_back(c.GetString(), c.GetStringLength());
+                }
+            if (!ok) {
+                *error = "tables[" + field + "].columns must be an array of names or null";
+                return std::nullopt;
+            }
+            std::sort(names.begin(), names.end());
+            names.erase(std::unique(names.begin(), names.end()), names.end());
+            scope.columns = std::move(names);
+        }
+        published.tables_.insert(name);
+        published.scopes_[name] = std::move(scope);
     }
     return published;
 }
 
 bool PublishedTables::is_config_change(const common::Change &change) {
+    return change.schema == "livesync" && (change.table == "tables" || change.table == "rules");
+}
+
+bool PublishedTables::is_table_change(const common::Change &change) {
     return change.schema == "livesync" && change.table == "tables";
 }
 
 void PublishedTables::apply(const common::Change &change) {
     if (change.op != common::Op::Insert) {
-        if (auto old = table_of_row(change.old_values)) tables_.erase(*old);
+        if (auto old = table_of_row(change.old_values)) {
+            tables_.erase(*old);
+            scopes_.erase(*old);
+        }
     }
     if (change.op != common::Op::Delete) {
-        if (auto now = table_of_row(change.new_values)) tables_.insert(*now);
+        if (auto now = table_of_row(change.new_values)) {
+            tables_.insert(*now);
+            scopes_[*now] = scope_of_row(change.new_values);
+        }
     }
+}
+
+const sidecar::auth::TableScope *PublishedTables::scope(const std::string &qualified_table) const {
+    auto it = scopes_.find(qualified_table);
+    return it == scopes_.end() ? nullptr : &it->second;
 }
 
 }  // namespace livesync::stream

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -14,17 +15,21 @@
 #include <vector>
 
 #include "common/change_batch.hpp"
+#include "sidecar/auth/access.hpp"
 
 namespace livesync::stream {
 
 class PublishedTables {
 public:
-    // Reads the hash's fields: "schema.table" -> {"schema":"public","table":"items"}.
+    // Reads the hash's fields: "schema.table" -> {"schema":"public","table":"items",
+    // "tenant_column":"tenant_id"|null,"columns":["id",..]|null} (the last two optional).
     static std::optional<PublishedTables> from_hash(const std::vector<std::pair<std::string, std::string>> &fields,
                                                     std::string *error);
 
-    // A row of livesync.tables: config, never forwarded to clients.
+    // A row of livesync.tables or livesync.rules: config, never forwarded to clients.
     static bool is_config_change(const common::Change &change);
+    // A row of livesync.tables (what apply() takes).
+    static bool is_table_change(const common::Change &change);
 
     // Applies one config change (see is_config_change): insert/update publish the table
     // named by "new", delete (and an update that renamed the row) unpublish "old".
@@ -33,9 +38,12 @@ public:
     bool contains(const std::string &qualified_table) const { return tables_.count(qualified_table) != 0; }
     size_t size() const { return tables_.size(); }
     const std::set<std::string> &tables() const { return tables_; }
+    // The table's tenant column and column list; nullptr when not published.
+    const sidecar::auth::TableScope *scope(const std::string &qualified_table) const;
 
 private:
     std::set<std::string> tables_;
+    std::map<std::string, sidecar::auth::TableScope> scopes_;
 };
 
 }  // namespace livesync::stream

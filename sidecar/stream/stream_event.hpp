@@ -2,6 +2,7 @@
 // bounded queue (the reader waits when it is full: backpressure, never unbounded RAM).
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -11,6 +12,7 @@
 
 #include "common/change_batch.hpp"
 #include "common/lsn.hpp"
+#include "sidecar/auth/rule_set.hpp"
 #include "sidecar/stream/published_tables.hpp"
 
 namespace livesync::stream {
@@ -20,11 +22,14 @@ namespace livesync::stream {
 struct StreamReset {
     PublishedTables tables;
     common::StreamId tail;  // 0-0 when the stream is empty
+    sidecar::auth::RuleSet rules;  // access rules ("<prefix>rules"), as of tail
 };
 
 struct StreamBatch {
     common::StreamId id;
     common::ChangeBatch batch;
+    // When the XREAD reply holding it arrived: the start of livesync_fanout_seconds.
+    std::chrono::steady_clock::time_point received_at{};
 };
 
 using StreamEvent = std::variant<StreamReset, StreamBatch>;

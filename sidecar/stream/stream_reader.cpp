@@ -2,6 +2,7 @@
 
 #include "sidecar/ops/log.hpp"
 #include "sidecar/redis/connection.hpp"
+#include "sidecar/stream/stream_entry.hpp"
 
 namespace livesync::stream {
 
@@ -29,6 +30,7 @@ std::optional<common::StreamId> single_entry_id(const redisReply *r) {
 StreamReader::StreamReader(ReaderConfig config, EventQueue &queue, std::function<void()> wake,
                            ops::Counters &counters)
     : config_(std::move(config)), stream_key_(config_.prefix + "changes"), config_key_(config_.prefix + "tables"),
+      rules_key_(config_.prefix + "rules"),
       queue_(queue), wake_(std::move(wake)), counters_(counters) {}
 
 StreamReader::~StreamReader() { stop(); }
@@ -61,11 +63,13 @@ void StreamReader::run() {
         auto conn = redis::Connection::open(config_.url, kConnectTimeout, read_timeout, &error);
         if (conn && snapshot(*conn, &error)) {
             link.up();
+            counters_.stream_connected.store(true);
             backoff.reset();
             while (!stop_.load() && read_once(*conn, &error)) {
             }
             if (stop_.load()) break;
         }
+        counters_.stream_connected.store(false);
         link.down(error);
         pause(backoff.next());
     }
@@ -76,13 +80,14 @@ bool StreamReader::snapshot(redis::Connection &conn, std::string *error) {
                                   {"HGETALL", config_key_},
                                   {"XREVRANGE", stream_key_, "+", "-", "COUNT", "1"},
                                   {"XRANGE", stream_key_, "-", "+", "COUNT", "1"},
+                                  {"HGETALL", rules_key_},
                                   {"EXEC"}},
                                  error);
     if (replies.empty()) return false;
     for (auto &r : replies)
         if (redis::is_error_reply(r.get(), error)) return false;
     const redisReply *exec = replies.back().get();
-    if (exec->type != REDIS_REPLY_ARRAY || exec->elements != 3) {
+    if (exec->type != REDIS_REPLY_ARRAY || exec->elements != 4) {
         *error = "unexpected EXEC reply";
         return false;
     }
@@ -123,11 +128,21 @@ bool StreamReader::snapshot(redis::Connection &conn, std::string *error) {
                        {{"key", config_key_}, {"error", config_error}});
         }
     }
+    if (const redisReply *rules = exec->element[3]; rules->type == REDIS_REPLY_ARRAY) {
+        std::vector<std::pair<std::string, std::string>> fields;
+        for (size_t i = 0; i + 1 < rules->elements; i += 2)
+            fields.emplace_back(str_of(rules->element[i]), str_of(rules->element[i + 1]));
+        std::vector<std::string> rule_errors;
+        reset.rules = sidecar::auth::RuleSet::from_hash(fields, &rule_errors);
+        for (const std::string &e : rule_errors)
+            ops::error("bad access rule: it denies until it is fixed", {{"key", rules_key_}, {"error", e}});
+    }
     reset.tail = tail.value_or(common::StreamId{0, 0});
     last_id_ = reset.tail;
     ops::info("stream snapshot",
               {{"tail", common::format_stream_id(reset.tail)},
-               {"published_tables", static_cast<uint64_t>(reset.tables.size())}});
+               {"published_tables", static_cast<uint64_t>(reset.tables.size())},
+               {"access_rules", static_cast<uint64_t>(reset.rules.size())}});
     deliver(std::move(reset));
     return true;
 }
@@ -147,38 +162,25 @@ bool StreamReader::read_once(redis::Connection &conn, std::string *error) {
         return false;
     }
     const redisReply *entries = reply->element[0]->element[1];
+    auto received_at = std::chrono::steady_clock::now();
     for (size_t i = 0; i < entries->elements && !stop_.load(); ++i) {
-        const redisReply *entry = entries->element[i];
-        if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 || !is_string(entry->element[0])) {
-            *error = "unexpected stream entry shape";
+        StreamBatch entry;
+        std::string id_text, entry_error;
+        EntryResult result = read_stream_entry(entries->element[i], entry, &id_text, &entry_error);
+        if (result == EntryResult::BadShape) {
+            *error = entry_error;
             return false;
         }
-        std::string id_text = str_of(entry->element[0]);
-        auto id = common::parse_stream_id(id_text);
-        if (!id) {
-            *error = "unparsable stream entry ID " + id_text;
-            return false;
-        }
-        last_id_ = *id;
+        last_id_ = entry.id;
         counters_.stream_entries.fetch_add(1);
-
-        const redisReply *fields = entry->element[1];
-        const redisReply *batch_bytes = nullptr;
-        if (fields->type == REDIS_REPLY_ARRAY) {
-            for (size_t f = 0; f + 1 < fields->elements; f += 2)
-                if (is_string(fields->element[f]) && str_of(fields->element[f]) == "batch" &&
-                    is_string(fields->element[f + 1]))
-                    batch_bytes = fields->element[f + 1];
-        }
-        std::string decode_error = "entry has no \"batch\" field";
-        std::optional<common::ChangeBatch> batch;
-        if (batch_bytes) batch = common::decode_batch(std::string_view(batch_bytes->str, batch_bytes->len), &decode_error);
-        if (!batch) {
+        if (result == EntryResult::BadBatch) {
             counters_.bad_stream_entries.fetch_add(1);
-            ops::error("bad stream entry skipped", {{"id", id_text}, {"error", decode_error}});
+            ops::error("bad stream entry skipped", {{"id", id_text}, {"error", entry_error}});
             continue;
         }
-        deliver(StreamBatch{*id, std::move(*batch)});
+        entry.received_at = received_at;
+        counters_.stream_entries_handed.fetch_add(1);
+        deliver(std::move(entry));
     }
     return true;
 }

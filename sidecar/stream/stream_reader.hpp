@@ -52,6 +52,7 @@ private:
     ReaderConfig config_;
     std::string stream_key_;
     std::string config_key_;
+    std::string rules_key_;
     EventQueue &queue_;
     std::function<void()> wake_;
     ops::Counters &counters_;

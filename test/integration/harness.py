@@ -192,7 +192,9 @@ def stop_process(proc, sig=signal.SIGTERM):
 class Stack:
     """Postgres + Redis + livesyncd, in one temp dir; a context manager."""
 
-    def __init__(self, pg_settings=None, sidecar_args=(), keep=False):
+    # livesyncd refuses to serve without a token key unless told to serve anonymous
+    # clients; tests about authentication pass their own key options instead.
+    def __init__(self, pg_settings=None, sidecar_args=("--allow-anonymous",), keep=False):
         self.workdir = tempfile.mkdtemp(prefix="livesync-")
         os.chmod(self.workdir, 0o755)
         self.redis = Redis(self.workdir)

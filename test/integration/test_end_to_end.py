@@ -75,11 +75,14 @@ def lsn_value(text):
 
 class EndToEnd(unittest.TestCase):
     def test_every_change_reaches_both_clients_once_in_commit_order(self):
-        with harness.Stack() as stack:
+        # Clients here carry no token: livesyncd serves them as role "anonymous", which
+        # sees items through its rule (default deny without one).
+        with harness.Stack(sidecar_args=["--allow-anonymous"]) as stack:
             stack.wait_replicator()
             pg, redis = stack.pg, stack.redis
             pg.psql("CREATE TABLE items (id int PRIMARY KEY, n int NOT NULL, label text)")
             pg.psql("SELECT livesync.publish('items')")
+            pg.psql("SELECT livesync.grant('anonymous', 'items')")
             stack.wait_published("public.items")
 
             expected_count = 1000 + 100 + 50

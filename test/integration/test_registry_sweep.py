@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The seed's 410-Gone pruning, end to end: the replicator's sweep removes the registry
 entries of clients no sidecar holds -- all entries of a sidecar killed with SIGKILL
-(its heartbeat expires) -- and leaves the entries of live clients alone."""
+(its heartbeat expires), and entries a live sidecar answers "gone" for in its batched
+presence check -- and leaves the entries of live clients alone."""
 import os
 import signal
 import subprocess
@@ -33,16 +34,24 @@ def registered(redis, prefix):
 
 
 class RegistrySweep(unittest.TestCase):
-    def test_dead_sidecars_clients_are_pruned_live_ones_kept(self):
-        with harness.Stack(pg_settings={"livesync.sweep_interval": "'1s'"}) as stack:
+    def test_dead_sidecar_and_gone_clients_are_pruned_live_ones_kept(self):
+        with harness.Stack(pg_settings={"livesync.sweep_interval": "'1s'"},
+                           sidecar_args=["--allow-anonymous"]) as stack:
             stack.wait_replicator()
             redis = stack.redis
-            doomed = harness.Sidecar(stack.workdir, redis.url).start()
+            doomed = harness.Sidecar(stack.workdir, redis.url, extra=["--allow-anonymous"]).start()
             held = hold_clients(doomed, "doomed", 100)
             alive = hold_clients(stack.sidecar, "alive", 10)
             try:
                 harness.wait_until(lambda: registered(redis, "doomed") == 100, 10, "100 doomed clients registered")
                 self.assertEqual(registered(redis, "alive"), 10)
+
+                # A stale entry that names the live sidecar, which does not hold it.
+                live_id = redis.cli("HGET", "livesync:client:alive-0", "sidecar").strip('"')
+                redis.cli("HSET", "livesync:client:ghost", "sidecar", live_id)
+                redis.cli("SADD", f"livesync:sidecar:{live_id}:clients", "ghost")
+                harness.wait_until(lambda: redis.cli("EXISTS", "livesync:client:ghost") == "(integer) 0", 10,
+                                   "the live sidecar's presence answer to prune the ghost entry")
 
                 doomed.stop(signal.SIGKILL)  # no goodbye: its entries stay until the sweep
                 held.kill()

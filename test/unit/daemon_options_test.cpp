@@ -17,7 +17,7 @@ ParsedOptions parse(std::vector<std::string> args, std::map<std::string, std::st
 }
 
 TEST(DaemonOptions, DefaultsAreLocal) {
-    auto p = parse({});
+    auto p = parse({"--allow-anonymous"});
     ASSERT_TRUE(std::holds_alternative<DaemonOptions>(p));
     const auto &o = std::get<DaemonOptions>(p);
     EXPECT_EQ(o.listen(), "127.0.0.1:8080");
@@ -28,7 +28,7 @@ TEST(DaemonOptions, DefaultsAreLocal) {
 }
 
 TEST(DaemonOptions, FlagsWinOverEnvironment) {
-    auto p = parse({"--listen", "127.0.0.1:9001", "--prefix=x:"},
+    auto p = parse({"--listen", "127.0.0.1:9001", "--prefix=x:", "--allow-anonymous"},
                    {{"LIVESYNC_LISTEN", "127.0.0.1:9000"}, {"LIVESYNC_PREFIX", "env:"},
                     {"LIVESYNC_REDIS_URL", "redis://:secret@127.0.0.1:7000/2"}});
     ASSERT_TRUE(std::holds_alternative<DaemonOptions>(p));

@@ -29,6 +29,34 @@ common::Transaction items_and_orders_txn(uint64_t lsn = 100) {
                          change("u", "public", "items", {{"id", i64(1)}})}));
 }
 
+// Tables items and orders published; role "member" may see all of both.
+const stream::LiveState &live() {
+    static const stream::LiveState state = [] {
+        stream::LiveState l;
+        std::string error;
+        l.tables = *stream::PublishedTables::from_hash({{"public.items", R"({"schema":"public","table":"items"})"},
+                                                        {"public.orders", R"({"schema":"public","table":"orders"})"}},
+                                                       &error);
+        std::vector<std::string> errors;
+        l.rules = sidecar::auth::RuleSet::from_hash(
+            {{"member|public.items", R"({"role":"member","schema":"public","table":"items","filter":{"const":true},"columns":null})"},
+             {"member|public.orders", R"({"role":"member","schema":"public","table":"orders","filter":{"const":true}})"}},
+            &errors);
+        return l;
+    }();
+    return state;
+}
+
+const sidecar::auth::Identity &member() {
+    static const sidecar::auth::Identity id = [] {
+        sidecar::auth::Identity i;
+        i.subject = "u1";
+        i.role = "member";
+        return i;
+    }();
+    return id;
+}
+
 session::SubsByTable subs(std::initializer_list<std::pair<std::string, std::vector<std::string>>> entries,
                           uint64_t live_after = 0) {
     session::SubsByTable out;
@@ -41,7 +69,7 @@ TEST(Fanout, TwoSessionsWithTheSameMatchingSubsShareOneFrame) {
     auto a = subs({{"public.items", {"s1"}}});
     auto b = subs({{"public.items", {"s1"}}, {"public.unrelated", {"s2"}}});  // same match for this txn
     auto c = subs({{"public.items", {"other"}}});
-    auto frames = stream::plan_fanout(items_and_orders_txn(), {{0, &a}, {1, &b}, {2, &c}});
+    auto frames = stream::plan_fanout(items_and_orders_txn(), {{0, &a, &member()}, {1, &b, &member()}, {2, &c, &member()}}, live());
     ASSERT_EQ(frames.size(), 2u);
     EXPECT_EQ(frames[0].targets, (std::vector<size_t>{0, 1}));
     EXPECT_EQ(frames[1].targets, (std::vector<size_t>{2}));
@@ -54,7 +82,7 @@ TEST(Fanout, TwoSessionsWithTheSameMatchingSubsShareOneFrame) {
 
 TEST(Fanout, ChangesAreTaggedWithEveryMatchingSubscriptionInCommitOrder) {
     auto a = subs({{"public.items", {"i1", "i2"}}, {"public.orders", {"o1"}}});
-    auto frames = stream::plan_fanout(items_and_orders_txn(), {{0, &a}});
+    auto frames = stream::plan_fanout(items_and_orders_txn(), {{0, &a, &member()}}, live());
     ASSERT_EQ(frames.size(), 1u);
     std::string_view json = net::frame_payload(frames[0].frame);
     auto first = json.find(R"({"sub":["i1","i2"],"op":"insert","schema":"public","table":"items")");
@@ -69,11 +97,11 @@ TEST(Fanout, ChangesAreTaggedWithEveryMatchingSubscriptionInCommitOrder) {
 
 TEST(Fanout, ConfigChangesAreNeverForwarded) {
     auto a = subs({{"livesync.tables", {"sneaky"}}, {"public.items", {"s1"}}});
-    auto frames = stream::plan_fanout(items_and_orders_txn(), {{0, &a}});
+    auto frames = stream::plan_fanout(items_and_orders_txn(), {{0, &a, &member()}}, live());
     ASSERT_EQ(frames.size(), 1u);
     EXPECT_EQ(net::frame_payload(frames[0].frame).find("livesync"), std::string_view::npos);
     auto only_config = subs({{"livesync.tables", {"sneaky"}}});
-    EXPECT_TRUE(stream::plan_fanout(items_and_orders_txn(), {{0, &only_config}}).empty());
+    EXPECT_TRUE(stream::plan_fanout(items_and_orders_txn(), {{0, &only_config, &member()}}, live()).empty());
 }
 
 TEST(Fanout, TruncateReachesSubscribersOfEveryTableItEmptiedTaggedOnce) {
@@ -81,7 +109,7 @@ TEST(Fanout, TruncateReachesSubscribersOfEveryTableItEmptiedTaggedOnce) {
     auto both = subs({{"public.items", {"a"}}, {"public.orders", {"a", "b"}}});
     auto orders = subs({{"public.orders", {"o"}}});
     auto other = subs({{"public.other", {"x"}}});
-    auto frames = stream::plan_fanout(txn, {{0, &both}, {1, &orders}, {2, &other}});
+    auto frames = stream::plan_fanout(txn, {{0, &both, &member()}, {1, &orders, &member()}, {2, &other, &member()}}, live());
     ASSERT_EQ(frames.size(), 2u);
     EXPECT_EQ(frames[0].targets, (std::vector<size_t>{0}));
     EXPECT_NE(net::frame_payload(frames[0].frame).find(R"({"sub":["a","b"],"op":"truncate")"), std::string_view::npos)
@@ -91,13 +119,13 @@ TEST(Fanout, TruncateReachesSubscribersOfEveryTableItEmptiedTaggedOnce) {
 
 TEST(Fanout, SessionWithoutMatchGetsNoFrame) {
     auto a = subs({{"public.nothing", {"s1"}}});
-    EXPECT_TRUE(stream::plan_fanout(items_and_orders_txn(), {{0, &a}}).empty());
+    EXPECT_TRUE(stream::plan_fanout(items_and_orders_txn(), {{0, &a, &member()}}, live()).empty());
 }
 
 TEST(Fanout, SubscriptionOnlyGetsTransactionsAboveItsLivePosition) {
     auto at_100 = subs({{"public.items", {"s1"}}}, 100);
     auto at_99 = subs({{"public.items", {"s1"}}}, 99);
-    auto frames = stream::plan_fanout(items_and_orders_txn(100), {{0, &at_100}, {1, &at_99}});
+    auto frames = stream::plan_fanout(items_and_orders_txn(100), {{0, &at_100, &member()}, {1, &at_99, &member()}}, live());
     ASSERT_EQ(frames.size(), 1u);
     EXPECT_EQ(frames[0].targets, (std::vector<size_t>{1}));
 }
@@ -110,7 +138,7 @@ TEST(Fanout, SplitTransactionPartsSayPartAndFinal) {
     std::string error;
     auto b = common::decode_batch(w.bytes(), &error);
     auto a = subs({{"public.items", {"s1"}}});
-    auto frames = stream::plan_fanout(b->transactions.at(0), {{0, &a}});
+    auto frames = stream::plan_fanout(b->transactions.at(0), {{0, &a, &member()}}, live());
     ASSERT_EQ(frames.size(), 1u);
     EXPECT_NE(net::frame_payload(frames[0].frame).find(R"("part":2,"final":false)"), std::string_view::npos);
 }
@@ -121,6 +149,7 @@ TEST(Fanout, AppliedBatchQueuesTheSameFrameBytesToEqualSessions) {
     auto &s1 = table.open(nullptr, "a", 0, 1 << 20, [&] { ++wakes; });
     auto &s2 = table.open(nullptr, "b", 0, 1 << 20, [&] { ++wakes; });
     auto &s3 = table.open(nullptr, "c", 0, 1 << 20, [&] { ++wakes; });
+    for (auto *s : {&s1, &s2, &s3}) s->set_identity(member());
     for (auto *s : {&s1, &s2}) {
         s->add_subscription("s1", "public.items", 0);
         table.index_table(*s, "public.items");
@@ -128,7 +157,7 @@ TEST(Fanout, AppliedBatchQueuesTheSameFrameBytesToEqualSessions) {
     s3.add_subscription("s1", "public.orders", 0);
     table.index_table(s3, "public.orders");
     ops::Counters counters;
-    stream::fan_out(items_and_orders_txn(), table, counters);
+    stream::fan_out(items_and_orders_txn(), live(), table, counters);
     ASSERT_EQ(s1.queue().size(), 1u);
     ASSERT_EQ(s2.queue().size(), 1u);
     ASSERT_EQ(s3.queue().size(), 1u);
@@ -142,15 +171,16 @@ TEST(Fanout, AppliedBatchQueuesTheSameFrameBytesToEqualSessions) {
 TEST(Fanout, SessionOverItsSendQueueBoundIsClosedWith1008) {
     session::SessionTable table;
     auto &slow = table.open(nullptr, "a", 0, 300, [] {});
+    slow.set_identity(member());
     slow.add_subscription("s1", "public.items", 0);
     table.index_table(slow, "public.items");
     ops::Counters counters;
-    stream::fan_out(items_and_orders_txn(100), table, counters);
+    stream::fan_out(items_and_orders_txn(100), live(), table, counters);
     EXPECT_FALSE(slow.close_request().has_value());
-    stream::fan_out(items_and_orders_txn(101), table, counters);
+    stream::fan_out(items_and_orders_txn(101), live(), table, counters);
     ASSERT_TRUE(slow.close_request().has_value());
     EXPECT_EQ(slow.close_request()->code, 1008);
-    EXPECT_EQ(slow.close_request()->reason, "send queue overflow");
+    EXPECT_EQ(slow.close_request()->reason, session::kOverflowReason);
     EXPECT_TRUE(slow.queue().empty());
     EXPECT_EQ(counters.send_queue_overflows.load(), 1u);
 }

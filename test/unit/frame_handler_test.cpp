@@ -3,6 +3,7 @@
 
 #include <rapidjson/document.h>
 
+#include "auth_fixture.hpp"
 #include "sidecar/session/frame_handler.hpp"
 
 namespace livesync {
@@ -17,7 +18,9 @@ struct FakeRegistry : registry::RegistrySink {
 
 class FrameHandlerTest : public ::testing::Test {
 protected:
-    FrameHandlerTest() : handler("sc1", sessions, live, registry) {
+    FrameHandlerTest()
+        : handler("sc1", sessions, live, registry, anonymous.gate) {
+        test::grant(live, "anonymous", "public.items");
         live.ready = true;
         live.position = 0x16B3748;
         common::Change row;
@@ -62,6 +65,7 @@ protected:
     session::SessionTable sessions;
     stream::LiveState live;
     FakeRegistry registry;
+    test::AnonymousGate anonymous;
     session::FrameHandler handler;
 };
 
@@ -78,7 +82,7 @@ TEST_F(FrameHandlerTest, FramesBeforeHelloAreRejectedWithHelloRequired) {
 
 TEST_F(FrameHandlerTest, HelloRegistersAndWelcomesWithTheLivePosition) {
     auto &s = open();
-    auto replies = exchange(s, R"({"type":"hello","client_id":"c1","last_lsn":"0/10"})");
+    auto replies = exchange(s, R"({"type":"hello","client_id":"c1"})");
     ASSERT_EQ(replies.size(), 1u);
     EXPECT_STREQ(replies[0]["type"].GetString(), "welcome");
     EXPECT_STREQ(replies[0]["client_id"].GetString(), "c1");

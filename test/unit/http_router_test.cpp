@@ -35,5 +35,18 @@ TEST(HttpRouter, UnknownPathsAre404AndOtherMethods405) {
     EXPECT_EQ(net::route_http("GET", "/v1/sync", sessions, "sc1").status, 426u);
 }
 
+TEST(HttpRouter, ReadyzAndMetricsComeFromTheOpsEndpointsAndAre404Without) {
+    session::SessionTable sessions;
+    EXPECT_EQ(net::route_http("GET", "/readyz", sessions, "sc1").status, 404u);
+    EXPECT_EQ(net::route_http("GET", "/metrics", sessions, "sc1").status, 404u);
+    net::OpsEndpoints ops{[] { return net::HttpResponse{503, "{\"status\":\"not_ready\"}"}; },
+                          [] { return net::HttpResponse{200, "livesync_x 1\n", "text/plain"}; }};
+    EXPECT_EQ(net::route_http("GET", "/readyz", sessions, "sc1", ops).status, 503u);
+    auto metrics = net::route_http("GET", "/metrics", sessions, "sc1", ops);
+    EXPECT_EQ(metrics.status, 200u);
+    EXPECT_EQ(metrics.content_type, "text/plain");
+    EXPECT_EQ(net::route_http("OTHER", "/metrics", sessions, "sc1", ops).status, 405u);
+}
+
 }  // namespace
 }  // namespace livesync

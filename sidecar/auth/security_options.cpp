@@ -1,0 +1,115 @@
+#include "sidecar/auth/security_options.hpp"
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+namespace livesync::sidecar::auth {
+
+namespace {
+
+const char *const kValueFlags[] = {"--jwt-hs256-secret", "--jwt-rs256-public-key", "--jwt-es256-public-key",
+                                   "--jwt-audience",     "--jwt-issuer",            "--jwt-leeway",
+                                   "--tenant-claim",     "--role-claim",            "--hello-timeout"};
+
+bool read_file(const std::string &path, std::string &out, std::string *error) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        *error = "cannot read " + path;
+        return false;
+    }
+    std::ostringstream buf;
+    buf << in.rdbuf();
+    out = buf.str();
+    if (out.find("-----BEGIN PUBLIC KEY-----") == std::string::npos) {
+        *error = path + " is not a PEM public key (-----BEGIN PUBLIC KEY-----)";
+        return false;
+    }
+    return true;
+}
+
+bool parse_seconds(const std::string &flag, const std::string &text, int max, int &out, std::string *error) {
+    int v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size() || v < 0 || v > max) {
+        *error = flag + " must be a number of seconds from 0 to " + std::to_string(max);
+        return false;
+    }
+    out = v;
+    return true;
+}
+
+}  // namespace
+
+std::optional<std::string> *SecurityFlags::value_flag(const std::string &flag) {
+    for (const char *known : kValueFlags)
+        if (flag == known) return &values_[flag];
+    return nullptr;
+}
+
+bool SecurityFlags::switch_flag(const std::string &flag) {
+    if (flag != "--allow-anonymous") return false;
+    allow_anonymous_ = true;
+    return true;
+}
+
+bool SecurityFlags::resolve(const std::function<const char *(const char *)> &getenv, SecurityOptions &out,
+                            std::string *error) const {
+    auto value = [&](const char *flag, const char *env) -> std::optional<std::string> {
+        auto it = values_.find(flag);
+        if (it != values_.end() && it->second) return it->second;
+        if (env)
+            if (const char *v = getenv(env)) return std::string(v);
+        return std::nullopt;
+    };
+    AuthConfig &a = out.auth;
+    if (auto v = value("--jwt-hs256-secret", "LIVESYNC_JWT_SECRET")) {
+        if (v->size() < 32) {
+            *error = "--jwt-hs256-secret (LIVESYNC_JWT_SECRET) must be at least 32 bytes";
+            return false;
+        }
+        a.keys.hs256_secret = *v;
+    }
+    if (auto v = value("--jwt-rs256-public-key", "LIVESYNC_JWT_RS256_PUBLIC_KEY"))
+        if (!read_file(*v, a.keys.rs256_public_pem, error)) return false;
+    if (auto v = value("--jwt-es256-public-key", "LIVESYNC_JWT_ES256_PUBLIC_KEY"))
+        if (!read_file(*v, a.keys.es256_public_pem, error)) return false;
+    if (auto v = value("--jwt-audience", "LIVESYNC_JWT_AUDIENCE")) a.policy.audience = *v;
+    if (auto v = value("--jwt-issuer", "LIVESYNC_JWT_ISSUER")) a.policy.issuer = *v;
+    if (auto v = value("--jwt-leeway", "LIVESYNC_JWT_LEEWAY"))
+        if (!parse_seconds("--jwt-leeway", *v, 600, a.policy.leeway_seconds, error)) return false;
+    if (auto v = value("--hello-timeout", nullptr))
+        if (!parse_seconds("--hello-timeout", *v, 3600, a.hello_timeout_seconds, error)) return false;
+    if (auto v = value("--tenant-claim", "LIVESYNC_TENANT_CLAIM")) a.tenant_claim = *v;
+    if (auto v = value("--role-claim", "LIVESYNC_ROLE_CLAIM")) a.role_claim = *v;
+    if (a.tenant_claim.empty() || a.role_claim.empty()) {
+        *error = "--tenant-claim and --role-claim must not be empty";
+        return false;
+    }
+    a.allow_anonymous = allow_anonymous_;
+    if (const char *v = getenv("LIVESYNC_ALLOW_ANONYMOUS"); v && std::string(v) == "1") a.allow_anonymous = true;
+    if (!a.keys.any() && !a.allow_anonymous) {
+        *error = "no JWT key is configured: pass --jwt-hs256-secret (or LIVESYNC_JWT_SECRET), "
+                 "--jwt-rs256-public-key or --jwt-es256-public-key, or --allow-anonymous to serve "
+                 "anonymous clients only";
+        return false;
+    }
+    return true;
+}
+
+std::string security_usage() {
+    return "security (docs/security.md):\n"
+           "  --jwt-hs256-secret S  HS256 shared secret, >= 32 bytes (env LIVESYNC_JWT_SECRET)\n"
+           "  --jwt-rs256-public-key FILE  RS256 public key, PEM (env LIVESYNC_JWT_RS256_PUBLIC_KEY)\n"
+           "  --jwt-es256-public-key FILE  ES256 (P-256) public key, PEM (env LIVESYNC_JWT_ES256_PUBLIC_KEY)\n"
+           "  --jwt-audience AUD    required aud claim (env LIVESYNC_JWT_AUDIENCE)\n"
+           "  --jwt-issuer ISS      required iss claim (env LIVESYNC_JWT_ISSUER)\n"
+           "  --jwt-leeway SECONDS  clock skew allowed on exp/nbf, default 30 (env LIVESYNC_JWT_LEEWAY)\n"
+           "  --tenant-claim NAME   claim holding the tenant, default tenant (env LIVESYNC_TENANT_CLAIM)\n"
+           "  --role-claim NAME     claim holding the role, default role (env LIVESYNC_ROLE_CLAIM)\n"
+           "  --hello-timeout SECONDS  close connections not authenticated by then, default 10\n"
+           "  --allow-anonymous     serve clients without a token as role \"anonymous\"\n"
+           "                        (env LIVESYNC_ALLOW_ANONYMOUS=1); without a key it is required\n";
+}
+
+}  // namespace livesync::sidecar::auth

@@ -1,0 +1,77 @@
+#include "sidecar/stream/replay.hpp"
+
+#include "common/lsn.hpp"
+#include "sidecar/ops/log.hpp"
+#include "sidecar/protocol/server_frame.hpp"
+#include "sidecar/stream/batch_applier.hpp"
+
+namespace livesync::stream {
+
+ReplayCoordinator::ReplayCoordinator(session::SessionTable &sessions, const LiveState &live, ops::Counters &counters,
+                                     std::function<void(ReplayRequest)> request, size_t low_water_bytes)
+    : sessions_(sessions), live_(live), counters_(counters), request_(std::move(request)),
+      low_water_bytes_(low_water_bytes) {}
+
+void ReplayCoordinator::begin_resume(session::Session &s, uint64_t last_lsn) {
+    counters_.resumes.fetch_add(1);
+    s.replay = session::ReplayCursor{};
+    s.replay.active = true;
+    s.replay.through = common::StreamId{last_lsn, kWholeTransaction};
+    advance(s);
+}
+
+void ReplayCoordinator::advance(session::Session &s) {
+    s.replay.waiting_for_drain = false;
+    if (!s.replay.active || s.replay.page_outstanding || s.close_request()) return;
+    if (live_.last_id <= s.replay.through) {
+        // Everything live fan-out applied so far went out through the replay; what it
+        // applies next and the replay already sent is skipped by live_skip_through.
+        s.replay.active = false;
+        s.live_skip_through = s.replay.through;
+        s.send_text(protocol::encode_caught_up(s.replay.through.lsn));
+        return;
+    }
+    if (s.queue().bytes() >= low_water_bytes_) {
+        s.replay.waiting_for_drain = true;
+        return;
+    }
+    s.replay.page_outstanding = true;
+    request_(ReplayRequest{s.serial(), s.replay.through});
+}
+
+void ReplayCoordinator::resync(session::Session &s) {
+    counters_.resyncs_required.fetch_add(1);
+    ops::info("resume impossible: resync_required",
+              {{"client_id", s.greeted() ? s.client_id() : std::string()},
+               {"after", common::format_lsn(s.replay.through.lsn)}});
+    // Live from here on: the client reloads its state as of this position.
+    s.set_live_after_all(live_.position);
+    s.replay.active = false;
+    s.live_skip_through = live_.last_id;
+    s.send_text(protocol::encode_resync_required(live_.position));
+}
+
+void ReplayCoordinator::on_page(ReplayPage &page) {
+    session::Session *s = sessions_.find_serial(page.session_serial);
+    if (s == nullptr || !s->replay.active || !(page.after == s->replay.through)) return;
+    s->replay.page_outstanding = false;
+    if (s->close_request()) return;
+    switch (page.outcome) {
+        case ReplayPage::Outcome::Gap: resync(*s); return;
+        case ReplayPage::Outcome::Failed:
+            ops::warn("resume failed", {{"client_id", s->greeted() ? s->client_id() : std::string()},
+                                        {"error", page.error}});
+            // The client reconnects with the same last_lsn later; nothing is skipped.
+            s->request_close(1011, "resume failed: stream unavailable, reconnect");
+            return;
+        case ReplayPage::Outcome::Page: break;
+    }
+    for (StreamBatch &entry : page.entries) {
+        for (const common::Transaction &txn : entry.batch.transactions) deliver_to(txn, live_, *s, counters_);
+        if (s->close_request()) return;  // queue overflow: the client resumes again later
+        s->replay.through = entry.id;
+    }
+    advance(*s);
+}
+
+}  // namespace livesync::stream

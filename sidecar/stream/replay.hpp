@@ -1,0 +1,46 @@
+// The lws-thread side of resume. A session that said hello with last_lsn L is marked
+// replaying: live fan-out skips it while pages of the stream above L, read by the
+// ReplayReader thread, are fanned out to it alone (same frames, same subscription
+// rules). One page is outstanding per session, and the next is asked for only when the
+// session's send queue is below the low-water mark, so a resume never overflows the
+// queue or holds more than a page in memory. When a page ends at or past the last
+// entry live fan-out applied, the session goes live, skipping live entries up to the
+// replayed one: every transaction above L exactly once. No proof that the stream still
+// holds everything above L: resync_required and the session is live from now.
+#pragma once
+
+#include <functional>
+
+#include "sidecar/ops/counters.hpp"
+#include "sidecar/session/resumer.hpp"
+#include "sidecar/session/session_table.hpp"
+#include "sidecar/stream/live_state.hpp"
+#include "sidecar/stream/replay_reader.hpp"
+
+namespace livesync::stream {
+
+class ReplayCoordinator final : public session::Resumer {
+public:
+    ReplayCoordinator(session::SessionTable &sessions, const LiveState &live, ops::Counters &counters,
+                      std::function<void(ReplayRequest)> request, size_t low_water_bytes);
+
+    void begin_resume(session::Session &s, uint64_t last_lsn) override;
+    // A page from the reader (lws thread).
+    void on_page(ReplayPage &page);
+    // Call when s's send queue shrank (after a write).
+    void on_drained(session::Session &s) {
+        if (s.replay.waiting_for_drain && s.queue().bytes() < low_water_bytes_) advance(s);
+    }
+
+private:
+    void advance(session::Session &s);
+    void resync(session::Session &s);
+
+    session::SessionTable &sessions_;
+    const LiveState &live_;
+    ops::Counters &counters_;
+    std::function<void(ReplayRequest)> request_;
+    size_t low_water_bytes_;
+};
+
+}  // namespace livesync::stream

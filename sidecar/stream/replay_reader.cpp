@@ -1,0 +1,186 @@
+#include "sidecar/stream/replay_reader.hpp"
+
+#include <charconv>
+
+#include "sidecar/ops/log.hpp"
+#include "sidecar/redis/connection.hpp"
+#include "sidecar/stream/stream_entry.hpp"
+
+namespace livesync::stream {
+
+namespace {
+
+constexpr std::chrono::milliseconds kConnectTimeout{2000};
+constexpr std::chrono::milliseconds kReadTimeout{5000};
+// A page that cannot be read (Redis down) is retried this long before the session is
+// told; it then reconnects and resumes later, nothing is skipped.
+constexpr std::chrono::milliseconds kGiveUpAfter{10000};
+
+std::optional<common::StreamId> single_entry_id(const redisReply *r) {
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements == 0) return std::nullopt;
+    const redisReply *entry = r->element[0];
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 1 || entry->element[0]->type != REDIS_REPLY_STRING)
+        return std::nullopt;
+    return common::parse_stream_id(std::string_view(entry->element[0]->str, entry->element[0]->len));
+}
+
+std::optional<uint64_t> parse_u64(const redisReply *r) {
+    if (!r || r->type != REDIS_REPLY_STRING) return std::nullopt;
+    uint64_t v = 0;
+    auto [end, ec] = std::from_chars(r->str, r->str + r->len, v);
+    if (ec != std::errc() || end != r->str + r->len) return std::nullopt;
+    return v;
+}
+
+}  // namespace
+
+common::StreamId next_stream_id(common::StreamId id) {
+    if (id.seq == UINT64_MAX) return common::StreamId{id.lsn + 1, 0};
+    return common::StreamId{id.lsn, id.seq + 1};
+}
+
+bool replay_continuity(common::StreamId after, const StreamView &view) {
+    // Ahead of everything the stream ever held: its entries were lost, or the position
+    // is not from this stream. Either way the client cannot be brought up to date.
+    uint64_t known = std::max(view.tail ? view.tail->lsn : 0, view.trimmed_lsn.value_or(0));
+    if (after.lsn > known) return false;
+    if (view.held_at_or_below) return true;
+    if (view.trimmed_lsn) {
+        // trimmed_lsn = T: transactions up to and including T may be incomplete. A client
+        // holding whole transactions through L is fine when L >= T; one in the middle of
+        // transaction L needs L's later parts, so L > T.
+        return after.seq == kWholeTransaction ? after.lsn >= *view.trimmed_lsn : after.lsn > *view.trimmed_lsn;
+    }
+    return false;  // nothing at or below the position and no marker: no proof
+}
+
+ReplayReader::ReplayReader(ReplayConfig config, std::function<void(ReplayPage)> deliver, ops::Counters &counters)
+    : config_(std::move(config)), stream_key_(config_.prefix + "changes"), trimmed_key_(config_.prefix + "trimmed_lsn"),
+      deliver_(std::move(deliver)), counters_(counters) {}
+
+ReplayReader::~ReplayReader() { stop(); }
+
+void ReplayReader::start() { thread_ = std::thread([this] { run(); }); }
+
+void ReplayReader::stop() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stop_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+}
+
+void ReplayReader::request(ReplayRequest request) {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (pending_.size() < config_.max_pending && !stop_) {
+            pending_.push_back(request);
+            wake_.notify_one();
+            return;
+        }
+    }
+    ReplayPage page;
+    page.session_serial = request.session_serial;
+    page.after = request.after;
+    page.outcome = ReplayPage::Outcome::Failed;
+    page.error = "too many resumes in progress";
+    deliver_(std::move(page));
+}
+
+void ReplayReader::run() {
+    for (;;) {
+        ReplayRequest request;
+        {
+            std::unique_lock<std::mutex> lock(mutex_);
+            wake_.wait(lock, [&] { return stop_ || !pending_.empty(); });
+            if (stop_) return;
+            request = pending_.front();
+            pending_.pop_front();
+        }
+        deliver_(read_page(request));
+    }
+}
+
+ReplayPage ReplayReader::read_page(const ReplayRequest &request) {
+    redis::LinkState link("replay_reader", config_.url.redacted());
+    redis::Backoff backoff;
+    auto give_up = std::chrono::steady_clock::now() + kGiveUpAfter;
+    ReplayPage page;
+    page.session_serial = request.session_serial;
+    page.after = request.after;
+    std::string error;
+    for (;;) {
+        if (!conn_) conn_ = redis::Connection::open(config_.url, kConnectTimeout, kReadTimeout, &error);
+        if (conn_) {
+            page.entries.clear();
+            if (query(*conn_, request, page, &error)) return page;
+            conn_.reset();
+        }
+        link.down(error);
+        if (std::chrono::steady_clock::now() >= give_up) break;
+        std::unique_lock<std::mutex> lock(mutex_);
+        if (wake_.wait_for(lock, backoff.next(), [&] { return stop_; })) break;
+    }
+    page.entries.clear();
+    page.outcome = ReplayPage::Outcome::Failed;
+    page.error = error;
+    return page;
+}
+
+bool ReplayReader::query(redis::Connection &conn, const ReplayRequest &request, ReplayPage &page, std::string *error) {
+    std::string after = common::format_stream_id(request.after.seq == kWholeTransaction
+                                                     ? common::StreamId{request.after.lsn, UINT64_MAX}
+                                                     : request.after);
+    auto replies = conn.pipeline({{"MULTI"},
+                                  {"GET", trimmed_key_},
+                                  {"XREVRANGE", stream_key_, after, "-", "COUNT", "1"},
+                                  {"XREVRANGE", stream_key_, "+", "-", "COUNT", "1"},
+                                  {"XRANGE", stream_key_, common::format_stream_id(next_stream_id(request.after)), "+",
+                                   "COUNT", std::to_string(config_.page_entries)},
+                                  {"EXEC"}},
+                                 error);
+    if (replies.empty()) return false;
+    for (auto &r : replies)
+        if (redis::is_error_reply(r.get(), error)) return false;
+    const redisReply *exec = replies.back().get();
+    if (exec->type != REDIS_REPLY_ARRAY || exec->elements != 4) {
+        *error = "unexpected EXEC reply";
+        return false;
+    }
+    for (size_t i = 0; i < exec->elements; ++i)
+        if (redis::is_error_reply(exec->element[i], error)) return false;
+
+    StreamView view;
+    view.trimmed_lsn = parse_u64(exec->element[0]);
+    view.held_at_or_below = single_entry_id(exec->element[1]);
+    view.tail = single_entry_id(exec->element[2]);
+    if (!replay_continuity(request.after, view)) {
+        page.outcome = ReplayPage::Outcome::Gap;
+        return true;
+    }
+    const redisReply *entries = exec->element[3];
+    if (entries->type != REDIS_REPLY_ARRAY) {
+        *error = "unexpected XRANGE reply";
+        return false;
+    }
+    for (size_t i = 0; i < entries->elements; ++i) {
+        StreamBatch entry;
+        std::string id_text, entry_error;
+        EntryResult result = read_stream_entry(entries->element[i], entry, &id_text, &entry_error);
+        if (result == EntryResult::BadShape) {
+            *error = entry_error;
+            return false;
+        }
+        if (result == EntryResult::BadBatch) {
+            // Keep the position moving past it; the live reader logged and counted it.
+            entry.batch.transactions.clear();
+        }
+        page.entries.push_back(std::move(entry));
+    }
+    counters_.replay_entries.fetch_add(page.entries.size());
+    page.outcome = ReplayPage::Outcome::Page;
+    return true;
+}
+
+}  // namespace livesync::stream

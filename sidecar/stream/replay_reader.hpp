@@ -1,0 +1,122 @@
+// Resume from the stream: a thread with its own blocking hiredis connection that reads
+// pages of the change stream for sessions that said hello with a last_lsn, so the lws
+// thread never waits on Redis. Each page is read in one MULTI/EXEC together with the
+// proof that nothing after the session's position was trimmed (see replay_continuity);
+// without that proof the page says Gap and the session gets resync_required.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/lsn.hpp"
+#include "common/redis_url.hpp"
+#include "sidecar/ops/counters.hpp"
+#include "sidecar/stream/stream_event.hpp"
+
+namespace livesync::redis {
+class Connection;
+}
+
+namespace livesync::stream {
+
+// The session has every entry up to and including `after`; a page holds what follows.
+// For a client's last_lsn L, after = {L, kWholeTransaction} (all parts of L).
+inline constexpr uint64_t kWholeTransaction = UINT64_MAX;
+
+struct ReplayRequest {
+    uint64_t session_serial = 0;
+    common::StreamId after;
+};
+
+struct ReplayPage {
+    enum class Outcome { Page, Gap, Failed };
+    uint64_t session_serial = 0;
+    common::StreamId after;   // as requested
+    Outcome outcome = Outcome::Page;
+    std::vector<StreamBatch> entries;  // in stream order, all above `after`
+    std::string error;                 // Failed: why
+};
+
+// The stream's state around a position, as one MULTI/EXEC saw it.
+struct StreamView {
+    std::optional<uint64_t> trimmed_lsn;            // <prefix>trimmed_lsn, absent when never trimmed
+    std::optional<common::StreamId> held_at_or_below;  // newest entry <= after, if any is held
+    std::optional<common::StreamId> tail;           // newest entry, if any
+};
+
+// True when the stream provably still holds every entry after `after`: an entry at or
+// below it is still there (trimming only removes the oldest entries), or the trim marker
+// says nothing above it was trimmed. A position above the stream's tail (Redis lost
+// data, or a last_lsn from another database) is never continuous. No proof: false.
+bool replay_continuity(common::StreamId after, const StreamView &view);
+
+// The first stream ID strictly above id ("<lsn+1>-0" after a whole transaction).
+common::StreamId next_stream_id(common::StreamId id);
+
+struct ReplayConfig {
+    common::RedisUrl url;
+    std::string prefix;
+    size_t page_entries = 64;   // entries per XRANGE; bounds the memory of one page
+    size_t max_pending = 65536; // requests waiting; more fail at once (the session retries by reconnecting)
+};
+
+class ReplayReader {
+public:
+    // deliver is called on the reader thread with each finished page (it queues the page
+    // for the lws thread and wakes it).
+    ReplayReader(ReplayConfig config, std::function<void(ReplayPage)> deliver, ops::Counters &counters);
+    ~ReplayReader();
+    ReplayReader(const ReplayReader &) = delete;
+    ReplayReader &operator=(const ReplayReader &) = delete;
+
+    void start();
+    void stop();
+    // Thread-safe; never blocks on Redis.
+    void request(ReplayRequest request);
+
+private:
+    void run();
+    ReplayPage read_page(const ReplayRequest &request);
+    bool query(redis::Connection &conn, const ReplayRequest &request, ReplayPage &page, std::string *error);
+
+    ReplayConfig config_;
+    std::string stream_key_;
+    std::string trimmed_key_;
+    std::function<void(ReplayPage)> deliver_;
+    ops::Counters &counters_;
+    std::unique_ptr<redis::Connection> conn_;
+    std::thread thread_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::deque<ReplayRequest> pending_;  // guarded by mutex_
+    bool stop_ = false;                  // guarded by mutex_
+};
+
+// Hands finished pages from the replay thread to the lws thread.
+class ReplayInbox {
+public:
+    void push(ReplayPage page) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        pages_.push_back(std::move(page));
+    }
+    std::deque<ReplayPage> take() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        std::deque<ReplayPage> out;
+        out.swap(pages_);
+        return out;
+    }
+
+private:
+    std::mutex mutex_;
+    std::deque<ReplayPage> pages_;
+};
+
+}  // namespace livesync::stream

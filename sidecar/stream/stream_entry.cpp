@@ -1,0 +1,43 @@
+#include "sidecar/stream/stream_entry.hpp"
+
+#include <string_view>
+
+namespace livesync::stream {
+
+namespace {
+bool is_string(const redisReply *r) {
+    return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
+}
+}  // namespace
+
+EntryResult read_stream_entry(const redisReply *entry, StreamBatch &out, std::string *id_text, std::string *error) {
+    if (entry == nullptr || entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 || !is_string(entry->element[0])) {
+        *error = "unexpected stream entry shape";
+        return EntryResult::BadShape;
+    }
+    id_text->assign(entry->element[0]->str, entry->element[0]->len);
+    auto id = common::parse_stream_id(*id_text);
+    if (!id) {
+        *error = "unparsable stream entry ID " + *id_text;
+        return EntryResult::BadShape;
+    }
+    out.id = *id;
+    const redisReply *fields = entry->element[1];
+    const redisReply *batch_bytes = nullptr;
+    if (fields->type == REDIS_REPLY_ARRAY) {
+        for (size_t f = 0; f + 1 < fields->elements; f += 2)
+            if (is_string(fields->element[f]) && std::string_view(fields->element[f]->str, fields->element[f]->len) == "batch" &&
+                is_string(fields->element[f + 1]))
+                batch_bytes = fields->element[f + 1];
+    }
+    if (batch_bytes == nullptr) {
+        *error = "entry has no \"batch\" field";
+        return EntryResult::BadBatch;
+    }
+    auto batch = common::decode_batch(std::string_view(batch_bytes->str, batch_bytes->len), error);
+    if (!batch) return EntryResult::BadBatch;
+    out.batch = std::move(*batch);
+    return EntryResult::Ok;
+}
+
+}  // namespace livesync::stream

@@ -1,0 +1,63 @@
+// A token-carrying livesync client on Node's `ws`, for the security tests. Prints one
+// JSON line per received change on stdout and, on stderr, "subscribed", "authenticated"
+// and finally "closed <code> <reason>".
+//
+// usage: node secure_client.js '<json options>'
+//   {"url":..,"token":..,"via":"header"|"query"|"hello","table":..,"until_id":N,
+//    "refresh_token":..,"timeout_ms":N,"retry_ms":N}
+// Subscribe errors not_ready / unknown_table / forbidden are retried for retry_ms (the
+// publish and grant reach the sidecar through the stream); other errors are printed.
+'use strict';
+const WebSocket = require('ws');
+
+const o = JSON.parse(process.argv[2]);
+let url = o.url;
+const opts = {};
+if (o.token && o.via === 'header') opts.headers = { Authorization: `Bearer ${o.token}` };
+if (o.token && o.via === 'query') url += `?token=${encodeURIComponent(o.token)}`;
+const ws = new WebSocket(url, 'livesync.v1.json', opts);
+const retryUntil = Date.now() + (o.retry_ms || 0);
+let done = false;
+
+const timer = setTimeout(() => { process.stderr.write('timeout\n'); ws.terminate(); }, o.timeout_ms || 60000);
+
+function subscribe() {
+  ws.send(JSON.stringify({ type: 'subscribe', id: 's1', table: o.table }));
+}
+
+ws.on('open', () => {
+  const hello = { type: 'hello' };
+  if (o.token && o.via === 'hello') hello.token = o.token;
+  ws.send(JSON.stringify(hello));
+});
+
+ws.on('message', (data) => {
+  const f = JSON.parse(data.toString());
+  if (f.type === 'welcome') {
+    if (o.table) subscribe();
+    if (o.refresh_token) ws.send(JSON.stringify({ type: 'auth', token: o.refresh_token }));
+  } else if (f.type === 'subscribed') {
+    process.stderr.write(`subscribed ${f.table}\n`);
+  } else if (f.type === 'authenticated') {
+    process.stderr.write(`authenticated ${f.expires_at}\n`);
+  } else if (f.type === 'error') {
+    if (['not_ready', 'unknown_table', 'forbidden'].includes(f.code) && Date.now() < retryUntil) {
+      setTimeout(subscribe, 100);
+    } else {
+      process.stderr.write(`error ${f.code} ${f.message}\n`);
+    }
+  } else if (f.type === 'changes') {
+    for (const c of f.changes) {
+      process.stdout.write(JSON.stringify(Object.assign({ lsn: f.lsn }, c)) + '\n');
+      const row = c.new || c.old;
+      if (o.until_id && row && row.id >= o.until_id) done = true;
+    }
+    if (done) ws.close(1000);
+  }
+});
+
+ws.on('close', (code, reason) => {
+  process.stderr.write(`closed ${code} ${reason.toString()}\n`);
+  clearTimeout(timer);  // Node then exits by itself once stdout has drained
+});
+ws.on('error', (e) => process.stderr.write(`ws error ${e.message}\n`));

@@ -1,0 +1,112 @@
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "sidecar/ops/metrics.hpp"
+#include "sidecar/protocol/server_frame.hpp"
+
+namespace livesync {
+namespace {
+
+// The sample lines of a metric family: name{labels} → value text.
+std::map<std::string, std::string> samples(const std::string &text) {
+    std::map<std::string, std::string> out;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.empty() || line[0] == '#') continue;
+        size_t space = line.rfind(' ');
+        out[line.substr(0, space)] = line.substr(space + 1);
+    }
+    return out;
+}
+
+TEST(Metrics, RendersCountersAndGaugesWithHelpAndType) {
+    ops::Counters c;
+    c.sessions_opened = 7;
+    c.frames_sent = 11;
+    c.bytes_sent = 1234;
+    c.frames_built = 3;
+    c.send_queue_overflows = 2;
+    c.resumes = 4;
+    c.resyncs_required = 1;
+    c.replay_entries = 99;
+    c.auth_failures = 5;
+    ops::Gauges g;
+    g.sessions_open = 6;
+    g.stream_ready = true;
+    g.stream_lag_entries = 12;
+    g.last_entry_age_seconds = 0.5;
+    std::string text = ops::render_metrics(c, g);
+    auto s = samples(text);
+    EXPECT_EQ(s["livesync_sessions_open"], "6");
+    EXPECT_EQ(s["livesync_sessions_opened_total"], "7");
+    EXPECT_EQ(s["livesync_frames_sent_total"], "11");
+    EXPECT_EQ(s["livesync_bytes_sent_total"], "1234");
+    EXPECT_EQ(s["livesync_frames_built_total"], "3");
+    EXPECT_EQ(s["livesync_slow_clients_dropped_total"], "2");
+    EXPECT_EQ(s["livesync_resumes_total"], "4");
+    EXPECT_EQ(s["livesync_resyncs_total"], "1");
+    EXPECT_EQ(s["livesync_replay_entries_total"], "99");
+    EXPECT_EQ(s["livesync_auth_failures_total"], "5");
+    EXPECT_EQ(s["livesync_stream_ready"], "1");
+    EXPECT_EQ(s["livesync_stream_lag_entries"], "12");
+    EXPECT_EQ(s["livesync_stream_last_entry_age_seconds"], "0.5");
+    EXPECT_EQ(s["livesync_stream_commit_lag_seconds"], "-1");
+    EXPECT_NE(text.find("# TYPE livesync_frames_sent_total counter\n"), std::string::npos);
+    EXPECT_NE(text.find("# TYPE livesync_sessions_open gauge\n"), std::string::npos);
+    EXPECT_NE(text.find("# HELP livesync_frames_sent_total "), std::string::npos);
+    // Every sample name is livesync_<noun>_<unit>, and the text ends with a newline.
+    for (const auto &[name, value] : s) EXPECT_EQ(name.rfind("livesync_", 0), 0u) << name;
+    EXPECT_EQ(text.back(), '\n');
+}
+
+TEST(Metrics, HistogramBucketsAreCumulativeWithSumAndCount) {
+    ops::Counters c;
+    c.fanout_seconds.observe(0.00004);  // first bucket
+    c.fanout_seconds.observe(0.0003);   // le=0.0005
+    c.fanout_seconds.observe(0.003);    // le=0.005
+    c.fanout_seconds.observe(100);      // +Inf only
+    auto s = samples(ops::render_metrics(c, {}));
+    EXPECT_EQ(s["livesync_fanout_seconds_bucket{le=\"5e-05\"}"], "1");
+    EXPECT_EQ(s["livesync_fanout_seconds_bucket{le=\"0.00025\"}"], "1");
+    EXPECT_EQ(s["livesync_fanout_seconds_bucket{le=\"0.0005\"}"], "2");
+    EXPECT_EQ(s["livesync_fanout_seconds_bucket{le=\"0.005\"}"], "3");
+    EXPECT_EQ(s["livesync_fanout_seconds_bucket{le=\"2.5\"}"], "3");
+    EXPECT_EQ(s["livesync_fanout_seconds_bucket{le=\"+Inf\"}"], "4");
+    EXPECT_EQ(s["livesync_fanout_seconds_count"], "4");
+    EXPECT_NEAR(std::stod(s["livesync_fanout_seconds_sum"]), 100.00334, 1e-6);
+}
+
+TEST(Metrics, ErrorsAreCountedByCodeLabel) {
+    ops::Counters c;
+    c.errors_by_code.count("bad_json");
+    c.errors_by_code.count("bad_json");
+    c.errors_by_code.count("unknown_table");
+    std::string text = ops::render_metrics(c, {});
+    auto s = samples(text);
+    EXPECT_EQ(s["livesync_errors_total{code=\"bad_json\"}"], "2");
+    EXPECT_EQ(s["livesync_errors_total{code=\"unknown_table\"}"], "1");
+    EXPECT_NE(text.find("# TYPE livesync_errors_total counter\n"), std::string::npos);
+}
+
+TEST(Metrics, ErrorCodesAreBounded) {
+    ops::ErrorCounts counts;
+    for (size_t i = 0; i < ops::ErrorCounts::kMaxCodes + 10; ++i) counts.count("code" + std::to_string(i));
+    auto snap = counts.snapshot();
+    EXPECT_EQ(snap.size(), ops::ErrorCounts::kMaxCodes + 1);
+    EXPECT_EQ(snap["other"], 10u);
+}
+
+TEST(Metrics, ErrorFrameCodeRecognizesEncodeErrorOnly) {
+    std::optional<std::string> no_id;
+    EXPECT_EQ(ops::error_frame_code(protocol::encode_error("unknown_table", "no \"such\" table", no_id)),
+              std::optional<std::string_view>("unknown_table"));
+    EXPECT_EQ(ops::error_frame_code(protocol::encode_error("bad_json", "x", std::optional<std::string>("s1"))),
+              std::optional<std::string_view>("bad_json"));
+    EXPECT_FALSE(ops::error_frame_code(protocol::encode_pong(std::nullopt)).has_value());
+    EXPECT_FALSE(ops::error_frame_code(R"({"type":"changes","changes":[{"code":"error"}]})").has_value());
+}
+
+}  // namespace
+}  // namespace livesync
