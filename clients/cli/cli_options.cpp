@@ -31,6 +31,7 @@ std::optional<CliError> parse_ws_url(const std::string &url, CliOptions &o) {
 std::string cli_usage() {
     return "usage: livesync-cli --url ws://HOST:PORT/v1/sync --table TABLE [--table TABLE ...]\n"
            "                    [--client-id ID] [--last-lsn LSN] [--count N] [--timeout SECONDS]\n"
+           "                    [--token JWT]   (or env LIVESYNC_TOKEN; sent in the hello)\n"
            "Prints one JSON line per change on stdout and \"subscribed <table> <lsn>\" on stderr\n"
            "per acknowledged subscription. Exits 0 after N changes, on timeout or SIGINT;\n"
            "1 on a connection failure or an error from the server.\n";
@@ -39,11 +40,12 @@ std::string cli_usage() {
 std::variant<CliOptions, CliHelp, CliError> parse_cli_options(const std::vector<std::string> &args) {
     CliOptions o;
     std::optional<std::string> url;
+    if (const char *token = std::getenv("LIVESYNC_TOKEN"); token && *token) o.token = token;
     for (size_t i = 0; i < args.size(); ++i) {
         const std::string &flag = args[i];
         if (flag == "--help" || flag == "-h") return CliHelp{};
         if (i + 1 >= args.size()) return CliError{flag == "--url" || flag == "--table" || flag == "--client-id" ||
-                                                          flag == "--last-lsn" || flag == "--count" ||
+                                                          flag == "--last-lsn" || flag == "--count" || flag == "--token" ||
                                                           flag == "--timeout"
                                                       ? flag + " needs a value"
                                                       : "unknown option \"" + flag + "\""};
@@ -56,6 +58,9 @@ std::variant<CliOptions, CliHelp, CliError> parse_cli_options(const std::vector<
             o.client_id = value;
         } else if (flag == "--last-lsn") {
             o.last_lsn = value;
+        } else if (flag == "--token") {
+            if (value.empty()) return CliError{"--token must not be empty"};
+            o.token = value;
         } else if (flag == "--count") {
             long n = 0;
             auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);

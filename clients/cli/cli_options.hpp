@@ -17,6 +17,7 @@ struct CliOptions {
     std::vector<std::string> tables;
     std::optional<std::string> client_id;
     std::optional<std::string> last_lsn;
+    std::optional<std::string> token;  // sent in hello; --token or env LIVESYNC_TOKEN
     std::optional<long> count;     // exit 0 after this many changes
     std::optional<double> timeout_seconds;
 };

@@ -128,6 +128,7 @@ int callback(struct lws *wsi, enum lws_callback_reasons reason, void *, void *in
             std::string hello = "{\"type\":\"hello\"";
             if (app.options.client_id) hello += ",\"client_id\":" + json_string(*app.options.client_id);
             if (app.options.last_lsn) hello += ",\"last_lsn\":" + json_string(*app.options.last_lsn);
+            if (app.options.token) hello += ",\"token\":" + json_string(*app.options.token);
             // Subscriptions ride in the hello, so a resume replays for them.
             hello += ",\"subscriptions\":[";
             for (size_t i = 0; i < app.options.tables.size(); ++i) {

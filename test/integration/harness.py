@@ -5,7 +5,10 @@ loopback port in one temporary directory, stopped by pid whatever happens.
 Postgres refuses to run as root, so when we are root the cluster is run as the
 `postgres` user (runuser) in a directory that user owns.
 """
+import base64
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -18,6 +21,19 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("LIVESYNC_BUILD_DIR", os.path.join(ROOT, "build"))
+
+
+def mint_token(claims, secret, alg="HS256"):
+    """A JWT signed with HS256 (or unsigned with alg "none"), for tests of livesyncd's
+    token checks. Stdlib only."""
+    def b64(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    header = b64(json.dumps({"alg": alg, "typ": "JWT"}).encode())
+    payload = b64(json.dumps(claims).encode())
+    if alg == "none":
+        return f"{header}.{payload}."
+    sig = hmac.new(secret.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{header}.{payload}.{b64(sig)}"
 
 
 def pg_bindir():
