@@ -22,6 +22,7 @@ OBJS = \
 	common/filter_tree.o \
 	common/change_batch.o \
 	common/batch_writer.o \
+	common/msgpack_guard.o \
 	common/lsn.o \
 	common/redis_url.o
 
@@ -51,7 +52,7 @@ sidecar:
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j2
 
 # tools/livesync-dump: prints a change stream as JSON lines (tests count rows with it).
-DUMP_SRCS = tools/livesync-dump/livesync_dump.cpp common/change_batch.cpp common/redis_url.cpp
+DUMP_SRCS = tools/livesync-dump/livesync_dump.cpp common/change_batch.cpp common/msgpack_guard.cpp common/redis_url.cpp
 .PHONY: dump-tool
 dump-tool: tools/livesync-dump/livesync-dump
 tools/livesync-dump/livesync-dump: $(DUMP_SRCS) common/change_batch.hpp common/redis_url.hpp

@@ -2,6 +2,8 @@
 
 #include <msgpack.h>
 
+#include "msgpack_guard.hpp"
+
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -32,6 +34,8 @@ struct Unpacked {
 };
 
 bool unpack_one(std::string_view bytes, Unpacked &u, std::string *error) {
+    // Batches nest 5 levels (batch, txn, changes, change, values) plus array values.
+    if (!msgpack_sizes_plausible(bytes, 64, error)) return false;
     size_t off = 0;
     msgpack_unpack_return rc = msgpack_unpack_next(&u.result, bytes.data(), bytes.size(), &off);
     if (rc != MSGPACK_UNPACK_SUCCESS) {

@@ -7,9 +7,12 @@ PACKAGES=(
   build-essential cmake pkg-config python3 git
   postgresql-15 postgresql-server-dev-15 libpq-dev
   libwebsockets-dev libhiredis-dev libmsgpack-dev rapidjson-dev libjwt-dev libssl-dev libcurl4-openssl-dev
+  libtomlplusplus-dev
   libgtest-dev googletest
   redis-server redis-tools
+  clang-14 libfuzzer-14-dev
   nodejs node-ws
+  chromium
 )
 
 missing=()

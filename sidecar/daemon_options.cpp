@@ -1,5 +1,7 @@
 #include "sidecar/daemon_options.hpp"
 
+#include "sidecar/config_file.hpp"
+
 #include <charconv>
 #include <unistd.h>
 
@@ -67,11 +69,14 @@ std::string daemon_usage() {
            "  --prefix STRING      Redis key prefix (env LIVESYNC_PREFIX, default livesync:)\n"
            "  --sidecar-id ID      this sidecar's id in the registry (default <hostname>-<pid>)\n"
            "  --help               print this and exit\n" +
+           config_file_usage() +
            auth::security_usage() + session_usage();
 }
 
-ParsedOptions parse_daemon_options(const std::vector<std::string> &args,
-                                   const std::function<const char *(const char *)> &getenv) {
+namespace {
+
+ParsedOptions parse_command_line(const std::vector<std::string> &args,
+                                 const std::function<const char *(const char *)> &getenv) {
     std::optional<std::string> listen, redis, prefix, sidecar_id;
     auth::SecurityFlags security;
     SessionFlags session_flags;
@@ -118,6 +123,39 @@ ParsedOptions parse_daemon_options(const std::vector<std::string> &args,
     if (!security.resolve(getenv, o.security, &error)) return OptionsError{error};
     if (!session_flags.resolve(getenv, o.sessions, &error)) return OptionsError{error};
     return o;
+}
+
+}  // namespace
+
+ParsedOptions parse_daemon_options(const std::vector<std::string> &args,
+                                   const std::function<const char *(const char *)> &getenv) {
+    // --config FILE (or --config=FILE): the file's values go below the environment and
+    // the command line (config_file.hpp), then everything is parsed as usual.
+    std::optional<std::string> config_path;
+    std::vector<std::string> rest;
+    for (size_t i = 0; i < args.size(); ++i) {
+        if (args[i] == "--help" || args[i] == "-h") return ShowHelp{};
+        if (args[i] == "--config") {
+            if (i + 1 >= args.size()) return OptionsError{"--config needs a value"};
+            config_path = args[++i];
+        } else if (args[i].rfind("--config=", 0) == 0) {
+            config_path = args[i].substr(9);
+        } else {
+            rest.push_back(args[i]);
+        }
+    }
+    if (!config_path) return parse_command_line(args, getenv);
+    std::string error;
+    auto file = load_config_file(*config_path, &error);
+    if (!file) return OptionsError{error};
+    std::vector<std::string> layered = file->flags;
+    layered.insert(layered.end(), rest.begin(), rest.end());
+    auto env = [&](const char *name) -> const char * {
+        if (const char *v = getenv(name)) return v;
+        auto it = file->env.find(name);
+        return it == file->env.end() ? nullptr : it->second.c_str();
+    };
+    return parse_command_line(layered, env);
 }
 
 }  // namespace livesync::sidecar

@@ -1,5 +1,5 @@
-// livesyncd's command line and environment: flags win over LIVESYNC_* variables, which
-// win over defaults. Validated here so a bad value stops the daemon before it starts.
+// livesyncd's command line, environment and optional config file (--config FILE, TOML):
+// flags win over LIVESYNC_* variables, which win over the file, which wins over defaults. Validated here so a bad value stops the daemon before it starts.
 #pragma once
 
 #include <functional>

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <thread>
 
+#include "sidecar/admin/security_layer.hpp"
 #include "sidecar/auth/audit.hpp"
 #include "sidecar/auth/authenticator.hpp"
 #include "sidecar/auth/gatekeeper.hpp"
@@ -66,6 +67,8 @@ int main(int argc, char **argv) {
     sidecar::auth::AuditWriter audit(audit_config, counters);
     sidecar::auth::Gatekeeper gate(authenticator, audit, counters);
     net::Server server(server_config, events, registry, counters, gate);
+    admin::SecurityLayer security(opts.security, opts.redis_url, opts.prefix, opts.sidecar_id, gate, audit, counters);
+    security.attach(server);
     std::string error;
     if (!server.listen(&error)) {
         ops::error("cannot start", {{"error", error}});
@@ -93,6 +96,7 @@ int main(int argc, char **argv) {
     audit.start();
     reader.start();
     replay_reader.start();
+    security.start();
     std::thread service([&server] {
         server.run();
         // The loop only ends on its own when lws fails; wake main() to shut down.
@@ -106,6 +110,7 @@ int main(int argc, char **argv) {
     service.join();
     reader.stop();
     replay_reader.stop();
+    security.stop();
     registry.stop();
     audit.stop();
     ops::info("livesyncd stopped",

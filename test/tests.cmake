@@ -17,3 +17,9 @@ foreach(file ${integration_files})
     ENVIRONMENT "LIVESYNC_BUILD_DIR=${CMAKE_BINARY_DIR};NODE_PATH=/usr/share/nodejs"
     TIMEOUT 600)
 endforeach()
+
+# libFuzzer smoke run (builds its own clang + sanitizer tree in build-fuzz).
+if(NOT LIVESYNC_FUZZ)
+  add_test(NAME fuzz.smoke COMMAND ${CMAKE_SOURCE_DIR}/test/fuzz/run_smoke.sh)
+  set_tests_properties(fuzz.smoke PROPERTIES TIMEOUT 900)
+endif()

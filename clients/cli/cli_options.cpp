@@ -32,6 +32,7 @@ std::string cli_usage() {
     return "usage: livesync-cli --url ws://HOST:PORT/v1/sync --table TABLE [--table TABLE ...]\n"
            "                    [--client-id ID] [--last-lsn LSN] [--count N] [--timeout SECONDS]\n"
            "                    [--token JWT]   (or env LIVESYNC_TOKEN; sent in the hello)\n"
+           "                    [--msgpack]     (speak livesync.v1.msgpack; prints the same JSON)\n"
            "Prints one JSON line per change on stdout and \"subscribed <table> <lsn>\" on stderr\n"
            "per acknowledged subscription. Exits 0 after N changes, on timeout or SIGINT;\n"
            "1 on a connection failure or an error from the server.\n";
@@ -44,6 +45,10 @@ std::variant<CliOptions, CliHelp, CliError> parse_cli_options(const std::vector<
     for (size_t i = 0; i < args.size(); ++i) {
         const std::string &flag = args[i];
         if (flag == "--help" || flag == "-h") return CliHelp{};
+        if (flag == "--msgpack") {
+            o.msgpack = true;
+            continue;
+        }
         if (i + 1 >= args.size()) return CliError{flag == "--url" || flag == "--table" || flag == "--client-id" ||
                                                           flag == "--last-lsn" || flag == "--count" || flag == "--token" ||
                                                           flag == "--timeout"

@@ -20,6 +20,7 @@ struct CliOptions {
     std::optional<std::string> token;  // sent in hello; --token or env LIVESYNC_TOKEN
     std::optional<long> count;     // exit 0 after this many changes
     std::optional<double> timeout_seconds;
+    bool msgpack = false;  // --msgpack: speak livesync.v1.msgpack (output is the same JSON)
 };
 
 struct CliHelp {};

@@ -12,7 +12,10 @@
 #include <string>
 
 #include "clients/cli/cli_options.hpp"
+#include "clients/cli/msgpack_json.hpp"
 #include "common/change_batch.hpp"
+#include "sidecar/protocol/encoding.hpp"
+#include "sidecar/protocol/msgpack_writer.hpp"
 
 namespace livesync::cli {
 namespace {
@@ -136,7 +139,8 @@ int callback(struct lws *wsi, enum lws_callback_reasons reason, void *, void *in
                 hello += "{\"id\":\"s" + std::to_string(i + 1) + "\",\"table\":" + json_string(app.options.tables[i]) + "}";
             }
             hello += "]}";
-            app.outgoing.push_back(hello);
+            // The same hello as a msgpack map on livesync.v1.msgpack.
+            app.outgoing.push_back(app.options.msgpack ? *protocol::json_to_msgpack(hello) : hello);
             lws_callback_on_writable(wsi);
             return 0;
         }
@@ -151,8 +155,8 @@ int callback(struct lws *wsi, enum lws_callback_reasons reason, void *, void *in
             buf += app.outgoing.front();
             app.outgoing.pop_front();
             size_t n = buf.size() - LWS_PRE;
-            if (lws_write(wsi, reinterpret_cast<unsigned char *>(buf.data()) + LWS_PRE, n, LWS_WRITE_TEXT) <
-                static_cast<int>(n))
+            if (lws_write(wsi, reinterpret_cast<unsigned char *>(buf.data()) + LWS_PRE, n,
+                          app.options.msgpack ? LWS_WRITE_BINARY : LWS_WRITE_TEXT) < static_cast<int>(n))
                 return -1;
             if (!app.outgoing.empty()) lws_callback_on_writable(wsi);
             return 0;
@@ -164,6 +168,16 @@ int callback(struct lws *wsi, enum lws_callback_reasons reason, void *, void *in
             if (lws_is_final_fragment(wsi)) {
                 std::string message;
                 message.swap(app.rx);
+                if (app.options.msgpack) {
+                    std::string error;
+                    auto json = lws_frame_is_binary(wsi) ? msgpack_to_json(message, &error) : std::nullopt;
+                    if (!json) {
+                        fail(app, lws_frame_is_binary(wsi) ? "server sent bad msgpack: " + error
+                                                           : "server sent a text frame on livesync.v1.msgpack");
+                        return -1;
+                    }
+                    message = std::move(*json);
+                }
                 on_message(app, message);
                 if (app.finished) return -1;
             }
@@ -189,7 +203,8 @@ int callback(struct lws *wsi, enum lws_callback_reasons reason, void *, void *in
 }
 
 const struct lws_protocols kProtocols[] = {
-    {"livesync.v1.json", callback, 0, 0, 0, nullptr, 0},
+    {protocol::kJsonSubprotocol, callback, 0, 0, 0, nullptr, 0},
+    {protocol::kMsgpackSubprotocol, callback, 0, 0, 0, nullptr, 0},
     {nullptr, nullptr, 0, 0, 0, nullptr, 0},
 };
 
@@ -239,7 +254,7 @@ int main(int argc, char **argv) {
     ci.path = app.options.path.c_str();
     ci.host = app.options.host.c_str();
     ci.origin = app.options.host.c_str();
-    ci.protocol = "livesync.v1.json";
+    ci.protocol = app.options.msgpack ? livesync::protocol::kMsgpackSubprotocol : livesync::protocol::kJsonSubprotocol;
     ci.pwsi = &app.wsi;
     if (lws_client_connect_via_info(&ci) == nullptr && !app.finished)
         fail(app, "cannot connect to " + app.options.host + ":" + std::to_string(app.options.port));

@@ -61,16 +61,7 @@ export class LiveSync {
     this.onStatus('connecting');
     const ws = new this.WebSocketImpl(this.url, PROTOCOL);
     this.ws = ws;
-    ws.onopen = () => {
-      const hello = { type: 'hello' };
-      this.resuming = Boolean(this.lastLsn);
-      if (this.clientId) hello.client_id = this.clientId;
-      if (this.lastLsn) hello.last_lsn = this.lastLsn;
-      if (this.token) hello.token = this.token;
-      // Subscriptions ride in the hello so a resume replays for them (docs/protocol.md).
-      hello.subscriptions = [...this.subscriptions].map(([id, sub]) => this.subscribeFields(id, sub));
-      this.send(hello);
-    };
+    ws.onopen = () => this.sendHello();
     ws.onmessage = (event) => this.handle(event.data);
     ws.onclose = (event) => {
       this.ready = false;
@@ -82,6 +73,17 @@ export class LiveSync {
       this.timer = setTimeout(() => this.connect(), delay * (0.5 + Math.random() / 2));
     };
     ws.onerror = () => {};  // onclose follows and schedules the reconnect
+  }
+
+  sendHello() {
+    const hello = { type: 'hello' };
+    this.resuming = Boolean(this.lastLsn);
+    if (this.clientId) hello.client_id = this.clientId;
+    if (this.lastLsn) hello.last_lsn = this.lastLsn;
+    if (this.token) hello.token = this.token;
+    // Subscriptions ride in the hello so a resume replays for them (docs/protocol.md).
+    hello.subscriptions = [...this.subscriptions].map(([id, sub]) => this.subscribeFields(id, sub));
+    this.send(hello);
   }
 
   send(frame) {
@@ -142,6 +144,15 @@ export class LiveSync {
         break;
       case 'error':
         this.onError(frame);
+        if (frame.code === 'not_ready' && !this.ready) {
+          // The hello was not taken (a sidecar that just started has not read the stream
+          // yet): say it again on this connection, backing off like a reconnect.
+          const ws = this.ws;
+          const delay = this.backoffMs;
+          this.backoffMs = Math.min(this.backoffMs * 2, this.maxBackoffMs);
+          clearTimeout(this.timer);
+          this.timer = setTimeout(() => { if (this.ws === ws && !this.ready) this.sendHello(); }, delay);
+        }
         break;
       default:
         break;  // pong, unsubscribed, and frame types added later

@@ -4,6 +4,7 @@
 
 #include "sidecar/ops/log.hpp"
 #include "sidecar/protocol/server_frame.hpp"
+#include "sidecar/registry/client_record.hpp"
 
 namespace livesync::sidecar::auth {
 
@@ -24,9 +25,103 @@ void Gatekeeper::refuse(session::Session &s, const std::string &code, const std:
     counters_.auth_failures.fetch_add(1);
     audit(s, "auth_failed", code + ": " + message);
     s.request_close(kCloseUnauthorized, code + ": " + message);
+    auth_failure(s);
+}
+
+void Gatekeeper::attach(AbuseGuard *guard, SecurityStore *store) {
+    guard_ = guard;
+    store_ = store;
+}
+
+void Gatekeeper::audit_throttled(const std::string &address, const session::Session *s, const char *kind,
+                                 std::string detail, int64_t now_ms) {
+    std::string key = std::string(kind) + "|" + address;
+    auto it = audit_quiet_until_.find(key);
+    if (it != audit_quiet_until_.end() && it->second > now_ms) return;
+    if (audit_quiet_until_.size() >= 10000) audit_quiet_until_.clear();  // bounded; worst case: more events
+    audit_quiet_until_[key] = now_ms + 10000;
+    if (s) return audit(*s, kind, std::move(detail));
+    AuditEvent e;
+    e.kind = kind;
+    e.address = address;
+    e.detail = std::move(detail);
+    audit_.record(std::move(e));
+}
+
+bool Gatekeeper::refuse_banned(const std::string &address, int64_t now_ms) {
+    if (!guard_ || !guard_->banned(address, now_ms)) return false;
+    counters_.banned_refusals.fetch_add(1);
+    audit_throttled(address, nullptr, "refused_banned", "connection from a banned address refused", now_ms);
+    return true;
+}
+
+bool Gatekeeper::admit_message(session::Session &s, int64_t now_ms) {
+    ++s.messages_in;
+    if (!guard_) return true;
+    const Identity *id = s.identity();
+    // One bucket per address until a token names a user (anonymous sessions included).
+    std::string key = id && !id->anonymous ? owner_key(true, false, id->subject, s.address())
+                                           : owner_key(false, false, std::string(), s.address());
+    if (guard_->allow_message(key, now_ms)) return true;
+    counters_.rate_limited.fetch_add(1);
+    audit_throttled(s.address(), &s, "rate_limited", "messages over --rate-messages", now_ms);
+    s.request_close(kCloseRateLimited, "rate limited: too many messages; slow down and reconnect");
+    return false;
+}
+
+void Gatekeeper::client_id_taken(session::Session &s, const std::string &client_id) {
+    counters_.auth_failures.fetch_add(1);
+    audit(s, "client_id_taken", "client id " + client_id + " belongs to another user");
+    s.request_close(kCloseForbidden, kClientIdTakenReason);
+    auth_failure(s);
+}
+
+void Gatekeeper::auth_failure(session::Session &s) { auth_failure_from(s.address(), registry::unix_ms_now()); }
+
+void Gatekeeper::auth_failure_from(const std::string &address, int64_t now_ms) {
+    if (guard_ && guard_->auth_failed(address, now_ms))
+        ban(address, guard_->config().ban_seconds, "too many auth failures", now_ms);
+}
+
+void Gatekeeper::ban(const std::string &address, int64_t seconds, const std::string &reason, int64_t now_ms) {
+    int64_t until_ms = now_ms + seconds * 1000;
+    if (guard_) guard_->ban(address, until_ms, now_ms);
+    if (store_) store_->ban(address, until_ms, reason);
+    counters_.bans.fetch_add(1);
+    AuditEvent e;
+    e.kind = "banned";
+    e.address = address;
+    e.detail = reason + " (" + std::to_string(seconds) + " s)";
+    audit_.record(std::move(e));
+}
+
+void Gatekeeper::collect_activity(session::Session &s, int64_t now_ms) {
+    const Identity *id = s.identity();
+    if (!id || !s.greeted()) return;
+    if (s.activity_counted && s.messages_in == 0 && s.messages_out == 0) return;
+    ActivityDelta &d = activity_[owner_key(true, id->anonymous, id->subject, s.address())];
+    if (d.owner.empty()) d.owner = owner_key(true, id->anonymous, id->subject, s.address());
+    if (id->tenant) d.tenant = *id->tenant;
+    if (!s.activity_counted) ++d.sessions;
+    s.activity_counted = true;
+    d.messages_in += s.messages_in;
+    d.messages_out += s.messages_out;
+    d.last_seen_ms = now_ms;
+    s.messages_in = s.messages_out = 0;
+}
+
+void Gatekeeper::on_closed(session::Session &s, int64_t now_ms) {
+    if (store_) collect_activity(s, now_ms);
 }
 
 void Gatekeeper::on_connect(session::Session &s, const std::optional<std::string> &token, int64_t now) {
+    int64_t now_ms = registry::unix_ms_now();
+    if (guard_ && !guard_->allow_connection(s.address(), now_ms)) {
+        counters_.rate_limited.fetch_add(1);
+        audit_throttled(s.address(), &s, "rate_limited", "connections over --rate-connections", now_ms);
+        s.request_close(kCloseRateLimited, "rate limited: too many connections from your address; retry later");
+        return;
+    }
     if (!token) return;  // may still come with hello
     auto result = authenticator_.authenticate(*token, now);
     if (auto *err = std::get_if<TokenError>(&result)) return refuse(s, err->code, err->message);
@@ -66,6 +161,7 @@ void Gatekeeper::on_auth(session::Session &s, const protocol::Auth &auth, int64_
         audit(s, "auth_failed", "refresh with a token of another subject");
         counters_.auth_failures.fetch_add(1);
         s.request_close(kCloseForbidden, "forbidden: a refreshed token must have the same sub");
+        auth_failure(s);
         return;
     }
     int64_t expires_at = fresh.expires_at;
@@ -113,6 +209,14 @@ void Gatekeeper::sweep(session::SessionTable &sessions, int64_t now, int64_t now
         s->request_close(kCloseUnauthorized, "token_expired: send {\"type\":\"auth\"} with a fresh token before exp");
     }
     for (session::Session *s : silent) refuse(*s, "token_required", "no hello with credentials in time");
+    if (!store_) return;
+    sessions.for_each([&](session::Session &s) { collect_activity(s, now_ms); });
+    if (activity_.empty()) return;
+    std::vector<ActivityDelta> deltas;
+    deltas.reserve(activity_.size());
+    for (auto &[owner, d] : activity_) deltas.push_back(std::move(d));
+    activity_.clear();
+    store_->add_activity(std::move(deltas));
 }
 
 }  // namespace livesync::sidecar::auth

@@ -9,10 +9,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 
+#include "sidecar/auth/abuse_guard.hpp"
 #include "sidecar/auth/access.hpp"
 #include "sidecar/auth/audit.hpp"
 #include "sidecar/auth/authenticator.hpp"
+#include "sidecar/auth/security_store.hpp"
 #include "sidecar/ops/counters.hpp"
 #include "sidecar/protocol/client_frame.hpp"
 #include "sidecar/session/session_table.hpp"
@@ -23,6 +26,7 @@ namespace livesync::sidecar::auth {
 inline constexpr uint16_t kCloseUnauthorized = 4401;
 inline constexpr uint16_t kCloseForbidden = 4403;
 inline constexpr uint16_t kCloseRateLimited = 4429;
+inline constexpr const char *kClientIdTakenReason = "client id belongs to another user";
 
 class Gatekeeper {
 public:
@@ -52,12 +56,42 @@ public:
 
     void audit(const session::Session &s, const char *kind, std::string detail);
 
+    // Rate limits, bans and activity (abuse_guard.hpp, security_store.hpp). Without
+    // them (unit tests of other parts) nothing is limited, banned or recorded.
+    void attach(AbuseGuard *guard, SecurityStore *store);
+    AbuseGuard *guard() { return guard_; }
+
+    // Called before the WebSocket handshake completes: true when address is banned
+    // (the connection is then refused; counted, audited at most every 10 s per address).
+    bool refuse_banned(const std::string &address, int64_t now_ms);
+    // One client message: false when it is over the rate limit (the session is closed 4429).
+    bool admit_message(session::Session &s, int64_t now_ms);
+    // The ownership check found client_id bound to another owner: 4403, audited.
+    void client_id_taken(session::Session &s, const std::string &client_id);
+    // Bans address until now + seconds here and in Redis; audited and counted.
+    void ban(const std::string &address, int64_t seconds, const std::string &reason, int64_t now_ms);
+    // An auth failure from address (also a wrong admin token): bans it at the threshold.
+    void auth_failure_from(const std::string &address, int64_t now_ms);
+    // A session is going away: its last activity counts are kept for the next flush.
+    void on_closed(session::Session &s, int64_t now_ms);
+
 private:
+    // Counts an auth failure of s's address; bans the address at the threshold.
+    void auth_failure(session::Session &s);
+    // A rate-limit or banned-address event, audited at most once per 10 s per address.
+    void audit_throttled(const std::string &address, const session::Session *s, const char *kind, std::string detail,
+                         int64_t now_ms);
+    void collect_activity(session::Session &s, int64_t now_ms);
+
     void refuse(session::Session &s, const std::string &code, const std::string &message);
 
     const Authenticator &authenticator_;
     AuditSink &audit_;
     ops::Counters &counters_;
+    AbuseGuard *guard_ = nullptr;
+    SecurityStore *store_ = nullptr;
+    std::unordered_map<std::string, int64_t> audit_quiet_until_;     // kind|address → unix ms
+    std::unordered_map<std::string, ActivityDelta> activity_;        // owner → counts since the last flush
 };
 
 }  // namespace livesync::sidecar::auth

@@ -10,7 +10,9 @@ namespace {
 
 const char *const kValueFlags[] = {"--jwt-hs256-secret", "--jwt-rs256-public-key", "--jwt-es256-public-key",
                                    "--jwt-audience",     "--jwt-issuer",            "--jwt-leeway",
-                                   "--tenant-claim",     "--role-claim",            "--hello-timeout"};
+                                   "--tenant-claim",     "--role-claim",            "--hello-timeout",
+                                   "--rate-connections", "--rate-messages",         "--ban-after",
+                                   "--ban-window",       "--ban-seconds",           "--admin-token"};
 
 bool read_file(const std::string &path, std::string &out, std::string *error) {
     std::ifstream in(path, std::ios::binary);
@@ -86,6 +88,43 @@ bool SecurityFlags::resolve(const std::function<const char *(const char *)> &get
         *error = "--tenant-claim and --role-claim must not be empty";
         return false;
     }
+    AbuseConfig &abuse = out.abuse;
+    if (auto v = value("--rate-connections", "LIVESYNC_RATE_CONNECTIONS")) {
+        auto r = parse_rate_limit(*v);
+        if (!r) {
+            *error = "--rate-connections must be PER_SECOND:BURST (e.g. 20:40; burst >= 1) or off, not \"" + *v + "\"";
+            return false;
+        }
+        abuse.connections = *r;
+    }
+    if (auto v = value("--rate-messages", "LIVESYNC_RATE_MESSAGES")) {
+        auto r = parse_rate_limit(*v);
+        if (!r) {
+            *error = "--rate-messages must be PER_SECOND:BURST (e.g. 50:100; burst >= 1) or off, not \"" + *v + "\"";
+            return false;
+        }
+        abuse.messages = *r;
+    }
+    if (auto v = value("--ban-after", "LIVESYNC_BAN_AFTER"))
+        if (!parse_seconds("--ban-after", *v, 100000, abuse.ban_after, error)) {
+            *error = "--ban-after must be a number of auth failures from 0 (never ban) to 100000, not \"" + *v + "\"";
+            return false;
+        }
+    if (auto v = value("--ban-window", "LIVESYNC_BAN_WINDOW"))
+        if (!parse_seconds("--ban-window", *v, 86400, abuse.ban_window_seconds, error)) return false;
+    if (auto v = value("--ban-seconds", "LIVESYNC_BAN_SECONDS"))
+        if (!parse_seconds("--ban-seconds", *v, 30 * 86400, abuse.ban_seconds, error)) return false;
+    if (abuse.ban_after > 0 && (abuse.ban_window_seconds < 1 || abuse.ban_seconds < 1)) {
+        *error = "--ban-window and --ban-seconds must be at least 1 when --ban-after is set";
+        return false;
+    }
+    if (auto v = value("--admin-token", "LIVESYNC_ADMIN_TOKEN")) {
+        if (v->size() < 16) {
+            *error = "--admin-token (LIVESYNC_ADMIN_TOKEN) must be at least 16 bytes";
+            return false;
+        }
+        out.admin_token = *v;
+    }
     a.allow_anonymous = allow_anonymous_;
     if (const char *v = getenv("LIVESYNC_ALLOW_ANONYMOUS"); v && std::string(v) == "1") a.allow_anonymous = true;
     if (!a.keys.any() && !a.allow_anonymous) {
@@ -109,7 +148,17 @@ std::string security_usage() {
            "  --role-claim NAME     claim holding the role, default role (env LIVESYNC_ROLE_CLAIM)\n"
            "  --hello-timeout SECONDS  close connections not authenticated by then, default 10\n"
            "  --allow-anonymous     serve clients without a token as role \"anonymous\"\n"
-           "                        (env LIVESYNC_ALLOW_ANONYMOUS=1); without a key it is required\n";
+           "                        (env LIVESYNC_ALLOW_ANONYMOUS=1); without a key it is required\n"
+           "  --rate-connections PER_S:BURST  WebSocket connections per address, default 20:40, off:\n"
+           "                        no limit (env LIVESYNC_RATE_CONNECTIONS); over it: close 4429\n"
+           "  --rate-messages PER_S:BURST  client messages per user (per address when anonymous),\n"
+           "                        default 50:100, off: no limit (env LIVESYNC_RATE_MESSAGES)\n"
+           "  --ban-after N         ban an address after N auth failures within --ban-window,\n"
+           "                        default 20, 0: never (env LIVESYNC_BAN_AFTER)\n"
+           "  --ban-window SECONDS  default 60 (env LIVESYNC_BAN_WINDOW)\n"
+           "  --ban-seconds SECONDS how long such a ban lasts, default 600 (env LIVESYNC_BAN_SECONDS)\n"
+           "  --admin-token T       Bearer token of the admin API /v1/admin/*, >= 16 bytes (env\n"
+           "                        LIVESYNC_ADMIN_TOKEN); without it the admin API answers 404\n";
 }
 
 }  // namespace livesync::sidecar::auth

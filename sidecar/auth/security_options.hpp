@@ -9,12 +9,15 @@
 #include <optional>
 #include <string>
 
+#include "sidecar/auth/abuse_guard.hpp"
 #include "sidecar/auth/authenticator.hpp"
 
 namespace livesync::sidecar::auth {
 
 struct SecurityOptions {
     AuthConfig auth;
+    AbuseConfig abuse;        // rate limits and bans
+    std::string admin_token;  // Bearer token of /v1/admin/*; empty: the admin API answers 404
 };
 
 class SecurityFlags {

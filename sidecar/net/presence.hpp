@@ -20,6 +20,9 @@ inline constexpr std::string_view kPresencePath = "/v1/clients/presence";
 // replicator sends at most 1000 ids per request.
 inline constexpr size_t kMaxPresenceBodyBytes = 1u << 20;
 inline constexpr size_t kMaxPresenceIds = 10000;
+// Presence bodies being received at once (each up to kMaxPresenceBodyBytes); more get
+// 503. The replicator sends one request at a time.
+inline constexpr size_t kMaxPresenceInFlight = 16;
 
 // The ids of a presence request, or nullopt with *error (a JSON error response, 400).
 std::optional<std::vector<std::string>> parse_presence_request(std::string_view body, HttpResponse *error);

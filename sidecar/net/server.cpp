@@ -12,6 +12,7 @@
 #include "sidecar/net/presence.hpp"
 #include "sidecar/ops/metrics.hpp"
 #include "sidecar/ops/log.hpp"
+#include "sidecar/protocol/msgpack_writer.hpp"
 #include "sidecar/registry/client_record.hpp"
 #include "sidecar/stream/batch_applier.hpp"
 
@@ -41,11 +42,19 @@ int sync_trampoline(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
 // protocols[0] gets plain HTTP; a WebSocket upgrade binds to the protocol named by its
 // Sec-WebSocket-Protocol (an upgrade without one falls to protocols[0] and is refused).
+// Both encodings of the client protocol share one callback; the session remembers which.
 const struct lws_protocols kProtocols[] = {
     {"http", http_trampoline, 0, 0, 0, nullptr, 0},
-    {"livesync.v1.json", sync_trampoline, sizeof(SyncSessionData), 0, 0, nullptr, 0},
+    {protocol::kJsonSubprotocol, sync_trampoline, sizeof(SyncSessionData), 0, 0, nullptr, 0},
+    {protocol::kMsgpackSubprotocol, sync_trampoline, sizeof(SyncSessionData), 0, 0, nullptr, 0},
     {nullptr, nullptr, 0, 0, 0, nullptr, 0},
 };
+const struct lws_protocols *const kServiceProtocol = &kProtocols[1];  // drains the event queue
+
+void close_with(struct lws *wsi, enum lws_close_status code, std::string_view reason) {
+    std::string r(reason.substr(0, 120));
+    lws_close_reason(wsi, code, reinterpret_cast<unsigned char *>(r.data()), r.size());
+}
 
 std::string header(struct lws *wsi, enum lws_token_indexes token) {
     int n = lws_hdr_total_length(wsi, token);
@@ -70,6 +79,17 @@ Server::Server(ServerConfig config, stream::EventQueue &events, registry::Regist
               },
               std::min<size_t>(kReplayLowWaterBytes, config_.max_send_queue_bytes / 4)) {
     handler_.set_resumer(&replay_);
+}
+
+void Server::set_security_hub(admin::SecurityHub *hub) {
+    hub_ = hub;
+    handler_.set_ownership(hub ? hub->ownership() : nullptr);
+    if (!hub) return;
+    hub->bind(sessions_, handler_,
+              [this](struct lws *wsi, HttpResponse response, bool close_after) {
+                  return respond_http(wsi, std::move(response), close_after);
+              },
+              [this] { wake(); });
 }
 
 void Server::deliver_replay_page(stream::ReplayPage page) {
@@ -198,6 +218,8 @@ int Server::begin_presence(struct lws *wsi) {
     if (length_text.empty() || *rest != '\0')
         return respond_http(wsi, http_error(411, "length_required", "send the body with a Content-Length"), true);
     if (length > kMaxPresenceBodyBytes) return respond_http(wsi, presence_body_too_large(), true);
+    if (http_bodies_.size() >= kMaxPresenceInFlight)
+        return respond_http(wsi, http_error(503, "busy", "too many presence requests at once; retry"), true);
     // Without a body lws never calls HTTP_BODY_COMPLETION: answer (400) now.
     if (length == 0) return respond_http(wsi, answer_presence("", sessions_), false);
     http_bodies_[wsi].reserve(static_cast<size_t>(length));
@@ -209,6 +231,7 @@ int Server::on_http(struct lws *wsi, int reason, void *user, void *in, size_t le
         case LWS_CALLBACK_HTTP: {
             bool is_get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
             std::string path = in ? static_cast<const char *>(in) : "";
+            if (hub_ && admin::SecurityHub::owns_path(path)) return hub_->on_request(wsi, path);
             if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0 && path == kPresencePath)
                 return begin_presence(wsi);
             OpsEndpoints ops{[this] { return readiness_response(counters_, live_); },
@@ -217,6 +240,7 @@ int Server::on_http(struct lws *wsi, int reason, void *user, void *in, size_t le
             return respond_http(wsi, std::move(response), !is_get);
         }
         case LWS_CALLBACK_HTTP_BODY: {
+            if (hub_ && hub_->collecting(wsi)) return hub_->on_body(wsi, static_cast<const char *>(in), len);
             auto it = http_bodies_.find(wsi);
             if (it == http_bodies_.end()) return 0;
             // lws stops at Content-Length, which begin_presence() bounded.
@@ -228,6 +252,7 @@ int Server::on_http(struct lws *wsi, int reason, void *user, void *in, size_t le
             return 0;
         }
         case LWS_CALLBACK_HTTP_BODY_COMPLETION: {
+            if (hub_ && hub_->collecting(wsi)) return hub_->on_body_complete(wsi);
             auto it = http_bodies_.find(wsi);
             if (it == http_bodies_.end()) return 0;
             std::string body = std::move(it->second);
@@ -236,12 +261,13 @@ int Server::on_http(struct lws *wsi, int reason, void *user, void *in, size_t le
         }
         case LWS_CALLBACK_HTTP_WRITEABLE: return write_http(wsi);
         case LWS_CALLBACK_CLOSED_HTTP:
+            if (hub_) hub_->on_http_closed(wsi);
             http_pending_.erase(wsi);
             http_close_after_.erase(wsi);
             http_bodies_.erase(wsi);
             return 0;
         case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-            // A WebSocket upgrade that did not ask for livesync.v1.json.
+            // A WebSocket upgrade that asked for neither livesync.v1.json nor .msgpack.
             return 1;
         default: return lws_callback_http_dummy(wsi, static_cast<enum lws_callback_reasons>(reason), user, in, len);
     }
@@ -251,12 +277,21 @@ int Server::on_sync(struct lws *wsi, int reason, void *user, void *in, size_t le
     auto *data = static_cast<SyncSessionData *>(user);
     switch (reason) {
         case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+            // lws tells every protocol; the queue is drained once per wake.
+            if (std::strcmp(lws_get_protocol(wsi)->name, kServiceProtocol->name) != 0) return 0;
             if (stop_requested_.load() && !stopping_) begin_shutdown();
             if (!stopping_) drain_events();
+            if (!stopping_ && hub_) hub_->drain();
             return 0;
 
         case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
             if (stopping_) return 1;
+            if (hub_) {
+                // A banned address is refused before the handshake completes.
+                char address[128] = "";
+                lws_get_peer_simple(wsi, address, sizeof address);
+                if (hub_->refuse_connection(address)) return 1;
+            }
             return header(wsi, WSI_TOKEN_GET_URI) == kSyncPath ? 0 : 1;
 
         case LWS_CALLBACK_ESTABLISHED: {
@@ -265,6 +300,7 @@ int Server::on_sync(struct lws *wsi, int reason, void *user, void *in, size_t le
             session::Session &s = sessions_.open(wsi, address, registry::unix_ms_now(), config_.max_send_queue_bytes,
                                                  [wsi] { lws_callback_on_writable(wsi); });
             data->session = &s;
+            s.set_encoding(protocol::encoding_of_subprotocol(lws_get_protocol(wsi)->name));
             counters_.sessions_opened.fetch_add(1);
             gate_.on_connect(s, sidecar::auth::connection_token(wsi), registry::unix_ms_now() / 1000);
             return 0;
@@ -274,10 +310,11 @@ int Server::on_sync(struct lws *wsi, int reason, void *user, void *in, size_t le
             session::Session *s = data->session;
             if (s == nullptr) return -1;
             if (s->close_request()) return 0;  // closing: input is ignored
-            if (lws_frame_is_binary(wsi)) {
-                static const char kReason[] = "binary frames are not accepted on livesync.v1.json";
-                lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
-                                 reinterpret_cast<unsigned char *>(const_cast<char *>(kReason)), sizeof kReason - 1);
+            bool msgpack = s->encoding() == protocol::Encoding::Msgpack;
+            if (lws_frame_is_binary(wsi) != msgpack) {
+                close_with(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
+                           msgpack ? "text frames are not accepted on livesync.v1.msgpack"
+                                   : "binary frames are not accepted on livesync.v1.json");
                 return -1;
             }
             if (lws_is_first_fragment(wsi)) s->rx.clear();
@@ -310,10 +347,14 @@ int Server::on_sync(struct lws *wsi, int reason, void *user, void *in, size_t le
             const net::Frame &frame = s->queue().front();
             size_t n = frame->size() - kFrameHeadroom;
             auto *payload = reinterpret_cast<unsigned char *>(const_cast<char *>(frame->data())) + kFrameHeadroom;
-            if (lws_write(wsi, payload, n, LWS_WRITE_TEXT) < static_cast<int>(n)) return -1;
+            bool msgpack = s->encoding() == protocol::Encoding::Msgpack;
+            if (lws_write(wsi, payload, n, msgpack ? LWS_WRITE_BINARY : LWS_WRITE_TEXT) < static_cast<int>(n))
+                return -1;
             counters_.frames_sent.fetch_add(1, std::memory_order_relaxed);
             counters_.bytes_sent.fetch_add(n, std::memory_order_relaxed);
-            if (auto code = ops::error_frame_code(frame_payload(frame))) counters_.errors_by_code.count(*code);
+            auto code = msgpack ? protocol::msgpack_error_code(frame_payload(frame))
+                                : ops::error_frame_code(frame_payload(frame));
+            if (code) counters_.errors_by_code.count(*code);
             s->queue().pop();
             if (!s->queue().empty()) lws_callback_on_writable(wsi);
             replay_.on_drained(*s);

@@ -8,6 +8,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "sidecar/admin/security_hub.hpp"
 #include "sidecar/auth/gatekeeper.hpp"
 #include "sidecar/net/http_router.hpp"
 #include "sidecar/ops/counters.hpp"
@@ -52,6 +53,8 @@ public:
     // Resume: where page requests go (set before run()), and where pages come back
     // (thread-safe; called on the replay reader's thread).
     void set_replay_reader(stream::ReplayReader *reader) { replay_reader_ = reader; }
+    // Bans, client-id claims, kicks and the admin API (sidecar/admin); set before run().
+    void set_security_hub(admin::SecurityHub *hub);
     void deliver_replay_page(stream::ReplayPage page);
 
     // lws entry points (static trampolines find the Server through the context user).
@@ -81,6 +84,7 @@ private:
     } sweep_timer_{};
     static void on_sweep(lws_sorted_usec_list_t *sul);
     stream::ReplayReader *replay_reader_ = nullptr;
+    admin::SecurityHub *hub_ = nullptr;
     stream::ReplayInbox replay_inbox_;
     stream::ReplayCoordinator replay_;
     struct lws_context *context_ = nullptr;

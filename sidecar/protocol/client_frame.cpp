@@ -6,6 +6,7 @@
 #include <rapidjson/writer.h>
 
 #include "common/lsn.hpp"
+#include "sidecar/protocol/client_document.hpp"
 
 namespace livesync::protocol {
 
@@ -199,6 +200,11 @@ ClientFrame parse_client_frame(std::string_view text) {
                           std::nullopt};
     }
     if (!doc.IsObject()) return bad_request("frame must be a JSON object");
+    return parse_client_document(doc);
+}
+
+ClientFrame parse_client_document(const rapidjson::Value &doc) {
+    if (!doc.IsObject()) return bad_request("frame must be an object");
     auto type = doc.FindMember("type");
     if (type == doc.MemberEnd()) return bad_request("field \"type\" is required");
     if (!type->value.IsString()) return bad_request("field \"type\" must be a string");

@@ -1,6 +1,7 @@
-// protocol/: the client protocol livesync.v1.json at the edge. Client text frames are
-// parsed here into typed structs, and anything malformed is rejected here with an error
-// code and message; server frames are encoded here. Nothing inward sees raw JSON.
+// protocol/: the client protocol (livesync.v1.json and livesync.v1.msgpack) at the edge.
+// Client messages are parsed here into typed structs, and anything malformed is rejected
+// here with an error code and message; server frames are encoded here. Nothing inward
+// sees raw JSON or msgpack.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "common/filter_tree.hpp"
+#include "sidecar/protocol/encoding.hpp"
 
 namespace livesync::protocol {
 
@@ -46,7 +48,7 @@ struct Ping {
     std::optional<std::string> ref;  // echoed in the pong, raw JSON text of the value
 };
 
-// A rejected frame: code is one of bad_json, bad_request, unknown_type; id is the
+// A rejected frame: code is one of bad_json, bad_msgpack, bad_request, unknown_type; id is the
 // frame's "id" when it had a usable one, so the client can match the error.
 struct FrameError {
     std::string code;
@@ -61,7 +63,13 @@ inline constexpr size_t kMaxSubscriptionColumns = 1600;  // Postgres' column lim
 inline constexpr size_t kMaxHelloSubscriptions = 256;
 inline constexpr size_t kMaxTableLength = 2 * 64 + 1;  // two Postgres identifiers and a dot
 
+// One client message of livesync.v1.json (a JSON text).
 ClientFrame parse_client_frame(std::string_view text);
+// One client message of livesync.v1.msgpack (a msgpack map); malformed msgpack is a
+// FrameError with code bad_msgpack. Both decoders hand the same validator the same
+// document, so a frame means the same in either encoding.
+ClientFrame parse_client_msgpack(std::string_view bytes);
+ClientFrame parse_client_message(Encoding encoding, std::string_view bytes);
 
 // "items" → "public.items"; "s.t" unchanged. Empty parts are invalid (nullopt).
 std::optional<std::string> qualify_table(std::string_view table);

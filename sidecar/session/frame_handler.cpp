@@ -25,7 +25,21 @@ std::string FrameHandler::random_client_id() {
 }
 
 void FrameHandler::on_text(Session &s, std::string_view text) {
-    protocol::ClientFrame frame = protocol::parse_client_frame(text);
+    if (!gate_.admit_message(s, registry::unix_ms_now())) return;
+    if (s.hello_pending) {
+        if (s.held.size() >= kMaxHeldMessages || s.held_bytes + text.size() > kMaxHeldBytes) {
+            s.request_close(1008, "too many messages before welcome");
+            return;
+        }
+        s.held_bytes += text.size();
+        s.held.emplace_back(text);
+        return;
+    }
+    apply(s, text);
+}
+
+void FrameHandler::apply(Session &s, std::string_view text) {
+    protocol::ClientFrame frame = protocol::parse_client_message(s.encoding(), text);
     if (auto *err = std::get_if<protocol::FrameError>(&frame)) {
         s.send_text(protocol::encode_error(err->code, err->message, err->id));
         return;
@@ -50,7 +64,7 @@ void FrameHandler::on_text(Session &s, std::string_view text) {
 }
 
 void FrameHandler::hello(Session &s, const protocol::Hello &hello) {
-    if (s.greeted()) {
+    if (s.greeted() || s.hello_pending) {
         s.send_text(protocol::encode_error("bad_request", "hello was already received on this connection", no_id));
         return;
     }
@@ -66,7 +80,56 @@ void FrameHandler::hello(Session &s, const protocol::Hello &hello) {
         s.send_text(protocol::encode_error("resume_unavailable", "this sidecar cannot resume from last_lsn", no_id));
         return;
     }
-    s.set_client_id(hello.client_id ? *hello.client_id : random_client_id());
+    std::string client_id = hello.client_id ? *hello.client_id : random_client_id();
+    if (ownership_ != nullptr) {
+        const sidecar::auth::Identity *id = s.identity();
+        std::string owner = sidecar::auth::owner_key(true, id->anonymous, id->subject, s.address());
+        if (!ownership_->claim(s.serial(), client_id, std::move(owner))) {
+            s.send_text(protocol::encode_error("not_ready", "cannot check the client id's owner now; retry", no_id));
+            return;
+        }
+        s.hello_pending = true;
+        pending_hellos_.emplace(s.serial(), hello);
+        return;
+    }
+    finish_hello(s, hello, std::move(client_id));
+}
+
+void FrameHandler::on_claim(uint64_t serial, const std::string &client_id, sidecar::auth::ClaimOutcome outcome) {
+    auto it = pending_hellos_.find(serial);
+    Session *s = sessions_.find_serial(serial);
+    if (it == pending_hellos_.end() || s == nullptr) return;
+    protocol::Hello hello = std::move(it->second);
+    pending_hellos_.erase(it);
+    s->hello_pending = false;
+    if (s->close_request()) return;
+    switch (outcome) {
+        case sidecar::auth::ClaimOutcome::Foreign: gate_.client_id_taken(*s, client_id); return;
+        case sidecar::auth::ClaimOutcome::Unavailable:
+            s->send_text(protocol::encode_error(
+                "not_ready", "cannot check the client id's owner (Redis unreachable); send hello again", no_id));
+            break;
+        case sidecar::auth::ClaimOutcome::Owned:
+            if ((hello.last_lsn || !hello.subscriptions.empty()) && !live_.ready) {
+                s->send_text(protocol::encode_error(
+                    "not_ready", "the sidecar has not read the change stream yet; retry", no_id));
+                break;
+            }
+            finish_hello(*s, hello, client_id);
+            break;
+    }
+    // Messages sent after the hello, in order; one of them may be a hello again.
+    while (!s->held.empty() && !s->hello_pending && !s->close_request()) {
+        std::string text = std::move(s->held.front());
+        s->held.pop_front();
+        s->held_bytes -= text.size();
+        apply(*s, text);
+    }
+}
+
+void FrameHandler::finish_hello(Session &s, const protocol::Hello &hello, std::string client_id) {
+    bool resume = hello.last_lsn.has_value();
+    s.set_client_id(std::move(client_id));
     if (Session *previous = sessions_.bind_client(s)) {
         ops::info("client connected again: closing its older session",
                   {{"client_id", s.client_id()}, {"address", previous->address()}});
@@ -134,6 +197,8 @@ void FrameHandler::publish_record(const Session &s) {
 }
 
 void FrameHandler::on_closed(Session &s) {
+    pending_hellos_.erase(s.serial());
+    gate_.on_closed(s, registry::unix_ms_now());
     if (sessions_.holds_client(s)) {
         registry_.remove(s.client_id());
         ops::info("client gone", {{"client_id", s.client_id()}, {"address", s.address()}});

@@ -1,14 +1,17 @@
-// Applies one client text frame to its session: parse at the protocol edge, then
-// hello / subscribe / unsubscribe / ping against the session table, the live stream
-// state and the registry. Runs on the lws thread; replies are queued, never written.
+// Applies one client message (JSON or msgpack, per the session's encoding) to its
+// session: parse at the protocol edge, then hello / subscribe / unsubscribe / ping
+// against the session table, the live stream state and the registry. Runs on the lws
+// thread; replies are queued, never written.
 #pragma once
 
 #include <cstdint>
 #include <random>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "sidecar/auth/gatekeeper.hpp"
+#include "sidecar/auth/ownership.hpp"
 #include "sidecar/protocol/client_frame.hpp"
 #include "sidecar/registry/registry_writer.hpp"
 #include "sidecar/session/resumer.hpp"
@@ -32,12 +35,22 @@ public:
     // is refused with resume_unavailable).
     void set_resumer(Resumer *resumer) { resumer_ = resumer; }
 
+    // Where hello sends its client-id ownership check; without one (unit tests of
+    // other parts) every client id is taken as owned.
+    void set_ownership(sidecar::auth::OwnershipClaims *ownership) { ownership_ = ownership; }
+
     void on_text(Session &s, std::string_view text);
+    // The ownership check of the session `serial`'s hello is settled: finish the hello
+    // (welcome, subscriptions, resume), close 4403, or answer not_ready; then apply the
+    // messages held meanwhile.
+    void on_claim(uint64_t serial, const std::string &client_id, sidecar::auth::ClaimOutcome outcome);
     // The connection is gone: unregister (if s still holds its client id) and forget it.
     void on_closed(Session &s);
 
 private:
+    void apply(Session &s, std::string_view text);
     void hello(Session &s, const protocol::Hello &hello);
+    void finish_hello(Session &s, const protocol::Hello &hello, std::string client_id);
     // live_after: the subscription gets transactions with commit LSN above it.
     void subscribe(Session &s, const protocol::Subscribe &sub, uint64_t live_after);
     void unsubscribe(Session &s, const protocol::Unsubscribe &unsub);
@@ -51,6 +64,12 @@ private:
     std::mt19937_64 rng_;
     sidecar::auth::Gatekeeper &gate_;
     Resumer *resumer_ = nullptr;
+    sidecar::auth::OwnershipClaims *ownership_ = nullptr;
+    std::unordered_map<uint64_t, protocol::Hello> pending_hellos_;  // session serial → hello being checked
 };
+
+// Messages a client may send while its hello is being checked; more closes it 1008.
+inline constexpr size_t kMaxHeldMessages = 64;
+inline constexpr size_t kMaxHeldBytes = 1u << 20;
 
 }  // namespace livesync::session

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "sidecar/protocol/msgpack_writer.hpp"
+
 namespace livesync::session {
 
 Session::Session(uint64_t serial, struct lws *wsi, std::string address, int64_t connected_at_ms,
@@ -47,8 +49,19 @@ Session::SendResult Session::send(net::Frame frame) {
         request_close(1008, std::string(kOverflowReason));
         return SendResult::Overflow;
     }
+    ++messages_out;
     if (queue_.size() == 1) wake_();
     return SendResult::Queued;
+}
+
+void Session::send_text(std::string_view json) {
+    if (encoding_ == protocol::Encoding::Msgpack) {
+        if (auto packed = protocol::json_to_msgpack(json)) {
+            send(net::make_frame(*packed));
+            return;
+        }
+    }
+    send(net::make_frame(json));
 }
 
 void Session::request_close(uint16_t code, std::string reason) {

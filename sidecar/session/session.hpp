@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -15,6 +16,7 @@
 #include "sidecar/auth/access.hpp"
 #include "sidecar/auth/identity.hpp"
 #include "sidecar/net/frame.hpp"
+#include "sidecar/protocol/encoding.hpp"
 #include "sidecar/session/send_queue.hpp"
 
 struct lws;
@@ -98,7 +100,13 @@ public:
     // Queues a frame. Over the queue bound the queue is dropped and the session asks to
     // be closed with 1008 and kOverflowReason.
     SendResult send(net::Frame frame);
-    void send_text(std::string_view json) { send(net::make_frame(json)); }
+    // A server frame built as JSON (protocol/server_frame.hpp), sent in the session's
+    // encoding: as is, or transcoded to msgpack.
+    void send_text(std::string_view json);
+
+    // The encoding the client chose with its subprotocol; set once, at ESTABLISHED.
+    protocol::Encoding encoding() const { return encoding_; }
+    void set_encoding(protocol::Encoding e) { encoding_ = e; }
 
     // Drops anything queued and asks lws to close the connection with code and reason.
     void request_close(uint16_t code, std::string reason);
@@ -108,6 +116,18 @@ public:
 
     // The text message being assembled from fragments.
     std::string rx;
+
+    // A hello waiting for the client-id ownership check (auth/ownership.hpp), and the
+    // messages that arrived meanwhile (bounded; applied in order once it is settled).
+    bool hello_pending = false;
+    std::deque<std::string> held;
+    size_t held_bytes = 0;
+
+    // Messages in and out since the last activity flush (auth/gatekeeper.cpp), and
+    // whether this session was counted as a session of its owner yet.
+    uint64_t messages_in = 0;
+    uint64_t messages_out = 0;
+    bool activity_counted = false;
 
 private:
     uint64_t serial_;
@@ -121,6 +141,7 @@ private:
     SendQueue queue_;
     std::optional<CloseRequest> close_;
     std::function<void()> wake_;
+    protocol::Encoding encoding_ = protocol::Encoding::Json;
 };
 
 }  // namespace livesync::session

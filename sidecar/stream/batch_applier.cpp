@@ -30,7 +30,7 @@ bool served_by_replay(const session::Session &s, common::StreamId entry) {
 
 void deliver_to(const common::Transaction &txn, const LiveState &live, session::Session &s,
                 ops::Counters &counters) {
-    std::vector<FanoutTarget> targets{FanoutTarget{0, &s.subs_by_table(), s.identity()}};
+    std::vector<FanoutTarget> targets{FanoutTarget{0, &s.subs_by_table(), s.identity(), s.encoding()}};
     for (const PlannedFrame &planned : plan_fanout(txn, targets, live)) {
         counters.frames_built.fetch_add(1);
         send_counted(s, planned.frame, counters);
@@ -54,7 +54,8 @@ void fan_out(const common::Transaction &txn, const LiveState &live, session::Ses
     std::vector<FanoutTarget> targets;
     targets.reserve(candidates.size());
     for (size_t i = 0; i < candidates.size(); ++i)
-        targets.push_back(FanoutTarget{i, &candidates[i]->subs_by_table(), candidates[i]->identity()});
+        targets.push_back(FanoutTarget{i, &candidates[i]->subs_by_table(), candidates[i]->identity(),
+                                       candidates[i]->encoding()});
 
     for (const PlannedFrame &planned : plan_fanout(txn, targets, live)) {
         counters.frames_built.fetch_add(1);

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "common/lsn.hpp"
+#include "sidecar/protocol/msgpack_writer.hpp"
 #include "sidecar/stream/published_tables.hpp"
 
 namespace livesync::stream {
@@ -30,7 +31,8 @@ struct TxnTables {
     std::vector<View> views;
     std::unordered_map<std::string, int> view_of_key;
     std::map<std::pair<size_t, int>, sidecar::auth::Shown> shown;  // (change, view) → how it appears
-    std::map<std::pair<size_t, std::string>, std::string> bodies;  // (change, variant) → JSON minus '{'
+    // (change, encoding + variant) → JSON minus '{', or msgpack: [field count byte][fields]
+    std::map<std::pair<size_t, std::string>, std::string> bodies;
 };
 
 TxnTables index_tables(const common::Transaction &txn, const PublishedTables &published) {
@@ -96,9 +98,10 @@ Matches match(const common::Transaction &txn, TxnTables &t, const FanoutTarget &
     return m;
 }
 
-// A byte string equal for two targets exactly when their matches and views are equal.
-std::string audience_key(const Matches &m) {
-    std::string key;
+// A byte string equal for two targets exactly when their matches, views and encodings
+// are equal.
+std::string audience_key(const Matches &m, protocol::Encoding encoding) {
+    std::string key(1, static_cast<char>(encoding));
     for (size_t i = 0; i < m.size(); ++i) {
         for (const Match &match : m[i]) {
             key += *match.id;
@@ -124,23 +127,33 @@ sidecar::auth::Shown shown_of(const common::Transaction &txn, TxnTables &t, size
     return it->second;
 }
 
+// A change's fields without the enclosing object: JSON text after the '{', or msgpack
+// fields after one byte holding their count.
+std::string change_body(const common::Change &change, protocol::Encoding encoding) {
+    std::string out;
+    if (encoding == protocol::Encoding::Msgpack) {
+        out.push_back('\0');
+        out[0] = static_cast<char>(protocol::append_change_fields_msgpack(out, change));
+        return out;
+    }
+    common::append_change_json(out, change);
+    out.erase(0, 1);
+    return out;
+}
+
 const std::string &body_of(const common::Transaction &txn, TxnTables &t, size_t i, sidecar::auth::Shown shown,
-                           const TxnTables::View &view) {
-    std::string variant(1, static_cast<char>(shown));
+                           const TxnTables::View &view, protocol::Encoding encoding) {
+    std::string variant{static_cast<char>(encoding), static_cast<char>(shown)};
     variant += view.columns_key;
     std::string &body = t.bodies[std::make_pair(i, std::move(variant))];
-    if (body.empty()) {
-        std::string json;
-        common::append_change_json(json, sidecar::auth::project(txn.changes[i], shown, view.visible));
-        body.assign(json, 1, std::string::npos);  // without the leading '{'
-    }
+    if (body.empty()) body = change_body(sidecar::auth::project(txn.changes[i], shown, view.visible), encoding);
     return body;
 }
 
 // A TRUNCATE as an audience sees it: only the emptied tables it has a rule on.
 const std::string &truncate_body_of(const common::Transaction &txn, TxnTables &t, size_t i,
-                                    const std::vector<int> &tables) {
-    std::string variant = "t";
+                                    const std::vector<int> &tables, protocol::Encoding encoding) {
+    std::string variant{static_cast<char>(encoding), 't'};
     for (int ti : tables) variant += std::to_string(ti) + ",";
     std::string &body = t.bodies[std::make_pair(i, std::move(variant))];
     if (body.empty()) {
@@ -149,16 +162,33 @@ const std::string &truncate_body_of(const common::Transaction &txn, TxnTables &t
         for (const common::RelationName &r : txn.changes[i].relations)
             for (int ti : tables)
                 if (t.tables[ti] == r.schema + "." + r.table) cut.relations.push_back(r);
-        std::string json;
-        common::append_change_json(json, cut);
-        body.assign(json, 1, std::string::npos);
+        body = change_body(cut, encoding);
     }
     return body;
 }
 
-void append_entry(std::string &out, bool &first, const std::vector<const std::string *> &ids, const std::string &body) {
-    if (!first) out += ',';
-    first = false;
+// The frame being built: its bytes and, for msgpack, where the changes array's count
+// goes once the entries are known.
+struct FrameOut {
+    protocol::Encoding encoding;
+    std::string bytes;
+    size_t changes_count_at = 0;
+    uint32_t entries = 0;
+};
+
+void append_entry(FrameOut &f, const std::vector<const std::string *> &ids, const std::string &body) {
+    ++f.entries;
+    if (f.encoding == protocol::Encoding::Msgpack) {
+        protocol::MsgpackOut w(f.bytes);
+        w.map(1u + static_cast<unsigned char>(body[0]));
+        w.str("sub");
+        w.array(static_cast<uint32_t>(ids.size()));
+        for (const std::string *id : ids) w.str(*id);
+        f.bytes.append(body, 1, std::string::npos);
+        return;
+    }
+    std::string &out = f.bytes;
+    if (f.entries > 1) out += ',';
     out += "{\"sub\":[";
     for (size_t j = 0; j < ids.size(); ++j) {
         if (j) out += ',';
@@ -168,8 +198,30 @@ void append_entry(std::string &out, bool &first, const std::vector<const std::st
     out += body;
 }
 
-std::string encode_frame(const common::Transaction &txn, TxnTables &t, const Matches &m, bool *any) {
-    std::string out(net::kFrameHeadroom, '\0');
+void begin_frame_msgpack(FrameOut &f, const common::Transaction &txn) {
+    bool split = txn.part != 0 || !txn.final;
+    protocol::MsgpackOut w(f.bytes);
+    w.map(split ? 7 : 5);
+    w.str("type");
+    w.str("changes");
+    w.str("lsn");
+    w.str(common::format_lsn(txn.lsn));
+    w.str("xid");
+    w.uint64(txn.xid);
+    w.str("commit_time");
+    w.timestamp(txn.commit_sec, txn.commit_nsec);
+    if (split) {
+        w.str("part");
+        w.uint64(txn.part);
+        w.str("final");
+        w.boolean(txn.final);
+    }
+    w.str("changes");
+    f.changes_count_at = w.array32_placeholder();
+}
+
+void begin_frame_json(FrameOut &f, const common::Transaction &txn) {
+    std::string &out = f.bytes;
     out += "{\"type\":\"changes\",\"lsn\":\"";
     out += common::format_lsn(txn.lsn);
     out += "\",\"xid\":";
@@ -182,7 +234,13 @@ std::string encode_frame(const common::Transaction &txn, TxnTables &t, const Mat
         out += txn.final ? ",\"final\":true" : ",\"final\":false";
     }
     out += ",\"changes\":[";
-    bool first = true;
+}
+
+std::string encode_frame(const common::Transaction &txn, TxnTables &t, const Matches &m,
+                         protocol::Encoding encoding, bool *any) {
+    FrameOut f{encoding, std::string(net::kFrameHeadroom, '\0')};
+    if (encoding == protocol::Encoding::Msgpack) begin_frame_msgpack(f, txn);
+    else begin_frame_json(f, txn);
     for (size_t i = 0; i < txn.changes.size(); ++i) {
         const std::vector<int> &tables = t.change_tables[i];
         if (tables.empty()) continue;
@@ -204,7 +262,7 @@ std::string encode_frame(const common::Transaction &txn, TxnTables &t, const Mat
             ids.erase(std::unique(ids.begin(), ids.end(),
                                   [](const std::string *a, const std::string *b) { return *a == *b; }),
                       ids.end());
-            append_entry(out, first, ids, truncate_body_of(txn, t, i, shown_tables));
+            append_entry(f, ids, truncate_body_of(txn, t, i, shown_tables, encoding));
             continue;
         }
         // One table: group its subscriptions by how the change appears to each, in the
@@ -224,11 +282,13 @@ std::string encode_frame(const common::Transaction &txn, TxnTables &t, const Mat
             if (same == groups.end()) groups.push_back(Group{shown, match.view, {match.id}});
             else same->ids.push_back(match.id);
         }
-        for (const Group &g : groups) append_entry(out, first, g.ids, body_of(txn, t, i, g.shown, t.views[g.view]));
+        for (const Group &g : groups)
+            append_entry(f, g.ids, body_of(txn, t, i, g.shown, t.views[g.view], encoding));
     }
-    out += "]}";
-    *any = !first;
-    return out;
+    if (encoding == protocol::Encoding::Msgpack) protocol::MsgpackOut(f.bytes).patch_count(f.changes_count_at, f.entries);
+    else f.bytes += "]}";
+    *any = f.entries != 0;
+    return std::move(f.bytes);
 }
 
 }  // namespace
@@ -260,10 +320,10 @@ std::vector<PlannedFrame> plan_fanout(const common::Transaction &txn, const std:
     for (const FanoutTarget &target : targets) {
         Matches m = match(txn, t, target, live.rules);
         if (!matches_anything(m)) continue;
-        auto [it, added] = frame_of_audience.emplace(audience_key(m), kNoFrame);
+        auto [it, added] = frame_of_audience.emplace(audience_key(m, target.encoding), kNoFrame);
         if (added) {
             bool any = false;
-            std::string bytes = encode_frame(txn, t, m, &any);
+            std::string bytes = encode_frame(txn, t, m, target.encoding, &any);
             if (any) {
                 it->second = frames.size();
                 // Not a const object: lws_write() fills the headroom in place.

@@ -12,6 +12,7 @@
 
 #include "common/change_batch.hpp"
 #include "sidecar/net/frame.hpp"
+#include "sidecar/protocol/encoding.hpp"
 #include "sidecar/session/session.hpp"
 #include "sidecar/stream/live_state.hpp"
 
@@ -21,6 +22,7 @@ struct FanoutTarget {
     size_t key;  // caller's handle for the target, returned in PlannedFrame::targets
     const session::SubsByTable *subs;
     const sidecar::auth::Identity *identity = nullptr;  // nullptr: sees nothing (default deny)
+    protocol::Encoding encoding = protocol::Encoding::Json;  // frames are encoded once per encoding too
 };
 
 struct PlannedFrame {
@@ -38,7 +40,7 @@ std::vector<std::string> change_tables(const common::Change &change);
 // > its live_after; the change then appears to it as auth::classify() says for its
 // view (live.tables' scope, live.rules' rule for the target's role, the target's
 // identity and the subscription's scope), cut to the visible columns. Targets with the
-// same subscription ids and views share one frame, encoded once.
+// same subscription ids, views and encoding share one frame, encoded once.
 std::vector<PlannedFrame> plan_fanout(const common::Transaction &txn, const std::vector<FanoutTarget> &targets,
                                       const LiveState &live);
 

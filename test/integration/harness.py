@@ -160,6 +160,11 @@ class Sidecar:
         self.redis_url = redis_url
         self.prefix = prefix
         self.extra = list(extra)
+        # Tests open many connections and fail many logins from 127.0.0.1 on purpose;
+        # the rate limits and bans are on only where a test asks for them.
+        for flag, off in (("--rate-connections", "off"), ("--rate-messages", "off"), ("--ban-after", "0")):
+            if not any(a == flag or a.startswith(flag + "=") for a in self.extra):
+                self.extra += [flag, off]
         self.log_path = os.path.join(workdir, f"livesyncd-{self.port}.log")
         self.proc = None
 

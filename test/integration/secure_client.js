@@ -4,7 +4,8 @@
 //
 // usage: node secure_client.js '<json options>'
 //   {"url":..,"token":..,"via":"header"|"query"|"hello","table":..,"until_id":N,
-//    "refresh_token":..,"timeout_ms":N,"retry_ms":N}
+//    "refresh_token":..,"timeout_ms":N,"retry_ms":N,"client_id":..,"pings":N}
+// "pings": N pings sent at once after welcome (rate-limit tests).
 // Subscribe errors not_ready / unknown_table / forbidden are retried for retry_ms (the
 // publish and grant reach the sidecar through the stream); other errors are printed.
 'use strict';
@@ -28,13 +29,16 @@ function subscribe() {
 ws.on('open', () => {
   const hello = { type: 'hello' };
   if (o.token && o.via === 'hello') hello.token = o.token;
+  if (o.client_id) hello.client_id = o.client_id;
   ws.send(JSON.stringify(hello));
 });
 
 ws.on('message', (data) => {
   const f = JSON.parse(data.toString());
   if (f.type === 'welcome') {
+    process.stderr.write(`welcome ${f.client_id}\n`);
     if (o.table) subscribe();
+    for (let i = 0; i < (o.pings || 0); i++) ws.send(JSON.stringify({ type: 'ping', ref: i }));
     if (o.refresh_token) ws.send(JSON.stringify({ type: 'auth', token: o.refresh_token }));
   } else if (f.type === 'subscribed') {
     process.stderr.write(`subscribed ${f.table}\n`);

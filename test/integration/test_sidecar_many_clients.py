@@ -78,7 +78,9 @@ class ManyClients(unittest.TestCase):
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
             try:
                 line = proc.stdout.readline()
-                self.assertEqual(line.strip(), "ready", proc.stderr.read() if proc.poll() is not None else "")
+                if line.strip() != "ready":
+                    proc.kill()
+                    self.fail(f"not every subscription was acknowledged: {proc.communicate()[1][-2000:]}")
                 self.assertEqual(stack.sidecar.get("/metrics")[1].count("livesync_sessions_open 200"), 1)
                 for txn in txns:
                     pg.psql(sql_of(txn))

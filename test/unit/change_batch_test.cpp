@@ -125,12 +125,13 @@ TEST(ChangeBatchCodec, ValuesOfEveryKindDecodeAndRenderLosslessly) {
 TEST(ChangeBatchCodec, TruncatedBatchIsRejectedWithAMessage) {
     std::string bytes = batch(1, 1, {change("i", "public", "items", {{"id", i64(1)}})});
     for (size_t cut : {size_t(0), size_t(1), bytes.size() / 2, bytes.size() - 1}) {
-        EXPECT_EQ(decode_error(std::string_view(bytes).substr(0, cut)), "truncated msgpack") << "cut at " << cut;
+        EXPECT_EQ(decode_error(std::string_view(bytes).substr(0, cut)).rfind("truncated msgpack", 0), 0u)
+            << "cut at " << cut;
     }
 }
 
 TEST(ChangeBatchCodec, GarbageBytesAreRejectedWithAMessage) {
-    EXPECT_EQ(decode_error("\xc1"), "malformed msgpack");
+    EXPECT_EQ(decode_error("\xc1").rfind("malformed msgpack", 0), 0u);
     EXPECT_EQ(decode_error("hello"), "trailing bytes after msgpack value");
     EXPECT_EQ(decode_error("\x93\x01\x02\x03"), "batch must be an array of [version, transactions]");
     // A batch whose only transaction is not an array.

@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "sidecar/net/ops_routes.hpp"
 #include "sidecar/ops/metrics.hpp"
 #include "sidecar/protocol/server_frame.hpp"
 
@@ -106,6 +107,41 @@ TEST(Metrics, ErrorFrameCodeRecognizesEncodeErrorOnly) {
               std::optional<std::string_view>("bad_json"));
     EXPECT_FALSE(ops::error_frame_code(protocol::encode_pong(std::nullopt)).has_value());
     EXPECT_FALSE(ops::error_frame_code(R"({"type":"changes","changes":[{"code":"error"}]})").has_value());
+}
+
+TEST(Readyz, ReadyOnlyWhenTheReaderIsConnectedAndTheSnapshotApplied) {
+    ops::Counters c;
+    stream::LiveState live;
+    auto r = net::readiness_response(c, live);
+    EXPECT_EQ(r.status, 503u);
+    EXPECT_NE(r.body.find("not connected to Redis"), std::string::npos) << r.body;
+    c.stream_connected = true;
+    r = net::readiness_response(c, live);
+    EXPECT_EQ(r.status, 503u);
+    EXPECT_NE(r.body.find("snapshot"), std::string::npos) << r.body;
+    live.ready = true;
+    EXPECT_EQ(net::readiness_response(c, live).status, 200u);
+    c.stream_connected = false;  // Redis went away after the snapshot
+    EXPECT_EQ(net::readiness_response(c, live).status, 503u);
+}
+
+TEST(MetricsResponse, ReportsLagOpenSessionsAndFanoutObservations) {
+    ops::Counters c;
+    stream::LiveState live;
+    session::SessionTable sessions;
+    sessions.open(nullptr, "a", 0, 1024, [] {});
+    c.stream_entries_handed = 5;
+    net::record_fanout(c, std::chrono::steady_clock::now(), 0);
+    net::record_fanout(c, std::chrono::steady_clock::now(), 0);
+    auto r = net::metrics_response(c, live, sessions);
+    EXPECT_EQ(r.status, 200u);
+    EXPECT_EQ(r.content_type, std::string(ops::kMetricsContentType));
+    auto s = samples(r.body);
+    EXPECT_EQ(s["livesync_stream_lag_entries"], "3");
+    EXPECT_EQ(s["livesync_sessions_open"], "1");
+    EXPECT_EQ(s["livesync_fanout_seconds_count"], "2");
+    EXPECT_EQ(s["livesync_stream_ready"], "0");
+    EXPECT_GE(std::stod(s["livesync_stream_last_entry_age_seconds"]), 0.0);
 }
 
 }  // namespace

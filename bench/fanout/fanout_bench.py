@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""Fan-out benchmark (never a test): a real Postgres + replicator + Redis + livesyncd on
+loopback, and bench/fanout's fanout-clients holding many WebSocket sessions in one
+process. Measures, per scenario:
+
+  throughput  delivered changes/s (rows x clients) while a plpgsql procedure commits
+              TXNS transactions of ROWS rows as fast as it can, and commit -> client
+              latency p50/p99 of every changes frame
+  latency     the same at a fixed commit rate (--rate changes/s)
+  idle        RSS of livesyncd per idle subscribed connection
+  catchup     a client resuming from an LSN far behind: replayed changes/s
+
+Results print as one JSON line per run; docs/benchmarks.md has the table and commands.
+
+    sudo python3 bench/fanout/fanout_bench.py throughput --clients 1000 --rows 100 --txns 300
+    sudo python3 bench/fanout/fanout_bench.py latency --clients 1000 --rows 1 --rate 1000 --seconds 10
+    sudo python3 bench/fanout/fanout_bench.py idle --clients 10000
+    sudo python3 bench/fanout/fanout_bench.py catchup --rows 100 --txns 2000 --clients 1
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "test", "integration"))
+import harness  # noqa: E402
+
+GENERATOR = os.path.join(harness.BUILD, "bench", "fanout", "fanout-clients")
+
+LOAD_PROC = """
+CREATE PROCEDURE bench_load(txns int, nrows int, txn_per_s float8) LANGUAGE plpgsql AS $$
+DECLARE t0 timestamptz := clock_timestamp();
+BEGIN
+  FOR k IN 1..txns LOOP
+    INSERT INTO bench (v, label) SELECT g, 'row' FROM generate_series(1, nrows) g;
+    COMMIT;
+    IF txn_per_s > 0 THEN
+      PERFORM pg_sleep(greatest(0, k / txn_per_s - extract(epoch FROM clock_timestamp() - t0)));
+    END IF;
+  END LOOP;
+END $$"""
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def cpu_s(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_generator(stack, clients, expect, timeout, last_lsn=None, procs=1):
+    """procs generator processes sharing the clients (one core each at most)."""
+    gens = []
+    for p in range(procs):
+        n = clients // procs + (1 if p < clients % procs else 0)
+        argv = [GENERATOR, "--url", stack.sidecar.url, "--clients", str(n), "--table", "public.bench",
+                "--expect", str(expect), "--timeout", str(timeout), "--client-prefix", f"bench-{p}-"]
+        if last_lsn:
+            argv += ["--last-lsn", last_lsn]
+        gens.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    return gens
+
+
+def wait_ready(gens, timeout):
+    for gen in gens:
+        line = gen.stdout.readline()
+        if line.strip() != "ready":
+            for g in gens:
+                g.kill()
+            raise SystemExit(f"generator not ready: {line!r} {gen.stderr.read()[-2000:]}")
+
+
+def finish(gens, timeout):
+    results = []
+    for gen in gens:
+        try:
+            out, err = gen.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            gen.kill()
+            out, err = gen.communicate()
+        lines = [l for l in out.splitlines() if l.startswith("{")]
+        if not lines:
+            raise SystemExit(f"generator gave no result (exit {gen.returncode}): {err[-2000:]}")
+        r = json.loads(lines[-1])
+        if err.strip():
+            r["stderr_tail"] = err.strip().splitlines()[-3:]
+        results.append(r)
+    if len(results) == 1:
+        return results[0]
+    # Several processes: one delivery window over all; latency percentiles are the worst
+    # process's (each process computes its own).
+    total = {k: sum(r[k] for r in results) for k in ("clients", "acked", "done", "changes", "errors", "closed")}
+    first = min(r["first_unix"] for r in results if r["changes"])
+    last = max(r["last_unix"] for r in results if r["changes"])
+    total["changes_per_s"] = round(total["changes"] / (last - first)) if last > first else 0
+    total["latency_ms"] = {k: max(r["latency_ms"][k] for r in results) for k in ("p50", "p99", "max")}
+    total["latency_ms"]["samples"] = sum(r["latency_ms"]["samples"] for r in results)
+    total["generator_cpu_s"] = round(sum(r["generator_cpu_s"] for r in results), 2)
+    total["generator_procs"] = len(results)
+    return total
+
+
+def stream_tail(redis):
+    """The newest entry ID (the first line of redis-cli --raw's XREVRANGE; the batch is binary)."""
+    out = redis.raw("XREVRANGE", "livesync:changes", "+", "-", "COUNT", "1").decode(errors="replace").splitlines()
+    return out[0].strip() if out else ""
+
+
+def newest_lsn(redis):
+    lsn = int(stream_tail(redis).split("-")[0])
+    return f"{lsn >> 32:X}/{lsn & 0xffffffff:X}"
+
+
+def setup(stack):
+    stack.wait_replicator()
+    pg = stack.pg
+    pg.psql("CREATE TABLE bench (id bigserial PRIMARY KEY, v int, label text)")
+    pg.psql("SELECT livesync.publish('bench')")
+    pg.psql("SELECT livesync.grant('anonymous', 'bench')")
+    pg.psql(LOAD_PROC)
+    stack.wait_published("public.bench")
+
+
+def fanout_histogram(stack):
+    """(count, sum seconds) of livesync_fanout_seconds from /metrics."""
+    count = total = 0.0
+    for line in stack.sidecar.get("/metrics")[1].splitlines():
+        if line.startswith("livesync_fanout_seconds_count "):
+            count = float(line.split()[1])
+        elif line.startswith("livesync_fanout_seconds_sum "):
+            total = float(line.split()[1])
+    return count, total
+
+
+def run_load(stack, args, clients, rate):
+    """Clients subscribe, then TXNS x ROWS are committed (rate: txn/s, 0 = flat out)."""
+    expect = args.txns * args.rows
+    gen = start_generator(stack, clients, expect, args.timeout, procs=args.procs)
+    wait_ready(gen, args.timeout)
+    pid = stack.sidecar.proc.pid
+    cpu0, t0 = cpu_s(pid), time.monotonic()
+    h0 = fanout_histogram(stack)
+    stack.pg.psql(f"CALL bench_load({args.txns}, {args.rows}, {rate})")
+    commit_s = time.monotonic() - t0
+    result = finish(gen, args.timeout + 30)
+    h1 = fanout_histogram(stack)
+    if h1[0] > h0[0]:
+        # Service-thread time from entry arrival to frames queued (writes come after).
+        result["fanout_queue_ms_mean"] = round((h1[1] - h0[1]) / (h1[0] - h0[0]) * 1000, 3)
+    result.update(livesyncd_cpu_s=round(cpu_s(pid) - cpu0, 2), commit_s=round(commit_s, 2),
+                  committed_changes_per_s=round(expect / commit_s), rows_per_txn=args.rows, txns=args.txns)
+    return result
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("scenario", choices=["throughput", "latency", "idle", "catchup"])
+    ap.add_argument("--clients", type=int, default=1000)
+    ap.add_argument("--rows", type=int, default=100, help="rows per transaction")
+    ap.add_argument("--txns", type=int, default=300, help="transactions (throughput, catchup)")
+    ap.add_argument("--rate", type=float, default=1000, help="committed changes/s (latency)")
+    ap.add_argument("--seconds", type=float, default=10, help="duration (latency)")
+    ap.add_argument("--timeout", type=float, default=120)
+    ap.add_argument("--max-send-queue", default="64MiB")
+    ap.add_argument("--procs", type=int, default=1, help="generator processes sharing the clients")
+    args = ap.parse_args()
+
+    # livesyncd inherits this: one fd per session.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, args.clients + 4096)), hard))
+    sidecar_args = ["--allow-anonymous", "--max-send-queue", args.max_send_queue]
+    with harness.Stack(sidecar_args=sidecar_args) as stack:
+        setup(stack)
+        if args.scenario == "throughput":
+            result = run_load(stack, args, args.clients, 0)
+        elif args.scenario == "latency":
+            args.txns = max(1, int(args.rate * args.seconds / args.rows))
+            result = run_load(stack, args, args.clients, args.rate / args.rows)
+            result["target_committed_changes_per_s"] = args.rate
+        elif args.scenario == "idle":
+            pid = stack.sidecar.proc.pid
+            time.sleep(1)
+            before = rss_kb(pid)
+            gens = start_generator(stack, args.clients, 0, args.timeout, procs=args.procs)
+            wait_ready(gens, args.timeout)
+            time.sleep(2)  # registry writes and allocator settle
+            after = rss_kb(pid)
+            for gen in gens:
+                gen.kill()
+                gen.wait()
+            result = {"clients": args.clients, "rss_before_kb": before, "rss_after_kb": after,
+                      "bytes_per_idle_connection": round((after - before) * 1024 / args.clients)}
+        else:
+            pg, redis = stack.pg, stack.redis
+            pg.psql("CALL bench_load(1, 1, 0)")
+            harness.wait_until(lambda: stream_tail(redis) != "", 10, "a first entry")
+            last_lsn = newest_lsn(redis)
+            before = stream_tail(redis)
+            pg.psql(f"CALL bench_load({args.txns}, {args.rows}, 0)")
+            expect = args.txns * args.rows
+            # Wait until the whole backlog is in the stream, so only the replay is timed.
+            deadline = time.monotonic() + args.timeout
+            settled = before
+            while time.monotonic() < deadline:
+                time.sleep(1)
+                tail = stream_tail(redis)
+                if tail == settled and tail != before:
+                    break
+                settled = tail
+            gen = start_generator(stack, args.clients, expect, args.timeout, last_lsn=last_lsn, procs=args.procs)
+            result = finish(gen, args.timeout + 30)
+            result.update(backlog_changes=expect, rows_per_txn=args.rows, txns=args.txns,
+                          stream_entries=int(redis.cli("XLEN", "livesync:changes").split()[-1]))
+        result["scenario"] = args.scenario
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,322 @@
+// fanout-clients: the load generator of bench/fanout (never a test). Opens many
+// livesync WebSocket sessions in one process on one libwebsockets context, each saying
+// hello with one subscription (optionally resuming from --last-lsn), prints "ready" on
+// stdout once every subscription is acknowledged (or caught up, when resuming), then
+// counts delivered changes until every client has --expect of them (or --timeout), and
+// prints one JSON line of results:
+//   clients, changes (total delivered), first_s/last_s (delivery window, seconds since
+//   ready), changes_per_s, latency_ms {p50,p99,max,samples} (now - commit_time of each
+//   changes frame, per client; same host clock as Postgres), errors, closed.
+//
+// usage: fanout-clients --url ws://127.0.0.1:8080/v1/sync --clients N --table public.t
+//                       [--expect N] [--timeout S] [--last-lsn X/Y] [--connect-batch N]
+//                       [--client-prefix P]
+#include <libwebsockets.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+struct Options {
+    std::string url = "ws://127.0.0.1:8080/v1/sync";
+    int clients = 1;
+    std::string table = "public.bench";
+    long expect = 0;  // changes per client; 0: run until --timeout
+    double timeout_s = 60;
+    std::string last_lsn;
+    int connect_batch = 200;  // connections started per service round while others are pending
+    std::string client_prefix = "bench-";  // client ids are <prefix><index>
+};
+
+struct Client {
+    int index = 0;
+    struct lws *wsi = nullptr;
+    bool hello_sent = false;
+    bool acked = false;
+    bool counted_done = false;
+    long changes = 0;
+    std::string rx;
+};
+
+struct Bench {
+    Options opt;
+    std::vector<Client> clients;
+    struct lws_context *context = nullptr;
+    std::string host, path;
+    int port = 0;
+    int started = 0, connecting = 0, acked = 0, done = 0, errors = 0, closed = 0;
+    bool ready = false;
+    std::chrono::steady_clock::time_point ready_at, first_change, last_change;
+    bool any_change = false;
+    long total_changes = 0;
+    std::vector<float> latency_ms;  // bounded: kMaxSamples
+};
+
+constexpr size_t kMaxSamples = 20'000'000;
+Bench bench;
+
+double wall_now_s() {
+    timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<double>(ts.tv_sec) + ts.tv_nsec / 1e9;
+}
+
+// "2026-11-25T08:43:28.123456Z" → unix seconds.
+double parse_rfc3339(std::string_view t) {
+    if (t.size() < 20) return 0;
+    struct tm tm {};
+    tm.tm_year = std::atoi(std::string(t.substr(0, 4)).c_str()) - 1900;
+    tm.tm_mon = std::atoi(std::string(t.substr(5, 2)).c_str()) - 1;
+    tm.tm_mday = std::atoi(std::string(t.substr(8, 2)).c_str());
+    tm.tm_hour = std::atoi(std::string(t.substr(11, 2)).c_str());
+    tm.tm_min = std::atoi(std::string(t.substr(14, 2)).c_str());
+    tm.tm_sec = std::atoi(std::string(t.substr(17, 2)).c_str());
+    double frac = 0;
+    if (t.size() > 20 && t[19] == '.') {
+        size_t end = t.find('Z', 20);
+        std::string digits(t.substr(20, end - 20));
+        frac = std::atof(("0." + digits).c_str());
+    }
+    return static_cast<double>(timegm(&tm)) + frac;
+}
+
+size_t count_of(std::string_view hay, std::string_view needle) {
+    size_t n = 0;
+    for (size_t at = hay.find(needle); at != std::string_view::npos; at = hay.find(needle, at + needle.size())) ++n;
+    return n;
+}
+
+void mark_ready_if_all() {
+    if (!bench.ready && bench.acked == bench.opt.clients) {
+        bench.ready = true;
+        bench.ready_at = std::chrono::steady_clock::now();
+        std::printf("ready\n");
+        std::fflush(stdout);
+    }
+}
+
+void on_message(Client &c, std::string_view m) {
+    if (m.rfind("{\"type\":\"changes\"", 0) == 0) {
+        auto now = std::chrono::steady_clock::now();
+        long n = static_cast<long>(count_of(m, "{\"sub\":["));
+        c.changes += n;
+        bench.total_changes += n;
+        if (!bench.any_change) bench.first_change = now, bench.any_change = true;
+        bench.last_change = now;
+        size_t at = m.find("\"commit_time\":\"");
+        if (at != std::string_view::npos && bench.latency_ms.size() < kMaxSamples) {
+            double commit = parse_rfc3339(m.substr(at + 15, 32));
+            if (commit > 0) bench.latency_ms.push_back(static_cast<float>((wall_now_s() - commit) * 1000.0));
+        }
+        if (bench.opt.expect > 0 && c.changes >= bench.opt.expect && !c.counted_done) {
+            c.counted_done = true;
+            ++bench.done;
+        }
+    } else if (m.rfind("{\"type\":\"subscribed\"", 0) == 0) {
+        if (bench.opt.last_lsn.empty() && !c.acked) {
+            c.acked = true;
+            ++bench.acked;
+            mark_ready_if_all();
+        }
+    } else if (m.rfind("{\"type\":\"caught_up\"", 0) == 0 || m.rfind("{\"type\":\"resync_required\"", 0) == 0) {
+        if (m.rfind("{\"type\":\"resync_required\"", 0) == 0) {
+            std::fprintf(stderr, "fanout-clients: client %d: %.*s\n", c.index, static_cast<int>(m.size()), m.data());
+            ++bench.errors;
+        }
+        if (!c.acked) {
+            c.acked = true;
+            ++bench.acked;
+            mark_ready_if_all();
+        }
+    } else if (m.rfind("{\"type\":\"error\"", 0) == 0) {
+        ++bench.errors;
+        std::fprintf(stderr, "fanout-clients: client %d: %.*s\n", c.index, static_cast<int>(m.size()), m.data());
+    }
+}
+
+int callback(struct lws *wsi, enum lws_callback_reasons reason, void *, void *in, size_t len) {
+    auto *c = static_cast<Client *>(lws_get_opaque_user_data(wsi));
+    switch (reason) {
+        case LWS_CALLBACK_CLIENT_ESTABLISHED:
+            --bench.connecting;
+            lws_callback_on_writable(wsi);
+            return 0;
+        case LWS_CALLBACK_CLIENT_WRITEABLE: {
+            if (!c || c->hello_sent) return 0;
+            std::string hello = "{\"type\":\"hello\",\"client_id\":\"" + bench.opt.client_prefix + std::to_string(c->index) + "\"";
+            if (!bench.opt.last_lsn.empty()) hello += ",\"last_lsn\":\"" + bench.opt.last_lsn + "\"";
+            hello += ",\"subscriptions\":[{\"id\":\"s1\",\"table\":\"" + bench.opt.table + "\"}]}";
+            std::string buf(LWS_PRE, '\0');
+            buf += hello;
+            if (lws_write(wsi, reinterpret_cast<unsigned char *>(buf.data()) + LWS_PRE, hello.size(), LWS_WRITE_TEXT) <
+                static_cast<int>(hello.size()))
+                return -1;
+            c->hello_sent = true;
+            return 0;
+        }
+        case LWS_CALLBACK_CLIENT_RECEIVE:
+            if (!c) return 0;
+            if (lws_is_first_fragment(wsi) && lws_is_final_fragment(wsi)) {  // no copy
+                on_message(*c, std::string_view(static_cast<const char *>(in), len));
+                return 0;
+            }
+            if (lws_is_first_fragment(wsi)) c->rx.clear();
+            c->rx.append(static_cast<const char *>(in), len);
+            if (lws_is_final_fragment(wsi)) on_message(*c, c->rx);
+            return 0;
+        case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+            --bench.connecting;
+            ++bench.errors;
+            std::fprintf(stderr, "fanout-clients: connect %d failed: %s\n", c ? c->index : -1,
+                         in ? static_cast<const char *>(in) : "?");
+            if (c) c->wsi = nullptr;
+            return 0;
+        case LWS_CALLBACK_CLIENT_CLOSED:
+            ++bench.closed;
+            if (c) c->wsi = nullptr;
+            return 0;
+        default: return 0;
+    }
+}
+
+const struct lws_protocols kProtocols[] = {
+    {"livesync.v1.json", callback, 0, 1 << 16, 0, nullptr, 0},
+    {nullptr, nullptr, 0, 0, 0, nullptr, 0},
+};
+
+void connect_more() {
+    while (bench.started < bench.opt.clients && bench.connecting < bench.opt.connect_batch) {
+        Client &c = bench.clients[bench.started];
+        c.index = bench.started++;
+        struct lws_client_connect_info ci;
+        std::memset(&ci, 0, sizeof ci);
+        ci.context = bench.context;
+        ci.address = bench.host.c_str();
+        ci.port = bench.port;
+        ci.path = bench.path.c_str();
+        ci.host = bench.host.c_str();
+        ci.origin = bench.host.c_str();
+        ci.protocol = "livesync.v1.json";
+        ci.opaque_user_data = &c;
+        ci.pwsi = &c.wsi;
+        ++bench.connecting;
+        if (!lws_client_connect_via_info(&ci)) {
+            --bench.connecting;
+            ++bench.errors;
+        }
+    }
+}
+
+bool parse(int argc, char **argv, Options &o) {
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        auto next = [&]() -> const char * { return i + 1 < argc ? argv[++i] : nullptr; };
+        const char *v = nullptr;
+        if (a == "--url" && (v = next())) o.url = v;
+        else if (a == "--clients" && (v = next())) o.clients = std::atoi(v);
+        else if (a == "--table" && (v = next())) o.table = v;
+        else if (a == "--expect" && (v = next())) o.expect = std::atol(v);
+        else if (a == "--timeout" && (v = next())) o.timeout_s = std::atof(v);
+        else if (a == "--last-lsn" && (v = next())) o.last_lsn = v;
+        else if (a == "--connect-batch" && (v = next())) o.connect_batch = std::atoi(v);
+        else if (a == "--client-prefix" && (v = next())) o.client_prefix = v;
+        else return false;
+    }
+    return o.clients > 0 && o.connect_batch > 0;
+}
+
+double cpu_seconds() {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+double percentile(std::vector<float> &v, double p) {
+    if (v.empty()) return 0;
+    size_t k = std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1)));
+    std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
+    return v[k];
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    if (!parse(argc, argv, bench.opt)) {
+        std::fprintf(stderr,
+                     "usage: fanout-clients --url URL --clients N --table T [--expect N] [--timeout S] "
+                     "[--last-lsn X/Y] [--connect-batch N]\n");
+        return 2;
+    }
+    // One fd per client, plus slack; lws sizes its tables from this limit.
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = std::min<rlim_t>(rl.rlim_max, static_cast<rlim_t>(bench.opt.clients) + 1024);
+    setrlimit(RLIMIT_NOFILE, &rl);
+
+    std::string url = bench.opt.url;
+    const char *proto = nullptr, *address = nullptr, *path = nullptr;
+    int port = 0;
+    if (lws_parse_uri(url.data(), &proto, &address, &port, &path)) {
+        std::fprintf(stderr, "fanout-clients: bad --url\n");
+        return 2;
+    }
+    bench.host = address;
+    bench.port = port;
+    bench.path = std::string("/") + path;
+    bench.clients.resize(static_cast<size_t>(bench.opt.clients));
+
+    lws_set_log_level(LLL_ERR, nullptr);
+    struct lws_context_creation_info info;
+    std::memset(&info, 0, sizeof info);
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.protocols = kProtocols;
+    info.fd_limit_per_thread = static_cast<unsigned>(bench.opt.clients) + 256;
+    bench.context = lws_create_context(&info);
+    if (!bench.context) return 1;
+
+    auto start = std::chrono::steady_clock::now();
+    auto deadline = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                std::chrono::duration<double>(bench.opt.timeout_s));
+    while (std::chrono::steady_clock::now() < deadline) {
+        connect_more();
+        lws_service(bench.context, 0);
+        // Resuming clients also wait for caught_up, which follows their last replayed change.
+        if (bench.opt.expect > 0 && bench.done == bench.opt.clients && bench.acked == bench.opt.clients) break;
+        if (bench.closed > 0 && bench.closed + bench.errors >= bench.opt.clients) break;
+    }
+
+    double first = 0, last = 0, rate = 0, first_unix = 0, last_unix = 0;
+    if (bench.any_change) {
+        auto to_unix = [&](std::chrono::steady_clock::time_point t) {
+            return wall_now_s() - std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+        };
+        first_unix = to_unix(bench.first_change);
+        last_unix = to_unix(bench.last_change);
+        first = std::chrono::duration<double>(bench.first_change - bench.ready_at).count();
+        last = std::chrono::duration<double>(bench.last_change - bench.ready_at).count();
+        double window = std::chrono::duration<double>(bench.last_change - bench.first_change).count();
+        rate = window > 0 ? static_cast<double>(bench.total_changes) / window : 0;
+    }
+    size_t samples = bench.latency_ms.size();
+    double p50 = percentile(bench.latency_ms, 0.50), p99 = percentile(bench.latency_ms, 0.99);
+    double max = samples ? *std::max_element(bench.latency_ms.begin(), bench.latency_ms.end()) : 0;
+    std::printf(
+        "{\"clients\":%d,\"acked\":%d,\"done\":%d,\"changes\":%ld,\"first_s\":%.6f,\"last_s\":%.6f,"
+        "\"first_unix\":%.6f,\"last_unix\":%.6f,\"changes_per_s\":%.0f,\"latency_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f,\"samples\":%zu},"
+        "\"errors\":%d,\"closed\":%d,\"generator_cpu_s\":%.2f}\n",
+        bench.opt.clients, bench.acked, bench.done, bench.total_changes, first, last, first_unix, last_unix, rate, p50, p99, max, samples,
+        bench.errors, bench.closed, cpu_seconds());
+    std::fflush(stdout);
+    lws_context_destroy(bench.context);
+    return bench.errors == 0 && (bench.opt.expect == 0 || bench.done == bench.opt.clients) ? 0 : 1;
+}

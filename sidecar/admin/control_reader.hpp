@@ -1,0 +1,61 @@
+// admin/: what operators do to live sessions — the admin HTTP API (/v1/admin/*), the
+// control stream every sidecar follows, and the per-user activity report.
+//
+// The control stream "<prefix>control": entries {kind=kick, client_id=..|user=..} from
+// livesync.kick() in SQL or from any sidecar's admin API, and {kind=ban, address=..}.
+// A thread of its own follows it with XREAD BLOCK, starting after the entry that was
+// newest when livesyncd started (old kicks are never replayed), and hands each entry to
+// the server, which acts on the sessions it holds.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "common/lsn.hpp"
+#include "common/redis_url.hpp"
+
+namespace livesync::admin {
+
+struct ControlCommand {
+    std::string kind;       // "kick" | "ban"
+    std::string client_id;  // kick: one client id
+    std::string user;       // kick: every session of this sub
+    std::string address;    // ban: close this address's sessions
+    std::string origin;     // the sidecar that wrote it (it acted already), or empty
+};
+
+// A control entry's fields → command; nullopt when kind is unknown or the target missing.
+std::optional<ControlCommand> parse_control(const std::vector<std::pair<std::string, std::string>> &fields);
+
+struct ControlConfig {
+    common::RedisUrl url;
+    std::string stream_key;  // "<prefix>control"
+    int block_ms = 2000;
+};
+
+class ControlReader {
+public:
+    ControlReader(ControlConfig config, std::function<void(ControlCommand)> deliver);
+    ~ControlReader();
+    void start();
+    void stop();  // returns within one XREAD BLOCK period
+
+private:
+    void run();
+    ControlConfig config_;
+    std::function<void(ControlCommand)> deliver_;
+    std::optional<common::StreamId> last_id_;  // set once, at the first connect
+    std::thread thread_;
+    std::atomic<bool> stop_{false};
+    std::mutex mutex_;
+    std::condition_variable cv_;
+};
+
+}  // namespace livesync::admin

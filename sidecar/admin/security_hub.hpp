@@ -1,0 +1,90 @@
+// The lws side of the security layer that spans sessions: answers coming back from
+// SecurityStore (client-id claims, the shared ban list, activity reports) and from the
+// control stream (kicks, bans) are queued here by their threads and applied on the
+// service thread in drain(); and the admin HTTP API (/v1/admin/*) is served from here
+// (bodies collected, answers that need Redis sent when they arrive).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <variant>
+
+#include "sidecar/admin/admin_api.hpp"
+#include "sidecar/admin/control_reader.hpp"
+#include "sidecar/auth/gatekeeper.hpp"
+#include "sidecar/auth/security_store.hpp"
+#include "sidecar/session/frame_handler.hpp"
+
+struct lws;
+
+namespace livesync::admin {
+
+struct HubConfig {
+    std::string sidecar_id;
+    std::string admin_token;  // empty: /v1/admin/* answers 404
+};
+
+class SecurityHub {
+public:
+    using Respond = std::function<int(struct lws *, net::HttpResponse, bool close_after)>;
+
+    SecurityHub(HubConfig config, sidecar::auth::Gatekeeper &gate, sidecar::auth::SecurityStore *store,
+                ops::Counters &counters, sidecar::auth::AuditSink &audit);
+
+    // Called by the server before run(): what drain() and the admin API act on.
+    void bind(session::SessionTable &sessions, session::FrameHandler &handler, Respond respond,
+              std::function<void()> wake);
+
+    sidecar::auth::OwnershipClaims *ownership() { return store_; }
+
+    // Thread-safe: queue an answer or a control command and wake the service thread.
+    void push(sidecar::auth::StoreResult result);
+    void push(ControlCommand command);
+
+    // Service thread.
+    void drain();
+    bool refuse_connection(const std::string &address);
+    static bool owns_path(std::string_view path) { return path.substr(0, kAdminPrefix.size()) == kAdminPrefix; }
+    int on_request(struct lws *wsi, std::string_view path);
+    bool collecting(struct lws *wsi) const { return bodies_.count(wsi) != 0; }
+    int on_body(struct lws *wsi, const char *data, size_t len);
+    int on_body_complete(struct lws *wsi);
+    void on_http_closed(struct lws *wsi);
+
+    // Closes the matching sessions held here; returns how many.
+    size_t kick(const ControlCommand &command);
+
+private:
+    struct Request {
+        std::string method;
+        std::string path;
+        std::optional<std::string> since;
+        std::string body;
+    };
+    int answer(struct lws *wsi, const Request &request);
+    void apply(ControlCommand &command);
+
+    HubConfig config_;
+    sidecar::auth::Gatekeeper &gate_;
+    sidecar::auth::SecurityStore *store_;
+    ops::Counters &counters_;
+    sidecar::auth::AuditSink &audit_;
+    session::SessionTable *sessions_ = nullptr;
+    session::FrameHandler *handler_ = nullptr;
+    Respond respond_;
+    std::function<void()> wake_;
+
+    std::mutex mutex_;
+    std::deque<std::variant<sidecar::auth::StoreResult, ControlCommand>> inbox_;  // guarded by mutex_
+
+    std::unordered_map<struct lws *, Request> bodies_;       // admin POSTs being received
+    std::unordered_map<uint64_t, struct lws *> waiting_;     // ticket → request awaiting Redis
+    std::unordered_map<struct lws *, uint64_t> ticket_of_;
+    uint64_t next_ticket_ = 1;
+};
+
+}  // namespace livesync::admin

@@ -1,0 +1,304 @@
+#include "sidecar/auth/security_store.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <set>
+
+#include "common/change_batch.hpp"
+#include "sidecar/ops/log.hpp"
+#include "sidecar/redis/connection.hpp"
+
+namespace livesync::sidecar::auth {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr std::chrono::milliseconds kConnectTimeout{2000};
+constexpr std::chrono::milliseconds kReadTimeout{5000};
+constexpr size_t kMaxReportOwners = 10000;
+
+// The owner of a client id, claimed or refreshed atomically: a key held by another
+// owner is left alone (0); otherwise it is (re)set with the TTL (1).
+constexpr const char *kClaimScript =
+    "local cur = redis.call('GET', KEYS[1]) "
+    "if cur and cur ~= ARGV[1] then return 0 end "
+    "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) "
+    "return 1";
+
+int64_t unix_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string str_of(const redisReply *r) { return r && r->str ? std::string(r->str, r->len) : std::string(); }
+
+int64_t to_int(const std::string &s) {
+    char *end = nullptr;
+    long long v = std::strtoll(s.c_str(), &end, 10);
+    return end && *end == '\0' ? v : 0;
+}
+
+struct TenantTotals {
+    std::set<std::string> users;
+    int64_t sessions = 0, in = 0, out = 0, last_seen = 0;
+};
+
+}  // namespace
+
+std::string render_activity(int64_t since_unix,
+                            const std::vector<std::pair<std::string, std::map<std::string, std::string>>> &owners) {
+    std::map<std::string, TenantTotals> tenants;
+    std::string out = "{\"since\":" + std::to_string(since_unix) + ",\"users\":[";
+    bool first = true;
+    for (const auto &row : owners) {
+        const std::string &owner = row.first;
+        const std::map<std::string, std::string> &fields = row.second;
+        auto get = [&](const char *k) {
+            auto it = fields.find(k);
+            return it == fields.end() ? std::string() : it->second;
+        };
+        std::string tenant = get("tenant");
+        int64_t sessions = to_int(get("sessions")), in = to_int(get("messages_in")), out_n = to_int(get("messages_out")),
+                seen = to_int(get("last_seen"));
+        if (!first) out += ',';
+        first = false;
+        out += "{\"user\":";
+        common::append_json_string(out, owner);
+        out += ",\"tenant\":";
+        if (tenant.empty()) out += "null";
+        else common::append_json_string(out, tenant);
+        out += ",\"sessions\":" + std::to_string(sessions) + ",\"messages_in\":" + std::to_string(in) +
+               ",\"messages_out\":" + std::to_string(out_n) + ",\"last_seen\":" + std::to_string(seen / 1000) + "}";
+        TenantTotals &t = tenants[tenant];
+        t.users.insert(owner);
+        t.sessions += sessions;
+        t.in += in;
+        t.out += out_n;
+        t.last_seen = std::max(t.last_seen, seen);
+    }
+    out += "],\"tenants\":[";
+    first = true;
+    for (const auto &[tenant, t] : tenants) {
+        if (!first) out += ',';
+        first = false;
+        out += "{\"tenant\":";
+        if (tenant.empty()) out += "null";
+        else common::append_json_string(out, tenant);
+        out += ",\"users\":" + std::to_string(t.users.size()) + ",\"sessions\":" + std::to_string(t.sessions) +
+               ",\"messages_in\":" + std::to_string(t.in) + ",\"messages_out\":" + std::to_string(t.out) +
+               ",\"last_seen\":" + std::to_string(t.last_seen / 1000) + "}";
+    }
+    out += "]}";
+    return out;
+}
+
+SecurityStore::SecurityStore(StoreConfig config, std::function<void(StoreResult)> deliver)
+    : config_(std::move(config)), deliver_(std::move(deliver)) {}
+
+SecurityStore::~SecurityStore() { stop(); }
+
+void SecurityStore::start() { thread_ = std::thread([this] { run(); }); }
+
+void SecurityStore::stop() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stop_ = true;
+    }
+    wake_.notify_one();
+    if (thread_.joinable()) thread_.join();
+}
+
+bool SecurityStore::enqueue(Task task) {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (stop_ || pending_.size() >= config_.max_pending) return false;
+        pending_.push_back(std::move(task));
+    }
+    wake_.notify_one();
+    return true;
+}
+
+bool SecurityStore::claim(uint64_t serial, std::string client_id, std::string owner) {
+    return enqueue([this, serial, client_id = std::move(client_id), owner = std::move(owner)](redis::Connection *conn) {
+        ClaimResult r{serial, client_id, ClaimOutcome::Unavailable};
+        bool ok = true;
+        if (conn) {
+            std::string error;
+            auto reply = conn->command({"EVAL", kClaimScript, "1", config_.prefix + "client_owner:" + client_id, owner,
+                                        std::to_string(config_.owner_ttl_seconds)},
+                                       &error);
+            if (!reply) ok = false;
+            else if (reply->type == REDIS_REPLY_INTEGER)
+                r.outcome = reply->integer == 1 ? ClaimOutcome::Owned : ClaimOutcome::Foreign;
+            else if (redis::is_error_reply(reply.get(), &error))
+                ops::error("client id claim failed", {{"client_id", client_id}, {"error", error}});
+        }
+        deliver_(std::move(r));
+        return ok;
+    });
+}
+
+bool SecurityStore::ban(std::string address, int64_t until_ms, std::string reason) {
+    return enqueue([this, address = std::move(address), until_ms, reason = std::move(reason)](redis::Connection *conn) {
+        if (!conn) {
+            ops::warn("ban not shared: Redis unreachable", {{"address", address}});
+            return true;
+        }
+        int64_t ttl_ms = std::max<int64_t>(1, until_ms - unix_ms());
+        std::string error;
+        auto replies = conn->pipeline({{"SET", config_.prefix + "ban:" + address, reason, "PX", std::to_string(ttl_ms)},
+                                       {"ZADD", config_.prefix + "bans", std::to_string(until_ms), address}},
+                                      &error);
+        return !replies.empty();
+    });
+}
+
+bool SecurityStore::unban(std::string address) {
+    return enqueue([this, address = std::move(address)](redis::Connection *conn) {
+        if (!conn) return true;
+        std::string error;
+        auto replies = conn->pipeline(
+            {{"DEL", config_.prefix + "ban:" + address}, {"ZREM", config_.prefix + "bans", address}}, &error);
+        return !replies.empty();
+    });
+}
+
+bool SecurityStore::publish_control(std::vector<std::pair<std::string, std::string>> fields) {
+    return enqueue([this, fields = std::move(fields)](redis::Connection *conn) {
+        if (!conn) {
+            ops::warn("control entry not published: Redis unreachable");
+            return true;
+        }
+        std::vector<std::string> cmd{"XADD", config_.prefix + "control", "MAXLEN", "~", "10000", "*"};
+        for (const auto &[k, v] : fields) {
+            cmd.push_back(k);
+            cmd.push_back(v);
+        }
+        std::string error;
+        return conn->command(cmd, &error) != nullptr;
+    });
+}
+
+bool SecurityStore::add_activity(std::vector<ActivityDelta> deltas) {
+    return enqueue([this, deltas = std::move(deltas)](redis::Connection *conn) {
+        if (!conn) return true;  // activity is best effort: counts of an outage are lost
+        std::vector<std::vector<std::string>> cmds;
+        const std::string index = config_.prefix + "activity";
+        for (const ActivityDelta &d : deltas) {
+            std::string key = config_.prefix + "activity:" + d.owner;
+            if (d.sessions) cmds.push_back({"HINCRBY", key, "sessions", std::to_string(d.sessions)});
+            if (d.messages_in) cmds.push_back({"HINCRBY", key, "messages_in", std::to_string(d.messages_in)});
+            if (d.messages_out) cmds.push_back({"HINCRBY", key, "messages_out", std::to_string(d.messages_out)});
+            std::vector<std::string> hset{"HSET", key, "last_seen", std::to_string(d.last_seen_ms)};
+            if (!d.tenant.empty()) {
+                hset.push_back("tenant");
+                hset.push_back(d.tenant);
+            }
+            cmds.push_back(std::move(hset));
+            cmds.push_back({"EXPIRE", key, std::to_string(config_.activity_ttl_seconds)});
+            cmds.push_back({"ZADD", index, std::to_string(d.last_seen_ms), d.owner});
+        }
+        cmds.push_back({"ZREMRANGEBYSCORE", index, "-inf",
+                        "(" + std::to_string(unix_ms() - int64_t(config_.activity_ttl_seconds) * 1000)});
+        std::string error;
+        return !conn->pipeline(cmds, &error).empty();
+    });
+}
+
+bool SecurityStore::activity_report(uint64_t ticket, int64_t since_unix) {
+    return enqueue([this, ticket, since_unix](redis::Connection *conn) {
+        AdminAnswer a{ticket, 503, R"({"error":"unavailable","message":"Redis is unreachable"})"};
+        if (!conn) {
+            deliver_(std::move(a));
+            return true;
+        }
+        std::string error;
+        auto owners = conn->command({"ZRANGEBYSCORE", config_.prefix + "activity", std::to_string(since_unix * 1000),
+                                     "+inf", "LIMIT", "0", std::to_string(kMaxReportOwners)},
+                                    &error);
+        if (!owners || owners->type != REDIS_REPLY_ARRAY) {
+            deliver_(std::move(a));
+            return owners != nullptr;
+        }
+        std::vector<std::vector<std::string>> cmds;
+        std::vector<std::pair<std::string, std::map<std::string, std::string>>> rows;
+        for (size_t i = 0; i < owners->elements; ++i) {
+            rows.emplace_back(str_of(owners->element[i]), std::map<std::string, std::string>{});
+            cmds.push_back({"HGETALL", config_.prefix + "activity:" + rows.back().first});
+        }
+        auto replies = conn->pipeline(cmds, &error);
+        if (!cmds.empty() && replies.empty()) {
+            deliver_(std::move(a));
+            return false;
+        }
+        for (size_t i = 0; i < replies.size(); ++i) {
+            const redisReply *h = replies[i].get();
+            if (h->type != REDIS_REPLY_ARRAY) continue;
+            for (size_t j = 0; j + 1 < h->elements; j += 2)
+                rows[i].second[str_of(h->element[j])] = str_of(h->element[j + 1]);
+        }
+        a.status = 200;
+        a.body = render_activity(since_unix, rows);
+        deliver_(std::move(a));
+        return true;
+    });
+}
+
+void SecurityStore::run() {
+    redis::LinkState link("security", config_.url.redacted());
+    redis::Backoff backoff;
+    std::unique_ptr<redis::Connection> conn;
+    auto next_refresh = Clock::now();
+    auto next_connect = Clock::now();
+    for (;;) {
+        std::deque<Task> tasks;
+        {
+            std::unique_lock<std::mutex> lock(mutex_);
+            wake_.wait_until(lock, next_refresh, [&] { return stop_ || !pending_.empty(); });
+            if (stop_) return;
+            tasks.swap(pending_);
+        }
+        auto ensure = [&] {
+            if (conn || Clock::now() < next_connect) return;
+            std::string error;
+            conn = redis::Connection::open(config_.url, kConnectTimeout, kReadTimeout, &error);
+            if (conn) {
+                link.up();
+                backoff.reset();
+            } else {
+                link.down(error);
+                next_connect = Clock::now() + backoff.next();
+            }
+        };
+        auto lost = [&] {
+            conn.reset();
+            link.down("connection lost");
+            next_connect = Clock::now() + backoff.next();
+        };
+        for (Task &task : tasks) {
+            ensure();
+            if (!task(conn.get())) lost();
+        }
+        if (Clock::now() >= next_refresh) {
+            next_refresh = Clock::now() + config_.ban_refresh;
+            ensure();
+            if (!conn) continue;
+            std::string now = std::to_string(unix_ms()), error;
+            auto replies = conn->pipeline({{"ZREMRANGEBYSCORE", config_.prefix + "bans", "-inf", now},
+                                           {"ZRANGEBYSCORE", config_.prefix + "bans", "(" + now, "+inf", "WITHSCORES"}},
+                                          &error);
+            if (replies.empty()) {
+                lost();
+                continue;
+            }
+            const redisReply *list = replies[1].get();
+            if (list->type != REDIS_REPLY_ARRAY) continue;
+            BanList bans;
+            for (size_t i = 0; i + 1 < list->elements; i += 2)
+                bans.until_ms[str_of(list->element[i])] = to_int(str_of(list->element[i + 1]));
+            deliver_(std::move(bans));
+        }
+    }
+}
+
+}  // namespace livesync::sidecar::auth

@@ -1,0 +1,113 @@
+// The security layer's Redis side, on a thread of its own (the lws thread never waits
+// on Redis): client-id ownership ("<prefix>client_owner:<id>", claimed atomically by a
+// Lua script), shared bans ("<prefix>ban:<address>" with a TTL, indexed by the sorted
+// set "<prefix>bans" so every sidecar can refresh its ban cache each second without a
+// SCAN), per-user activity ("<prefix>activity:<owner>" hashes, indexed by
+// "<prefix>activity" scored by last-seen ms), and writes to the control stream.
+// Answers go back through `deliver` (the server queues them and wakes its loop).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "common/redis_url.hpp"
+#include "sidecar/auth/ownership.hpp"
+
+namespace livesync::redis {
+class Connection;
+}
+
+namespace livesync::sidecar::auth {
+
+enum class ClaimOutcome { Owned, Foreign, Unavailable };
+
+// Whether the session `serial` may use client_id (its owner claimed or refreshed it).
+struct ClaimResult {
+    uint64_t serial = 0;
+    std::string client_id;
+    ClaimOutcome outcome = ClaimOutcome::Unavailable;
+};
+
+// Every ban in force, as Redis holds it: address → until (unix ms).
+struct BanList {
+    std::map<std::string, int64_t> until_ms;
+};
+
+// An answer to an admin HTTP request that needed Redis (ticket names the request).
+struct AdminAnswer {
+    uint64_t ticket = 0;
+    unsigned status = 200;
+    std::string body;
+};
+
+using StoreResult = std::variant<ClaimResult, BanList, AdminAnswer>;
+
+// One owner's activity since the last flush (counters are added up in Redis).
+struct ActivityDelta {
+    std::string owner;  // owner_key(): "sub:<sub>" or "anonymous:<address>"
+    std::string tenant;
+    uint64_t sessions = 0;
+    uint64_t messages_in = 0;
+    uint64_t messages_out = 0;
+    int64_t last_seen_ms = 0;
+};
+
+struct StoreConfig {
+    common::RedisUrl url;
+    std::string prefix;
+    std::string sidecar_id;
+    int owner_ttl_seconds = 604800;  // a client id stays bound for a week after its last hello
+    int activity_ttl_seconds = 30 * 86400;
+    std::chrono::milliseconds ban_refresh{1000};
+    size_t max_pending = 10000;  // tasks waiting for Redis; more: refused (claims answer Unavailable)
+};
+
+// Renders the activity report body from owner → hash fields (pure; unit-tested).
+std::string render_activity(int64_t since_unix, const std::vector<std::pair<std::string, std::map<std::string, std::string>>> &owners);
+
+class SecurityStore final : public OwnershipClaims {
+public:
+    SecurityStore(StoreConfig config, std::function<void(StoreResult)> deliver);
+    ~SecurityStore() override;
+    SecurityStore(const SecurityStore &) = delete;
+    SecurityStore &operator=(const SecurityStore &) = delete;
+
+    void start();
+    void stop();
+
+    // Thread-safe. Each answers through deliver (claim: ClaimResult; activity_report:
+    // AdminAnswer); the others are fire-and-forget. False when the queue is full.
+    bool claim(uint64_t serial, std::string client_id, std::string owner) override;
+    bool ban(std::string address, int64_t until_ms, std::string reason);
+    bool unban(std::string address);
+    bool publish_control(std::vector<std::pair<std::string, std::string>> fields);
+    bool add_activity(std::vector<ActivityDelta> deltas);
+    bool activity_report(uint64_t ticket, int64_t since_unix);
+
+private:
+    // A task returns false when the connection failed under it; conn is nullptr while
+    // Redis is unreachable (the task then answers "unavailable").
+    using Task = std::function<bool(redis::Connection *conn)>;
+    bool enqueue(Task task);
+    void run();
+
+    StoreConfig config_;
+    std::function<void(StoreResult)> deliver_;
+    std::thread thread_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::deque<Task> pending_;  // guarded by mutex_
+    bool stop_ = false;         // guarded by mutex_
+};
+
+}  // namespace livesync::sidecar::auth

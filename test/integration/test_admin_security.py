@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""Session validation, rate limits, bans, kicks and the admin API, end to end (issue #6):
+a client id belongs to the `sub` that first used it (4403 for anyone else) and has one
+live session (4409 for the older one); messages and connections over their rate close
+4429; repeated auth failures ban the address in Redis for every sidecar; the admin API
+(401 without the token) lists sessions, kicks by client id and by user on every
+sidecar (4410), bans and unbans; SQL livesync.kick() reaches the sidecar through the
+control stream, old control entries are not replayed; livesyncctl drives it all."""
+import json
+import os
+import subprocess
+import sys
+import time
+import unittest
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from test_security import NodeClient, SECRET, claims_of, mint  # noqa: E402
+
+ADMIN_TOKEN = "admin-token-for-integration-tests-0123"
+CTL = os.path.join(harness.BUILD, "livesyncctl")
+
+
+def token(sub, ttl=3600):
+    return mint(claims_of(sub, "member", "a", ttl))
+
+
+def wait_welcome(client, timeout=20):
+    harness.wait_until(lambda: any(l.startswith("welcome") for l in client.stderr) or client.closed.is_set(),
+                       timeout, "welcome")
+    if not any(l.startswith("welcome") for l in client.stderr):
+        raise AssertionError(f"no welcome: {client.stderr}")
+
+
+def closed_line(client):
+    return [l for l in client.stderr if l.startswith("closed")][-1]
+
+
+def ctl(sidecar, *args, token=ADMIN_TOKEN):
+    cmd = [CTL, "--url", sidecar.http] + (["--token", token] if token else []) + list(args)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+
+
+def http(sidecar, method, path, body=None, auth=None):
+    req = urllib.request.Request(sidecar.http + path, method=method,
+                                 data=json.dumps(body).encode() if body is not None else None)
+    if auth:
+        req.add_header("Authorization", auth)
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def audit_kinds(stack):
+    out = stack.redis.raw("XRANGE", "livesync:audit", "-", "+").decode()
+    return out
+
+
+class AdminSecurity(unittest.TestCase):
+    def stack(self, *extra):
+        return harness.Stack(sidecar_args=["--jwt-hs256-secret", SECRET, "--admin-token", ADMIN_TOKEN, *extra])
+
+    def extra_sidecar(self, stack, *extra):
+        sidecar = harness.Sidecar(stack.workdir, stack.redis.url,
+                                  extra=["--jwt-hs256-secret", SECRET, "--admin-token", ADMIN_TOKEN, *extra]).start()
+        self.addCleanup(sidecar.stop)
+        return sidecar
+
+    def test_client_id_belongs_to_its_first_user_and_has_one_live_session(self):
+        with self.stack() as stack:
+            first = NodeClient(stack, token=token(1), via="header", client_id="dev-1", timeout_ms=60000)
+            wait_welcome(first)
+            self.assertEqual(stack.redis.cli("GET", "livesync:client_owner:dev-1"), '"sub:1"')
+            self.assertGreater(int(stack.redis.cli("TTL", "livesync:client_owner:dev-1").split()[-1]), 600000)
+
+            thief = NodeClient(stack, token=token(2), via="hello", client_id="dev-1")
+            self.assertEqual(thief.close_code(), 4403, thief.stderr)
+            self.assertIn("client id belongs to another user", closed_line(thief))
+            self.assertFalse(first.closed.is_set(), "the owner's session must survive a stranger's hello")
+            self.assertIn("client_id_taken", audit_kinds(stack))
+
+            # The same user again: the newest session wins, the older one is told why.
+            again = NodeClient(stack, token=token(1), via="query", client_id="dev-1", timeout_ms=60000)
+            wait_welcome(again)
+            self.assertEqual(first.close_code(), 4409, first.stderr)
+            self.assertIn("client_id connected again", closed_line(first))
+            self.assertFalse(again.closed.is_set())
+            again.proc.kill()
+
+    def test_rate_limits_close_4429_and_auth_failures_ban_the_address_everywhere(self):
+        with self.stack("--rate-messages", "5:10", "--rate-connections", "50:100", "--ban-after", "3",
+                        "--ban-window", "60", "--ban-seconds", "60") as stack:
+            # hello + 12 pings in one burst: over the bucket of 10. (A much bigger burst can
+            # end in a TCP reset -- 1006 -- when the close finds the flood still unread.)
+            flood = NodeClient(stack, token=token(1), via="header", pings=12)
+            self.assertEqual(flood.close_code(), 4429, flood.stderr)
+            self.assertIn("rate limited", closed_line(flood))
+            calm = NodeClient(stack, token=token(2), via="header", pings=3, timeout_ms=3000)
+            wait_welcome(calm)
+            self.assertNotEqual(calm.close_code(), 4429, calm.stderr)  # another user has its own bucket
+
+            strict = self.extra_sidecar(stack, "--rate-connections", "1:3")
+            burst = [NodeClient(stack, url=strict.url, token=token(3), via="header", timeout_ms=3000)
+                     for _ in range(6)]
+            for c in burst:
+                c.finish(timeout=20)
+            limited = sum(any(l.startswith("closed 4429") for l in c.stderr) for c in burst)
+            welcomed = sum(any(l.startswith("welcome") for l in c.stderr) for c in burst)
+            self.assertGreaterEqual(limited, 1, [c.stderr for c in burst])
+            self.assertGreaterEqual(welcomed, 3, [c.stderr for c in burst])  # the burst got through
+
+            other = self.extra_sidecar(stack)  # shares the ban through Redis
+            for _ in range(3):
+                bad = NodeClient(stack, token="not.a.token", via="header")
+                self.assertEqual(bad.close_code(), 4401, bad.stderr)
+            harness.wait_until(lambda: stack.redis.cli("EXISTS", "livesync:ban:127.0.0.1") == "(integer) 1", 10,
+                               "the ban to reach Redis")
+            self.assertGreater(int(stack.redis.cli("PTTL", "livesync:ban:127.0.0.1").split()[-1]), 50000)
+            refused = NodeClient(stack, token=token(1), via="header")
+            self.assertEqual(refused.close_code(), 1006, refused.stderr)  # refused at the handshake
+            self.assertFalse(any(l.startswith("welcome") for l in refused.stderr))
+            time.sleep(1.5)  # the other sidecar refreshes its ban cache every second
+            elsewhere = NodeClient(stack, url=other.url, token=token(1), via="header")
+            self.assertEqual(elsewhere.close_code(), 1006, elsewhere.stderr)
+            kinds = audit_kinds(stack)
+            for kind in ("rate_limited", "banned", "refused_banned"):
+                self.assertIn(kind, kinds)
+            status, metrics = stack.sidecar.get("/metrics")
+            self.assertRegex(metrics, r"livesync_bans_total [1-9]")
+            self.assertRegex(metrics, r"livesync_rate_limited_total [1-9]")
+
+            # Lifting the ban works on every sidecar.
+            out = ctl(stack.sidecar, "unban", "127.0.0.1")
+            self.assertEqual(out.returncode, 0, out.stderr)
+            time.sleep(1.5)
+            for url in (stack.sidecar.url, other.url):
+                ok = NodeClient(stack, url=url, token=token(1), via="header", timeout_ms=2000)
+                wait_welcome(ok)
+
+    def test_admin_api_kicks_bans_and_reports_through_livesyncctl_and_sql(self):
+        with self.stack() as stack:
+            plain = self.extra_sidecar(stack)
+            no_admin = harness.Sidecar(stack.workdir, stack.redis.url, extra=["--jwt-hs256-secret", SECRET]).start()
+            self.addCleanup(no_admin.stop)
+            self.assertEqual(http(no_admin, "GET", "/v1/admin/sessions", auth=f"Bearer {ADMIN_TOKEN}")[0], 404)
+            self.assertEqual(http(stack.sidecar, "GET", "/v1/admin/sessions")[0], 401)
+            self.assertEqual(http(stack.sidecar, "GET", "/v1/admin/sessions", auth="Bearer wrong-token-xxxxxxxx")[0],
+                             401)
+            self.assertEqual(http(stack.sidecar, "POST", "/v1/admin/kick", {"client_id": "x"},
+                                  auth="Bearer nope")[0], 401)
+            wrong = ctl(stack.sidecar, "sessions", token="wrong-token-0123456789")
+            self.assertEqual(wrong.returncode, 1)
+            self.assertIn("401", wrong.stderr)
+            self.assertEqual(ctl(stack.sidecar, "ban", "1.2.3.4", "soon").returncode, 2)
+
+            a1 = NodeClient(stack, token=token(1), via="header", client_id="a1", timeout_ms=60000)
+            a2 = NodeClient(stack, url=plain.url, token=token(1), via="header", client_id="a2", timeout_ms=60000)
+            b1 = NodeClient(stack, token=token(2), via="header", client_id="b1", timeout_ms=60000, pings=3)
+            for c in (a1, a2, b1):
+                wait_welcome(c)
+
+            out = ctl(stack.sidecar, "sessions")
+            self.assertEqual(out.returncode, 0, out.stderr)
+            sessions = {s["client_id"]: s for s in json.loads(out.stdout)["sessions"]}
+            self.assertEqual(set(sessions), {"a1", "b1"})
+            self.assertEqual((sessions["a1"]["user"], sessions["a1"]["tenant"], sessions["a1"]["role"],
+                              sessions["a1"]["address"]), ("1", "a", "member", "127.0.0.1"))
+
+            # SQL kick: through the control stream to whichever sidecar holds the client.
+            self.assertEqual(stack.pg.psql("SELECT livesync.kick('b1')"), "t")
+            self.assertEqual(b1.close_code(), 4410, b1.stderr)
+            self.assertIn("kicked by an administrator", closed_line(b1))
+            # Admin kick by user: every sidecar closes that user's sessions.
+            out = ctl(stack.sidecar, "kick", "--user", "1")
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertEqual(json.loads(out.stdout)["kicked_here"], 1)
+            self.assertEqual(a1.close_code(), 4410, a1.stderr)
+            self.assertEqual(a2.close_code(), 4410, a2.stderr)
+            self.assertIn("kicked", audit_kinds(stack))
+
+            # A sidecar started later does not replay old kicks.
+            late = self.extra_sidecar(stack)
+            time.sleep(0.5)
+            b1_again = NodeClient(stack, url=late.url, token=token(2), via="header", client_id="b1", timeout_ms=3000)
+            wait_welcome(b1_again)
+            time.sleep(1)
+            self.assertFalse(any(l.startswith("closed 4410") for l in b1_again.stderr), b1_again.stderr)
+
+            # Activity covers both sidecars (flushed to Redis every second).
+            time.sleep(2)
+            out = ctl(stack.sidecar, "activity", "--since", str(int(time.time()) - 600))
+            self.assertEqual(out.returncode, 0, out.stderr)
+            report = json.loads(out.stdout)
+            users = {u["user"]: u for u in report["users"]}
+            self.assertGreaterEqual(users["sub:1"]["sessions"], 2)
+            self.assertGreaterEqual(users["sub:2"]["messages_in"], 4)  # hello + 3 pings
+            self.assertGreaterEqual(users["sub:2"]["messages_out"], 4)
+            tenants = {t["tenant"]: t for t in report["tenants"]}
+            self.assertEqual(tenants["a"]["users"], 2)
+            self.assertEqual(json.loads(ctl(stack.sidecar, "activity", "--since", str(int(time.time()) + 600)).stdout)
+                             ["users"], [])
+
+            # Admin ban: refused here at once and on the other sidecars within a second.
+            out = ctl(stack.sidecar, "ban", "127.0.0.1", "120")
+            self.assertEqual(out.returncode, 0, out.stderr)
+            refused = NodeClient(stack, token=token(1), via="header")
+            self.assertEqual(refused.close_code(), 1006, refused.stderr)
+            time.sleep(1.5)
+            refused = NodeClient(stack, url=plain.url, token=token(1), via="header")
+            self.assertEqual(refused.close_code(), 1006, refused.stderr)
+            bans = json.loads(ctl(stack.sidecar, "bans").stdout)["bans"]
+            self.assertEqual([b["address"] for b in bans], ["127.0.0.1"])
+            self.assertEqual(ctl(stack.sidecar, "unban", "127.0.0.1").returncode, 0)
+            ok = NodeClient(stack, token=token(1), via="header", timeout_ms=2000)
+            wait_welcome(ok)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,142 @@
+// livesyncd --config FILE: TOML keys mirror the long flags, precedence is flags >
+// environment > file > defaults, and unknown keys or wrong types stop with FILE:LINE.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+#include "sidecar/config_file.hpp"
+#include "sidecar/daemon_options.hpp"
+
+namespace livesync {
+namespace {
+
+using namespace sidecar;
+
+// A config file in the temp dir, removed with the test.
+class ConfigFile {
+public:
+    explicit ConfigFile(const std::string &text) {
+        char name[] = "/tmp/livesyncd-config-XXXXXX";
+        int fd = mkstemp(name);
+        close(fd);
+        path_ = name;
+        std::ofstream(path_) << text;
+    }
+    ~ConfigFile() { std::remove(path_.c_str()); }
+    const std::string &path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
+ParsedOptions parse(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+    return parse_daemon_options(args, [env](const char *name) -> const char * {
+        auto it = env.find(name);
+        return it == env.end() ? nullptr : it->second.c_str();
+    });
+}
+
+std::string error_of(const ParsedOptions &p) {
+    EXPECT_TRUE(std::holds_alternative<OptionsError>(p));
+    return std::holds_alternative<OptionsError>(p) ? std::get<OptionsError>(p).message : "";
+}
+
+TEST(ConfigFile, FileValuesApplyWhenNothingElseSetsThem) {
+    ConfigFile f(R"(# livesyncd.toml
+listen = "127.0.0.1:9100"
+redis = "redis://127.0.0.1:7001/3"
+prefix = "file:"
+sidecar_id = "from-file"
+max_send_queue = "1MiB"
+replay_page_entries = 8
+allow_anonymous = true
+hello_timeout = 5
+jwt_audience = "app"
+)");
+    auto p = parse({"--config", f.path()});
+    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(p)) << error_of(p);
+    const auto &o = std::get<DaemonOptions>(p);
+    EXPECT_EQ(o.listen(), "127.0.0.1:9100");
+    EXPECT_EQ(o.redis_url.port, 7001);
+    EXPECT_EQ(o.redis_url.db, 3);
+    EXPECT_EQ(o.prefix, "file:");
+    EXPECT_EQ(o.sidecar_id, "from-file");
+    EXPECT_EQ(o.sessions.max_send_queue_bytes, 1u << 20);
+    EXPECT_EQ(o.sessions.replay_page_entries, 8u);
+    EXPECT_TRUE(o.security.auth.allow_anonymous);
+    EXPECT_EQ(o.security.auth.hello_timeout_seconds, 5);
+    EXPECT_EQ(o.security.auth.policy.audience, "app");
+}
+
+TEST(ConfigFile, FlagsBeatEnvironmentWhichBeatsTheFile) {
+    ConfigFile f(R"(listen = "127.0.0.1:9100"
+prefix = "file:"
+sidecar_id = "from-file"
+max_send_queue = 65536
+allow_anonymous = true
+)");
+    auto p = parse({"--config=" + f.path(), "--listen", "127.0.0.1:9300", "--sidecar-id", "from-flag"},
+                   {{"LIVESYNC_LISTEN", "127.0.0.1:9200"}, {"LIVESYNC_PREFIX", "env:"}});
+    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(p)) << error_of(p);
+    const auto &o = std::get<DaemonOptions>(p);
+    EXPECT_EQ(o.listen_port, 9300);           // flag > environment > file
+    EXPECT_EQ(o.prefix, "env:");              // environment > file
+    EXPECT_EQ(o.sidecar_id, "from-flag");     // flag > file (no environment variable)
+    EXPECT_EQ(o.sessions.max_send_queue_bytes, 65536u);  // file > default
+}
+
+TEST(ConfigFile, WithoutTheFileItsValuesAreNotUsed) {
+    auto p = parse({"--allow-anonymous"});
+    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(p));
+    EXPECT_EQ(std::get<DaemonOptions>(p).listen_port, 8080);
+}
+
+TEST(ConfigFile, UnknownKeyIsRejectedWithFileAndLine) {
+    ConfigFile f("allow_anonymous = true\n\nlisten_address = \"127.0.0.1:1\"\n");
+    std::string e = error_of(parse({"--config", f.path()}));
+    EXPECT_EQ(e.rfind(f.path() + ":3:1: unknown key \"listen_address\"", 0), 0u) << e;
+}
+
+TEST(ConfigFile, WrongTypeIsRejectedWithFileAndLine) {
+    ConfigFile f("allow_anonymous = true\nmax_send_queue = true\n");
+    std::string e = error_of(parse({"--config", f.path()}));
+    EXPECT_EQ(e.rfind(f.path() + ":2:18: \"max_send_queue\" must be a size", 0), 0u) << e;
+    EXPECT_NE(e.find("not boolean"), std::string::npos) << e;
+
+    ConfigFile g("listen = 8080\n");
+    e = error_of(parse({"--config", g.path()}));
+    EXPECT_NE(e.find(":1:10: \"listen\" must be a string, not integer"), std::string::npos) << e;
+
+    ConfigFile t("allow_anonymous = \"yes\"\n");
+    e = error_of(parse({"--config", t.path()}));
+    EXPECT_NE(e.find("must be a boolean"), std::string::npos) << e;
+
+    ConfigFile nested("[jwt]\naudience = \"app\"\n");
+    e = error_of(parse({"--config", nested.path()}));
+    EXPECT_NE(e.find(":1:2: unknown key \"jwt\""), std::string::npos) << e;
+}
+
+TEST(ConfigFile, SyntaxErrorsAndMissingFilesNameTheFile) {
+    ConfigFile f("listen = \"127.0.0.1:1\"\nprefix = \n");
+    std::string e = error_of(parse({"--config", f.path()}));
+    EXPECT_EQ(e.rfind(f.path() + ":2:", 0), 0u) << e;
+    e = error_of(parse({"--config", "/nonexistent/livesyncd.toml"}));
+    EXPECT_EQ(e.rfind("/nonexistent/livesyncd.toml: ", 0), 0u) << e;
+    EXPECT_EQ(error_of(parse({"--config"})), "--config needs a value");
+}
+
+TEST(ConfigFile, ValuesAreCheckedLikeFlags) {
+    ConfigFile f("allow_anonymous = true\nlisten = \"nope\"\n");
+    EXPECT_NE(error_of(parse({"--config", f.path()})).find("--listen must be HOST:PORT"), std::string::npos);
+}
+
+TEST(ConfigFile, HelpMentionsIt) {
+    EXPECT_NE(daemon_usage().find("--config FILE"), std::string::npos);
+    EXPECT_TRUE(std::holds_alternative<ShowHelp>(parse({"--config", "/nonexistent", "--help"})));
+}
+
+}  // namespace
+}  // namespace livesync
