@@ -337,4 +337,13 @@ COMMENT ON FUNCTION livesync.kick(text) IS
     'Ask the sidecar holding the client to close its session (through the livesync:control stream); '
     'true if the client was registered.';
 
-REVOKE ALL ON FUNCTION livesync.clients(), livesync.kick(text) FROM PUBLIC;
+CREATE FUNCTION livesync.activity_report(since timestamptz,
+    OUT user_id text, OUT tenant text, OUT sessions bigint, OUT messages_in bigint, OUT messages_out bigint,
+    OUT last_seen timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'livesync_activity_report' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION livesync.activity_report(timestamptz) IS
+    'Per user (anonymous:<address> for anonymous sessions), across all sidecars: sessions opened, '
+    'messages in and out (totals over the activity retention), last seen; users seen since the given time.';
+
+REVOKE ALL ON FUNCTION livesync.clients(), livesync.kick(text), livesync.activity_report(timestamptz) FROM PUBLIC;

@@ -1,5 +1,5 @@
-// livesync.clients() and livesync.kick(): the client registry in Redis, seen and acted
-// on from SQL. They talk to Redis with the replicator's RedisLink (non-blocking, every
+// livesync.clients(), livesync.kick() and livesync.activity_report(): the client
+// registry and the sidecars' activity counters in Redis, seen and acted on from SQL. They talk to Redis with the replicator's RedisLink (non-blocking, every
 // wait on the latch, so a cancel interrupts them) and livesync.redis_url.
 //
 // Redis work happens in C++ under guard_cpp; its results are copied into palloc'd
@@ -21,6 +21,7 @@ extern "C" {
 
 PG_FUNCTION_INFO_V1(livesync_clients);
 PG_FUNCTION_INFO_V1(livesync_kick);
+PG_FUNCTION_INFO_V1(livesync_activity_report);
 }
 
 #include <map>
@@ -101,6 +102,53 @@ ClientRows read_clients() {
     return rows;
 }
 
+// The activity hashes the sidecars flush every second (sidecar/auth/security_store.cpp):
+// index <prefix>activity (sorted set: owner by last seen, ms) and <prefix>activity:<owner>.
+constexpr const char *kActivityFields[] = {"tenant", "sessions", "messages_in", "messages_out", "last_seen"};
+constexpr int kActivityFieldCount = 5;
+constexpr long kMaxActivityRows = 100000;
+
+ClientRows read_activity(int64_t since_unix_ms) {
+    RedisLink redis;
+    connect(redis);
+    std::string prefix = std::string(settings.redis_prefix) + "activity";
+    std::string since = std::to_string(since_unix_ms);
+    std::string limit = std::to_string(kMaxActivityRows);
+    Reply owners = redis.command({"ZRANGEBYSCORE", prefix, since, "+inf", "LIMIT", "0", limit});
+    if (owners->type != REDIS_REPLY_ARRAY) throw std::runtime_error("ZRANGEBYSCORE " + prefix + " failed");
+    std::vector<std::string> names, keys;
+    for (size_t i = 0; i < owners->elements; ++i) {
+        names.emplace_back(owners->element[i]->str, owners->element[i]->len);
+        keys.push_back(prefix + ":" + names.back());
+    }
+    std::vector<Command> commands;
+    for (const std::string &key : keys) {
+        Command c = {"HMGET", key};
+        for (const char *f : kActivityFields) c.push_back(f);
+        commands.push_back(std::move(c));
+    }
+    std::vector<Reply> replies;
+    if (!commands.empty()) replies = redis.pipeline(commands);
+    ClientRows rows;
+    pg_call([&] {
+        rows.ids = static_cast<char **>(palloc0(sizeof(char *) * (names.size() + 1)));
+        rows.fields = static_cast<char ***>(palloc0(sizeof(char **) * (names.size() + 1)));
+        for (size_t i = 0; i < names.size(); ++i) {
+            const redisReply *r = replies[i].get();
+            if (r->type != REDIS_REPLY_ARRAY || r->elements != kActivityFieldCount) continue;
+            rows.ids[rows.count] = pstrdup(names[i].c_str());
+            rows.fields[rows.count] = static_cast<char **>(palloc0(sizeof(char *) * kActivityFieldCount));
+            for (int f = 0; f < kActivityFieldCount; ++f)
+                if (r->element[f]->type == REDIS_REPLY_STRING)
+                    rows.fields[rows.count][f] = pnstrdup(r->element[f]->str, r->element[f]->len);
+            ++rows.count;
+        }
+    });
+    return rows;
+}
+
+int64 counter(const char *text) { return text ? strtoll(text, nullptr, 10) : 0; }
+
 Datum unix_ms_to_timestamptz(const char *text, bool *isnull) {
     char *end = nullptr;
     long long ms = text ? strtoll(text, &end, 10) : 0;
@@ -158,4 +206,34 @@ extern "C" Datum livesync_kick(PG_FUNCTION_ARGS) {
         return replies[0]->type == REDIS_REPLY_INTEGER && replies[0]->integer == 1;
     });
     PG_RETURN_BOOL(registered);
+}
+
+extern "C" Datum livesync_activity_report(PG_FUNCTION_ARGS) {
+    using namespace livesync::extension;
+    using namespace livesync::extension::sql_api;
+    if (PG_ARGISNULL(0))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("livesync.activity_report: since must not be NULL")));
+    TimestampTz since = PG_GETARG_TIMESTAMPTZ(0);
+    if (TIMESTAMP_NOT_FINITE(since))
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("livesync.activity_report: since must be a finite time")));
+    int64 since_ms = (since - SetEpochTimestamp()) / 1000;
+    InitMaterializedSRF(fcinfo, 0);
+    ReturnSetInfo *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+    ClientRows rows = guard_cpp("activity_report", [since_ms] { return read_activity(since_ms); });
+    for (int i = 0; i < rows.count; ++i) {
+        Datum values[6];
+        bool nulls[6] = {false};
+        char **f = rows.fields[i];
+        values[0] = CStringGetTextDatum(rows.ids[i]);
+        nulls[1] = f[0] == nullptr;
+        if (f[0]) values[1] = CStringGetTextDatum(f[0]);
+        values[2] = Int64GetDatum(counter(f[1]));
+        values[3] = Int64GetDatum(counter(f[2]));
+        values[4] = Int64GetDatum(counter(f[3]));
+        values[5] = unix_ms_to_timestamptz(f[4], &nulls[5]);
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+    }
+    return (Datum)0;
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""livesync.clients() and livesync.kick() read and write the sidecars' registry in Redis
-from SQL; without Redis they fail with a clear error instead of hanging."""
+"""livesync.clients(), livesync.kick() and livesync.activity_report() read and write the
+sidecars' registry and activity counters in Redis from SQL; without Redis they fail with a clear error instead of hanging."""
 import json
 import os
 import subprocess
@@ -37,6 +37,15 @@ class SqlRegistry(unittest.TestCase):
                 self.assertIn("sqlc-1", entries)
                 err = pg.psql("SELECT livesync.kick('')", check=False)
                 self.assertIn("client_id must not be empty", err.stderr)
+
+                # The sidecars' activity counters (flushed to Redis every second), per user.
+                harness.wait_until(
+                    lambda: pg.psql("SELECT sessions >= 3 FROM livesync.activity_report(now() - interval '1 hour') "
+                                    "WHERE user_id LIKE 'anonymous:%'") == "t", 15, "activity in the report")
+                self.assertEqual(pg.psql("SELECT count(*) FROM livesync.activity_report(now() + interval '1 hour')"),
+                                 "0", "since in the future still listed users")
+                err = pg.psql("SELECT * FROM livesync.activity_report('infinity')", check=False)
+                self.assertIn("since must be a finite time", err.stderr)
             finally:
                 holder.kill()
 
