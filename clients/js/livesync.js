@@ -28,6 +28,7 @@ export class LiveSync {
     this.WebSocketImpl = options.WebSocket ?? globalThis.WebSocket;
     if (!this.WebSocketImpl) throw new Error('livesync: no WebSocket implementation; pass options.WebSocket');
     this.subscriptions = new Map();  // id -> {table, filter, columns, onChange, onReady}
+    this.inHello = new Set();        // ids the last hello carried
     this.nextId = 1;
     this.backoffMs = this.minBackoffMs;
     this.closed = false;
@@ -83,6 +84,7 @@ export class LiveSync {
     if (this.token) hello.token = this.token;
     // Subscriptions ride in the hello so a resume replays for them (docs/protocol.md).
     hello.subscriptions = [...this.subscriptions].map(([id, sub]) => this.subscribeFields(id, sub));
+    this.inHello = new Set(this.subscriptions.keys());
     this.send(hello);
   }
 
@@ -116,6 +118,9 @@ export class LiveSync {
         if (!this.lastLsn) this.lastLsn = frame.lsn;
         this.ready = true;
         this.backoffMs = this.minBackoffMs;
+        // Subscriptions added after the hello went out (before this welcome) were not in
+        // it and could not be sent before the session was ready: send them now.
+        for (const [id, sub] of this.subscriptions) if (!this.inHello.has(id)) this.sendSubscribe(id, sub);
         this.onStatus(this.resuming ? 'resuming' : 'live', frame);
         break;
       case 'caught_up':

@@ -1,0 +1,23 @@
+// Drives clients/js/livesync.js from Node (with the `ws` package as its WebSocket): a
+// subscription added after the hello went out but before the welcome must still be made.
+// usage: node js_client_probe.mjs URL TABLE COUNT   -- prints one JSON line per change
+import { createRequire } from 'node:module';
+import { LiveSync } from '../../clients/js/livesync.js';
+
+const require = createRequire(import.meta.url);
+const WebSocket = require('ws');
+const [url, table, countArg] = process.argv.slice(2);
+const expected = parseInt(countArg, 10);
+let received = 0;
+const sync = new LiveSync(url, {
+  WebSocket,
+  onError: (e) => { process.stderr.write(`error ${JSON.stringify(e)}\n`); process.exitCode = 1; },
+});
+// Registered after the client's own onopen (which sends the hello): runs before the welcome.
+sync.ws.addEventListener('open', () => {
+  sync.subscribe(table, (change) => {
+    process.stdout.write(JSON.stringify(change) + '\n');
+    if (++received >= expected) sync.close();
+  }, { onReady: (ack) => process.stderr.write(`subscribed ${ack.table} ${ack.lsn}\n`) });
+});
+setTimeout(() => { process.stderr.write('timed out\n'); process.exitCode = 2; sync.close(); }, 30000).unref();
