@@ -22,6 +22,26 @@ bool is_error_reply(const redisReply *r, std::string *error) {
     return true;
 }
 
+Reply Connection::transaction(const std::vector<std::vector<std::string>> &commands, std::string *error) {
+    std::vector<std::vector<std::string>> wrapped;
+    wrapped.reserve(commands.size() + 2);
+    wrapped.push_back({"MULTI"});
+    wrapped.insert(wrapped.end(), commands.begin(), commands.end());
+    wrapped.push_back({"EXEC"});
+    std::vector<Reply> replies = pipeline(wrapped, error);
+    if (replies.empty()) return nullptr;
+    for (auto &r : replies)
+        if (is_error_reply(r.get(), error)) return nullptr;
+    Reply exec = std::move(replies.back());
+    if (exec->type != REDIS_REPLY_ARRAY || exec->elements != commands.size()) {
+        *error = "unexpected EXEC reply";
+        return nullptr;
+    }
+    for (size_t i = 0; i < exec->elements; ++i)
+        if (is_error_reply(exec->element[i], error)) return nullptr;
+    return exec;
+}
+
 std::unique_ptr<Connection> Connection::open(const common::RedisUrl &url,
                                              std::chrono::milliseconds connect_timeout,
                                              std::chrono::milliseconds read_timeout, std::string *error) {

@@ -40,6 +40,10 @@ public:
     // on a connection error.
     std::vector<Reply> pipeline(const std::vector<std::vector<std::string>> &commands, std::string *error);
 
+    // Runs the commands in one MULTI/EXEC. Returns EXEC's reply -- an array with one
+    // reply per command, none of them an error -- or nullptr with *error set.
+    Reply transaction(const std::vector<std::vector<std::string>> &commands, std::string *error);
+
 private:
     explicit Connection(redisContext *ctx) : ctx_(ctx) {}
     bool append(const std::vector<std::string> &args);

@@ -132,24 +132,15 @@ bool ReplayReader::query(redis::Connection &conn, const ReplayRequest &request, 
     std::string after = common::format_stream_id(request.after.seq == kWholeTransaction
                                                      ? common::StreamId{request.after.lsn, UINT64_MAX}
                                                      : request.after);
-    auto replies = conn.pipeline({{"MULTI"},
-                                  {"GET", trimmed_key_},
-                                  {"XREVRANGE", stream_key_, after, "-", "COUNT", "1"},
-                                  {"XREVRANGE", stream_key_, "+", "-", "COUNT", "1"},
-                                  {"XRANGE", stream_key_, common::format_stream_id(next_stream_id(request.after)), "+",
-                                   "COUNT", std::to_string(config_.page_entries)},
-                                  {"EXEC"}},
-                                 error);
-    if (replies.empty()) return false;
-    for (auto &r : replies)
-        if (redis::is_error_reply(r.get(), error)) return false;
-    const redisReply *exec = replies.back().get();
-    if (exec->type != REDIS_REPLY_ARRAY || exec->elements != 4) {
-        *error = "unexpected EXEC reply";
-        return false;
-    }
-    for (size_t i = 0; i < exec->elements; ++i)
-        if (redis::is_error_reply(exec->element[i], error)) return false;
+    redis::Reply exec_reply =
+        conn.transaction({{"GET", trimmed_key_},
+                          {"XREVRANGE", stream_key_, after, "-", "COUNT", "1"},
+                          {"XREVRANGE", stream_key_, "+", "-", "COUNT", "1"},
+                          {"XRANGE", stream_key_, common::format_stream_id(next_stream_id(request.after)), "+",
+                           "COUNT", std::to_string(config_.page_entries)}},
+                         error);
+    if (!exec_reply) return false;
+    const redisReply *exec = exec_reply.get();
 
     StreamView view;
     view.trimmed_lsn = parse_u64(exec->element[0]);

@@ -76,23 +76,13 @@ void StreamReader::run() {
 }
 
 bool StreamReader::snapshot(redis::Connection &conn, std::string *error) {
-    auto replies = conn.pipeline({{"MULTI"},
-                                  {"HGETALL", config_key_},
-                                  {"XREVRANGE", stream_key_, "+", "-", "COUNT", "1"},
-                                  {"XRANGE", stream_key_, "-", "+", "COUNT", "1"},
-                                  {"HGETALL", rules_key_},
-                                  {"EXEC"}},
-                                 error);
-    if (replies.empty()) return false;
-    for (auto &r : replies)
-        if (redis::is_error_reply(r.get(), error)) return false;
-    const redisReply *exec = replies.back().get();
-    if (exec->type != REDIS_REPLY_ARRAY || exec->elements != 4) {
-        *error = "unexpected EXEC reply";
-        return false;
-    }
-    for (size_t i = 0; i < exec->elements; ++i)
-        if (redis::is_error_reply(exec->element[i], error)) return false;
+    redis::Reply exec_reply = conn.transaction({{"HGETALL", config_key_},
+                                                {"XREVRANGE", stream_key_, "+", "-", "COUNT", "1"},
+                                                {"XRANGE", stream_key_, "-", "+", "COUNT", "1"},
+                                                {"HGETALL", rules_key_}},
+                                               error);
+    if (!exec_reply) return false;
+    const redisReply *exec = exec_reply.get();
 
     const redisReply *config = exec->element[0];
     auto tail = single_entry_id(exec->element[1]);
