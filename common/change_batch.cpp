@@ -24,15 +24,6 @@ const char *op_name(Op op) {
 
 namespace {
 
-// RAII owner of one msgpack-c unpack result (its zone holds every object).
-struct Unpacked {
-    msgpack_unpacked result;
-    Unpacked() { msgpack_unpacked_init(&result); }
-    ~Unpacked() { msgpack_unpacked_destroy(&result); }
-    Unpacked(const Unpacked &) = delete;
-    Unpacked &operator=(const Unpacked &) = delete;
-};
-
 bool unpack_one(std::string_view bytes, Unpacked &u, std::string *error) {
     // Batches nest 5 levels (batch, txn, changes, change, values) plus array values.
     if (!msgpack_sizes_plausible(bytes, 64, error)) return false;

@@ -6,11 +6,22 @@
 // longer than the bytes left, nesting deeper than max_depth, and the unused byte 0xc1.
 #pragma once
 
+#include <msgpack.h>
+
 #include <cstddef>
 #include <string>
 #include <string_view>
 
 namespace livesync::common {
+
+// RAII owner of one msgpack-c unpack result (its zone holds every object).
+struct Unpacked {
+    msgpack_unpacked result;
+    Unpacked() { msgpack_unpacked_init(&result); }
+    ~Unpacked() { msgpack_unpacked_destroy(&result); }
+    Unpacked(const Unpacked &) = delete;
+    Unpacked &operator=(const Unpacked &) = delete;
+};
 
 // True when `bytes` hold one msgpack value whose sizes are all plausible (trailing bytes
 // are left to the caller); otherwise false and *error says what was wrong.

@@ -75,22 +75,21 @@ bool append_json(std::string &out, const msgpack_object &o) {
 }  // namespace
 
 std::optional<std::string> msgpack_to_json(std::string_view bytes, std::string *error) {
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
+    // Sizes are checked before msgpack-c allocates what container headers claim.
+    if (!livesync::common::msgpack_sizes_plausible(bytes, 64, error)) return std::nullopt;
+    livesync::common::Unpacked u;
     size_t off = 0;
-    std::optional<std::string> out;
-    if (!livesync::common::msgpack_sizes_plausible(bytes, 64, error)) {
-        // (checked before msgpack-c allocates what container headers claim)
-    } else if (msgpack_unpack_next(&u, bytes.data(), bytes.size(), &off) != MSGPACK_UNPACK_SUCCESS ||
-               off != bytes.size()) {
+    if (msgpack_unpack_next(&u.result, bytes.data(), bytes.size(), &off) != MSGPACK_UNPACK_SUCCESS ||
+        off != bytes.size()) {
         *error = "not one msgpack value";
-    } else {
-        std::string json;
-        if (append_json(json, u.data)) out = std::move(json);
-        else *error = "a msgpack value with no JSON form (non-str key or unknown ext type)";
+        return std::nullopt;
     }
-    msgpack_unpacked_destroy(&u);
-    return out;
+    std::string json;
+    if (!append_json(json, u.result.data)) {
+        *error = "a msgpack value with no JSON form (non-str key or unknown ext type)";
+        return std::nullopt;
+    }
+    return json;
 }
 
 }  // namespace livesync::cli

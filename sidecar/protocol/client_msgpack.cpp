@@ -14,13 +14,7 @@ namespace livesync::protocol {
 
 namespace {
 
-struct Unpacked {
-    msgpack_unpacked result;
-    Unpacked() { msgpack_unpacked_init(&result); }
-    ~Unpacked() { msgpack_unpacked_destroy(&result); }
-    Unpacked(const Unpacked &) = delete;
-    Unpacked &operator=(const Unpacked &) = delete;
-};
+using common::Unpacked;
 
 FrameError bad_msgpack(std::string message) { return FrameError{"bad_msgpack", std::move(message), std::nullopt}; }
 
