@@ -154,22 +154,34 @@ private:
     int64_t last_feedback_ms_ = 0;
     int64_t next_sweep_ms_ = 0;
     bool failing_ = false;      // logged as down; the next success logs "up" once
-    std::string last_failure_;  // the reason logged, for DEBUG1 on a changed reason
+    std::string last_failure_;    // the reason of the latest failure
+    std::string logged_failure_;  // the reason last logged at WARNING
 };
 
 // One log line per state change: the first failure after streaming (WARNING), and the
-// return to streaming (LOG). Retries in between log only at DEBUG1.
+// return to streaming (LOG). Retries in between log at DEBUG1, except that a reason
+// other than the one logged that repeats on two retries in a row is logged (WARNING)
+// once: the first failure is often only "connection closed", and the lasting cause
+// (a wrong password, say) must reach the log without a line per retry.
 void Replicator::note_failure(const std::string &message) {
     pg_atomic_write_u32(&worker_state()->redis_connected, redis_.connected() ? 1 : 0);
     pg_atomic_write_u32(&worker_state()->slot_connected, 0);
     if (failing_) {
-        if (message != last_failure_)
-            ereport(DEBUG1, (errmsg("livesync replicator: still not streaming: %s", message.c_str())));
+        bool repeated = message == last_failure_;
         last_failure_ = message;
+        if (!repeated || message == logged_failure_) {
+            if (!repeated) ereport(DEBUG1, (errmsg("livesync replicator: still not streaming: %s", message.c_str())));
+            return;
+        }
+        logged_failure_ = message;
+        ereport(WARNING, (errmsg("livesync replicator: still not streaming: %s", message.c_str()),
+                          errdetail("Retrying with backoff; the slot stays at %s until Redis has the changes.",
+                                    common::format_lsn(confirmed_).c_str())));
         return;
     }
     failing_ = true;
     last_failure_ = message;
+    logged_failure_ = message;
     ereport(WARNING, (errmsg("livesync replicator: %s", message.c_str()),
                       errdetail("Retrying with backoff; the slot stays at %s until Redis has the changes.",
                                 common::format_lsn(confirmed_).c_str())));
@@ -180,6 +192,7 @@ void Replicator::note_recovered() {
         ereport(LOG, (errmsg("livesync replicator: streaming again (slot \"%s\" to Redis)", settings.slot_name)));
     failing_ = false;
     last_failure_.clear();
+    logged_failure_.clear();
 }
 
 void Replicator::maybe_reload() {

@@ -140,13 +140,17 @@ RuleSet RuleSet::from_hash(const std::vector<std::pair<std::string, std::string>
 }
 
 bool RuleSet::is_rule_change(const common::Change &change) {
+    if (change.op == common::Op::Truncate) {
+        for (const common::RelationName &r : change.relations)
+            if (r.schema == "livesync" && r.table == "rules") return true;
+        return false;
+    }
     return change.schema == "livesync" && change.table == "rules";
 }
 
 bool RuleSet::apply(const common::Change &change, std::string *error) {
-    if (change.op == common::Op::Truncate) {
-        for (const common::RelationName &r : change.relations)
-            if (r.schema == "livesync" && r.table == "rules") rules_.clear();
+    if (change.op == common::Op::Truncate) {  // is_rule_change: it emptied livesync.rules
+        rules_.clear();
         return true;
     }
     if (change.op != common::Op::Insert) {

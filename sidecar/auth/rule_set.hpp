@@ -34,7 +34,8 @@ public:
     static RuleSet from_hash(const std::vector<std::pair<std::string, std::string>> &fields,
                              std::vector<std::string> *errors);
 
-    // A row of livesync.rules: config, never forwarded to clients.
+    // A row of livesync.rules, or a TRUNCATE that emptied it: config, never forwarded
+    // to clients.
     static bool is_rule_change(const common::Change &change);
 
     // Applies one rule change; false and *error when its new row is unusable (the old

@@ -140,8 +140,19 @@ void LinkState::up() {
 }
 
 void LinkState::down(std::string_view error) {
-    if (state_ == State::Down) return;
+    if (state_ == State::Down) {
+        // Another reason than the one logged, seen twice in a row: the lasting cause
+        // (after a first "connection closed", say) is logged once.
+        bool repeated = error == last_error_;
+        last_error_ = error;
+        if (!repeated || error == logged_error_) return;
+        logged_error_ = error;
+        ops::warn("redis still down", {{"component", component_}, {"redis", url_}, {"error", error}});
+        return;
+    }
     state_ = State::Down;
+    last_error_ = error;
+    logged_error_ = error;
     ops::warn("redis down", {{"component", component_}, {"redis", url_}, {"error", error}});
 }
 

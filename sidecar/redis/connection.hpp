@@ -54,7 +54,8 @@ private:
 // True for a reply that is a Redis error; *error gets its text.
 bool is_error_reply(const redisReply *r, std::string *error);
 
-// Logs "redis up" / "redis down" once per transition for one component.
+// Logs "redis up" / "redis down" once per transition for one component, and once more
+// ("redis still down") when a different reason lasts (two failures in a row).
 class LinkState {
 public:
     LinkState(std::string component, std::string redacted_url)
@@ -65,6 +66,8 @@ public:
 private:
     enum class State { Unknown, Up, Down };
     State state_ = State::Unknown;
+    std::string last_error_;    // the latest failure's reason
+    std::string logged_error_;  // the reason last logged
     std::string component_;
     std::string url_;
 };

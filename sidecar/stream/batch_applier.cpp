@@ -74,13 +74,14 @@ void apply_event(StreamEvent &event, LiveState &live, session::SessionTable &ses
     }
     auto &batch = std::get<StreamBatch>(event);
     for (const common::Transaction &txn : batch.batch.transactions) {
-        for (const common::Change &c : txn.changes)
-            if (PublishedTables::is_table_change(c)) {
-                live.tables.apply(c);
-            } else if (sidecar::auth::RuleSet::is_rule_change(c)) {
+        for (const common::Change &c : txn.changes) {
+            // Not exclusive: one TRUNCATE may empty both config tables.
+            if (PublishedTables::is_table_change(c)) live.tables.apply(c);
+            if (sidecar::auth::RuleSet::is_rule_change(c)) {
                 std::string error;
                 if (!live.rules.apply(c, &error)) ops::error("bad access rule change: it denies", {{"error", error}});
             }
+        }
         fan_out(txn, live, sessions, counters, batch.id);
         live.position = std::max(live.position, txn.lsn);
     }

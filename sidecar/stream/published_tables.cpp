@@ -95,10 +95,20 @@ bool PublishedTables::is_config_change(const common::Change &change) {
 }
 
 bool PublishedTables::is_table_change(const common::Change &change) {
+    if (change.op == common::Op::Truncate) {
+        for (const common::RelationName &r : change.relations)
+            if (r.schema == "livesync" && r.table == "tables") return true;
+        return false;
+    }
     return change.schema == "livesync" && change.table == "tables";
 }
 
 void PublishedTables::apply(const common::Change &change) {
+    if (change.op == common::Op::Truncate) {  // is_table_change: it emptied livesync.tables
+        tables_.clear();
+        scopes_.clear();
+        return;
+    }
     if (change.op != common::Op::Insert) {
         if (auto old = table_of_row(change.old_values)) {
             tables_.erase(*old);

@@ -28,11 +28,12 @@ public:
 
     // A row of livesync.tables or livesync.rules: config, never forwarded to clients.
     static bool is_config_change(const common::Change &change);
-    // A row of livesync.tables (what apply() takes).
+    // A row of livesync.tables, or a TRUNCATE that emptied it (what apply() takes).
     static bool is_table_change(const common::Change &change);
 
     // Applies one config change (see is_config_change): insert/update publish the table
-    // named by "new", delete (and an update that renamed the row) unpublish "old".
+    // named by "new", delete (and an update that renamed the row) unpublish "old", a
+    // TRUNCATE of livesync.tables unpublishes everything.
     void apply(const common::Change &change);
 
     bool contains(const std::string &qualified_table) const { return tables_.count(qualified_table) != 0; }

@@ -117,20 +117,27 @@ class Postgres:
 
 
 class Redis:
-    def __init__(self, workdir):
+    def __init__(self, workdir, password=None):
         self.dir = os.path.join(workdir, "redis")
         self.port = free_port()
         self.proc = None
+        self.password = password  # requirepass, and every client below authenticates
 
     @property
     def url(self):
-        return f"redis://127.0.0.1:{self.port}"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}"
+
+    def _cli_argv(self):
+        argv = ["redis-cli", "-h", "127.0.0.1", "-p", str(self.port)]
+        return argv + (["-a", self.password, "--no-auth-warning"] if self.password else [])
 
     def start(self):
         os.makedirs(self.dir, exist_ok=True)
         self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
                                       "--dir", self.dir, "--save", "", "--appendonly", "yes",
-                                      "--appendfsync", "always", "--logfile", os.path.join(self.dir, "log")],
+                                      "--appendfsync", "always", "--logfile", os.path.join(self.dir, "log"),
+                                      *(["--requirepass", self.password] if self.password else [])],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(lambda: self.ping(), 10, "redis to answer PING")
         return self
@@ -139,14 +146,14 @@ class Redis:
         return self.cli("PING", check=False) == "PONG"
 
     def cli(self, *args, check=True):
-        out = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(self.port), "--no-raw", *args],
+        out = subprocess.run([*self._cli_argv(), "--no-raw", *args],
                              capture_output=True, text=True)
         if check and out.returncode != 0:
             raise RuntimeError(out.stderr)
         return out.stdout.strip()
 
     def raw(self, *args):
-        out = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(self.port), "--raw", *args],
+        out = subprocess.run([*self._cli_argv(), "--raw", *args],
                              capture_output=True, check=True)
         return out.stdout
 
@@ -215,10 +222,10 @@ class Stack:
 
     # livesyncd refuses to serve without a token key unless told to serve anonymous
     # clients; tests about authentication pass their own key options instead.
-    def __init__(self, pg_settings=None, sidecar_args=("--allow-anonymous",), keep=False):
+    def __init__(self, pg_settings=None, sidecar_args=("--allow-anonymous",), keep=False, redis_password=None):
         self.workdir = tempfile.mkdtemp(prefix="livesync-")
         os.chmod(self.workdir, 0o755)
-        self.redis = Redis(self.workdir)
+        self.redis = Redis(self.workdir, password=redis_password)
         settings = {"livesync.redis_url": f"'{self.redis.url}'"}
         settings.update(pg_settings or {})
         self.pg = Postgres(self.workdir, settings)

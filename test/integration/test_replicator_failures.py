@@ -205,9 +205,13 @@ class ReplicatorFailures(StreamChecks, unittest.TestCase):
             self.assertGreater(writer.commits, 5)
             self.assert_stream_matches_table(stack)
             # One line per state change, not one per retry: two outages, two WARNINGs
-            # (down) and two "streaming again" (up), although each outage saw several retries.
+            # (down) and two "streaming again" (up), although each outage saw several retries;
+            # plus at most one "still not streaming" per outage for its lasting reason
+            # (connection refused, after the first "server closed the connection").
             log = stack.pg.log()
-            self.assertEqual(len(re.findall(r"WARNING:  livesync replicator:", log)), 2, log[-3000:])
+            warnings = re.findall(r"WARNING:  livesync replicator: (still not streaming)?", log)
+            self.assertEqual(len([w for w in warnings if not w]), 2, log[-3000:])
+            self.assertLessEqual(len([w for w in warnings if w]), 2, log[-3000:])
             self.assertEqual(log.count("livesync replicator: streaming again"), 2, log[-3000:])
 
     def test_replicator_killed_mid_stream_loses_and_doubles_nothing(self):

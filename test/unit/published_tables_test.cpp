@@ -70,6 +70,43 @@ TEST(PublishedTables, ConfigChangesInTheStreamPublishAndUnpublishInOrder) {
     EXPECT_EQ(live.position, 11u);
 }
 
+// TRUNCATE livesync.tables / livesync.rules (one statement may name both) unpublishes
+// every table and drops every rule at its LSN: default deny, as if each row was deleted.
+TEST(PublishedTables, TruncateOfTheConfigTablesUnpublishesAndRevokesEverything) {
+    stream::LiveState live;
+    session::SessionTable sessions;
+    ops::Counters counters;
+    stream::StreamEvent reset = stream::StreamReset{};
+    stream::apply_event(reset, live, sessions, counters);
+    Columns table_row{{"schema_name", str("public")}, {"table_name", str("items")}, {"columns", nil()}};
+    Columns rule_row{{"role_name", str("member")},
+                     {"schema_name", str("public")},
+                     {"table_name", str("items")},
+                     {"filter_tree", str(R"({"const":true})")},
+                     {"columns", nil()}};
+    stream::StreamEvent config = stream::StreamBatch{
+        {10, 0},
+        decode(batch(10, 1, {change("i", "livesync", "tables", table_row), change("i", "livesync", "rules", rule_row)}))};
+    stream::apply_event(config, live, sessions, counters);
+    ASSERT_TRUE(live.tables.contains("public.items"));
+    ASSERT_NE(live.rules.find("member", "public.items"), nullptr);
+
+    stream::StreamEvent rules_only = stream::StreamBatch{{11, 0}, decode(batch(11, 2, {truncate({{"livesync", "rules"}})}))};
+    stream::apply_event(rules_only, live, sessions, counters);
+    EXPECT_EQ(live.rules.find("member", "public.items"), nullptr);
+    EXPECT_TRUE(live.tables.contains("public.items"));  // only the rules were emptied
+
+    stream::apply_event(config, live, sessions, counters);
+    ASSERT_NE(live.rules.find("member", "public.items"), nullptr);
+    stream::StreamEvent both = stream::StreamBatch{
+        {12, 0}, decode(batch(12, 3, {truncate({{"public", "items"}, {"livesync", "tables"}, {"livesync", "rules"}})}))};
+    stream::apply_event(both, live, sessions, counters);
+    EXPECT_FALSE(live.tables.contains("public.items"));
+    EXPECT_EQ(live.tables.size(), 0u);
+    EXPECT_EQ(live.rules.find("member", "public.items"), nullptr);
+    EXPECT_EQ(live.position, 12u);
+}
+
 TEST(PublishedTables, ResetReplacesTablesAndNeverMovesThePositionBack) {
     stream::LiveState live;
     live.position = 50;

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""TRUNCATE of the config tables is a revoke / unpublish of everything, at its LSN:
+TRUNCATE livesync.rules stops every row from reaching a subscribed client (default deny,
+no stale grant left in a sidecar), TRUNCATE livesync.tables unpublishes every table, and
+both Redis mirrors (livesync:rules, livesync:tables) are emptied with them."""
+import json
+import os
+import subprocess
+import sys
+import threading
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+
+class Client:
+    def __init__(self, stack, count, timeout=30):
+        self.proc = subprocess.Popen([os.path.join(harness.BUILD, "livesync-cli"), "--url", stack.sidecar.url,
+                                      "--table", "public.items", "--count", str(count), "--timeout", str(timeout)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.stderr = []
+        self.subscribed = threading.Event()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+
+    def _read_stderr(self):
+        for line in self.proc.stderr:
+            self.stderr.append(line)
+            if line.startswith("subscribed"):
+                self.subscribed.set()
+
+    def wait_subscribed(self):
+        if not self.subscribed.wait(20):
+            self.proc.kill()
+            raise AssertionError("client never subscribed: " + "".join(self.stderr))
+
+    def finish(self, timeout=60):
+        out, _ = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+class ConfigTruncate(unittest.TestCase):
+    def test_truncate_rules_denies_and_truncate_tables_unpublishes(self):
+        with harness.Stack() as stack:
+            stack.wait_replicator()
+            pg, redis = stack.pg, stack.redis
+            pg.psql("CREATE TABLE items (id int PRIMARY KEY, label text)")
+            pg.psql("SELECT livesync.publish('items')")
+            pg.psql("SELECT livesync.grant('anonymous', 'items')")
+            stack.wait_published("public.items")
+
+            client = Client(stack, count=2)
+            client.wait_subscribed()
+            pg.psql("INSERT INTO items VALUES (1, 'granted')")
+            pg.psql("TRUNCATE livesync.rules")
+            # Committed while no rule exists: nobody may see it, whatever the sidecar
+            # had cached before.
+            pg.psql("INSERT INTO items VALUES (2, 'after truncate')")
+            harness.wait_until(lambda: redis.cli("HLEN", "livesync:rules") == "(integer) 0", 10,
+                               "livesync:rules emptied in Redis")
+            pg.psql("SELECT livesync.grant('anonymous', 'items')")
+            pg.psql("INSERT INTO items VALUES (3, 'granted again')")
+            rc, changes = client.finish()
+            self.assertEqual(rc, 0, "".join(client.stderr))
+            self.assertEqual([c["new"]["id"] for c in changes], [1, 3])
+
+            pg.psql("TRUNCATE livesync.tables, livesync.rules")
+            harness.wait_until(lambda: redis.cli("HLEN", "livesync:tables") == "(integer) 0", 10,
+                               "livesync:tables emptied in Redis")
+            self.assertEqual(redis.cli("HLEN", "livesync:rules"), "(integer) 0")
+
+            def refused():
+                out = subprocess.run([os.path.join(harness.BUILD, "livesync-cli"), "--url", stack.sidecar.url,
+                                      "--table", "public.items", "--timeout", "1"], capture_output=True, text=True)
+                return out.returncode != 0 and "not published" in out.stderr
+            harness.wait_until(refused, 10, "a subscribe to public.items to be refused as not published")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
