@@ -124,6 +124,7 @@ export class LiveSync {
         this.onStatus(this.resuming ? 'resuming' : 'live', frame);
         break;
       case 'caught_up':
+        this.resuming = false;
         this.onStatus('live', frame);
         break;
       case 'subscribed': {
@@ -142,11 +143,16 @@ export class LiveSync {
         // Only after delivering the whole transaction (all parts of a split one).
         if (frame.final !== false) this.lastLsn = frame.lsn;
         break;
-      case 'resync_required':
-        // The server no longer holds what we missed: start from now, and let the app reload.
+      case 'resync_required': {
+        // The server no longer holds what we missed -- on a resume, or mid-session when the
+        // sidecar fell behind the stream: start from now, and let the app reload.
+        const wasResuming = this.resuming;
+        this.resuming = false;
         this.lastLsn = frame.lsn ?? null;
         this.onResync(frame);
+        if (wasResuming) this.onStatus('live', frame);  // in place of caught_up
         break;
+      }
       case 'error':
         this.onError(frame);
         if (frame.code === 'not_ready' && !this.ready) {

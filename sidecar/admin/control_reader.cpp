@@ -1,5 +1,7 @@
 #include "sidecar/admin/control_reader.hpp"
 
+#include <charconv>
+
 #include "sidecar/ops/log.hpp"
 #include "sidecar/redis/connection.hpp"
 
@@ -10,18 +12,36 @@ constexpr std::chrono::milliseconds kConnectTimeout{2000};
 std::string str_of(const redisReply *r) { return r && r->str ? std::string(r->str, r->len) : std::string(); }
 }  // namespace
 
-std::optional<ControlCommand> parse_control(const std::vector<std::pair<std::string, std::string>> &fields) {
+std::optional<ControlCommand> parse_control(const std::vector<std::pair<std::string, std::string>> &fields,
+                                            std::string *why) {
     ControlCommand c;
+    std::string generation;
     for (const auto &[k, v] : fields) {
         if (k == "kind") c.kind = v;
         else if (k == "client_id") c.client_id = v;
         else if (k == "user") c.user = v;
         else if (k == "address") c.address = v;
         else if (k == "origin") c.origin = v;
+        else if (k == "generation") generation = v;
+        else if (k == "holder") c.holder = v;
     }
-    if (c.kind == "kick" && (c.client_id.empty() == c.user.empty())) return std::nullopt;
-    if (c.kind == "ban" && c.address.empty()) return std::nullopt;
-    if (c.kind != "kick" && c.kind != "ban") return std::nullopt;
+    auto refuse = [why](const char *reason) -> std::optional<ControlCommand> {
+        if (why) *why = reason;
+        return std::nullopt;
+    };
+    if (c.kind == "kick") {
+        if (c.client_id.empty() == c.user.empty()) return refuse("kick needs exactly one of client_id, user");
+    } else if (c.kind == "ban") {
+        if (c.address.empty()) return refuse("ban needs an address");
+    } else if (c.kind == "replace") {
+        if (c.client_id.empty() || c.holder.empty()) return refuse("replace needs client_id and holder");
+        const char *end = generation.data() + generation.size();
+        auto [stop, ec] = std::from_chars(generation.data(), end, c.generation);
+        if (generation.empty() || ec != std::errc() || stop != end || c.generation == 0)
+            return refuse("replace needs a generation: a positive decimal integer");
+    } else {
+        return refuse("unknown kind");
+    }
     return c;
 }
 
@@ -83,8 +103,9 @@ void ControlReader::run() {
                 const redisReply *f = e->element[1];
                 for (size_t j = 0; f->type == REDIS_REPLY_ARRAY && j + 1 < f->elements; j += 2)
                     fields.emplace_back(str_of(f->element[j]), str_of(f->element[j + 1]));
-                if (auto cmd = parse_control(fields)) deliver_(std::move(*cmd));
-                else ops::warn("control entry ignored: unknown kind or no target", {{"id", str_of(e->element[0])}});
+                std::string why;
+                if (auto cmd = parse_control(fields, &why)) deliver_(std::move(*cmd));
+                else ops::warn("control entry ignored", {{"id", str_of(e->element[0])}, {"reason", why}});
             }
         }
         if (stop_.load()) break;

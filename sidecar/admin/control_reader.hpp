@@ -2,7 +2,9 @@
 // control stream every sidecar follows, and the per-user activity report.
 //
 // The control stream "<prefix>control": entries {kind=kick, client_id=..|user=..} from
-// livesync.kick() in SQL or from any sidecar's admin API, and {kind=ban, address=..}.
+// livesync.kick() in SQL or from any sidecar's admin API, {kind=ban, address=..}, and
+// {kind=replace, client_id, generation, holder} from the client-id claim of a hello on
+// another sidecar (client_handover.hpp).
 // A thread of its own follows it with XREAD BLOCK, starting after the entry that was
 // newest when livesyncd started (old kicks are never replayed), and hands each entry to
 // the server, which acts on the sessions it holds.
@@ -10,6 +12,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -24,15 +27,19 @@
 namespace livesync::admin {
 
 struct ControlCommand {
-    std::string kind;       // "kick" | "ban"
-    std::string client_id;  // kick: one client id
+    std::string kind;       // "kick" | "ban" | "replace"
+    std::string client_id;  // kick: one client id; replace: the id that said hello elsewhere
     std::string user;       // kick: every session of this sub
     std::string address;    // ban: close this address's sessions
     std::string origin;     // the sidecar that wrote it (it acted already), or empty
+    uint64_t generation = 0;  // replace: the new session's generation of client_id
+    std::string holder;       // replace: the sidecar of the new session
 };
 
-// A control entry's fields → command; nullopt when kind is unknown or the target missing.
-std::optional<ControlCommand> parse_control(const std::vector<std::pair<std::string, std::string>> &fields);
+// A control entry's fields → command; nullopt (and *why, if given) when kind is unknown,
+// the target is missing, or a replace's generation is not a positive decimal integer.
+std::optional<ControlCommand> parse_control(const std::vector<std::pair<std::string, std::string>> &fields,
+                                            std::string *why = nullptr);
 
 struct ControlConfig {
     common::RedisUrl url;

@@ -82,7 +82,7 @@ void SecurityHub::drain() {
         }
         auto &result = std::get<sidecar::auth::StoreResult>(item);
         if (auto *claim = std::get_if<sidecar::auth::ClaimResult>(&result)) {
-            if (handler_) handler_->on_claim(claim->serial, claim->client_id, claim->outcome);
+            on_claim(*claim);
         } else if (auto *bans = std::get_if<sidecar::auth::BanList>(&result)) {
             if (gate_.guard()) gate_.guard()->replace_bans(bans->until_ms, registry::unix_ms_now());
         } else if (auto *a = std::get_if<sidecar::auth::AdminAnswer>(&result)) {
@@ -96,7 +96,43 @@ void SecurityHub::drain() {
     }
 }
 
+void SecurityHub::on_claim(sidecar::auth::ClaimResult &claim) {
+    const bool owned = claim.outcome == sidecar::auth::ClaimOutcome::Owned;
+    session::Session *s = sessions_ ? sessions_->find_serial(claim.serial) : nullptr;
+    if (s && owned) s->claim_generation = claim.generation;
+    if (owned && !claim.replaced_sidecar.empty()) {
+        counters_.client_takeovers.fetch_add(1);
+        ops::info("client id taken over from another sidecar", {{"client_id", claim.client_id},
+                                                                 {"from", claim.replaced_sidecar},
+                                                                 {"generation", claim.generation}});
+    }
+    if (handler_) handler_->on_claim(claim.serial, claim.client_id, claim.outcome);
+    if (!owned || !sessions_) return;
+    // A newer hello elsewhere may have been announced before this answer came in.
+    uint64_t newer = recent_replaces_.newest(claim.client_id, registry::unix_ms_now());
+    if (!replace_closes(claim.generation, newer)) return;
+    s = sessions_->find_serial(claim.serial);
+    if (s && sessions_->holds_client(*s) && !s->close_request()) close_replaced(*s, std::string(), newer);
+}
+
+void SecurityHub::replace(const ControlCommand &c) {
+    recent_replaces_.note(c.client_id, c.generation, registry::unix_ms_now());
+    session::Session *s = sessions_ ? sessions_->find_client(c.client_id) : nullptr;
+    if (!s || s->close_request() || !replace_closes(s->claim_generation, c.generation)) return;
+    close_replaced(*s, c.holder, c.generation);
+}
+
+void SecurityHub::close_replaced(session::Session &s, const std::string &holder, uint64_t generation) {
+    counters_.remote_replacements.fetch_add(1);
+    ops::info("client connected on another sidecar: closing its session here", {{"client_id", s.client_id()},
+                                                                                 {"address", s.address()},
+                                                                                 {"holder", holder},
+                                                                                 {"generation", generation}});
+    s.request_close(session::kCloseReplaced, session::kReplacedReason);
+}
+
 void SecurityHub::apply(ControlCommand &command) {
+    if (command.kind == "replace") return replace(command);  // by generation, whoever wrote it
     if (!command.origin.empty() && command.origin == config_.sidecar_id) return;  // acted on when written
     size_t n = kick(command);
     if (n) ops::info("control entry applied", {{"kind", command.kind}, {"sessions", static_cast<uint64_t>(n)}});
@@ -222,7 +258,7 @@ int SecurityHub::answer(struct lws *wsi, const Request &r) {
     sidecar::auth::AuditEvent e;
     e.address = peer(wsi);
     if (auto *kick_request = std::get_if<Kick>(&request)) {
-        ControlCommand c{"kick", kick_request->client_id, kick_request->user, "", config_.sidecar_id};
+        ControlCommand c{"kick", kick_request->client_id, kick_request->user, "", config_.sidecar_id, 0, ""};
         size_t n = kick(c);
         if (store_)
             store_->publish_control({{"kind", "kick"},
@@ -242,7 +278,7 @@ int SecurityHub::answer(struct lws *wsi, const Request &r) {
     }
     if (auto *ban = std::get_if<Ban>(&request)) {
         gate_.ban(ban->address, ban->seconds, "banned by an administrator", now_ms);
-        ControlCommand c{"ban", "", "", ban->address, config_.sidecar_id};
+        ControlCommand c{"ban", "", "", ban->address, config_.sidecar_id, 0, ""};
         size_t n = kick(c);
         if (store_) store_->publish_control({{"kind", "ban"}, {"address", ban->address}, {"origin", config_.sidecar_id}});
         std::string body = "{\"address\":";

@@ -1,8 +1,8 @@
 // The lws side of the security layer that spans sessions: answers coming back from
 // SecurityStore (client-id claims, the shared ban list, activity reports) and from the
-// control stream (kicks, bans) are queued here by their threads and applied on the
-// service thread in drain(); and the admin HTTP API (/v1/admin/*) is served from here
-// (bodies collected, answers that need Redis sent when they arrive).
+// control stream (kicks, bans, replaces) are queued here by their threads and applied
+// on the service thread in drain(); and the admin HTTP API (/v1/admin/*) is served from
+// here (bodies collected, answers that need Redis sent when they arrive).
 #pragma once
 
 #include <cstdint>
@@ -14,6 +14,7 @@
 #include <variant>
 
 #include "sidecar/admin/admin_api.hpp"
+#include "sidecar/admin/client_handover.hpp"
 #include "sidecar/admin/control_reader.hpp"
 #include "sidecar/auth/gatekeeper.hpp"
 #include "sidecar/auth/security_store.hpp"
@@ -67,6 +68,10 @@ private:
     };
     int answer(struct lws *wsi, const Request &request);
     void apply(ControlCommand &command);
+    void on_claim(sidecar::auth::ClaimResult &claim);
+    // A replace entry: closes the session of its client id here if that one is older.
+    void replace(const ControlCommand &command);
+    void close_replaced(session::Session &s, const std::string &holder, uint64_t generation);
 
     HubConfig config_;
     sidecar::auth::Gatekeeper &gate_;
@@ -80,6 +85,8 @@ private:
 
     std::mutex mutex_;
     std::deque<std::variant<sidecar::auth::StoreResult, ControlCommand>> inbox_;  // guarded by mutex_
+
+    RecentReplaces recent_replaces_;
 
     std::unordered_map<struct lws *, Request> bodies_;       // admin POSTs being received
     std::unordered_map<uint64_t, struct lws *> waiting_;     // ticket → request awaiting Redis

@@ -1,12 +1,14 @@
 #include "sidecar/auth/security_store.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <set>
 
 #include "common/change_batch.hpp"
 #include "sidecar/ops/log.hpp"
 #include "sidecar/redis/connection.hpp"
+#include "sidecar/registry/client_record.hpp"
 
 namespace livesync::sidecar::auth {
 
@@ -18,12 +20,30 @@ constexpr std::chrono::milliseconds kReadTimeout{5000};
 constexpr size_t kMaxReportOwners = 10000;
 
 // The owner of a client id, claimed or refreshed atomically: a key held by another
-// owner is left alone (0); otherwise it is (re)set with the TTL (1).
+// owner is left alone ({0}); otherwise it is (re)set with the TTL, and the id is handed
+// to this session (ClaimResult): {1, generation, the other sidecar told or ''}.
+// KEYS: owner, holder hash, generation counter, control stream, registry hash.
+// ARGV: owner, TTL seconds, sidecar id, client id. Generations stay below 2^53 (µs
+// clock), exact in Lua's numbers; '%.0f' writes them without an exponent.
 constexpr const char *kClaimScript =
+    "redis.replicate_commands() "
     "local cur = redis.call('GET', KEYS[1]) "
-    "if cur and cur ~= ARGV[1] then return 0 end "
+    "if cur and cur ~= ARGV[1] then return {0} end "
     "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) "
-    "return 1";
+    "local t = redis.call('TIME') "
+    "local prev = redis.call('HMGET', KEYS[2], 'generation', 'sidecar') "
+    "local gen = math.max(redis.call('INCR', KEYS[3]), tonumber(t[1]) * 1000000 + tonumber(t[2]), "
+    "(tonumber(prev[1]) or 0) + 1) "
+    "local g = string.format('%.0f', gen) "
+    "redis.call('SET', KEYS[3], g) "
+    "redis.call('HSET', KEYS[2], 'generation', g, 'sidecar', ARGV[3]) "
+    "redis.call('EXPIRE', KEYS[2], ARGV[2]) "
+    "local other = prev[2] "
+    "if not other or other == ARGV[3] then other = redis.call('HGET', KEYS[5], 'sidecar') end "
+    "if not other or other == ARGV[3] then return {1, g, ''} end "
+    "redis.call('XADD', KEYS[4], 'MAXLEN', '~', '10000', '*', 'kind', 'replace', 'client_id', ARGV[4], "
+    "'generation', g, 'holder', ARGV[3]) "
+    "return {1, g, other}";
 
 int64_t unix_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -31,6 +51,26 @@ int64_t unix_ms() {
 }
 
 std::string str_of(const redisReply *r) { return r && r->str ? std::string(r->str, r->len) : std::string(); }
+
+// The claim script's answer into r: {0} Foreign, {1, generation, other sidecar} Owned.
+// False (r untouched: Unavailable) for anything else.
+bool read_claim(const redisReply *reply, ClaimResult *r) {
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0 || reply->element[0]->type != REDIS_REPLY_INTEGER)
+        return false;
+    if (reply->element[0]->integer == 0) {
+        r->outcome = ClaimOutcome::Foreign;
+        return true;
+    }
+    if (reply->elements != 3) return false;
+    std::string generation = str_of(reply->element[1]);
+    uint64_t value = 0;
+    auto [end, ec] = std::from_chars(generation.data(), generation.data() + generation.size(), value);
+    if (ec != std::errc() || end != generation.data() + generation.size() || value == 0) return false;
+    r->outcome = ClaimOutcome::Owned;
+    r->generation = value;
+    r->replaced_sidecar = str_of(reply->element[2]);
+    return true;
+}
 
 int64_t to_int(const std::string &s) {
     char *end = nullptr;
@@ -120,18 +160,21 @@ bool SecurityStore::enqueue(Task task) {
 
 bool SecurityStore::claim(uint64_t serial, std::string client_id, std::string owner) {
     return enqueue([this, serial, client_id = std::move(client_id), owner = std::move(owner)](redis::Connection *conn) {
-        ClaimResult r{serial, client_id, ClaimOutcome::Unavailable};
+        ClaimResult r{serial, client_id, ClaimOutcome::Unavailable, 0, ""};
         bool ok = true;
         if (conn) {
+            const registry::Keys keys{config_.prefix, config_.sidecar_id};
             std::string error;
-            auto reply = conn->command({"EVAL", kClaimScript, "1", config_.prefix + "client_owner:" + client_id, owner,
-                                        std::to_string(config_.owner_ttl_seconds)},
+            auto reply = conn->command({"EVAL", kClaimScript, "5", config_.prefix + "client_owner:" + client_id,
+                                        keys.client_holder(client_id), config_.prefix + "client_generation",
+                                        config_.prefix + "control", keys.client(client_id), owner,
+                                        std::to_string(config_.owner_ttl_seconds), config_.sidecar_id, client_id},
                                        &error);
             if (!reply) ok = false;
-            else if (reply->type == REDIS_REPLY_INTEGER)
-                r.outcome = reply->integer == 1 ? ClaimOutcome::Owned : ClaimOutcome::Foreign;
             else if (redis::is_error_reply(reply.get(), &error))
                 ops::error("client id claim failed", {{"client_id", client_id}, {"error", error}});
+            else if (!read_claim(reply.get(), &r))
+                ops::error("client id claim failed", {{"client_id", client_id}, {"error", "unexpected reply"}});
         }
         deliver_(std::move(r));
         return ok;

@@ -1,9 +1,10 @@
 // The security layer's Redis side, on a thread of its own (the lws thread never waits
 // on Redis): client-id ownership ("<prefix>client_owner:<id>", claimed atomically by a
-// Lua script), shared bans ("<prefix>ban:<address>" with a TTL, indexed by the sorted
-// set "<prefix>bans" so every sidecar can refresh its ban cache each second without a
-// SCAN), per-user activity ("<prefix>activity:<owner>" hashes, indexed by
-// "<prefix>activity" scored by last-seen ms), and writes to the control stream.
+// Lua script, which also hands the id to the new session: see ClaimResult), shared
+// bans ("<prefix>ban:<address>" with a TTL, indexed by the sorted set "<prefix>bans" so
+// every sidecar can refresh its ban cache each second without a SCAN), per-user
+// activity ("<prefix>activity:<owner>" hashes, indexed by "<prefix>activity" scored by
+// last-seen ms), and writes to the control stream.
 // Answers go back through `deliver` (the server queues them and wakes its loop).
 #pragma once
 
@@ -32,10 +33,19 @@ namespace livesync::sidecar::auth {
 enum class ClaimOutcome { Owned, Foreign, Unavailable };
 
 // Whether the session `serial` may use client_id (its owner claimed or refreshed it).
+// An Owned claim also makes the session the id's holder, in the same script: it gets
+// the next generation (higher than any generation of the id before, on any sidecar;
+// "<prefix>client_generation", at least Redis's clock in µs so a Redis that lost its
+// data still counts upwards), "<prefix>client_holder:<id>" names this sidecar and that
+// generation, and when another sidecar held the id (holder key or registry entry) a
+// control entry {kind=replace, client_id, generation, holder} is added, so that sidecar
+// closes its older session (admin/client_handover.hpp).
 struct ClaimResult {
     uint64_t serial = 0;
     std::string client_id;
     ClaimOutcome outcome = ClaimOutcome::Unavailable;
+    uint64_t generation = 0;       // Owned: this session's generation of the id
+    std::string replaced_sidecar;  // Owned: the other sidecar told to close its session, or empty
 };
 
 // Every ban in force, as Redis holds it: address → until (unix ms).

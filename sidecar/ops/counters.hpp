@@ -21,6 +21,8 @@ struct Counters {
     std::atomic<uint64_t> replay_entries{0};        // stream entries read for resuming sessions
     std::atomic<uint64_t> resumes{0};               // sessions that resumed from last_lsn
     std::atomic<uint64_t> resyncs_required{0};      // resumes answered with resync_required
+    std::atomic<uint64_t> live_gaps{0};             // gaps the live reader found in the stream
+    std::atomic<uint64_t> live_resyncs{0};          // sessions told resync_required because of one
     // Security (sidecar/auth): see docs/security.md.
     std::atomic<uint64_t> auth_failures{0};          // sessions closed 4401: missing/bad/expired token
     std::atomic<uint64_t> auth_refreshes{0};         // tokens refreshed on a live session
@@ -30,6 +32,8 @@ struct Counters {
     std::atomic<uint64_t> banned_refusals{0};        // connections refused: address banned
     std::atomic<uint64_t> bans{0};                   // bans imposed by this sidecar
     std::atomic<uint64_t> kicks{0};                  // sessions closed by an admin or SQL kick
+    std::atomic<uint64_t> client_takeovers{0};       // hellos here that took a client id held on another sidecar
+    std::atomic<uint64_t> remote_replacements{0};    // sessions here closed 4409: their id said hello elsewhere
     std::atomic<uint64_t> audit_events{0};
     std::atomic<uint64_t> audit_events_dropped{0};   // not written to the audit stream
     std::atomic<uint64_t> sessions_opened{0};

@@ -106,6 +106,11 @@ std::string render_metrics(const Counters &c, const Gauges &g) {
         sample(out, "livesync_errors_total{code=\"" + label_value(code) + "\"}", std::to_string(n));
     counter(out, "livesync_resumes_total", "sessions that resumed from last_lsn", c.resumes.load());
     counter(out, "livesync_resyncs_total", "resumes answered with resync_required", c.resyncs_required.load());
+    counter(out, "livesync_live_gaps_total",
+            "times the stream reader could not prove it had every entry after its position (trimmed past it)",
+            c.live_gaps.load());
+    counter(out, "livesync_live_resyncs_total", "sessions sent resync_required because of a live gap",
+            c.live_resyncs.load());
     counter(out, "livesync_replay_entries_total", "stream entries read for resuming sessions",
             c.replay_entries.load());
     counter(out, "livesync_registry_updates_dropped_total", "registry updates dropped: queue full",
@@ -121,6 +126,11 @@ std::string render_metrics(const Counters &c, const Gauges &g) {
     counter(out, "livesync_banned_refusals_total", "connections refused: address banned", c.banned_refusals.load());
     counter(out, "livesync_bans_total", "bans imposed by this sidecar", c.bans.load());
     counter(out, "livesync_kicks_total", "sessions closed by an admin or SQL kick", c.kicks.load());
+    counter(out, "livesync_client_takeovers_total",
+            "hellos here that took over a client id from a session on another sidecar", c.client_takeovers.load());
+    counter(out, "livesync_remote_replacements_total",
+            "sessions here closed 4409 because their client id said hello on another sidecar",
+            c.remote_replacements.load());
     counter(out, "livesync_audit_events_total", "audit events recorded", c.audit_events.load());
     counter(out, "livesync_audit_events_dropped_total", "audit events not written to the audit stream",
             c.audit_events_dropped.load());

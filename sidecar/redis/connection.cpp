@@ -23,13 +23,23 @@ bool is_error_reply(const redisReply *r, std::string *error) {
 }
 
 Reply Connection::transaction(const std::vector<std::vector<std::string>> &commands, std::string *error) {
+    return transaction(commands, {}, nullptr, error);
+}
+
+Reply Connection::transaction(const std::vector<std::vector<std::string>> &commands,
+                              const std::vector<std::string> &then, Reply *then_reply, std::string *error) {
     std::vector<std::vector<std::string>> wrapped;
-    wrapped.reserve(commands.size() + 2);
+    wrapped.reserve(commands.size() + 3);
     wrapped.push_back({"MULTI"});
     wrapped.insert(wrapped.end(), commands.begin(), commands.end());
     wrapped.push_back({"EXEC"});
+    if (!then.empty()) wrapped.push_back(then);
     std::vector<Reply> replies = pipeline(wrapped, error);
     if (replies.empty()) return nullptr;
+    if (!then.empty()) {
+        *then_reply = std::move(replies.back());
+        replies.pop_back();
+    }
     for (auto &r : replies)
         if (is_error_reply(r.get(), error)) return nullptr;
     Reply exec = std::move(replies.back());

@@ -43,6 +43,12 @@ public:
     // Runs the commands in one MULTI/EXEC. Returns EXEC's reply -- an array with one
     // reply per command, none of them an error -- or nullptr with *error set.
     Reply transaction(const std::vector<std::vector<std::string>> &commands, std::string *error);
+    // The same, with `then` sent in the same write after EXEC: Redis runs it right after
+    // the transaction, with no round trip in between for another client's command (a
+    // blocking `then`, such as XREAD BLOCK, makes this call wait for it). *then_reply
+    // gets its reply, which may be an error reply.
+    Reply transaction(const std::vector<std::vector<std::string>> &commands, const std::vector<std::string> &then,
+                      Reply *then_reply, std::string *error);
 
 private:
     explicit Connection(redisContext *ctx) : ctx_(ctx) {}

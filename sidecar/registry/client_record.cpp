@@ -6,15 +6,43 @@
 
 namespace livesync::registry {
 
-std::vector<std::string> hset_client_command(const Keys &keys, const ClientRecord &r) {
+namespace {
+
+// KEYS[1] client hash; ARGV[1] generation, then field, value pairs. Generations are
+// below 2^53, so Lua's numbers compare them exactly.
+constexpr const char *kUpsertScript =
+    "local cur = tonumber(redis.call('HGET', KEYS[1], 'generation')) or 0 "
+    "if cur > tonumber(ARGV[1]) then return 0 end "
+    "redis.call('HSET', KEYS[1], 'generation', ARGV[1], unpack(ARGV, 2)) "
+    "return 1";
+
+// KEYS[1] client hash, KEYS[2] this sidecar's client set, KEYS[3] holder hash;
+// ARGV[1] client id, ARGV[2] sidecar id, ARGV[3] generation ('0': any of this sidecar).
+// An older entry of this sidecar goes too: its session was replaced here by the one
+// that ended, whose own record may never have been written (updates are coalesced).
+constexpr const char *kRemoveScript =
+    "local f = redis.call('HMGET', KEYS[1], 'sidecar', 'generation') "
+    "if f[1] == ARGV[2] and (ARGV[3] == '0' or (tonumber(f[2]) or 0) <= tonumber(ARGV[3])) then "
+    "redis.call('DEL', KEYS[1]) end "
+    "redis.call('SREM', KEYS[2], ARGV[1]) "
+    "if ARGV[3] ~= '0' and redis.call('HGET', KEYS[3], 'generation') == ARGV[3] then "
+    "redis.call('HDEL', KEYS[3], 'sidecar') end "
+    "return 1";
+
+}  // namespace
+
+std::vector<std::string> upsert_client_command(const Keys &keys, const ClientRecord &r) {
     std::string subs = "[";
     for (size_t i = 0; i < r.subscriptions.size(); ++i) {
         if (i) subs += ',';
         common::append_json_string(subs, r.subscriptions[i]);
     }
     subs += ']';
-    return {"HSET",
+    return {"EVAL",
+            kUpsertScript,
+            "1",
             keys.client(r.client_id),
+            std::to_string(r.generation),
             "sidecar",
             keys.sidecar_id,
             "address",
@@ -25,6 +53,18 @@ std::vector<std::string> hset_client_command(const Keys &keys, const ClientRecor
             std::to_string(r.last_activity_ms),
             "subscriptions",
             subs};
+}
+
+std::vector<std::string> remove_client_command(const Keys &keys, const std::string &client_id, uint64_t generation) {
+    return {"EVAL",
+            kRemoveScript,
+            "3",
+            keys.client(client_id),
+            keys.sidecar_clients(),
+            keys.client_holder(client_id),
+            client_id,
+            keys.sidecar_id,
+            std::to_string(generation)};
 }
 
 std::string heartbeat_json(const std::string &sidecar_id, const std::string &listen, int64_t started_at_ms) {

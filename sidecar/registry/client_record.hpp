@@ -15,6 +15,9 @@ struct ClientRecord {
     int64_t connected_at_ms = 0;
     int64_t last_activity_ms = 0;
     std::vector<std::string> subscriptions;  // qualified table names, sorted, distinct
+    // The generation of the session's client-id claim (auth/security_store.hpp): a newer
+    // session of the id, on any sidecar, has a higher one. 0: no claim was made.
+    uint64_t generation = 0;
 };
 
 struct Keys {
@@ -22,13 +25,23 @@ struct Keys {
     std::string sidecar_id;
 
     std::string client(const std::string &client_id) const { return prefix + "client:" + client_id; }
+    // Which sidecar's session holds the id now, and its generation (security_store.cpp).
+    std::string client_holder(const std::string &client_id) const { return prefix + "client_holder:" + client_id; }
     std::string sidecar_clients() const { return prefix + "sidecar:" + sidecar_id + ":clients"; }
     std::string sidecar() const { return prefix + "sidecar:" + sidecar_id; }
     std::string sidecars() const { return prefix + "sidecars"; }
 };
 
-// HSET <client key> sidecar .. address .. connected_at .. last_activity .. subscriptions <json array>
-std::vector<std::string> hset_client_command(const Keys &keys, const ClientRecord &record);
+// Writes the client's hash (sidecar, generation, address, connected_at, last_activity,
+// subscriptions as a JSON array) unless it already holds a newer generation: a session
+// that lost its client id to a newer one on another sidecar must not overwrite its entry.
+std::vector<std::string> upsert_client_command(const Keys &keys, const ClientRecord &record);
+
+// Deletes the client's hash if it is this sidecar's entry of that generation or an
+// older one (generation 0: any of this sidecar's), never another sidecar's; drops the
+// id from this sidecar's set; and, if the holder key still names that generation,
+// removes its sidecar, so the next hello elsewhere writes no replace entry for nobody.
+std::vector<std::string> remove_client_command(const Keys &keys, const std::string &client_id, uint64_t generation);
 
 // {"id":..,"url":"http://<listen>","started_at":<unix ms>}
 std::string heartbeat_json(const std::string &sidecar_id, const std::string &listen, int64_t started_at_ms);

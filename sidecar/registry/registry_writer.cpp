@@ -45,22 +45,25 @@ void RegistryWriter::stop() {
 
 void RegistryWriter::upsert(ClientRecord record) {
     std::string id = record.client_id;
-    enqueue(id, std::move(record));
+    uint64_t generation = record.generation;
+    enqueue(id, Update{std::move(record), generation});
 }
 
-void RegistryWriter::remove(const std::string &client_id) { enqueue(client_id, std::nullopt); }
+void RegistryWriter::remove(const std::string &client_id, uint64_t generation) {
+    enqueue(client_id, Update{std::nullopt, generation});
+}
 
-void RegistryWriter::enqueue(const std::string &client_id, std::optional<ClientRecord> record) {
+void RegistryWriter::enqueue(const std::string &client_id, Update update) {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         auto it = pending_.find(client_id);
         if (it != pending_.end()) {
-            it->second = std::move(record);
+            it->second = std::move(update);
         } else if (pending_.size() >= config_.max_pending) {
             counters_.registry_ops_dropped.fetch_add(1);
             return;
         } else {
-            pending_.emplace(client_id, std::move(record));
+            pending_.emplace(client_id, std::move(update));
         }
     }
     wake_.notify_one();
@@ -88,30 +91,28 @@ void RegistryWriter::run() {
         Commands cmds;
         if (resync) {
             // Entries this sidecar wrote before a Redis outage may be stale: drop the
-            // clients it no longer holds, then write every held client again.
+            // clients it no longer holds, then write every held client again. Both are
+            // conditional: an id that said hello on another sidecar meanwhile keeps the
+            // other sidecar's entry.
             auto members = conn->command({"SMEMBERS", keys.sidecar_clients()}, error);
             if (!members) return false;
             if (members->type == REDIS_REPLY_ARRAY) {
                 for (size_t i = 0; i < members->elements; ++i) {
                     std::string id(members->element[i]->str, members->element[i]->len);
-                    if (!held.count(id)) {
-                        cmds.push_back({"DEL", keys.client(id)});
-                        cmds.push_back({"SREM", keys.sidecar_clients(), id});
-                    }
+                    if (!held.count(id)) cmds.push_back(remove_client_command(keys, id, 0));
                 }
             }
             for (const auto &[id, record] : held) {
-                cmds.push_back(hset_client_command(keys, record));
+                cmds.push_back(upsert_client_command(keys, record));
                 cmds.push_back({"SADD", keys.sidecar_clients(), id});
             }
         } else {
-            for (const auto &[id, record] : unsent) {
-                if (record) {
-                    cmds.push_back(hset_client_command(keys, *record));
+            for (const auto &[id, update] : unsent) {
+                if (update.record) {
+                    cmds.push_back(upsert_client_command(keys, *update.record));
                     cmds.push_back({"SADD", keys.sidecar_clients(), id});
                 } else {
-                    cmds.push_back({"DEL", keys.client(id)});
-                    cmds.push_back({"SREM", keys.sidecar_clients(), id});
+                    cmds.push_back(remove_client_command(keys, id, update.generation));
                 }
             }
         }
@@ -130,10 +131,10 @@ void RegistryWriter::run() {
             incoming.swap(pending_);
             stopping = stop_;
         }
-        for (auto &[id, record] : incoming) {
-            if (record) held[id] = *record;
+        for (auto &[id, update] : incoming) {
+            if (update.record) held[id] = *update.record;
             else held.erase(id);
-            unsent[id] = std::move(record);
+            unsent[id] = std::move(update);
         }
 
         auto now = Clock::now();
@@ -174,7 +175,7 @@ void RegistryWriter::run() {
         return;
     }
     Commands cmds;
-    for (const auto &[id, record] : held) cmds.push_back({"DEL", keys.client(id)});
+    for (const auto &[id, record] : held) cmds.push_back(remove_client_command(keys, id, record.generation));
     cmds.push_back({"DEL", keys.sidecar_clients()});
     cmds.push_back({"DEL", keys.sidecar()});
     cmds.push_back({"SREM", keys.sidecars(), keys.sidecar_id});

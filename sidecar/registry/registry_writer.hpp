@@ -2,7 +2,9 @@
 // the lws thread hands it. Updates are coalesced per client id (a client's newest
 // state is all that matters) in a bounded map; the writer keeps a mirror of what this
 // sidecar holds, re-writes all of it after every (re)connect, refreshes the sidecar
-// heartbeat every 5 s, and deletes everything of this sidecar on stop().
+// heartbeat every 5 s, and deletes everything of this sidecar on stop(). Writes and
+// deletes of a client's hash are conditional on its generation (client_record.hpp), so
+// a session replaced from another sidecar never overwrites or deletes the new entry.
 #pragma once
 
 #include <chrono>
@@ -25,7 +27,8 @@ class RegistrySink {
 public:
     virtual ~RegistrySink() = default;
     virtual void upsert(ClientRecord record) = 0;
-    virtual void remove(const std::string &client_id) = 0;
+    // The session of this generation (ClientRecord::generation) that held client_id ended.
+    virtual void remove(const std::string &client_id, uint64_t generation) = 0;
 };
 
 struct RegistryConfig {
@@ -48,12 +51,17 @@ public:
     void stop();
 
     void upsert(ClientRecord record) override;
-    void remove(const std::string &client_id) override;
+    void remove(const std::string &client_id, uint64_t generation) override;
 
 private:
-    using Pending = std::unordered_map<std::string, std::optional<ClientRecord>>;
+    // A client's newest state: its record, or its removal (generation: of the session that ended).
+    struct Update {
+        std::optional<ClientRecord> record;
+        uint64_t generation = 0;
+    };
+    using Pending = std::unordered_map<std::string, Update>;
     void run();
-    void enqueue(const std::string &client_id, std::optional<ClientRecord> record);
+    void enqueue(const std::string &client_id, Update update);
 
     RegistryConfig config_;
     ops::Counters &counters_;

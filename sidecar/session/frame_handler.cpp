@@ -133,7 +133,7 @@ void FrameHandler::finish_hello(Session &s, const protocol::Hello &hello, std::s
     if (Session *previous = sessions_.bind_client(s)) {
         ops::info("client connected again: closing its older session",
                   {{"client_id", s.client_id()}, {"address", previous->address()}});
-        previous->request_close(kCloseReplaced, "client_id connected again");
+        previous->request_close(kCloseReplaced, kReplacedReason);
     }
     // A resuming session is live after last_lsn: the replay brings it up to date first.
     uint64_t from = resume ? *hello.last_lsn : live_.position;
@@ -193,6 +193,7 @@ void FrameHandler::publish_record(const Session &s) {
     r.connected_at_ms = s.connected_at_ms();
     r.last_activity_ms = registry::unix_ms_now();
     r.subscriptions = s.subscribed_tables();
+    r.generation = s.claim_generation;
     registry_.upsert(std::move(r));
 }
 
@@ -200,7 +201,7 @@ void FrameHandler::on_closed(Session &s) {
     pending_hellos_.erase(s.serial());
     gate_.on_closed(s, registry::unix_ms_now());
     if (sessions_.holds_client(s)) {
-        registry_.remove(s.client_id());
+        registry_.remove(s.client_id(), s.claim_generation);
         ops::info("client gone", {{"client_id", s.client_id()}, {"address", s.address()}});
     }
     sessions_.close(s);

@@ -22,8 +22,10 @@ namespace livesync::session {
 
 inline constexpr size_t kMaxSubscriptionsPerSession = 256;
 
-// Close code for a session whose client id connected again (newest session wins).
+// Close code for a session whose client id connected again, on this sidecar or
+// another (newest session wins).
 inline constexpr uint16_t kCloseReplaced = 4409;
+inline constexpr const char *kReplacedReason = "client_id connected again";
 
 class FrameHandler {
 public:

@@ -41,7 +41,8 @@ using SubsByTable = std::map<std::string, std::vector<SubscriptionEntry>>;
 // Where a resuming session stands (stream/replay.hpp drives it). While `active`, live
 // fan-out skips the session and replay pages feed it instead; when the replay reaches
 // the live position the session goes live, skipping live entries up to `through`
-// (already sent by the replay): no gap, no duplicate.
+// (already sent by the replay): no gap, no duplicate. resync_required (stream/resync.hpp)
+// resets it: the replay is abandoned and the session is live from the given position.
 struct ReplayCursor {
     bool active = false;
     bool page_outstanding = false;   // a page request is with the replay reader
@@ -122,6 +123,11 @@ public:
     bool hello_pending = false;
     std::deque<std::string> held;
     size_t held_bytes = 0;
+
+    // The generation Redis gave this session's client-id claim, set when the claim is
+    // answered (admin/security_hub.cpp): a newer session of the id, here or on another
+    // sidecar, has a higher one (admin/client_handover.hpp). 0: no claim was made.
+    uint64_t claim_generation = 0;
 
     // Messages in and out since the last activity flush (auth/gatekeeper.cpp), and
     // whether this session was counted as a session of its owner yet.

@@ -4,6 +4,7 @@
 
 #include "sidecar/ops/log.hpp"
 #include "sidecar/stream/fanout.hpp"
+#include "sidecar/stream/resync.hpp"
 
 namespace livesync::stream {
 
@@ -70,6 +71,7 @@ void apply_event(StreamEvent &event, LiveState &live, session::SessionTable &ses
         live.position = std::max(live.position, reset->tail.lsn);
         live.last_id = std::max(live.last_id, reset->tail);
         live.ready = true;
+        if (reset->gap_after) resync_after_gap(*reset, live, sessions, counters);
         return;
     }
     auto &batch = std::get<StreamBatch>(event);

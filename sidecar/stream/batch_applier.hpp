@@ -1,6 +1,7 @@
 // Applies the reader's events on the lws thread, in stream order: a reset replaces the
-// published tables; a batch updates them with its config changes and fans each
-// transaction out to the subscribed sessions.
+// published tables (and, when it follows a gap, tells every greeted session
+// resync_required: stream/resync.hpp); a batch updates them with its config changes and
+// fans each transaction out to the subscribed sessions.
 #pragma once
 
 #include "sidecar/ops/counters.hpp"

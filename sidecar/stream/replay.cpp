@@ -4,6 +4,7 @@
 #include "sidecar/ops/log.hpp"
 #include "sidecar/protocol/server_frame.hpp"
 #include "sidecar/stream/batch_applier.hpp"
+#include "sidecar/stream/resync.hpp"
 
 namespace livesync::stream {
 
@@ -45,10 +46,7 @@ void ReplayCoordinator::resync(session::Session &s) {
               {{"client_id", s.greeted() ? s.client_id() : std::string()},
                {"after", common::format_lsn(s.replay.through.lsn)}});
     // Live from here on: the client reloads its state as of this position.
-    s.set_live_after_all(live_.position);
-    s.replay.active = false;
-    s.live_skip_through = live_.last_id;
-    s.send_text(protocol::encode_resync_required(live_.position));
+    require_resync(s, live_);
 }
 
 void ReplayCoordinator::on_page(ReplayPage &page) {

@@ -6,7 +6,9 @@
 // queue or holds more than a page in memory. When a page ends at or past the last
 // entry live fan-out applied, the session goes live, skipping live entries up to the
 // replayed one: every transaction above L exactly once. No proof that the stream still
-// holds everything above L: resync_required and the session is live from now.
+// holds everything above L: resync_required and the session is live from now. A gap the
+// live reader finds while a session replays ends its replay the same way
+// (stream/resync.hpp): the session never switches to live across a gap.
 #pragma once
 
 #include <functional>

@@ -1,7 +1,5 @@
 #include "sidecar/stream/replay_reader.hpp"
 
-#include <charconv>
-
 #include "sidecar/ops/log.hpp"
 #include "sidecar/redis/connection.hpp"
 #include "sidecar/stream/stream_entry.hpp"
@@ -16,42 +14,11 @@ constexpr std::chrono::milliseconds kReadTimeout{5000};
 // told; it then reconnects and resumes later, nothing is skipped.
 constexpr std::chrono::milliseconds kGiveUpAfter{10000};
 
-std::optional<common::StreamId> single_entry_id(const redisReply *r) {
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements == 0) return std::nullopt;
-    const redisReply *entry = r->element[0];
-    if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 1 || entry->element[0]->type != REDIS_REPLY_STRING)
-        return std::nullopt;
-    return common::parse_stream_id(std::string_view(entry->element[0]->str, entry->element[0]->len));
-}
-
-std::optional<uint64_t> parse_u64(const redisReply *r) {
-    if (!r || r->type != REDIS_REPLY_STRING) return std::nullopt;
-    uint64_t v = 0;
-    auto [end, ec] = std::from_chars(r->str, r->str + r->len, v);
-    if (ec != std::errc() || end != r->str + r->len) return std::nullopt;
-    return v;
-}
-
 }  // namespace
 
 common::StreamId next_stream_id(common::StreamId id) {
     if (id.seq == UINT64_MAX) return common::StreamId{id.lsn + 1, 0};
     return common::StreamId{id.lsn, id.seq + 1};
-}
-
-bool replay_continuity(common::StreamId after, const StreamView &view) {
-    // Ahead of everything the stream ever held: its entries were lost, or the position
-    // is not from this stream. Either way the client cannot be brought up to date.
-    uint64_t known = std::max(view.tail ? view.tail->lsn : 0, view.trimmed_lsn.value_or(0));
-    if (after.lsn > known) return false;
-    if (view.held_at_or_below) return true;
-    if (view.trimmed_lsn) {
-        // trimmed_lsn = T: transactions up to and including T may be incomplete. A client
-        // holding whole transactions through L is fine when L >= T; one in the middle of
-        // transaction L needs L's later parts, so L > T.
-        return after.seq == kWholeTransaction ? after.lsn >= *view.trimmed_lsn : after.lsn > *view.trimmed_lsn;
-    }
-    return false;  // nothing at or below the position and no marker: no proof
 }
 
 ReplayReader::ReplayReader(ReplayConfig config, std::function<void(ReplayPage)> deliver, ops::Counters &counters)
@@ -142,10 +109,7 @@ bool ReplayReader::query(redis::Connection &conn, const ReplayRequest &request, 
     if (!exec_reply) return false;
     const redisReply *exec = exec_reply.get();
 
-    StreamView view;
-    view.trimmed_lsn = parse_u64(exec->element[0]);
-    view.held_at_or_below = single_entry_id(exec->element[1]);
-    view.tail = single_entry_id(exec->element[2]);
+    StreamView view = read_stream_view(exec->element[0], exec->element[1], exec->element[2]);
     if (!replay_continuity(request.after, view)) {
         page.outcome = ReplayPage::Outcome::Gap;
         return true;

@@ -1,7 +1,7 @@
 // Resume from the stream: a thread with its own blocking hiredis connection that reads
 // pages of the change stream for sessions that said hello with a last_lsn, so the lws
 // thread never waits on Redis. Each page is read in one MULTI/EXEC together with the
-// proof that nothing after the session's position was trimmed (see replay_continuity);
+// proof that nothing after the session's position was trimmed (stream/continuity.hpp);
 // without that proof the page says Gap and the session gets resync_required.
 #pragma once
 
@@ -19,6 +19,7 @@
 #include "common/lsn.hpp"
 #include "common/redis_url.hpp"
 #include "sidecar/ops/counters.hpp"
+#include "sidecar/stream/continuity.hpp"
 #include "sidecar/stream/stream_event.hpp"
 
 namespace livesync::redis {
@@ -29,8 +30,6 @@ namespace livesync::stream {
 
 // The session has every entry up to and including `after`; a page holds what follows.
 // For a client's last_lsn L, after = {L, kWholeTransaction} (all parts of L).
-inline constexpr uint64_t kWholeTransaction = UINT64_MAX;
-
 struct ReplayRequest {
     uint64_t session_serial = 0;
     common::StreamId after;
@@ -44,19 +43,6 @@ struct ReplayPage {
     std::vector<StreamBatch> entries;  // in stream order, all above `after`
     std::string error;                 // Failed: why
 };
-
-// The stream's state around a position, as one MULTI/EXEC saw it.
-struct StreamView {
-    std::optional<uint64_t> trimmed_lsn;            // <prefix>trimmed_lsn, absent when never trimmed
-    std::optional<common::StreamId> held_at_or_below;  // newest entry <= after, if any is held
-    std::optional<common::StreamId> tail;           // newest entry, if any
-};
-
-// True when the stream provably still holds every entry after `after`: an entry at or
-// below it is still there (trimming only removes the oldest entries), or the trim marker
-// says nothing above it was trimmed. A position above the stream's tail (Redis lost
-// data, or a last_lsn from another database) is never continuous. No proof: false.
-bool replay_continuity(common::StreamId after, const StreamView &view);
 
 // The first stream ID strictly above id ("<lsn+1>-0" after a whole transaction).
 common::StreamId next_stream_id(common::StreamId id);

@@ -1,5 +1,6 @@
 #include "sidecar/stream/stream_entry.hpp"
 
+#include <charconv>
 #include <string_view>
 
 namespace livesync::stream {
@@ -8,7 +9,35 @@ namespace {
 bool is_string(const redisReply *r) {
     return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
 }
+
+std::optional<uint64_t> parse_u64(const redisReply *r) {
+    if (!r || r->type != REDIS_REPLY_STRING) return std::nullopt;
+    uint64_t v = 0;
+    auto [end, ec] = std::from_chars(r->str, r->str + r->len, v);
+    if (ec != std::errc() || end != r->str + r->len) return std::nullopt;
+    return v;
+}
+
 }  // namespace
+
+std::optional<common::StreamId> stream_entry_id(const redisReply *entry) {
+    if (!entry || entry->type != REDIS_REPLY_ARRAY || entry->elements < 1 || !is_string(entry->element[0]))
+        return std::nullopt;
+    return common::parse_stream_id(std::string_view(entry->element[0]->str, entry->element[0]->len));
+}
+
+std::optional<common::StreamId> single_entry_id(const redisReply *reply) {
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) return std::nullopt;
+    return stream_entry_id(reply->element[0]);
+}
+
+StreamView read_stream_view(const redisReply *trimmed_lsn, const redisReply *at_or_below, const redisReply *tail) {
+    StreamView view;
+    view.trimmed_lsn = parse_u64(trimmed_lsn);
+    view.held_at_or_below = single_entry_id(at_or_below);
+    view.tail = single_entry_id(tail);
+    return view;
+}
 
 EntryResult read_stream_entry(const redisReply *entry, StreamBatch &out, std::string *id_text, std::string *error) {
     if (entry == nullptr || entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 || !is_string(entry->element[0])) {

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <variant>
 #include <vector>
 
@@ -23,6 +24,10 @@ struct StreamReset {
     PublishedTables tables;
     common::StreamId tail;  // 0-0 when the stream is empty
     sidecar::auth::RuleSet rules;  // access rules ("<prefix>rules"), as of tail
+    // Set when the stream could no longer prove it held every entry after the last one
+    // the reader handed over (stream/continuity.hpp): that entry. Live sessions may have
+    // missed what came after it; they get resync_required.
+    std::optional<common::StreamId> gap_after;
 };
 
 struct StreamBatch {

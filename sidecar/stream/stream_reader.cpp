@@ -12,25 +12,12 @@ constexpr std::chrono::milliseconds kConnectTimeout{2000};
 
 std::string str_of(const redisReply *r) { return std::string(r->str, r->len); }
 
-bool is_string(const redisReply *r) {
-    return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
-}
-
-// The ID of the only entry of an XRANGE/XREVRANGE ... COUNT 1 reply, if any.
-std::optional<common::StreamId> single_entry_id(const redisReply *r) {
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements == 0) return std::nullopt;
-    const redisReply *entry = r->element[0];
-    if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 1 || !is_string(entry->element[0]))
-        return std::nullopt;
-    return common::parse_stream_id(str_of(entry->element[0]));
-}
-
 }  // namespace
 
 StreamReader::StreamReader(ReaderConfig config, EventQueue &queue, std::function<void()> wake,
                            ops::Counters &counters)
     : config_(std::move(config)), stream_key_(config_.prefix + "changes"), config_key_(config_.prefix + "tables"),
-      rules_key_(config_.prefix + "rules"),
+      rules_key_(config_.prefix + "rules"), trimmed_key_(config_.prefix + "trimmed_lsn"),
       queue_(queue), wake_(std::move(wake)), counters_(counters) {}
 
 StreamReader::~StreamReader() { stop(); }
@@ -76,35 +63,30 @@ void StreamReader::run() {
 }
 
 bool StreamReader::snapshot(redis::Connection &conn, std::string *error) {
+    const common::StreamId position = last_id_.value_or(common::StreamId{0, 0});
     redis::Reply exec_reply = conn.transaction({{"HGETALL", config_key_},
                                                 {"XREVRANGE", stream_key_, "+", "-", "COUNT", "1"},
-                                                {"XRANGE", stream_key_, "-", "+", "COUNT", "1"},
-                                                {"HGETALL", rules_key_}},
+                                                {"HGETALL", rules_key_},
+                                                {"GET", trimmed_key_},
+                                                {"XREVRANGE", stream_key_, common::format_stream_id(position), "-",
+                                                 "COUNT", "1"}},
                                                error);
     if (!exec_reply) return false;
     const redisReply *exec = exec_reply.get();
 
     const redisReply *config = exec->element[0];
-    auto tail = single_entry_id(exec->element[1]);
-    auto head = single_entry_id(exec->element[2]);
+    StreamView view = read_stream_view(exec->element[3], exec->element[4], exec->element[1]);
 
-    // After a reconnect, carry on from the last entry handed over when the stream still
-    // holds everything after it: the config changes in between arrive in order.
-    // (0-0: nothing was read yet, so whatever the stream holds now comes after it.)
-    const common::StreamId zero{0, 0};
-    bool holds_rest = last_id_ && (tail ? (*last_id_ == zero || (head && *head <= *last_id_)) && *last_id_ <= *tail
-                                        : *last_id_ == zero);
-    if (holds_rest) {
+    // After a reconnect (or a gap found while reading), carry on from the last entry
+    // handed over when the stream still holds everything after it: the config changes
+    // in between arrive in order.
+    if (last_id_ && live_continuity(*last_id_, view, trimmed_at_snapshot_)) {
         ops::info("stream resumed", {{"after", common::format_stream_id(*last_id_)}});
         return true;
     }
-    if (last_id_) {
-        ops::warn("stream gap: entries after the last one read are gone; live sessions may have missed changes",
-                  {{"after", common::format_stream_id(*last_id_)},
-                   {"tail", tail ? common::format_stream_id(*tail) : std::string("none")}});
-    }
 
     StreamReset reset;
+    reset.gap_after = last_id_;
     if (config->type == REDIS_REPLY_ARRAY) {
         std::vector<std::pair<std::string, std::string>> fields;
         for (size_t i = 0; i + 1 < config->elements; i += 2)
@@ -118,7 +100,7 @@ bool StreamReader::snapshot(redis::Connection &conn, std::string *error) {
                        {{"key", config_key_}, {"error", config_error}});
         }
     }
-    if (const redisReply *rules = exec->element[3]; rules->type == REDIS_REPLY_ARRAY) {
+    if (const redisReply *rules = exec->element[2]; rules->type == REDIS_REPLY_ARRAY) {
         std::vector<std::pair<std::string, std::string>> fields;
         for (size_t i = 0; i + 1 < rules->elements; i += 2)
             fields.emplace_back(str_of(rules->element[i]), str_of(rules->element[i + 1]));
@@ -127,8 +109,9 @@ bool StreamReader::snapshot(redis::Connection &conn, std::string *error) {
         for (const std::string &e : rule_errors)
             ops::error("bad access rule: it denies until it is fixed", {{"key", rules_key_}, {"error", e}});
     }
-    reset.tail = tail.value_or(common::StreamId{0, 0});
+    reset.tail = view.tail.value_or(common::StreamId{0, 0});
     last_id_ = reset.tail;
+    trimmed_at_snapshot_ = view.trimmed_lsn;
     ops::info("stream snapshot",
               {{"tail", common::format_stream_id(reset.tail)},
                {"published_tables", static_cast<uint64_t>(reset.tables.size())},
@@ -138,13 +121,44 @@ bool StreamReader::snapshot(redis::Connection &conn, std::string *error) {
 }
 
 bool StreamReader::read_once(redis::Connection &conn, std::string *error) {
-    auto reply = conn.command({"XREAD", "COUNT", std::to_string(config_.count), "BLOCK",
-                               std::to_string(config_.block_ms), "STREAMS", stream_key_,
-                               common::format_stream_id(*last_id_)},
-                              error);
-    if (!reply) return false;
-    if (redis::is_error_reply(reply.get(), error)) return false;
-    if (reply->type == REDIS_REPLY_NIL) return true;  // BLOCK timed out
+    const std::string after = common::format_stream_id(*last_id_);
+    // One round trip per read, whether entries are waiting or not. In one MULTI/EXEC: the
+    // proof that the stream still holds everything after last_id_ and a non-blocking
+    // XREAD of what follows it, so what that returns follows last_id_ with nothing
+    // trimmed in between. In the same write, so Redis runs it right after the EXEC (it
+    // runs a client's pipelined commands back to back): an XREAD BLOCK for the first
+    // entry after last_id_. It waits only when the transaction found nothing, and is then
+    // woken by the next XADD -- the replicator's trim runs in the same MULTI/EXEC as its
+    // XADD and keeps the newest entry -- so what it returns follows last_id_ directly
+    // too. When the transaction did find entries it returns at once with the first of
+    // them again, dropped by hand_over: at most one entry read twice per read, instead of
+    // a second round trip for every wait.
+    const std::vector<std::string> wait{"XREAD", "COUNT", "1", "BLOCK", std::to_string(config_.block_ms),
+                                        "STREAMS", stream_key_, after};
+    redis::Reply waited;
+    redis::Reply exec_reply =
+        conn.transaction({{"GET", trimmed_key_},
+                          {"XREVRANGE", stream_key_, after, "-", "COUNT", "1"},
+                          {"XREVRANGE", stream_key_, "+", "-", "COUNT", "1"},
+                          {"XREAD", "COUNT", std::to_string(config_.count), "STREAMS", stream_key_, after}},
+                         wait, &waited, error);
+    if (!exec_reply) return false;
+    if (redis::is_error_reply(waited.get(), error)) return false;
+    const redisReply *exec = exec_reply.get();
+    // No proof can also be no gap: after a quiet period longer than the age bound, the
+    // next XADD's trim removes last_id_ and everything before it; if that XADD lands
+    // between a timed-out wait and this read, nothing shows whether an entry lay between
+    // the two, and the sessions are told resync_required once too often -- never
+    // silently too few.
+    if (!live_continuity(*last_id_, read_stream_view(exec->element[0], exec->element[1], exec->element[2]),
+                         trimmed_at_snapshot_))
+        return snapshot(conn, error);
+    if (exec->element[3]->type != REDIS_REPLY_NIL && !hand_over(exec->element[3], error)) return false;
+    if (waited->type == REDIS_REPLY_NIL) return true;  // BLOCK timed out
+    return hand_over(waited.get(), error);
+}
+
+bool StreamReader::hand_over(const redisReply *reply, std::string *error) {
     // [[key, [[id, [field, value, ...]], ...]]]
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 1 || reply->element[0]->type != REDIS_REPLY_ARRAY ||
         reply->element[0]->elements != 2 || reply->element[0]->element[1]->type != REDIS_REPLY_ARRAY) {
@@ -154,6 +168,8 @@ bool StreamReader::read_once(redis::Connection &conn, std::string *error) {
     const redisReply *entries = reply->element[0]->element[1];
     auto received_at = std::chrono::steady_clock::now();
     for (size_t i = 0; i < entries->elements && !stop_.load(); ++i) {
+        // Handed over already: the wait after a read that found entries repeats the first.
+        if (auto id = stream_entry_id(entries->element[i]); id && *id <= *last_id_) continue;
         StreamBatch entry;
         std::string id_text, entry_error;
         EntryResult result = read_stream_entry(entries->element[i], entry, &id_text, &entry_error);

@@ -1,7 +1,11 @@
 // The stream reader thread: its own blocking hiredis connection (connect and read
-// timeouts), XREAD BLOCK on "<prefix>changes", one decode per entry, and the decoded
-// batches pushed in order to the lws thread (EventQueue + a wake-up callback, which is
+// timeouts), XREAD on "<prefix>changes", one decode per entry, and the decoded batches
+// pushed in order to the lws thread (EventQueue + a wake-up callback, which is
 // lws_cancel_service()). A bad entry is logged with its ID, counted and skipped.
+// Never a silent gap: each read proves, in the same MULTI/EXEC, that the stream still
+// holds everything after the last entry handed over (stream/continuity.hpp); when it
+// cannot, the reader takes a new snapshot and hands it over as a StreamReset with
+// gap_after set, and the lws thread tells the live sessions resync_required.
 #pragma once
 
 #include <atomic>
@@ -16,6 +20,8 @@
 #include "common/redis_url.hpp"
 #include "sidecar/ops/counters.hpp"
 #include "sidecar/stream/stream_event.hpp"
+
+struct redisReply;
 
 namespace livesync::redis {
 class Connection;
@@ -41,11 +47,18 @@ public:
 
 private:
     void run();
-    // Reads the config and the stream ends in one MULTI/EXEC and decides where to read
-    // from. False on a Redis error.
+    // Reads the config, the stream's tail and the continuity proof for last_id_ in one
+    // MULTI/EXEC and decides where to read from: after last_id_ when the stream still
+    // holds everything after it, else from the tail (a StreamReset, with gap_after when
+    // entries were missed). False on a Redis error.
     bool snapshot(redis::Connection &conn, std::string *error);
-    // One XREAD; false on a Redis error.
+    // One read, one round trip: the continuity proof and a non-blocking XREAD in one
+    // MULTI/EXEC, and pipelined after it an XREAD BLOCK that waits only when that found
+    // nothing new. False on a Redis error.
     bool read_once(redis::Connection &conn, std::string *error);
+    // Hands over the entries of an XREAD reply that follow last_id_; false (and *error)
+    // on a malformed reply.
+    bool hand_over(const redisReply *xread_reply, std::string *error);
     void deliver(StreamEvent event);
     void pause(std::chrono::milliseconds d);
 
@@ -53,10 +66,12 @@ private:
     std::string stream_key_;
     std::string config_key_;
     std::string rules_key_;
+    std::string trimmed_key_;
     EventQueue &queue_;
     std::function<void()> wake_;
     ops::Counters &counters_;
-    std::optional<common::StreamId> last_id_;  // last entry handed over
+    std::optional<common::StreamId> last_id_;  // last entry handed over (or the snapshot's tail)
+    std::optional<uint64_t> trimmed_at_snapshot_;  // the trim marker the last snapshot saw
     std::thread thread_;
     std::atomic<bool> stop_{false};
     std::mutex pause_mutex_;

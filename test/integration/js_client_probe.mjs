@@ -1,6 +1,7 @@
 // Drives clients/js/livesync.js from Node (with the `ws` package as its WebSocket): a
 // subscription added after the hello went out but before the welcome must still be made.
 // usage: node js_client_probe.mjs URL TABLE COUNT   -- prints one JSON line per change
+// (and "resync_required <lsn>" on stderr when the app is told to reload)
 import { createRequire } from 'node:module';
 import { LiveSync } from '../../clients/js/livesync.js';
 
@@ -12,6 +13,7 @@ let received = 0;
 const sync = new LiveSync(url, {
   WebSocket,
   onError: (e) => { process.stderr.write(`error ${JSON.stringify(e)}\n`); process.exitCode = 1; },
+  onResync: (frame) => process.stderr.write(`resync_required ${frame.lsn}\n`),
 });
 // Registered after the client's own onopen (which sends the hello): runs before the welcome.
 sync.ws.addEventListener('open', () => {

@@ -20,7 +20,7 @@ struct FakeClaims : sidecar::auth::OwnershipClaims {
 
 struct NoRegistry : registry::RegistrySink {
     void upsert(registry::ClientRecord) override {}
-    void remove(const std::string &) override {}
+    void remove(const std::string &, uint64_t) override {}
 };
 
 std::vector<std::string> drain_types(session::Session &s) {

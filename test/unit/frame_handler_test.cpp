@@ -13,7 +13,7 @@ struct FakeRegistry : registry::RegistrySink {
     std::vector<registry::ClientRecord> upserts;
     std::vector<std::string> removals;
     void upsert(registry::ClientRecord r) override { upserts.push_back(std::move(r)); }
-    void remove(const std::string &id) override { removals.push_back(id); }
+    void remove(const std::string &id, uint64_t) override { removals.push_back(id); }
 };
 
 class FrameHandlerTest : public ::testing::Test {

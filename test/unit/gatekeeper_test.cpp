@@ -44,7 +44,7 @@ sidecar::auth::AuthConfig keyed(bool anonymous = false) {
 
 struct NoRegistry : registry::RegistrySink {
     void upsert(registry::ClientRecord) override {}
-    void remove(const std::string &) override {}
+    void remove(const std::string &, uint64_t) override {}
 };
 
 class GatekeeperTest : public ::testing::Test {

@@ -1,11 +1,13 @@
 // Resume: the proof that the stream still holds what a client missed, and the switch
-// from replay to live without a gap or a duplicate.
+// from replay to live without a gap or a duplicate; and resync_required for live and
+// replaying sessions when the live reader finds a gap (stream/resync.hpp).
 #include <gtest/gtest.h>
 
 #include <rapidjson/document.h>
 
 #include "auth_fixture.hpp"
 #include "msgpack_change.hpp"
+#include "sidecar/protocol/msgpack_writer.hpp"
 #include "sidecar/session/frame_handler.hpp"
 #include "sidecar/stream/batch_applier.hpp"
 #include "sidecar/stream/replay.hpp"
@@ -61,7 +63,7 @@ TEST(ReplayContinuity, NextIdSkipsEveryPartOfAWholeTransaction) {
 
 struct NoRegistry : registry::RegistrySink {
     void upsert(registry::ClientRecord) override {}
-    void remove(const std::string &) override {}
+    void remove(const std::string &, uint64_t) override {}
 };
 
 common::Value text(const char *s) {
@@ -215,6 +217,88 @@ TEST_F(ResumeTest, FailedPageClosesTheSessionSoTheClientResumesLater) {
     page(s, {}, stream::ReplayPage::Outcome::Failed);
     ASSERT_TRUE(s.close_request().has_value());
     EXPECT_EQ(s.close_request()->code, 1011);
+}
+
+// A live gap: the reader took a new snapshot (tail) because the stream could not prove
+// it still held everything after gap_after. The tables and rules are unchanged here.
+stream::StreamReset gap_reset(const stream::LiveState &live, StreamId gap_after, StreamId tail) {
+    stream::StreamReset reset;
+    reset.tables = live.tables;
+    reset.rules = live.rules;
+    reset.tail = tail;
+    reset.gap_after = gap_after;
+    return reset;
+}
+
+class LiveGapTest : public ResumeTest {
+protected:
+    void apply_reset(stream::StreamReset reset) {
+        stream::StreamEvent e = std::move(reset);
+        stream::apply_event(e, live, sessions, counters);
+    }
+};
+
+TEST_F(LiveGapTest, EveryGreetedSessionGetsResyncRequiredThenChangesAfterIt) {
+    auto &live_json = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
+    handler.on_text(live_json, R"({"type":"hello","subscriptions":[{"id":"s1","table":"items"}]})");
+    auto &live_msgpack = sessions.open(nullptr, "b", 0, 8 << 20, [] {});
+    live_msgpack.set_encoding(protocol::Encoding::Msgpack);
+    handler.on_text(live_msgpack, *protocol::json_to_msgpack(R"({"type":"hello"})"));
+    auto &not_greeted = sessions.open(nullptr, "c", 0, 8 << 20, [] {});
+    EXPECT_EQ(drain(live_json), (std::vector<std::string>{"welcome:0/C8", "subscribed:0/C8"}));
+    while (!live_msgpack.queue().empty()) live_msgpack.queue().pop();
+
+    // Entries 300 and 400 were trimmed before the reader got to them; 500 is the tail.
+    apply_reset(gap_reset(live, StreamId{200, 0}, StreamId{500, 0}));
+    EXPECT_EQ(drain(live_json), (std::vector<std::string>{"resync_required:0/1F4"}));
+    ASSERT_EQ(live_msgpack.queue().size(), 1u);
+    EXPECT_EQ(std::string(net::frame_payload(live_msgpack.queue().front())),
+              *protocol::json_to_msgpack(R"({"type":"resync_required","lsn":"0/1F4"})"));
+    EXPECT_TRUE(not_greeted.queue().empty());
+    EXPECT_EQ(counters.live_gaps.load(), 1u);
+    EXPECT_EQ(counters.live_resyncs.load(), 2u);
+
+    // Live after 0/1F4: a later part of transaction 500 is not sent (whole or nothing),
+    // the next transaction is.
+    stream::StreamBatch rest_of_500 = entry(500, 5);
+    rest_of_500.id = StreamId{500, 1};
+    apply(std::move(rest_of_500));
+    apply(entry(600, 6));
+    EXPECT_EQ(drain(live_json), (std::vector<std::string>{"changes:0/258:6"}));
+}
+
+TEST_F(LiveGapTest, SessionStillReplayingGetsResyncRequiredNotCaughtUp) {
+    auto &s = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
+    handler.on_text(s, R"({"type":"hello","last_lsn":"0/64","subscriptions":[{"id":"s1","table":"items"}]})");
+    drain(s);
+    ASSERT_EQ(requests.size(), 1u);
+
+    apply(entry(300, 3));  // live while the session replays: not sent to it
+    apply_reset(gap_reset(live, StreamId{300, 0}, StreamId{450, 0}));
+    EXPECT_EQ(drain(s), (std::vector<std::string>{"resync_required:0/1C2"}));
+    EXPECT_FALSE(s.replay.active);
+
+    // The page that was on its way is dropped: no entry below the resync position, no
+    // caught_up, no further page request.
+    page(s, {entry(200, 2), entry(300, 3), entry(450, 4)});
+    EXPECT_TRUE(drain(s).empty());
+    EXPECT_TRUE(requests.empty());
+    apply(entry(500, 5));
+    EXPECT_EQ(drain(s), (std::vector<std::string>{"changes:0/1F4:5"}));
+    EXPECT_EQ(counters.live_resyncs.load(), 1u);
+    EXPECT_EQ(counters.resyncs_required.load(), 0u);  // that one counts resumes that found a gap
+}
+
+TEST_F(LiveGapTest, ResetWithoutGapTellsNoSession) {
+    auto &s = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
+    handler.on_text(s, R"({"type":"hello","subscriptions":[{"id":"s1","table":"items"}]})");
+    drain(s);
+    stream::StreamReset reconnect = gap_reset(live, StreamId{200, 0}, StreamId{200, 0});
+    reconnect.gap_after.reset();
+    apply_reset(std::move(reconnect));
+    apply(entry(300, 3));
+    EXPECT_EQ(drain(s), (std::vector<std::string>{"changes:0/12C:3"}));
+    EXPECT_EQ(counters.live_gaps.load(), 0u);
 }
 
 }  // namespace

@@ -1,0 +1,39 @@
+// What the change stream proves about a position: whether it still holds every entry
+// after it. One rule for both readers — the replay reader (may a session resume from
+// its last_lsn?) and the live reader (did it miss entries while it was behind or away?)
+// — so a client is told resync_required on the same evidence either way.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "common/lsn.hpp"
+
+namespace livesync::stream {
+
+// The seq of a position that holds every part of its transaction: a client's last_lsn L
+// is {L, kWholeTransaction}.
+inline constexpr uint64_t kWholeTransaction = UINT64_MAX;
+
+// The stream's state around a position, as one MULTI/EXEC saw it.
+struct StreamView {
+    std::optional<uint64_t> trimmed_lsn;            // <prefix>trimmed_lsn, absent when never trimmed
+    std::optional<common::StreamId> held_at_or_below;  // newest entry <= after, if any is held
+    std::optional<common::StreamId> tail;           // newest entry, if any
+};
+
+// True when the stream provably still holds every entry after `after`: an entry at or
+// below it is still there (trimming only removes the oldest entries), or the trim marker
+// says nothing above it was trimmed. A position above the stream's tail (Redis lost
+// data, or a last_lsn from another database) is never continuous. No proof: false.
+bool replay_continuity(common::StreamId after, const StreamView &view);
+
+// The live reader's rule. `last_read` is the last entry it handed over, or the tail of
+// its snapshot; for those it is replay_continuity. The one position that is no entry
+// is 0-0, a snapshot of an empty stream: nothing can be held at or below it, so the
+// proof is that nothing was trimmed since that snapshot — the marker is what the
+// snapshot saw (the replicator's trim raises it whenever it removes an entry).
+bool live_continuity(common::StreamId last_read, const StreamView &view,
+                     const std::optional<uint64_t> &trimmed_at_snapshot);
+
+}  // namespace livesync::stream
