@@ -116,6 +116,9 @@ void on_message(App &app, const std::string &text) {
         print_changes(app, doc);
     } else if (type == "error") {
         fail(app, "server error " + str("code") + ": " + str("message"));
+    } else if (type == "unsubscribed" && !str("reason").empty()) {
+        // The server ended a subscription (grant revoked, table unpublished).
+        fail(app, "subscription " + str("id") + " ended by the server: " + str("reason") + ": " + str("message"));
     }
 }
 

@@ -38,7 +38,8 @@ export class LiveSync {
 
   subscribe(table, onChange, options = {}) {
     const id = options.id ?? `s${this.nextId++}`;
-    const sub = { table, filter: options.filter, columns: options.columns, onChange, onReady: options.onReady };
+    const sub = { table, filter: options.filter, columns: options.columns, onChange, onReady: options.onReady,
+                  onEnd: options.onEnd };
     this.subscriptions.set(id, sub);
     if (this.ready) this.sendSubscribe(id, sub);
     return { id, unsubscribe: () => this.unsubscribe(id) };
@@ -165,8 +166,18 @@ export class LiveSync {
           this.timer = setTimeout(() => { if (this.ws === ws && !this.ready) this.sendHello(); }, delay);
         }
         break;
+      case 'unsubscribed': {
+        // With a reason, the server ended it: its grant was revoked (forbidden) or its
+        // table unpublished (unknown_table). It is gone; do not send it again.
+        if (!frame.reason) break;  // the answer to our own unsubscribe
+        const sub = this.subscriptions.get(frame.id);
+        this.subscriptions.delete(frame.id);
+        if (sub && sub.onEnd) sub.onEnd(frame);
+        this.onError({ type: 'error', code: frame.reason, message: frame.message, id: frame.id });
+        break;
+      }
       default:
-        break;  // pong, unsubscribed, and frame types added later
+        break;  // pong, and frame types added later
     }
   }
 }

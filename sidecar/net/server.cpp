@@ -171,7 +171,8 @@ void Server::drain_events() {
     std::vector<stream::StreamEvent> batch;
     bool more = events_.pop_some(kEventsPerWake, batch);
     for (stream::StreamEvent &event : batch) {
-        stream::apply_event(event, live_, sessions_, counters_);
+        if (stream::apply_event(event, live_, sessions_, counters_))
+            counters_.subscriptions_revoked.fetch_add(handler_.end_lost_subscriptions());
         if (const auto *entry = std::get_if<stream::StreamBatch>(&event)) {
             const auto &txns = entry->batch.transactions;
             int64_t commit_us = txns.empty() ? 0 : txns.back().commit_sec * 1000000 + txns.back().commit_nsec / 1000;

@@ -28,6 +28,7 @@ struct Counters {
     std::atomic<uint64_t> auth_refreshes{0};         // tokens refreshed on a live session
     std::atomic<uint64_t> sessions_expired{0};       // sessions closed 4401 when their token expired
     std::atomic<uint64_t> forbidden_subscriptions{0};
+    std::atomic<uint64_t> subscriptions_revoked{0};  // ended by the server: revoke / unpublish
     std::atomic<uint64_t> rate_limited{0};           // connections or messages refused with 4429
     std::atomic<uint64_t> banned_refusals{0};        // connections refused: address banned
     std::atomic<uint64_t> bans{0};                   // bans imposed by this sidecar

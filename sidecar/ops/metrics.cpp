@@ -122,6 +122,9 @@ std::string render_metrics(const Counters &c, const Gauges &g) {
             c.sessions_expired.load());
     counter(out, "livesync_forbidden_subscriptions_total", "subscriptions refused by access rules",
             c.forbidden_subscriptions.load());
+    counter(out, "livesync_subscriptions_revoked_total",
+            "subscriptions ended by the server because their table was unpublished or their grant revoked",
+            c.subscriptions_revoked.load());
     counter(out, "livesync_rate_limited_total", "connections or messages refused with 4429", c.rate_limited.load());
     counter(out, "livesync_banned_refusals_total", "connections refused: address banned", c.banned_refusals.load());
     counter(out, "livesync_bans_total", "bans imposed by this sidecar", c.bans.load());

@@ -36,6 +36,17 @@ std::string encode_unsubscribed(std::string_view id) {
     return out;
 }
 
+std::string encode_unsubscribed(std::string_view id, std::string_view reason, std::string_view message) {
+    std::string out = "{\"type\":\"unsubscribed\",\"id\":";
+    append_json_string(out, id);
+    out += ",\"reason\":";
+    append_json_string(out, reason);
+    out += ",\"message\":";
+    append_json_string(out, message);
+    out += '}';
+    return out;
+}
+
 namespace {
 std::string lsn_frame(const char *type, uint64_t lsn) {
     std::string out = "{\"type\":\"";

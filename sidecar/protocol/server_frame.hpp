@@ -12,6 +12,9 @@ namespace livesync::protocol {
 std::string encode_welcome(std::string_view client_id, std::string_view sidecar_id, uint64_t lsn);
 std::string encode_subscribed(std::string_view id, std::string_view table, uint64_t lsn);
 std::string encode_unsubscribed(std::string_view id);
+// Ended by the server: the access it was granted under is gone. reason is the error code
+// a subscribe would get now (unknown_table, forbidden).
+std::string encode_unsubscribed(std::string_view id, std::string_view reason, std::string_view message);
 // {"type":"caught_up","lsn":..}: a resume replayed everything through lsn; live from here.
 std::string encode_caught_up(uint64_t lsn);
 // {"type":"resync_required","lsn":..}: the stream no longer holds what the client missed;

@@ -185,6 +185,39 @@ void FrameHandler::unsubscribe(Session &s, const protocol::Unsubscribe &unsub) {
     s.send_text(protocol::encode_unsubscribed(unsub.id));
 }
 
+size_t FrameHandler::end_lost_subscriptions() {
+    size_t ended = 0;
+    sessions_.for_each([&](Session &s) {
+        if (!s.greeted() || s.close_request()) return;
+        struct Lost {
+            std::string id, table;
+            bool published;
+        };
+        std::vector<Lost> lost;
+        const sidecar::auth::Identity *identity = s.identity();
+        for (const auto &[table, subs] : s.subs_by_table()) {
+            bool published = live_.tables.contains(table);
+            if (published && identity && live_.rules.find(identity->role, table)) continue;
+            for (const SubscriptionEntry &e : subs) lost.push_back(Lost{e.id, table, published});
+        }
+        if (lost.empty()) return;
+        for (const Lost &l : lost) {
+            s.remove_subscription(l.id);
+            if (!s.subs_by_table().count(l.table)) sessions_.unindex_table(s, l.table);
+            if (l.published)
+                s.send_text(protocol::encode_unsubscribed(
+                    l.id, "forbidden", "access to " + l.table + " was revoked for your role"));
+            else
+                s.send_text(protocol::encode_unsubscribed(l.id, "unknown_table",
+                                                          "table " + l.table + " is no longer published"));
+        }
+        ended += lost.size();
+        publish_record(s);
+    });
+    if (ended) ops::info("subscriptions ended: their access is gone", {{"subscriptions", static_cast<uint64_t>(ended)}});
+    return ended;
+}
+
 void FrameHandler::publish_record(const Session &s) {
     if (!sessions_.holds_client(s)) return;
     registry::ClientRecord r;

@@ -48,6 +48,13 @@ public:
     void on_claim(uint64_t serial, const std::string &client_id, sidecar::auth::ClaimOutcome outcome);
     // The connection is gone: unregister (if s still holds its client id) and forget it.
     void on_closed(Session &s);
+    // After a sync config change in the stream (revoke, unpublish, TRUNCATE of the
+    // config tables): every subscription whose table is no longer published, or whose
+    // session's role has no rule on it any more, ends with an `unsubscribed` frame that
+    // says why (reason unknown_table / forbidden: what a subscribe would get now).
+    // Nothing of its table reached it since the change (fan-out reads the same rules);
+    // this tells the client instead of leaving it silent. Returns how many ended.
+    size_t end_lost_subscriptions();
 
 private:
     void apply(Session &s, std::string_view text);

@@ -64,7 +64,7 @@ void fan_out(const common::Transaction &txn, const LiveState &live, session::Ses
     }
 }
 
-void apply_event(StreamEvent &event, LiveState &live, session::SessionTable &sessions, ops::Counters &counters) {
+bool apply_event(StreamEvent &event, LiveState &live, session::SessionTable &sessions, ops::Counters &counters) {
     if (auto *reset = std::get_if<StreamReset>(&event)) {
         live.tables = std::move(reset->tables);
         live.rules = std::move(reset->rules);
@@ -72,14 +72,22 @@ void apply_event(StreamEvent &event, LiveState &live, session::SessionTable &ses
         live.last_id = std::max(live.last_id, reset->tail);
         live.ready = true;
         if (reset->gap_after) resync_after_gap(*reset, live, sessions, counters);
-        return;
+        // A snapshot, not a change at an LSN: a Redis that lost the config hashes (until
+        // the replicator seeds them again) must not end every subscription. Fan-out
+        // applies the snapshot's rules all the same.
+        return false;
     }
     auto &batch = std::get<StreamBatch>(event);
+    bool config_changed = false;
     for (const common::Transaction &txn : batch.batch.transactions) {
         for (const common::Change &c : txn.changes) {
             // Not exclusive: one TRUNCATE may empty both config tables.
-            if (PublishedTables::is_table_change(c)) live.tables.apply(c);
+            if (PublishedTables::is_table_change(c)) {
+                live.tables.apply(c);
+                config_changed = true;
+            }
             if (sidecar::auth::RuleSet::is_rule_change(c)) {
+                config_changed = true;
                 std::string error;
                 if (!live.rules.apply(c, &error)) ops::error("bad access rule change: it denies", {{"error", error}});
             }
@@ -88,6 +96,7 @@ void apply_event(StreamEvent &event, LiveState &live, session::SessionTable &ses
         live.position = std::max(live.position, txn.lsn);
     }
     live.last_id = std::max(live.last_id, batch.id);
+    return config_changed;
 }
 
 }  // namespace livesync::stream

@@ -11,7 +11,10 @@
 
 namespace livesync::stream {
 
-void apply_event(StreamEvent &event, LiveState &live, session::SessionTable &sessions, ops::Counters &counters);
+// True when the event is a batch that changed the sync config (rows or a TRUNCATE of
+// livesync.tables / livesync.rules): the caller then ends the subscriptions that lost
+// their access (FrameHandler::end_lost_subscriptions). A reset (snapshot) is false.
+bool apply_event(StreamEvent &event, LiveState &live, session::SessionTable &sessions, ops::Counters &counters);
 
 // Fans one transaction of stream entry `entry` out to live sessions (resuming sessions
 // whose replay covers the entry are skipped); exposed for tests.

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """TRUNCATE of the config tables is a revoke / unpublish of everything, at its LSN:
 TRUNCATE livesync.rules stops every row from reaching a subscribed client (default deny,
-no stale grant left in a sidecar), TRUNCATE livesync.tables unpublishes every table, and
-both Redis mirrors (livesync:rules, livesync:tables) are emptied with them."""
+no stale grant left in a sidecar) and ends its subscription with `unsubscribed`
+(reason forbidden), TRUNCATE livesync.tables unpublishes every table (reason
+unknown_table), and both Redis mirrors (livesync:rules, livesync:tables) are emptied
+with them. A plain revoke / unpublish ends subscriptions the same way."""
 import json
 import os
 import subprocess
@@ -21,7 +23,8 @@ class Client:
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.stderr = []
         self.subscribed = threading.Event()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
+        self.reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self.reader.start()
 
     def _read_stderr(self):
         for line in self.proc.stderr:
@@ -36,6 +39,7 @@ class Client:
 
     def finish(self, timeout=60):
         out, _ = self.proc.communicate(timeout=timeout)
+        self.reader.join(5)  # every stderr line read
         return self.proc.returncode, [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
@@ -49,7 +53,7 @@ class ConfigTruncate(unittest.TestCase):
             pg.psql("SELECT livesync.grant('anonymous', 'items')")
             stack.wait_published("public.items")
 
-            client = Client(stack, count=2)
+            client = Client(stack, count=3)
             client.wait_subscribed()
             pg.psql("INSERT INTO items VALUES (1, 'granted')")
             pg.psql("TRUNCATE livesync.rules")
@@ -58,11 +62,37 @@ class ConfigTruncate(unittest.TestCase):
             pg.psql("INSERT INTO items VALUES (2, 'after truncate')")
             harness.wait_until(lambda: redis.cli("HLEN", "livesync:rules") == "(integer) 0", 10,
                                "livesync:rules emptied in Redis")
+            # The sidecar ends the subscription (livesync-cli exits 1 saying why).
+            rc, changes = client.finish()
+            self.assertEqual(rc, 1, "".join(client.stderr))
+            self.assertIn("subscription s1 ended by the server: forbidden", "".join(client.stderr))
+            self.assertEqual([c["new"]["id"] for c in changes], [1])
+
             pg.psql("SELECT livesync.grant('anonymous', 'items')")
+            client = Client(stack, count=1)
+            client.wait_subscribed()
             pg.psql("INSERT INTO items VALUES (3, 'granted again')")
             rc, changes = client.finish()
             self.assertEqual(rc, 0, "".join(client.stderr))
-            self.assertEqual([c["new"]["id"] for c in changes], [1, 3])
+            self.assertEqual([c["new"]["id"] for c in changes], [3])
+
+            # A plain revoke ends it the same way; an unpublish says unknown_table.
+            client = Client(stack, count=1)
+            client.wait_subscribed()
+            pg.psql("SELECT livesync.revoke('anonymous', 'items')")
+            rc, _ = client.finish()
+            self.assertEqual(rc, 1)
+            self.assertIn("ended by the server: forbidden", "".join(client.stderr))
+            pg.psql("SELECT livesync.grant('anonymous', 'items')")
+            client = Client(stack, count=1)
+            client.wait_subscribed()
+            pg.psql("SELECT livesync.unpublish('items')")
+            rc, _ = client.finish()
+            self.assertEqual(rc, 1)
+            self.assertIn("ended by the server: unknown_table", "".join(client.stderr))
+            pg.psql("SELECT livesync.publish('items')")
+            pg.psql("SELECT livesync.grant('anonymous', 'items')")
+            stack.wait_published("public.items")
 
             pg.psql("TRUNCATE livesync.tables, livesync.rules")
             harness.wait_until(lambda: redis.cli("HLEN", "livesync:tables") == "(integer) 0", 10,

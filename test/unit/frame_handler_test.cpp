@@ -141,6 +141,72 @@ TEST_F(FrameHandlerTest, UnsubscribeRemovesTheSubscriptionAndUnknownIdIsAnError)
     EXPECT_EQ(code, "unknown_subscription");
 }
 
+// A revoke or an unpublish ends the subscriptions that lost their access, each with an
+// `unsubscribed` frame saying why; the others stay, and the registry follows.
+TEST_F(FrameHandlerTest, RevokeAndUnpublishEndTheSubscriptionsThatLostAccess) {
+    common::Change other;
+    other.schema = "livesync";
+    other.table = "tables";
+    other.new_values = {{"schema_name", text("public")}, {"table_name", text("other")}};
+    live.tables.apply(other);
+    test::grant(live, "anonymous", "public.other");
+    auto &a = open();
+    auto &b = open();
+    exchange(a, R"({"type":"hello","client_id":"a"})");
+    exchange(b, R"({"type":"hello","client_id":"b"})");
+    for (const char *f : {R"({"type":"subscribe","id":"s1","table":"items"})",
+                          R"({"type":"subscribe","id":"s2","table":"items","columns":["id"]})",
+                          R"({"type":"subscribe","id":"s3","table":"other"})"})
+        ASSERT_EQ(reply_type(a, f), "subscribed");
+    ASSERT_EQ(reply_type(b, R"({"type":"subscribe","id":"x","table":"other"})"), "subscribed");
+    auto drain = [](session::Session &s) {
+        std::vector<rapidjson::Document> out;
+        while (!s.queue().empty()) {
+            out.emplace_back();
+            std::string payload(net::frame_payload(s.queue().front()));
+            out.back().Parse(payload.c_str());
+            s.queue().pop();
+        }
+        return out;
+    };
+
+    EXPECT_EQ(handler.end_lost_subscriptions(), 0u);  // nothing changed: nothing ends
+    EXPECT_TRUE(drain(a).empty());
+
+    live.rules = sidecar::auth::RuleSet{};  // revoke everything, then grant other again
+    test::grant(live, "anonymous", "public.other");
+    EXPECT_EQ(handler.end_lost_subscriptions(), 2u);
+    auto ended = drain(a);
+    ASSERT_EQ(ended.size(), 2u);
+    for (size_t i = 0; i < 2; ++i) {
+        EXPECT_STREQ(ended[i]["type"].GetString(), "unsubscribed");
+        EXPECT_STREQ(ended[i]["id"].GetString(), i == 0 ? "s1" : "s2");
+        EXPECT_STREQ(ended[i]["reason"].GetString(), "forbidden");
+        EXPECT_NE(std::string(ended[i]["message"].GetString()).find("public.items"), std::string::npos);
+    }
+    EXPECT_TRUE(drain(b).empty());
+    EXPECT_EQ(sessions.subscribers("public.items"), nullptr);
+    EXPECT_EQ(registry.upserts.back().subscriptions, (std::vector<std::string>{"public.other"}));
+    std::string code;
+    EXPECT_EQ(reply_type(a, R"({"type":"unsubscribe","id":"s1"})", &code), "error");  // it is gone
+    EXPECT_EQ(code, "unknown_subscription");
+
+    common::Change unpublish = other;
+    unpublish.op = common::Op::Delete;
+    unpublish.old_values = unpublish.new_values;
+    unpublish.new_values.clear();
+    live.tables.apply(unpublish);
+    EXPECT_EQ(handler.end_lost_subscriptions(), 2u);
+    for (session::Session *s : {&a, &b}) {
+        auto frames = drain(*s);
+        ASSERT_EQ(frames.size(), 1u);
+        EXPECT_STREQ(frames[0]["type"].GetString(), "unsubscribed");
+        EXPECT_STREQ(frames[0]["reason"].GetString(), "unknown_table");
+    }
+    EXPECT_EQ(sessions.subscribers("public.other"), nullptr);
+    EXPECT_EQ(handler.end_lost_subscriptions(), 0u);
+}
+
 TEST_F(FrameHandlerTest, BadFramesKeepTheSession) {
     auto &s = open();
     std::string code;
