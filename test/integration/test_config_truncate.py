@@ -38,7 +38,9 @@ class Client:
             raise AssertionError("client never subscribed: " + "".join(self.stderr))
 
     def finish(self, timeout=60):
-        out, _ = self.proc.communicate(timeout=timeout)
+        # Not communicate(): it would read stderr too, racing the reader thread.
+        out = self.proc.stdout.read()  # until the client exits (its --timeout bounds it)
+        self.proc.wait(timeout)
         self.reader.join(5)  # every stderr line read
         return self.proc.returncode, [json.loads(line) for line in out.splitlines() if line.strip()]
 
