@@ -35,6 +35,7 @@ constexpr Key kKeys[] = {
     {"jwt_leeway", Type::Integer, "LIVESYNC_JWT_LEEWAY"},
     {"tenant_claim", Type::String, "LIVESYNC_TENANT_CLAIM"},
     {"role_claim", Type::String, "LIVESYNC_ROLE_CLAIM"},
+    {"channels_claim", Type::String, "LIVESYNC_CHANNELS_CLAIM"},
     {"hello_timeout", Type::Integer, nullptr},
     {"rate_connections", Type::String, "LIVESYNC_RATE_CONNECTIONS"},
     {"rate_messages", Type::String, "LIVESYNC_RATE_MESSAGES"},

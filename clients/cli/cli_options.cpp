@@ -30,10 +30,12 @@ std::optional<CliError> parse_ws_url(const std::string &url, CliOptions &o) {
 
 std::string cli_usage() {
     return "usage: livesync-cli --url ws://HOST:PORT/v1/sync --table TABLE [--table TABLE ...]\n"
+           "                    [--channel NAME ...]  (livesync.notify messages on NAME; token needed)\n"
            "                    [--client-id ID] [--last-lsn LSN] [--count N] [--timeout SECONDS]\n"
            "                    [--token JWT]   (or env LIVESYNC_TOKEN; sent in the hello)\n"
            "                    [--msgpack]     (speak livesync.v1.msgpack; prints the same JSON)\n"
-           "Prints one JSON line per change on stdout and \"subscribed <table> <lsn>\" on stderr\n"
+           "Prints one JSON line per change (and notify message) on stdout and \"subscribed <table>\n"
+           "<lsn>\" (\"subscribed channel:<name> <lsn>\") on stderr\n"
            "per acknowledged subscription. Exits 0 after N changes, on timeout or SIGINT;\n"
            "1 on a connection failure or an error from the server.\n";
 }
@@ -49,7 +51,8 @@ std::variant<CliOptions, CliHelp, CliError> parse_cli_options(const std::vector<
             o.msgpack = true;
             continue;
         }
-        if (i + 1 >= args.size()) return CliError{flag == "--url" || flag == "--table" || flag == "--client-id" ||
+        if (i + 1 >= args.size()) return CliError{flag == "--url" || flag == "--table" || flag == "--channel" ||
+                                                          flag == "--client-id" ||
                                                           flag == "--last-lsn" || flag == "--count" || flag == "--token" ||
                                                           flag == "--timeout"
                                                       ? flag + " needs a value"
@@ -59,6 +62,9 @@ std::variant<CliOptions, CliHelp, CliError> parse_cli_options(const std::vector<
             url = value;
         } else if (flag == "--table") {
             o.tables.push_back(value);
+        } else if (flag == "--channel") {
+            if (value.empty()) return CliError{"--channel must not be empty"};
+            o.channels.push_back(value);
         } else if (flag == "--client-id") {
             o.client_id = value;
         } else if (flag == "--last-lsn") {
@@ -84,7 +90,7 @@ std::variant<CliOptions, CliHelp, CliError> parse_cli_options(const std::vector<
     }
     if (!url) return CliError{"--url is required"};
     if (auto err = parse_ws_url(*url, o)) return *err;
-    if (o.tables.empty()) return CliError{"at least one --table is required"};
+    if (o.tables.empty() && o.channels.empty()) return CliError{"at least one --table or --channel is required"};
     return o;
 }
 

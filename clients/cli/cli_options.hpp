@@ -15,6 +15,7 @@ struct CliOptions {
     int port = 80;
     std::string path = "/";
     std::vector<std::string> tables;
+    std::vector<std::string> channels;  // livesync.notify channels (subscriptions c1, c2, ...)
     std::optional<std::string> client_id;
     std::optional<std::string> last_lsn;
     std::optional<std::string> token;  // sent in hello; --token or env LIVESYNC_TOKEN

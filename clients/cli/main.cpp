@@ -109,7 +109,8 @@ void on_message(App &app, const std::string &text) {
         std::fprintf(stderr, "welcome %s %s %s\n", str("client_id").c_str(), str("sidecar").c_str(),
                      str("lsn").c_str());
     } else if (type == "subscribed") {
-        std::fprintf(stderr, "subscribed %s %s\n", str("table").c_str(), str("lsn").c_str());
+        std::string what = str("table").empty() ? "channel:" + str("channel") : str("table");
+        std::fprintf(stderr, "subscribed %s %s\n", what.c_str(), str("lsn").c_str());
     } else if (type == "caught_up" || type == "resync_required") {
         std::fprintf(stderr, "%s %s\n", type.c_str(), str("lsn").c_str());
     } else if (type == "changes") {
@@ -140,6 +141,10 @@ int callback(struct lws *wsi, enum lws_callback_reasons reason, void *, void *in
             for (size_t i = 0; i < app.options.tables.size(); ++i) {
                 if (i) hello += ',';
                 hello += "{\"id\":\"s" + std::to_string(i + 1) + "\",\"table\":" + json_string(app.options.tables[i]) + "}";
+            }
+            for (size_t i = 0; i < app.options.channels.size(); ++i) {
+                if (i || !app.options.tables.empty()) hello += ',';
+                hello += "{\"id\":\"c" + std::to_string(i + 1) + "\",\"channel\":" + json_string(app.options.channels[i]) + "}";
             }
             hello += "]}";
             // The same hello as a msgpack map on livesync.v1.msgpack.

@@ -6,6 +6,7 @@
 //   const sync = new LiveSync('ws://127.0.0.1:8080/v1/sync', { token });
 //   const sub = sync.subscribe('public.todos', (change, tx) => render(change));
 //   sub.unsubscribe();
+//   sync.listen('alerts', (msg) => toast(msg.payload));   // livesync.notify messages
 //
 // It remembers the LSN of the last transaction it delivered and, after any disconnect,
 // reconnects with exponential backoff, says hello with that LSN and its subscriptions,
@@ -40,6 +41,16 @@ export class LiveSync {
     const id = options.id ?? `s${this.nextId++}`;
     const sub = { table, filter: options.filter, columns: options.columns, onChange, onReady: options.onReady,
                   onEnd: options.onEnd };
+    this.subscriptions.set(id, sub);
+    if (this.ready) this.sendSubscribe(id, sub);
+    return { id, unsubscribe: () => this.unsubscribe(id) };
+  }
+
+  // livesync.notify messages on `channel` (the token's `channels` claim must allow it):
+  // onMessage(change, tx) with change = {op: 'message', channel, payload, sub}.
+  listen(channel, onMessage, options = {}) {
+    const id = options.id ?? `n${this.nextId++}`;
+    const sub = { channel, onChange: onMessage, onReady: options.onReady, onEnd: options.onEnd };
     this.subscriptions.set(id, sub);
     if (this.ready) this.sendSubscribe(id, sub);
     return { id, unsubscribe: () => this.unsubscribe(id) };
@@ -94,6 +105,7 @@ export class LiveSync {
   }
 
   subscribeFields(id, sub) {
+    if (sub.channel !== undefined) return { id, channel: sub.channel };
     const fields = { id, table: sub.table };
     if (sub.filter !== undefined) fields.filter = sub.filter;
     if (sub.columns !== undefined) fields.columns = sub.columns;

@@ -2,9 +2,38 @@
 
 #include <algorithm>
 
+#include <rapidjson/document.h>
+
 #include "sidecar/auth/authenticator.hpp"
 
 namespace livesync::sidecar::auth {
+
+namespace {
+
+bool pattern_matches(std::string_view pattern, std::string_view channel) {
+    if (!pattern.empty() && pattern.back() == '*') {
+        pattern.remove_suffix(1);
+        return channel.substr(0, pattern.size()) == pattern;
+    }
+    return pattern == channel;
+}
+
+}  // namespace
+
+bool channel_allowed(const Identity &identity, const std::string &claim, std::string_view channel) {
+    if (identity.anonymous || channel.empty()) return false;
+    auto it = identity.claims.find(claim);
+    if (it == identity.claims.end()) return false;
+    const common::Value &v = it->second;
+    if (v.kind == common::Value::Kind::Text) return pattern_matches(v.s, channel);
+    if (v.kind != common::Value::Kind::Json) return false;  // JSON arrays arrive as their text
+    rapidjson::Document doc;
+    doc.Parse(v.s.data(), v.s.size());
+    if (doc.HasParseError() || !doc.IsArray()) return false;
+    for (const auto &e : doc.GetArray())
+        if (e.IsString() && pattern_matches(std::string_view(e.GetString(), e.GetStringLength()), channel)) return true;
+    return false;
+}
 
 namespace {
 

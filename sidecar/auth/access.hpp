@@ -51,6 +51,12 @@ struct Viewer {
     const SubscriptionScope *scope = nullptr;
 };
 
+// Whether identity may listen to a livesync.notify channel: its token's claim
+// `claim` (default "channels") is a string or an array of strings, each a channel name
+// or a prefix pattern ending in '*' ("org:42:*"; "*" alone: every channel). No claim,
+// anonymous sessions, or anything else in the claim: deny.
+bool channel_allowed(const Identity &identity, const std::string &claim, std::string_view channel);
+
 // a ∩ b of sorted column lists (nullopt = all).
 std::optional<std::vector<std::string>> intersect_columns(const std::optional<std::vector<std::string>> &a,
                                                           const std::optional<std::vector<std::string>> &b);

@@ -20,6 +20,7 @@ struct AuthConfig {
     TokenPolicy policy;
     std::string tenant_claim = "tenant";
     std::string role_claim = "role";
+    std::string channels_claim = "channels";  // notify channels the token may listen to
     bool allow_anonymous = false;
     int hello_timeout_seconds = 10;  // an unauthenticated connection must say hello by then
 };

@@ -170,6 +170,15 @@ void Gatekeeper::on_auth(session::Session &s, const protocol::Auth &auth, int64_
     s.send_text(protocol::encode_authenticated(expires_at));
 }
 
+bool Gatekeeper::authorize_channel(session::Session &s, const protocol::Subscribe &sub) {
+    const Identity *id = s.identity();
+    if (id && channel_allowed(*id, authenticator_.config().channels_claim, *sub.channel)) return true;
+    counters_.forbidden_subscriptions.fetch_add(1);
+    audit(s, "forbidden", "subscribe to channel " + *sub.channel);
+    s.send_text(protocol::encode_error("forbidden", "your token does not allow channel " + *sub.channel, sub.id));
+    return false;
+}
+
 bool Gatekeeper::authorize_subscribe(session::Session &s, const protocol::Subscribe &sub,
                                      const stream::LiveState &live, std::shared_ptr<const SubscriptionScope> *scope) {
     const Identity *id = s.identity();

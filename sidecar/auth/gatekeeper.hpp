@@ -47,6 +47,9 @@ public:
 
     // May s subscribe to sub.table? Sends the error frame (forbidden / bad_request) and
     // returns false when not; otherwise *scope is the subscription's narrowing.
+    // A channel subscription (sub.channel): allowed by the token's channels claim
+    // (channel_allowed), else error forbidden, counted and audited like a table's.
+    bool authorize_channel(session::Session &s, const protocol::Subscribe &sub);
     bool authorize_subscribe(session::Session &s, const protocol::Subscribe &sub, const stream::LiveState &live,
                              std::shared_ptr<const SubscriptionScope> *scope);
 

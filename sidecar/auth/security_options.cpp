@@ -10,7 +10,8 @@ namespace {
 
 const char *const kValueFlags[] = {"--jwt-hs256-secret", "--jwt-rs256-public-key", "--jwt-es256-public-key",
                                    "--jwt-audience",     "--jwt-issuer",            "--jwt-leeway",
-                                   "--tenant-claim",     "--role-claim",            "--hello-timeout",
+                                   "--tenant-claim",     "--role-claim",            "--channels-claim",
+                                   "--hello-timeout",
                                    "--rate-connections", "--rate-messages",         "--ban-after",
                                    "--ban-window",       "--ban-seconds",           "--admin-token"};
 
@@ -84,8 +85,9 @@ bool SecurityFlags::resolve(const std::function<const char *(const char *)> &get
         if (!parse_seconds("--hello-timeout", *v, 3600, a.hello_timeout_seconds, error)) return false;
     if (auto v = value("--tenant-claim", "LIVESYNC_TENANT_CLAIM")) a.tenant_claim = *v;
     if (auto v = value("--role-claim", "LIVESYNC_ROLE_CLAIM")) a.role_claim = *v;
-    if (a.tenant_claim.empty() || a.role_claim.empty()) {
-        *error = "--tenant-claim and --role-claim must not be empty";
+    if (auto v = value("--channels-claim", "LIVESYNC_CHANNELS_CLAIM")) a.channels_claim = *v;
+    if (a.tenant_claim.empty() || a.role_claim.empty() || a.channels_claim.empty()) {
+        *error = "--tenant-claim, --role-claim and --channels-claim must not be empty";
         return false;
     }
     AbuseConfig &abuse = out.abuse;
@@ -146,6 +148,8 @@ std::string security_usage() {
            "  --jwt-leeway SECONDS  clock skew allowed on exp/nbf, default 30 (env LIVESYNC_JWT_LEEWAY)\n"
            "  --tenant-claim NAME   claim holding the tenant, default tenant (env LIVESYNC_TENANT_CLAIM)\n"
            "  --role-claim NAME     claim holding the role, default role (env LIVESYNC_ROLE_CLAIM)\n"
+           "  --channels-claim NAME claim listing the notify channels a token may listen to,\n"
+           "                        default channels (env LIVESYNC_CHANNELS_CLAIM)\n"
            "  --hello-timeout SECONDS  close connections not authenticated by then, default 10\n"
            "  --allow-anonymous     serve clients without a token as role \"anonymous\"\n"
            "                        (env LIVESYNC_ALLOW_ANONYMOUS=1); without a key it is required\n"

@@ -139,6 +139,22 @@ ClientFrame parse_subscribe(const rapidjson::Value &doc) {
     if (!required_string(doc, "id", sub.id, err, std::nullopt)) return *err;
     if (!valid_id(sub.id))
         return bad_request("field \"id\" must be 1 to 128 printable ASCII characters without spaces");
+    auto channel = doc.FindMember("channel");
+    if ((channel != doc.MemberEnd()) == doc.HasMember("table"))
+        return bad_request("subscribe needs exactly one of \"table\" and \"channel\"", sub.id);
+    if (channel != doc.MemberEnd()) {
+        const rapidjson::Value &v = channel->value;
+        if (!v.IsString() || v.GetStringLength() == 0 || v.GetStringLength() > kMaxChannelLength ||
+            std::string_view(v.GetString(), v.GetStringLength()).find('\0') != std::string_view::npos)
+            return bad_request("field \"channel\" must be a string of 1 to " + std::to_string(kMaxChannelLength) +
+                                   " bytes without NUL",
+                               sub.id);
+        for (const char *scope : {"filter", "columns"})
+            if (auto m = doc.FindMember(scope); m != doc.MemberEnd() && !m->value.IsNull())
+                return bad_request(std::string("a channel subscription takes no \"") + scope + "\"", sub.id);
+        sub.channel = std::string(v.GetString(), v.GetStringLength());
+        return sub;
+    }
     std::string table;
     if (!required_string(doc, "table", table, err, sub.id)) return *err;
     auto qualified = qualify_table(table);

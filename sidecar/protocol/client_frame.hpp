@@ -18,7 +18,9 @@ namespace livesync::protocol {
 
 struct Subscribe {
     std::string id;
-    std::string table;  // always "schema.table"
+    std::string table;  // always "schema.table"; empty for a channel subscription
+    // A livesync.notify channel instead of a table (exactly one of the two).
+    std::optional<std::string> channel;
     // Optional narrowing (auth/access.hpp checks them against the role's rule): a
     // filter tree (common/filter_tree.hpp, without claims) and a column list.
     std::optional<common::FilterNode> filter;
@@ -62,6 +64,20 @@ inline constexpr size_t kMaxIdLength = 128;
 inline constexpr size_t kMaxSubscriptionColumns = 1600;  // Postgres' column limit
 inline constexpr size_t kMaxHelloSubscriptions = 256;
 inline constexpr size_t kMaxTableLength = 2 * 64 + 1;  // two Postgres identifiers and a dot
+inline constexpr size_t kMaxChannelLength = 200;
+
+// A notify channel's key among a session's subscription keys, which are otherwise
+// "schema.table": a leading NUL, which no Postgres identifier can contain.
+inline std::string channel_key(std::string_view channel) {
+    std::string key(1, '\0');
+    key += channel;
+    return key;
+}
+inline bool is_channel_key(std::string_view key) { return !key.empty() && key[0] == '\0'; }
+// "schema.table", or "channel:<name>" for a channel key (logs, the registry).
+inline std::string display_key(std::string_view key) {
+    return is_channel_key(key) ? "channel:" + std::string(key.substr(1)) : std::string(key);
+}
 
 // One client message of livesync.v1.json (a JSON text).
 ClientFrame parse_client_frame(std::string_view text);

@@ -7,26 +7,33 @@ namespace livesync::protocol {
 
 using common::append_json_string;
 
-std::string encode_welcome(std::string_view client_id, std::string_view sidecar_id, uint64_t lsn) {
-    std::string out = "{\"type\":\"welcome\",\"client_id\":";
-    append_json_string(out, client_id);
-    out += ",\"sidecar\":";
-    append_json_string(out, sidecar_id);
+namespace {
+
+// {"type":<type>,"<k1>":<v1>,"<k2>":<v2>,"lsn":"X/Y"}: welcome and subscribed.
+std::string two_strings_and_lsn(const char *type, const char *k1, std::string_view v1, const char *k2,
+                                std::string_view v2, uint64_t lsn) {
+    std::string out = std::string("{\"type\":\"") + type + "\",\"" + k1 + "\":";
+    append_json_string(out, v1);
+    out += std::string(",\"") + k2 + "\":";
+    append_json_string(out, v2);
     out += ",\"lsn\":";
     append_json_string(out, common::format_lsn(lsn));
     out += '}';
     return out;
 }
 
+}  // namespace
+
+std::string encode_welcome(std::string_view client_id, std::string_view sidecar_id, uint64_t lsn) {
+    return two_strings_and_lsn("welcome", "client_id", client_id, "sidecar", sidecar_id, lsn);
+}
+
 std::string encode_subscribed(std::string_view id, std::string_view table, uint64_t lsn) {
-    std::string out = "{\"type\":\"subscribed\",\"id\":";
-    append_json_string(out, id);
-    out += ",\"table\":";
-    append_json_string(out, table);
-    out += ",\"lsn\":";
-    append_json_string(out, common::format_lsn(lsn));
-    out += '}';
-    return out;
+    return two_strings_and_lsn("subscribed", "id", id, "table", table, lsn);
+}
+
+std::string encode_subscribed_channel(std::string_view id, std::string_view channel, uint64_t lsn) {
+    return two_strings_and_lsn("subscribed", "id", id, "channel", channel, lsn);
 }
 
 std::string encode_unsubscribed(std::string_view id) {

@@ -12,6 +12,7 @@ namespace livesync::protocol {
 std::string encode_welcome(std::string_view client_id, std::string_view sidecar_id, uint64_t lsn);
 std::string encode_subscribed(std::string_view id, std::string_view table, uint64_t lsn);
 std::string encode_unsubscribed(std::string_view id);
+std::string encode_subscribed_channel(std::string_view id, std::string_view channel, uint64_t lsn);
 // Ended by the server: the access it was granted under is gone. reason is the error code
 // a subscribe would get now (unknown_table, forbidden).
 std::string encode_unsubscribed(std::string_view id, std::string_view reason, std::string_view message);

@@ -161,6 +161,15 @@ void FrameHandler::subscribe(Session &s, const protocol::Subscribe &sub, uint64_
                                            sub.id));
         return;
     }
+    if (sub.channel) {
+        if (!gate_.authorize_channel(s, sub)) return;
+        std::string key = protocol::channel_key(*sub.channel);
+        s.add_subscription(sub.id, key, live_after, nullptr);
+        sessions_.index_table(s, key);
+        publish_record(s);
+        s.send_text(protocol::encode_subscribed_channel(sub.id, *sub.channel, live_after));
+        return;
+    }
     if (!live_.tables.contains(sub.table)) {
         s.send_text(protocol::encode_error("unknown_table", "table " + sub.table + " is not published", sub.id));
         return;
@@ -196,6 +205,7 @@ size_t FrameHandler::end_lost_subscriptions() {
         std::vector<Lost> lost;
         const sidecar::auth::Identity *identity = s.identity();
         for (const auto &[table, subs] : s.subs_by_table()) {
+            if (protocol::is_channel_key(table)) continue;  // granted by the token, not by rules
             bool published = live_.tables.contains(table);
             if (published && identity && live_.rules.find(identity->role, table)) continue;
             for (const SubscriptionEntry &e : subs) lost.push_back(Lost{e.id, table, published});

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "sidecar/protocol/client_frame.hpp"
 #include "sidecar/protocol/msgpack_writer.hpp"
 
 namespace livesync::session {
@@ -39,7 +40,7 @@ void Session::set_live_after_all(uint64_t lsn) {
 
 std::vector<std::string> Session::subscribed_tables() const {
     std::vector<std::string> tables;
-    for (const auto &[table, subs] : subs_by_table_) tables.push_back(table);
+    for (const auto &[table, subs] : subs_by_table_) tables.push_back(protocol::display_key(table));
     return tables;
 }
 

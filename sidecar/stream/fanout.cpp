@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "common/lsn.hpp"
+#include "sidecar/protocol/client_frame.hpp"
 #include "sidecar/protocol/msgpack_writer.hpp"
 #include "sidecar/stream/published_tables.hpp"
 
@@ -244,6 +245,17 @@ std::string encode_frame(const common::Transaction &txn, TxnTables &t, const Mat
     for (size_t i = 0; i < txn.changes.size(); ++i) {
         const std::vector<int> &tables = t.change_tables[i];
         if (tables.empty()) continue;
+        if (txn.changes[i].op == common::Op::Message) {
+            // A livesync.notify message: to every subscription on its channel (the token
+            // allowed it at subscribe time), as it was sent.
+            std::vector<const std::string *> ids;
+            for (const Match &match : m[tables[0]]) ids.push_back(match.id);
+            if (ids.empty()) continue;
+            std::string &body = t.bodies[std::make_pair(i, std::string{static_cast<char>(encoding), 'm'})];
+            if (body.empty()) body = change_body(txn.changes[i], encoding);
+            append_entry(f, ids, body);
+            continue;
+        }
         if (txn.changes[i].op == common::Op::Truncate) {
             // Tagged with every authorized subscription on an emptied table, once each.
             std::vector<const std::string *> ids;
@@ -305,7 +317,7 @@ std::vector<std::string> change_tables(const common::Change &change) {
             for (const common::RelationName &r : change.relations) names.push_back(r.schema + "." + r.table);
             return names;
         }
-        case common::Op::Message: return {};  // no subscription kind for messages yet
+        case common::Op::Message: return {protocol::channel_key(change.channel)};
     }
     return {};
 }

@@ -62,6 +62,39 @@ std::string frame_of(const common::Transaction &txn, const Identity *id, const s
     return std::string(net::frame_payload(frames[0].frame));
 }
 
+TEST(Access, ChannelsComeFromTheTokensChannelsClaim) {
+    auto with_claim = [](common::Value v) {
+        Identity id;
+        id.subject = "u1";
+        id.role = "member";
+        id.claims["channels"] = std::move(v);
+        return id;
+    };
+    common::Value list;
+    list.kind = common::Value::Kind::Json;
+    list.s = R"(["alerts","org:42:*",7])";
+    Identity a = with_claim(list);
+    EXPECT_TRUE(sidecar::auth::channel_allowed(a, "channels", "alerts"));
+    EXPECT_TRUE(sidecar::auth::channel_allowed(a, "channels", "org:42:jobs"));
+    EXPECT_TRUE(sidecar::auth::channel_allowed(a, "channels", "org:42:"));
+    EXPECT_FALSE(sidecar::auth::channel_allowed(a, "channels", "org:4"));
+    EXPECT_FALSE(sidecar::auth::channel_allowed(a, "channels", "alerts2"));
+    EXPECT_FALSE(sidecar::auth::channel_allowed(a, "channels", "7"));       // only strings count
+    EXPECT_FALSE(sidecar::auth::channel_allowed(a, "other_claim", "alerts"));
+    common::Value one;
+    one.kind = common::Value::Kind::Text;
+    one.s = "*";
+    EXPECT_TRUE(sidecar::auth::channel_allowed(with_claim(one), "channels", "anything"));
+    common::Value number;
+    number.kind = common::Value::Kind::Int;
+    number.i = 1;
+    EXPECT_FALSE(sidecar::auth::channel_allowed(with_claim(number), "channels", "1"));
+    Identity anonymous = with_claim(one);
+    anonymous.anonymous = true;
+    EXPECT_FALSE(sidecar::auth::channel_allowed(anonymous, "channels", "anything"));
+    EXPECT_FALSE(sidecar::auth::channel_allowed(Identity{}, "channels", "alerts"));
+}
+
 TEST(Access, RowsOfAnotherTenantNeverReachTheSession) {
     auto live = docs_live();
     auto subs = sub_on_docs();

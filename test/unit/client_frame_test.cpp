@@ -38,6 +38,31 @@ TEST(ClientFrame, SubscribeQualifiesTableWithPublic) {
     EXPECT_EQ(std::get<Subscribe>(g).table, "sales.orders");
 }
 
+// A subscription to a livesync.notify channel instead of a table; exactly one of them.
+TEST(ClientFrame, SubscribeToAChannelAndItsErrors) {
+    auto f = parse_client_frame(R"({"type":"subscribe","id":"n1","channel":"org:7:alerts"})");
+    ASSERT_TRUE(std::holds_alternative<Subscribe>(f));
+    EXPECT_EQ(std::get<Subscribe>(f).channel, std::optional<std::string>("org:7:alerts"));
+    EXPECT_EQ(std::get<Subscribe>(f).table, "");
+    for (const char *bad : {R"({"type":"subscribe","id":"n1","channel":"a","table":"items"})",
+                            R"({"type":"subscribe","id":"n1"})"}) {
+        FrameError e = rejected(bad);
+        EXPECT_EQ(e.code, "bad_request");
+        EXPECT_NE(e.message.find("exactly one of"), std::string::npos) << e.message;
+        EXPECT_EQ(e.id, std::optional<std::string>("n1"));
+    }
+    std::string too_long = R"({"type":"subscribe","id":"n1","channel":")" + std::string(201, 'c') + R"("})";
+    for (const std::string &bad : {std::string(R"({"type":"subscribe","id":"n1","channel":""})"),
+                                   std::string(R"({"type":"subscribe","id":"n1","channel":7})"),
+                                   std::string(R"({"type":"subscribe","id":"n1","channel":"a\u0000b"})"), too_long}) {
+        FrameError e = rejected(bad);
+        EXPECT_EQ(e.code, "bad_request");
+        EXPECT_NE(e.message.find("field \"channel\" must be a string of 1 to 200 bytes"), std::string::npos) << e.message;
+    }
+    FrameError scoped = rejected(R"({"type":"subscribe","id":"n1","channel":"a","columns":["id"]})");
+    EXPECT_NE(scoped.message.find("a channel subscription takes no \"columns\""), std::string::npos) << scoped.message;
+}
+
 TEST(ClientFrame, UnsubscribeAndPingParse) {
     auto u = parse_client_frame(R"({"type":"unsubscribe","id":"s1"})");
     ASSERT_TRUE(std::holds_alternative<Unsubscribe>(u));

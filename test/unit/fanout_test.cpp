@@ -4,6 +4,7 @@
 #include "common/change_batch.hpp"
 #include "msgpack_change.hpp"
 #include "sidecar/ops/counters.hpp"
+#include "sidecar/protocol/client_frame.hpp"
 #include "sidecar/session/session_table.hpp"
 #include "sidecar/stream/batch_applier.hpp"
 #include "sidecar/stream/fanout.hpp"
@@ -63,6 +64,45 @@ session::SubsByTable subs(std::initializer_list<std::pair<std::string, std::vect
     for (const auto &[table, ids] : entries)
         for (const auto &id : ids) out[table].push_back(session::SubscriptionEntry{id, live_after});
     return out;
+}
+
+// A livesync.notify message (op "m", payload as JSON ext 2) inside a transaction.
+std::string message(const std::string &channel, const std::string &payload_json) {
+    std::string out;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &out, append_to_string);
+    msgpack_pack_map(&pk, 3);
+    pack_str(pk, "op");
+    pack_str(pk, "m");
+    pack_str(pk, "channel");
+    pack_str(pk, channel);
+    pack_str(pk, "payload");
+    msgpack_pack_ext(&pk, payload_json.size(), 2);
+    msgpack_pack_ext_body(&pk, payload_json.data(), payload_json.size());
+    return out;
+}
+
+// Notify messages reach the subscriptions on their channel, in their place among the
+// transaction's rows; a session on the table alone, or on another channel, gets none.
+TEST(Fanout, NotifyMessagesReachTheirChannelsSubscribersInOrder) {
+    auto txn = txn_of(batch(100, 7, {change("i", "public", "items", {{"id", i64(1)}}), message("alerts", R"({"n":1})"),
+                                     message("other", R"({"n":2})")}));
+    auto both = subs({{"public.items", {"s1"}}, {protocol::channel_key("alerts"), {"n1"}}});
+    auto table_only = subs({{"public.items", {"s1"}}});
+    auto other = subs({{protocol::channel_key("nobody"), {"n9"}}});
+    auto frames = stream::plan_fanout(txn, {{0, &both, &member()}, {1, &table_only, &member()}, {2, &other, &member()}},
+                                      live());
+    ASSERT_EQ(frames.size(), 2u);
+    EXPECT_EQ(frames[0].targets, (std::vector<size_t>{0}));
+    std::string_view json = net::frame_payload(frames[0].frame);
+    size_t row = json.find(R"({"sub":["s1"],"op":"insert")");
+    size_t note = json.find(R"({"sub":["n1"],"op":"message","channel":"alerts","payload":{"n":1}})");
+    EXPECT_NE(row, std::string_view::npos) << json;
+    EXPECT_NE(note, std::string_view::npos) << json;
+    EXPECT_LT(row, note) << json;
+    EXPECT_EQ(json.find("other"), std::string_view::npos) << json;
+    EXPECT_EQ(frames[1].targets, (std::vector<size_t>{1}));
+    EXPECT_EQ(net::frame_payload(frames[1].frame).find("message"), std::string_view::npos);
 }
 
 TEST(Fanout, TwoSessionsWithTheSameMatchingSubsShareOneFrame) {
