@@ -71,6 +71,13 @@ void define_gucs() {
     DefineCustomIntVariable("livesync.batch_max_bytes", "Largest change batch written as one stream entry.", nullptr,
                             &settings.batch_max_bytes, 1024 * 1024, 4096, 256 * 1024 * 1024, PGC_SIGHUP,
                             GUC_UNIT_BYTE, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("livesync.batch_max_delay",
+                            "How long a committed transaction may wait for more to join its batch.",
+                            "0 (the default) publishes as soon as the replication socket is drained; a larger "
+                            "value trades latency for fewer, bigger stream entries. batch_max_bytes still "
+                            "publishes a full batch at once.",
+                            &settings.batch_max_delay_ms, 0, 0, 10000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr,
+                            nullptr);
     DefineCustomIntVariable("livesync.redis_timeout", "How long one Redis command may take before the connection "
                             "is considered broken.", nullptr, &settings.redis_timeout_ms, 5000, 100, 600000,
                             PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);

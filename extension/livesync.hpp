@@ -20,6 +20,7 @@ struct Settings {
     char *replication_conninfo;
     char *claims;
     int batch_max_bytes;
+    int batch_max_delay_ms;   // 0: publish as soon as the slot's socket is drained
     int redis_timeout_ms;
     int sweep_interval_s;
     int stream_max_entries;   // 0: no count bound

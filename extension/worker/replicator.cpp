@@ -152,6 +152,7 @@ private:
     } inflight_;
     XLogRecPtr confirmed_ = InvalidXLogRecPtr;
     int64_t last_feedback_ms_ = 0;
+    int64_t batch_first_ms_ = 0;  // when the unpublished batch first held a whole transaction
     int64_t next_sweep_ms_ = 0;
     bool failing_ = false;      // logged as down; the next success logs "up" once
     std::string last_failure_;    // the reason of the latest failure
@@ -393,6 +394,7 @@ void Replicator::start_publish() {
     inflight_.changes = batch_.change_count();
     inflight_.bytes = bytes.size();
     batch_.clear();
+    batch_first_ms_ = 0;
     config_.clear_pending();
 }
 
@@ -484,13 +486,18 @@ void Replicator::session() {
         // batches grow by themselves; when idle a single commit goes out at once.
         // (Inside a transaction they wait for its commit or its next split.)
         complete_publish(false);
-        if (!inflight_.active && !txn_.open) publish();
+        if (batch_.txn_count() == 0) batch_first_ms_ = 0;
+        else if (batch_first_ms_ == 0) batch_first_ms_ = now_ms();
+        // livesync.batch_max_delay: a batch may linger for more transactions to join it.
+        long linger_ms = batch_first_ms_ == 0 ? 0 : batch_first_ms_ + settings.batch_max_delay_ms - now_ms();
+        if (!inflight_.active && !txn_.open && linger_ms <= 0) publish();
         if (now_ms() - last_feedback_ms_ >= kFeedbackIntervalMs) confirm(confirmed_);
         if (!inflight_.active) maybe_sweep();
         long wait_ms = kFeedbackIntervalMs;
         if (settings.sweep_interval_s > 0)
             wait_ms = std::max(0L, std::min(wait_ms, static_cast<long>(next_sweep_ms_ - now_ms())));
         if (inflight_.active) wait_ms = std::min(wait_ms, static_cast<long>(settings.redis_timeout_ms));
+        else if (!txn_.open && batch_.txn_count() > 0) wait_ms = std::min(wait_ms, std::max(0L, linger_ms));
         TwoSocketWaiter::Ready ready = waiter.wait(wait_ms);
         if (ready.first) slot_.consume_input();
         if (ready.second && !inflight_.active) {
