@@ -26,6 +26,7 @@ constexpr size_t kReplayLowWaterBytes = 1u << 20;
 
 struct SyncSessionData {
     session::Session *session;  // owned by SessionTable; nullptr before ESTABLISHED
+    bool close_started;         // the session's close request was handed to lws
 };
 
 Server *server_of(struct lws *wsi) {
@@ -50,11 +51,6 @@ const struct lws_protocols kProtocols[] = {
     {nullptr, nullptr, 0, 0, 0, nullptr, 0},
 };
 const struct lws_protocols *const kServiceProtocol = &kProtocols[1];  // drains the event queue
-
-void close_with(struct lws *wsi, enum lws_close_status code, std::string_view reason) {
-    std::string r(reason.substr(0, 120));
-    lws_close_reason(wsi, code, reinterpret_cast<unsigned char *>(r.data()), r.size());
-}
 
 std::string header(struct lws *wsi, enum lws_token_indexes token) {
     int n = lws_hdr_total_length(wsi, token);
@@ -301,6 +297,7 @@ int Server::on_sync(struct lws *wsi, int reason, void *user, void *in, size_t le
             session::Session &s = sessions_.open(wsi, address, registry::unix_ms_now(), config_.max_send_queue_bytes,
                                                  [wsi] { lws_callback_on_writable(wsi); });
             data->session = &s;
+            data->close_started = false;
             s.set_encoding(protocol::encoding_of_subprotocol(lws_get_protocol(wsi)->name));
             counters_.sessions_opened.fetch_add(1);
             gate_.on_connect(s, sidecar::auth::connection_token(wsi), registry::unix_ms_now() / 1000);
@@ -312,18 +309,19 @@ int Server::on_sync(struct lws *wsi, int reason, void *user, void *in, size_t le
             if (s == nullptr) return -1;
             if (s->close_request()) return 0;  // closing: input is ignored
             bool msgpack = s->encoding() == protocol::Encoding::Msgpack;
+            // Closes go through request_close() like every other, so that the client's
+            // remaining input is discarded while the close frame goes out (WRITEABLE).
             if (lws_frame_is_binary(wsi) != msgpack) {
-                close_with(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
-                           msgpack ? "text frames are not accepted on livesync.v1.msgpack"
-                                   : "binary frames are not accepted on livesync.v1.json");
-                return -1;
+                s->request_close(LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
+                                 msgpack ? "text frames are not accepted on livesync.v1.msgpack"
+                                         : "binary frames are not accepted on livesync.v1.json");
+                return 0;
             }
             if (lws_is_first_fragment(wsi)) s->rx.clear();
             if (s->rx.size() + len > config_.max_message_bytes) {
-                static const char kReason[] = "message over 1 MiB";
-                lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
-                                 reinterpret_cast<unsigned char *>(const_cast<char *>(kReason)), sizeof kReason - 1);
-                return -1;
+                std::string().swap(s->rx);
+                s->request_close(LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message over 1 MiB");
+                return 0;
             }
             s->rx.append(static_cast<const char *>(in), len);
             if (lws_is_final_fragment(wsi)) {
@@ -338,6 +336,13 @@ int Server::on_sync(struct lws *wsi, int reason, void *user, void *in, size_t le
             session::Session *s = data->session;
             if (s == nullptr) return -1;
             if (const auto &close = s->close_request()) {
+                // lws sends the close frame, then waits for the client's close (at most
+                // 5 s: PENDING_TIMEOUT_CLOSE_ACK) and drops its input meanwhile. Asking
+                // for the close again would make lws close the socket at once, with the
+                // client's unread messages still in the receive buffer: the kernel then
+                // resets the connection and the client loses the close frame (1006).
+                if (data->close_started) return 0;
+                data->close_started = true;
                 std::string reason = close->reason.substr(0, 120);
                 lws_close_reason(wsi, static_cast<enum lws_close_status>(close->code),
                                  reinterpret_cast<unsigned char *>(reason.data()), reason.size());

@@ -4,8 +4,11 @@
 //
 // usage: node secure_client.js '<json options>'
 //   {"url":..,"token":..,"via":"header"|"query"|"hello","table":..,"until_id":N,
-//    "refresh_token":..,"timeout_ms":N,"retry_ms":N,"client_id":..,"pings":N}
-// "pings": N pings sent at once after welcome (rate-limit tests).
+//    "refresh_token":..,"timeout_ms":N,"retry_ms":N,"client_id":..,"pings":N,
+//    "pings_in_turn":N,"big_message":N}
+// "pings": N pings sent at once after welcome, without waiting for a pong (rate-limit
+// tests); "pings_in_turn": N pings, each sent when the previous one's pong arrived;
+// "big_message": a text message of N bytes sent after welcome, before the pings.
 // Subscribe errors not_ready / unknown_table / forbidden are retried for retry_ms (the
 // publish and grant reach the sidecar through the stream); other errors are printed.
 'use strict';
@@ -38,8 +41,12 @@ ws.on('message', (data) => {
   if (f.type === 'welcome') {
     process.stderr.write(`welcome ${f.client_id}\n`);
     if (o.table) subscribe();
+    if (o.big_message) ws.send('x'.repeat(o.big_message));
     for (let i = 0; i < (o.pings || 0); i++) ws.send(JSON.stringify({ type: 'ping', ref: i }));
+    if (o.pings_in_turn) ws.send(JSON.stringify({ type: 'ping', ref: 0 }));
     if (o.refresh_token) ws.send(JSON.stringify({ type: 'auth', token: o.refresh_token }));
+  } else if (f.type === 'pong') {
+    if (f.ref + 1 < (o.pings_in_turn || 0)) ws.send(JSON.stringify({ type: 'ping', ref: f.ref + 1 }));
   } else if (f.type === 'subscribed') {
     process.stderr.write(`subscribed ${f.table}\n`);
   } else if (f.type === 'authenticated') {

@@ -93,9 +93,8 @@ class AdminSecurity(unittest.TestCase):
     def test_rate_limits_close_4429_and_auth_failures_ban_the_address_everywhere(self):
         with self.stack("--rate-messages", "5:10", "--rate-connections", "50:100", "--ban-after", "3",
                         "--ban-window", "60", "--ban-seconds", "60") as stack:
-            # hello + 10 pings in one burst: the last one is over the bucket of 10. Nothing is
-            # sent after it, so the close finds no unread data (with more still unread, the
-            # kernel answers the close with a TCP reset and the client sees 1006; seen in CI).
+            # hello + 10 pings in one burst: the last one is over the bucket of 10 (floods far
+            # past the limit: test_rate_limit_close.py).
             flood = NodeClient(stack, token=token(1), via="header", pings=10)
             self.assertEqual(flood.close_code(), 4429, flood.stderr)
             self.assertIn("rate limited", closed_line(flood))

@@ -17,9 +17,10 @@ from test_sidecar_resume import cli  # noqa: E402
 
 
 class StalledClient:
-    """A raw WebSocket (stdlib only) that says hello, subscribes, and then never reads."""
+    """A raw WebSocket (stdlib only) that says hello, subscribes, and then never reads.
+    say_hello=False: the caller sends self.hello itself (with more frames behind it)."""
 
-    def __init__(self, port, client_id, table):
+    def __init__(self, port, client_id, table, say_hello=True):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # stall early
         self.sock.connect(("127.0.0.1", port))
@@ -31,14 +32,21 @@ class StalledClient:
         while b"\r\n\r\n" not in head:
             head += self.sock.recv(1)
         assert head.startswith(b"HTTP/1.1 101"), head
-        self.send({"type": "hello", "client_id": client_id, "subscriptions": [{"id": "s1", "table": table}]})
+        self.hello = {"type": "hello", "client_id": client_id, "subscriptions": [{"id": "s1", "table": table}]}
+        if say_hello:
+            self.send(self.hello)
 
-    def send(self, frame):
+    @staticmethod
+    def encode(frame):
         payload = json.dumps(frame).encode()
         mask = os.urandom(4)
         assert len(payload) < 126
         masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+        return bytes([0x81, 0x80 | len(payload)]) + mask + masked
+
+    def send(self, *frames):
+        """Sends the frames back to back, in one sendall."""
+        self.sock.sendall(b"".join(self.encode(f) for f in frames))
 
     def close_frame(self, timeout=20):
         """Reads everything the server sent and returns (code, reason) of its close frame."""
