@@ -26,6 +26,7 @@ constexpr Key kKeys[] = {
     {"sidecar_id", Type::String, nullptr},
     {"max_send_queue", Type::Size, "LIVESYNC_MAX_SEND_QUEUE"},
     {"replay_page_entries", Type::Integer, "LIVESYNC_REPLAY_PAGE_ENTRIES"},
+    {"send_stall_timeout", Type::Integer, "LIVESYNC_SEND_STALL_TIMEOUT"},
     {"allow_anonymous", Type::Boolean, "LIVESYNC_ALLOW_ANONYMOUS"},
     {"jwt_hs256_secret", Type::String, "LIVESYNC_JWT_SECRET"},
     {"jwt_rs256_public_key", Type::String, "LIVESYNC_JWT_RS256_PUBLIC_KEY"},

@@ -59,6 +59,7 @@ int main(int argc, char **argv) {
     server_config.port = opts.listen_port;
     server_config.sidecar_id = opts.sidecar_id;
     server_config.max_send_queue_bytes = opts.sessions.max_send_queue_bytes;
+    server_config.send_stall_timeout_ms = int64_t{opts.sessions.send_stall_timeout_seconds} * 1000;
     sidecar::auth::Authenticator authenticator(opts.security.auth);
     sidecar::auth::AuditConfig audit_config;
     audit_config.url = opts.redis_url;

@@ -10,8 +10,13 @@
 //
 // usage: fanout-clients --url ws://127.0.0.1:8080/v1/sync --clients N --table public.t
 //                       [--expect N] [--timeout S] [--last-lsn X/Y] [--connect-batch N]
-//                       [--client-prefix P]
+//                       [--client-prefix P] [--msgpack]
+//
+// --msgpack speaks livesync.v1.msgpack (the same counts, from msgpack frames). Also
+// printed: done_after_commit_ms {min,p50,max}: per client, from the commit time of the
+// frame that completed its --expect changes to the moment it arrived.
 #include <libwebsockets.h>
+#include <msgpack.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -35,6 +40,7 @@ struct Options {
     std::string last_lsn;
     int connect_batch = 200;  // connections started per service round while others are pending
     std::string client_prefix = "bench-";  // client ids are <prefix><index>
+    bool msgpack = false;
 };
 
 struct Client {
@@ -45,6 +51,7 @@ struct Client {
     bool counted_done = false;
     long changes = 0;
     std::string rx;
+    double done_after_commit_ms = -1;
 };
 
 struct Bench {
@@ -104,31 +111,31 @@ void mark_ready_if_all() {
     }
 }
 
-void on_message(Client &c, std::string_view m) {
-    if (m.rfind("{\"type\":\"changes\"", 0) == 0) {
-        auto now = std::chrono::steady_clock::now();
-        long n = static_cast<long>(count_of(m, "{\"sub\":["));
-        c.changes += n;
-        bench.total_changes += n;
-        if (!bench.any_change) bench.first_change = now, bench.any_change = true;
-        bench.last_change = now;
-        size_t at = m.find("\"commit_time\":\"");
-        if (at != std::string_view::npos && bench.latency_ms.size() < kMaxSamples) {
-            double commit = parse_rfc3339(m.substr(at + 15, 32));
-            if (commit > 0) bench.latency_ms.push_back(static_cast<float>((wall_now_s() - commit) * 1000.0));
-        }
-        if (bench.opt.expect > 0 && c.changes >= bench.opt.expect && !c.counted_done) {
-            c.counted_done = true;
-            ++bench.done;
-        }
-    } else if (m.rfind("{\"type\":\"subscribed\"", 0) == 0) {
+void on_changes(Client &c, long n, double commit_unix) {
+    auto now = std::chrono::steady_clock::now();
+    c.changes += n;
+    bench.total_changes += n;
+    if (!bench.any_change) bench.first_change = now, bench.any_change = true;
+    bench.last_change = now;
+    double now_unix = wall_now_s();
+    if (commit_unix > 0 && bench.latency_ms.size() < kMaxSamples)
+        bench.latency_ms.push_back(static_cast<float>((now_unix - commit_unix) * 1000.0));
+    if (bench.opt.expect > 0 && c.changes >= bench.opt.expect && !c.counted_done) {
+        c.counted_done = true;
+        if (commit_unix > 0) c.done_after_commit_ms = (now_unix - commit_unix) * 1000.0;
+        ++bench.done;
+    }
+}
+
+void on_control(Client &c, std::string_view type, std::string_view m) {
+    if (type == "subscribed") {
         if (bench.opt.last_lsn.empty() && !c.acked) {
             c.acked = true;
             ++bench.acked;
             mark_ready_if_all();
         }
-    } else if (m.rfind("{\"type\":\"caught_up\"", 0) == 0 || m.rfind("{\"type\":\"resync_required\"", 0) == 0) {
-        if (m.rfind("{\"type\":\"resync_required\"", 0) == 0) {
+    } else if (type == "caught_up" || type == "resync_required") {
+        if (type == "resync_required") {
             std::fprintf(stderr, "fanout-clients: client %d: %.*s\n", c.index, static_cast<int>(m.size()), m.data());
             ++bench.errors;
         }
@@ -137,10 +144,92 @@ void on_message(Client &c, std::string_view m) {
             ++bench.acked;
             mark_ready_if_all();
         }
-    } else if (m.rfind("{\"type\":\"error\"", 0) == 0) {
+    } else if (type == "error") {
         ++bench.errors;
         std::fprintf(stderr, "fanout-clients: client %d: %.*s\n", c.index, static_cast<int>(m.size()), m.data());
     }
+}
+
+void on_message(Client &c, std::string_view m) {
+    if (m.rfind("{\"type\":\"changes\"", 0) == 0) {
+        double commit = 0;
+        size_t at = m.find("\"commit_time\":\"");
+        if (at != std::string_view::npos) commit = parse_rfc3339(m.substr(at + 15, 32));
+        on_changes(c, static_cast<long>(count_of(m, "{\"sub\":[")), commit);
+        return;
+    }
+    size_t at = m.find("\"type\":\"");
+    if (at == std::string_view::npos) return;
+    size_t end = m.find('"', at + 8);
+    on_control(c, m.substr(at + 8, end - at - 8), m);
+}
+
+// The same for a livesync.v1.msgpack frame: a map with "type", and for changes
+// "commit_time" (msgpack timestamp, ext -1) and the "changes" array.
+void on_message_msgpack(Client &c, std::string_view m) {
+    msgpack_unpacked msg;
+    msgpack_unpacked_init(&msg);
+    size_t off = 0;
+    if (msgpack_unpack_next(&msg, m.data(), m.size(), &off) == MSGPACK_UNPACK_SUCCESS &&
+        msg.data.type == MSGPACK_OBJECT_MAP) {
+        std::string_view type;
+        long changes = -1;
+        double commit = 0;
+        const msgpack_object_map &map = msg.data.via.map;
+        for (uint32_t i = 0; i < map.size; ++i) {
+            const msgpack_object &k = map.ptr[i].key, &v = map.ptr[i].val;
+            if (k.type != MSGPACK_OBJECT_STR) continue;
+            std::string_view key(k.via.str.ptr, k.via.str.size);
+            if (key == "type" && v.type == MSGPACK_OBJECT_STR) type = std::string_view(v.via.str.ptr, v.via.str.size);
+            else if (key == "changes" && v.type == MSGPACK_OBJECT_ARRAY) changes = static_cast<long>(v.via.array.size);
+            else if (key == "commit_time" && v.type == MSGPACK_OBJECT_EXT && v.via.ext.type == -1) {
+                msgpack_timestamp ts;
+                if (msgpack_object_to_timestamp(&v, &ts)) commit = static_cast<double>(ts.tv_sec) + ts.tv_nsec / 1e9;
+            }
+        }
+        if (type == "changes" && changes >= 0) on_changes(c, changes, commit);
+        else if (!type.empty()) on_control(c, type, "(msgpack)");
+    } else {
+        ++bench.errors;
+        std::fprintf(stderr, "fanout-clients: client %d: bad msgpack frame\n", c.index);
+    }
+    msgpack_unpacked_destroy(&msg);
+}
+
+void dispatch(Client &c, std::string_view m) {
+    if (bench.opt.msgpack) on_message_msgpack(c, m);
+    else on_message(c, m);
+}
+
+// The hello as msgpack: {"type":"hello","client_id":..,["last_lsn":..,]"subscriptions":[{"id":"s1","table":..}]}
+std::string msgpack_hello(const std::string &client_id) {
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init(&buf);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+    auto str = [&](const std::string &s) {
+        msgpack_pack_str(&pk, s.size());
+        msgpack_pack_str_body(&pk, s.data(), s.size());
+    };
+    msgpack_pack_map(&pk, bench.opt.last_lsn.empty() ? 3 : 4);
+    str("type");
+    str("hello");
+    str("client_id");
+    str(client_id);
+    if (!bench.opt.last_lsn.empty()) {
+        str("last_lsn");
+        str(bench.opt.last_lsn);
+    }
+    str("subscriptions");
+    msgpack_pack_array(&pk, 1);
+    msgpack_pack_map(&pk, 2);
+    str("id");
+    str("s1");
+    str("table");
+    str(bench.opt.table);
+    std::string out(buf.data, buf.size);
+    msgpack_sbuffer_destroy(&buf);
+    return out;
 }
 
 int callback(struct lws *wsi, enum lws_callback_reasons reason, void *, void *in, size_t len) {
@@ -152,13 +241,15 @@ int callback(struct lws *wsi, enum lws_callback_reasons reason, void *, void *in
             return 0;
         case LWS_CALLBACK_CLIENT_WRITEABLE: {
             if (!c || c->hello_sent) return 0;
-            std::string hello = "{\"type\":\"hello\",\"client_id\":\"" + bench.opt.client_prefix + std::to_string(c->index) + "\"";
+            std::string client_id = bench.opt.client_prefix + std::to_string(c->index);
+            std::string hello = "{\"type\":\"hello\",\"client_id\":\"" + client_id + "\"";
             if (!bench.opt.last_lsn.empty()) hello += ",\"last_lsn\":\"" + bench.opt.last_lsn + "\"";
             hello += ",\"subscriptions\":[{\"id\":\"s1\",\"table\":\"" + bench.opt.table + "\"}]}";
+            if (bench.opt.msgpack) hello = msgpack_hello(client_id);
             std::string buf(LWS_PRE, '\0');
             buf += hello;
-            if (lws_write(wsi, reinterpret_cast<unsigned char *>(buf.data()) + LWS_PRE, hello.size(), LWS_WRITE_TEXT) <
-                static_cast<int>(hello.size()))
+            if (lws_write(wsi, reinterpret_cast<unsigned char *>(buf.data()) + LWS_PRE, hello.size(),
+                          bench.opt.msgpack ? LWS_WRITE_BINARY : LWS_WRITE_TEXT) < static_cast<int>(hello.size()))
                 return -1;
             c->hello_sent = true;
             return 0;
@@ -166,12 +257,12 @@ int callback(struct lws *wsi, enum lws_callback_reasons reason, void *, void *in
         case LWS_CALLBACK_CLIENT_RECEIVE:
             if (!c) return 0;
             if (lws_is_first_fragment(wsi) && lws_is_final_fragment(wsi)) {  // no copy
-                on_message(*c, std::string_view(static_cast<const char *>(in), len));
+                dispatch(*c, std::string_view(static_cast<const char *>(in), len));
                 return 0;
             }
             if (lws_is_first_fragment(wsi)) c->rx.clear();
             c->rx.append(static_cast<const char *>(in), len);
-            if (lws_is_final_fragment(wsi)) on_message(*c, c->rx);
+            if (lws_is_final_fragment(wsi)) dispatch(*c, c->rx);
             return 0;
         case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
             --bench.connecting;
@@ -190,6 +281,7 @@ int callback(struct lws *wsi, enum lws_callback_reasons reason, void *, void *in
 
 const struct lws_protocols kProtocols[] = {
     {"livesync.v1.json", callback, 0, 1 << 16, 0, nullptr, 0},
+    {"livesync.v1.msgpack", callback, 0, 1 << 16, 0, nullptr, 0},
     {nullptr, nullptr, 0, 0, 0, nullptr, 0},
 };
 
@@ -205,7 +297,7 @@ void connect_more() {
         ci.path = bench.path.c_str();
         ci.host = bench.host.c_str();
         ci.origin = bench.host.c_str();
-        ci.protocol = "livesync.v1.json";
+        ci.protocol = bench.opt.msgpack ? "livesync.v1.msgpack" : "livesync.v1.json";
         ci.opaque_user_data = &c;
         ci.pwsi = &c.wsi;
         ++bench.connecting;
@@ -229,6 +321,7 @@ bool parse(int argc, char **argv, Options &o) {
         else if (a == "--last-lsn" && (v = next())) o.last_lsn = v;
         else if (a == "--connect-batch" && (v = next())) o.connect_batch = std::atoi(v);
         else if (a == "--client-prefix" && (v = next())) o.client_prefix = v;
+        else if (a == "--msgpack") o.msgpack = true;
         else return false;
     }
     return o.clients > 0 && o.connect_batch > 0;
@@ -307,15 +400,22 @@ int main(int argc, char **argv) {
         double window = std::chrono::duration<double>(bench.last_change - bench.first_change).count();
         rate = window > 0 ? static_cast<double>(bench.total_changes) / window : 0;
     }
+    std::vector<float> done_ms;
+    for (const Client &c : bench.clients)
+        if (c.done_after_commit_ms >= 0) done_ms.push_back(static_cast<float>(c.done_after_commit_ms));
+    double done_min = done_ms.empty() ? 0 : *std::min_element(done_ms.begin(), done_ms.end());
+    double done_max = done_ms.empty() ? 0 : *std::max_element(done_ms.begin(), done_ms.end());
+    double done_p50 = percentile(done_ms, 0.50);
     size_t samples = bench.latency_ms.size();
     double p50 = percentile(bench.latency_ms, 0.50), p99 = percentile(bench.latency_ms, 0.99);
     double max = samples ? *std::max_element(bench.latency_ms.begin(), bench.latency_ms.end()) : 0;
     std::printf(
         "{\"clients\":%d,\"acked\":%d,\"done\":%d,\"changes\":%ld,\"first_s\":%.6f,\"last_s\":%.6f,"
         "\"first_unix\":%.6f,\"last_unix\":%.6f,\"changes_per_s\":%.0f,\"latency_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f,\"samples\":%zu},"
+        "\"done_after_commit_ms\":{\"min\":%.1f,\"p50\":%.1f,\"max\":%.1f},"
         "\"errors\":%d,\"closed\":%d,\"generator_cpu_s\":%.2f}\n",
         bench.opt.clients, bench.acked, bench.done, bench.total_changes, first, last, first_unix, last_unix, rate, p50, p99, max, samples,
-        bench.errors, bench.closed, cpu_seconds());
+        done_min, done_p50, done_max, bench.errors, bench.closed, cpu_seconds());
     std::fflush(stdout);
     lws_context_destroy(bench.context);
     return bench.errors == 0 && (bench.opt.expect == 0 || bench.done == bench.opt.clients) ? 0 : 1;

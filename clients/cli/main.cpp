@@ -5,6 +5,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -32,6 +33,12 @@ struct App {
     int exit_code = 0;
     struct lws *wsi = nullptr;
     lws_sorted_usec_list_t timeout_sul;
+    // A hello answered not_ready (the sidecar has not read the stream yet, or cannot
+    // check the client id's owner) was not taken: it is sent again after a backoff.
+    std::string hello;
+    bool welcomed = false;
+    lws_usec_t hello_backoff_us = 0;
+    lws_sorted_usec_list_t hello_retry_sul;
 };
 
 App *app_of(struct lws *wsi) { return static_cast<App *>(lws_context_user(lws_get_context(wsi))); }
@@ -53,6 +60,29 @@ void on_timeout(lws_sorted_usec_list_t *sul) {
     App *app = lws_container_of(sul, App, timeout_sul);
     std::fprintf(stderr, "livesync-cli: timeout after %ld changes\n", app->changes_seen);
     close_normally(*app);
+}
+
+constexpr lws_usec_t kFirstHelloRetryUs = 100 * 1000;
+constexpr lws_usec_t kMaxHelloRetryUs = 2 * LWS_US_PER_SEC;
+
+void send_hello(App &app) {
+    if (app.wsi == nullptr || app.closing || app.finished) return;
+    app.outgoing.push_back(app.hello);
+    lws_callback_on_writable(app.wsi);
+}
+
+void on_hello_retry(lws_sorted_usec_list_t *sul) {
+    App *app = lws_container_of(sul, App, hello_retry_sul);
+    send_hello(*app);
+}
+
+// The documented answer to not_ready: send the hello again, later (doubling, at most 2 s).
+void retry_hello(App &app, const std::string &message) {
+    app.hello_backoff_us = app.hello_backoff_us ? std::min(app.hello_backoff_us * 2, kMaxHelloRetryUs)
+                                                : kFirstHelloRetryUs;
+    std::fprintf(stderr, "not_ready: %s; sending hello again in %lld ms\n", message.c_str(),
+                 static_cast<long long>(app.hello_backoff_us / 1000));
+    lws_sul_schedule(lws_get_context(app.wsi), 0, &app.hello_retry_sul, on_hello_retry, app.hello_backoff_us);
 }
 
 std::string json_string(const std::string &s) {
@@ -106,6 +136,7 @@ void on_message(App &app, const std::string &text) {
         return it != doc.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString()) : std::string();
     };
     if (type == "welcome") {
+        app.welcomed = true;
         std::fprintf(stderr, "welcome %s %s %s\n", str("client_id").c_str(), str("sidecar").c_str(),
                      str("lsn").c_str());
     } else if (type == "subscribed") {
@@ -115,6 +146,8 @@ void on_message(App &app, const std::string &text) {
         std::fprintf(stderr, "%s %s\n", type.c_str(), str("lsn").c_str());
     } else if (type == "changes") {
         print_changes(app, doc);
+    } else if (type == "error" && str("code") == "not_ready" && !app.welcomed && app.wsi != nullptr) {
+        retry_hello(app, str("message"));
     } else if (type == "error") {
         fail(app, "server error " + str("code") + ": " + str("message"));
     } else if (type == "unsubscribed" && !str("reason").empty()) {
@@ -148,8 +181,8 @@ int callback(struct lws *wsi, enum lws_callback_reasons reason, void *, void *in
             }
             hello += "]}";
             // The same hello as a msgpack map on livesync.v1.msgpack.
-            app.outgoing.push_back(app.options.msgpack ? *protocol::json_to_msgpack(hello) : hello);
-            lws_callback_on_writable(wsi);
+            app.hello = app.options.msgpack ? *protocol::json_to_msgpack(hello) : hello;
+            send_hello(app);
             return 0;
         }
 
@@ -235,6 +268,7 @@ int main(int argc, char **argv) {
     App app;
     app.options = std::get<CliOptions>(parsed);
     std::memset(&app.timeout_sul, 0, sizeof app.timeout_sul);
+    std::memset(&app.hello_retry_sul, 0, sizeof app.hello_retry_sul);
 
     struct sigaction sa;
     std::memset(&sa, 0, sizeof sa);
@@ -276,6 +310,7 @@ int main(int argc, char **argv) {
         if (lws_service(context, 0) < 0) break;
     }
     lws_sul_cancel(&app.timeout_sul);
+    lws_sul_cancel(&app.hello_retry_sul);
     lws_context_destroy(context);
     return app.exit_code;
 }

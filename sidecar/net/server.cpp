@@ -21,8 +21,18 @@ namespace livesync::net {
 namespace {
 
 constexpr size_t kEventsPerWake = 64;  // bound the work per wake-up so sockets stay served
+constexpr size_t kBytesPerWake = 1u << 20;  // ...and the encoded stream bytes fanned out per wake-up
 // A resuming session asks for its next replay page once its send queue is below this.
 constexpr size_t kReplayLowWaterBytes = 1u << 20;
+// How long live fan-out waits for a session that got the last batches to drain below
+// the low-water mark before it takes the next ones; a session still above it then falls
+// behind and is fed from the stream at its own pace. A reader keeping up drains a 1 MiB
+// part in a few ms; this bounds how long a slow one holds the others back (once).
+constexpr int64_t kPaceWaitMs = 25;
+// Frames above this go out as WebSocket fragments of this size, one per writeable
+// callback: lws copies what the kernel did not take of a write, so a whole 1 MiB frame
+// written to 1,000 slow sockets could cost 1,000 copies.
+constexpr size_t kFragmentBytes = 64u << 10;
 
 struct SyncSessionData {
     session::Session *session;  // owned by SessionTable; nullptr before ESTABLISHED
@@ -75,6 +85,11 @@ Server::Server(ServerConfig config, stream::EventQueue &events, registry::Regist
               },
               std::min<size_t>(kReplayLowWaterBytes, config_.max_send_queue_bytes / 4)) {
     handler_.set_resumer(&replay_);
+    pacing_.high_water_bytes = config_.max_send_queue_bytes / 2;
+    pacing_.low_water_bytes = std::min<size_t>(kReplayLowWaterBytes, config_.max_send_queue_bytes / 4);
+    pacing_.fall_behind = [this](session::Session &s, common::StreamId through) { replay_.begin_catch_up(s, through); };
+    pacing_.busy = &busy_sessions_;
+    fragment_.reserve(LWS_PRE + kFragmentBytes);
 }
 
 void Server::set_security_hub(admin::SecurityHub *hub) {
@@ -112,8 +127,26 @@ bool Server::listen(std::string *error) {
         return false;
     }
     sweep_timer_.server = this;
+    pace_timer_.server = this;
     lws_sul_schedule(context_, 0, &sweep_timer_.sul, on_sweep, LWS_US_PER_SEC);
     return true;
+}
+
+void Server::on_pace_timer(lws_sorted_usec_list_t *sul) {
+    lws_container_of(sul, PaceTimer, sul)->server->drain_events();
+}
+
+void Server::close_stalled_sessions(int64_t now_ms) {
+    sessions_.for_each([&](session::Session &s) {
+        if (s.queue().empty() || s.close_request() || now_ms - s.queue_progress_ms < config_.send_stall_timeout_ms)
+            return;
+        counters_.send_queue_stalls.fetch_add(1);
+        ops::warn("session closed: send queue stalled",
+                  {{"client_id", s.greeted() ? s.client_id() : std::string()},
+                   {"address", s.address()},
+                   {"queued_bytes", static_cast<uint64_t>(s.queue().bytes())}});
+        s.request_close(1008, std::string(session::kStalledReason));
+    });
 }
 
 void Server::on_sweep(lws_sorted_usec_list_t *sul) {
@@ -121,6 +154,7 @@ void Server::on_sweep(lws_sorted_usec_list_t *sul) {
     Server &server = *timer->server;
     int64_t now_ms = registry::unix_ms_now();
     server.gate_.sweep(server.sessions_, now_ms / 1000, now_ms);
+    server.close_stalled_sessions(session::steady_now_ms());
     lws_sul_schedule(server.context_, 0, &timer->sul, on_sweep, LWS_US_PER_SEC);
 }
 
@@ -163,11 +197,41 @@ void Server::begin_shutdown() {
     sessions_.for_each([](session::Session &s) { s.request_close(1001, "sidecar shutting down"); });
 }
 
+bool Server::waiting_for_busy_sessions() {
+    auto still_busy = [&](uint64_t serial) {
+        session::Session *s = sessions_.find_serial(serial);
+        return s && !s->close_request() && !s->replay.active && s->queue().bytes() >= pacing_.low_water_bytes;
+    };
+    busy_sessions_.erase(std::remove_if(busy_sessions_.begin(), busy_sessions_.end(),
+                                        [&](uint64_t serial) { return !still_busy(serial); }),
+                         busy_sessions_.end());
+    if (busy_sessions_.empty()) return false;
+    int64_t now = session::steady_now_ms();
+    if (busy_since_ms_ == 0) busy_since_ms_ = now;
+    if (now - busy_since_ms_ >= kPaceWaitMs) {
+        // They did not keep up: from here on the replay feeds them at their own pace
+        // (they have every entry applied so far), and nobody waits for them again.
+        for (uint64_t serial : busy_sessions_)
+            if (session::Session *s = sessions_.find_serial(serial)) replay_.begin_catch_up(*s, live_.last_id);
+        busy_sessions_.clear();
+        return false;
+    }
+    // Woken when one of them drains (WRITEABLE) or when the wait is over.
+    lws_sul_schedule(context_, 0, &pace_timer_.sul, on_pace_timer,
+                     static_cast<lws_usec_t>(kPaceWaitMs - (now - busy_since_ms_)) * LWS_US_PER_MS);
+    return true;
+}
+
 void Server::drain_events() {
+    // Replay pages first: they do not add to what live fan-out waits for.
+    for (stream::ReplayPage &page : replay_inbox_.take()) replay_.on_page(page);
+    if (waiting_for_busy_sessions()) return;
+    busy_since_ms_ = 0;
+    lws_sul_cancel(&pace_timer_.sul);
     std::vector<stream::StreamEvent> batch;
-    bool more = events_.pop_some(kEventsPerWake, batch);
+    bool more = events_.pop_some(kEventsPerWake, batch, kBytesPerWake);
     for (stream::StreamEvent &event : batch) {
-        if (stream::apply_event(event, live_, sessions_, counters_))
+        if (stream::apply_event(event, live_, sessions_, counters_, &pacing_))
             counters_.subscriptions_revoked.fetch_add(handler_.end_lost_subscriptions());
         if (const auto *entry = std::get_if<stream::StreamBatch>(&event)) {
             const auto &txns = entry->batch.transactions;
@@ -175,9 +239,31 @@ void Server::drain_events() {
             record_fanout(counters_, entry->received_at, commit_us);
         }
     }
-    // Replay pages after live events: a page is compared with the live position as of now.
-    for (stream::ReplayPage &page : replay_inbox_.take()) replay_.on_page(page);
     if (more) wake();
+}
+
+bool Server::write_front(struct lws *wsi, session::Session &s) {
+    const net::Frame &frame = s.queue().front();
+    size_t total = frame->size() - kFrameHeadroom;
+    size_t done = s.queue().front_written();
+    bool msgpack = s.encoding() == protocol::Encoding::Msgpack;
+    auto opcode = msgpack ? LWS_WRITE_BINARY : LWS_WRITE_TEXT;
+    if (done == 0 && total <= kFragmentBytes) {
+        // The whole frame in place: lws writes its header into the frame's headroom
+        // (the same bytes for every session sharing the frame).
+        auto *payload = reinterpret_cast<unsigned char *>(const_cast<char *>(frame->data())) + kFrameHeadroom;
+        if (lws_write(wsi, payload, total, opcode) < static_cast<int>(total)) return false;
+        s.queue().advance_front(total);
+        return true;
+    }
+    size_t n = std::min(kFragmentBytes, total - done);
+    fragment_.assign(LWS_PRE, '\0');
+    fragment_.append(frame->data() + kFrameHeadroom + done, n);
+    auto flags = lws_write_ws_flags(opcode, done == 0, done + n == total);
+    auto *payload = reinterpret_cast<unsigned char *>(fragment_.data()) + LWS_PRE;
+    if (lws_write(wsi, payload, n, static_cast<enum lws_write_protocol>(flags)) < static_cast<int>(n)) return false;
+    s.queue().advance_front(n);
+    return true;
 }
 
 int Server::write_http(struct lws *wsi) {
@@ -349,20 +435,25 @@ int Server::on_sync(struct lws *wsi, int reason, void *user, void *in, size_t le
                 return -1;
             }
             if (s->queue().empty()) return 0;
-            // One frame per callback, as lws expects; ask again while more wait.
+            // One frame, or one fragment of a big one, per callback, as lws expects; ask
+            // again while more wait.
+            if (!write_front(wsi, *s)) return -1;
+            s->queue_progress_ms = session::steady_now_ms();
             const net::Frame &frame = s->queue().front();
             size_t n = frame->size() - kFrameHeadroom;
-            auto *payload = reinterpret_cast<unsigned char *>(const_cast<char *>(frame->data())) + kFrameHeadroom;
-            bool msgpack = s->encoding() == protocol::Encoding::Msgpack;
-            if (lws_write(wsi, payload, n, msgpack ? LWS_WRITE_BINARY : LWS_WRITE_TEXT) < static_cast<int>(n))
-                return -1;
+            if (s->queue().front_written() < n) {
+                lws_callback_on_writable(wsi);
+                return 0;
+            }
             counters_.frames_sent.fetch_add(1, std::memory_order_relaxed);
             counters_.bytes_sent.fetch_add(n, std::memory_order_relaxed);
+            bool msgpack = s->encoding() == protocol::Encoding::Msgpack;
             auto code = msgpack ? protocol::msgpack_error_code(frame_payload(frame))
                                 : ops::error_frame_code(frame_payload(frame));
             if (code) counters_.errors_by_code.count(*code);
             s->queue().pop();
             if (!s->queue().empty()) lws_callback_on_writable(wsi);
+            if (!busy_sessions_.empty() && s->queue().bytes() < pacing_.low_water_bytes) wake();
             replay_.on_drained(*s);
             return 0;
         }

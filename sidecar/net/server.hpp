@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "sidecar/admin/security_hub.hpp"
 #include "sidecar/auth/gatekeeper.hpp"
@@ -17,6 +18,7 @@
 #include "sidecar/session/session_table.hpp"
 #include "sidecar/stream/live_state.hpp"
 #include "sidecar/stream/replay.hpp"
+#include "sidecar/stream/batch_applier.hpp"
 #include "sidecar/stream/replay_reader.hpp"
 #include "sidecar/stream/stream_event.hpp"
 
@@ -30,6 +32,7 @@ struct ServerConfig {
     std::string sidecar_id;
     size_t max_send_queue_bytes = session::kDefaultSendQueueBytes;
     size_t max_message_bytes = 1u << 20;
+    int64_t send_stall_timeout_ms = 30000;
     int shutdown_grace_ms = 2000;
 };
 
@@ -63,6 +66,13 @@ public:
 
 private:
     void drain_events();
+    // True while a session that got the last batches has not drained below the low-water
+    // mark (live fan-out waits for it, at most kPaceWaitMs; then it falls behind).
+    bool waiting_for_busy_sessions();
+    void close_stalled_sessions(int64_t now_ms);
+    // Writes the next piece of s's front frame: all of it, or a fragment of at most
+    // kFragmentBytes. False when the connection failed.
+    bool write_front(struct lws *wsi, session::Session &s);
     void begin_shutdown();
     int write_http(struct lws *wsi);
     // Sends headers now and the body from HTTP_WRITEABLE; 1 when the headers failed.
@@ -87,6 +97,15 @@ private:
     admin::SecurityHub *hub_ = nullptr;
     stream::ReplayInbox replay_inbox_;
     stream::ReplayCoordinator replay_;
+    stream::Pacing pacing_;
+    std::vector<uint64_t> busy_sessions_;  // serials (pacing_.busy)
+    int64_t busy_since_ms_ = 0;
+    struct PaceTimer {
+        lws_sorted_usec_list_t sul;
+        Server *server;
+    } pace_timer_{};
+    static void on_pace_timer(lws_sorted_usec_list_t *sul);
+    std::string fragment_;  // LWS_PRE + one fragment: a fragment is written from a copy
     struct lws_context *context_ = nullptr;
     std::unordered_map<struct lws *, HttpResponse> http_pending_;  // response bodies awaiting HTTP_WRITEABLE
     std::unordered_map<struct lws *, bool> http_close_after_;       // close after the body (non-GET)

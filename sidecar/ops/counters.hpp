@@ -16,7 +16,9 @@ struct Counters {
     std::atomic<uint64_t> bad_stream_entries{0};    // entries skipped: not a valid batch
     std::atomic<uint64_t> frames_built{0};          // distinct change frames encoded
     std::atomic<uint64_t> frames_queued{0};         // change frames queued to sessions
-    std::atomic<uint64_t> send_queue_overflows{0};  // sessions closed with 1008
+    std::atomic<uint64_t> send_queue_overflows{0};  // sessions closed with 1008: queue over its bound
+    std::atomic<uint64_t> send_queue_stalls{0};     // sessions closed with 1008: queue did not move
+    std::atomic<uint64_t> catch_ups{0};             // live sessions handed to the replay: read slower than the stream
     std::atomic<uint64_t> registry_ops_dropped{0};  // registry updates dropped: queue full
     std::atomic<uint64_t> replay_entries{0};        // stream entries read for resuming sessions
     std::atomic<uint64_t> resumes{0};               // sessions that resumed from last_lsn

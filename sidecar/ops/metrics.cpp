@@ -99,8 +99,10 @@ std::string render_metrics(const Counters &c, const Gauges &g) {
           g.last_entry_age_seconds);
     gauge(out, "livesync_stream_commit_lag_seconds",
           "fan-out time minus commit time of the newest fanned-out transaction (-1: none)", g.commit_lag_seconds);
-    counter(out, "livesync_slow_clients_dropped_total", "sessions closed with 1008: send queue overflow",
-            c.send_queue_overflows.load());
+    counter(out, "livesync_slow_clients_dropped_total",
+            "sessions closed with 1008: send queue overflow or stalled", c.send_queue_overflows.load() + c.send_queue_stalls.load());
+    counter(out, "livesync_catch_ups_total",
+            "live sessions that fell behind the stream and were fed from it at their own pace", c.catch_ups.load());
     header(out, "livesync_errors_total", "counter", "error frames sent to clients, by code");
     for (const auto &[code, n] : c.errors_by_code.snapshot())
         sample(out, "livesync_errors_total{code=\"" + label_value(code) + "\"}", std::to_string(n));

@@ -15,11 +15,13 @@ bool SendQueue::push(net::Frame frame) {
 void SendQueue::pop() {
     bytes_ -= frames_.front()->size() - net::kFrameHeadroom;
     frames_.pop_front();
+    front_written_ = 0;
 }
 
 void SendQueue::clear() {
     frames_.clear();
     bytes_ = 0;
+    front_written_ = 0;
 }
 
 }  // namespace livesync::session

@@ -22,6 +22,11 @@ public:
     // empty queue always fits.
     bool push(net::Frame frame);
     const net::Frame &front() const { return frames_.front(); }
+    // Payload bytes of the front frame already written (a big frame goes out as
+    // WebSocket fragments, one per writeable callback, so lws never copies more than a
+    // fragment of it).
+    size_t front_written() const { return front_written_; }
+    void advance_front(size_t n) { front_written_ += n; }
     void pop();
     void clear();
     bool empty() const { return frames_.empty(); }
@@ -31,6 +36,7 @@ public:
 private:
     std::deque<net::Frame> frames_;
     size_t bytes_ = 0;
+    size_t front_written_ = 0;
     size_t max_bytes_;
 };
 

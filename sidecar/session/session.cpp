@@ -1,11 +1,17 @@
 #include "sidecar/session/session.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 #include "sidecar/protocol/client_frame.hpp"
 #include "sidecar/protocol/msgpack_writer.hpp"
 
 namespace livesync::session {
+
+int64_t steady_now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
 
 Session::Session(uint64_t serial, struct lws *wsi, std::string address, int64_t connected_at_ms,
                  size_t max_queue_bytes, std::function<void()> wake)
@@ -51,7 +57,10 @@ Session::SendResult Session::send(net::Frame frame) {
         return SendResult::Overflow;
     }
     ++messages_out;
-    if (queue_.size() == 1) wake_();
+    if (queue_.size() == 1) {
+        queue_progress_ms = steady_now_ms();
+        wake_();
+    }
     return SendResult::Queued;
 }
 

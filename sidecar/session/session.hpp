@@ -43,8 +43,14 @@ using SubsByTable = std::map<std::string, std::vector<SubscriptionEntry>>;
 // the live position the session goes live, skipping live entries up to `through`
 // (already sent by the replay): no gap, no duplicate. resync_required (stream/resync.hpp)
 // resets it: the replay is abandoned and the session is live from the given position.
+//
+// The same cursor serves a live session that fell behind (stream/replay.hpp, catch-up):
+// instead of queueing more than the high-water mark for it, live fan-out hands it to
+// the replay, which feeds it from the stream at its own pace and goes live again
+// without telling the client (`announce` is false: no caught_up frame).
 struct ReplayCursor {
     bool active = false;
+    bool announce = true;            // a client resume: send caught_up at the switch to live
     bool page_outstanding = false;   // a page request is with the replay reader
     bool waiting_for_drain = false;  // next page waits until the send queue drains
     common::StreamId through;        // every entry up to here was sent (or did not match)
@@ -52,6 +58,12 @@ struct ReplayCursor {
 
 // Close reason for a client that fell more than the send-queue bound behind.
 inline constexpr std::string_view kOverflowReason = "send queue overflow: reading too slowly; resume with last_lsn";
+
+// Close reason for a client whose send queue did not move for the stall timeout.
+inline constexpr std::string_view kStalledReason = "client stopped reading: send queue stalled; resume with last_lsn";
+
+// Monotonic milliseconds, for queue progress.
+int64_t steady_now_ms();
 
 struct CloseRequest {
     uint16_t code = 1000;
@@ -114,6 +126,9 @@ public:
     const std::optional<CloseRequest> &close_request() const { return close_; }
 
     SendQueue &queue() { return queue_; }
+    // When the client last took bytes off a non-empty queue (or the queue last became
+    // non-empty): a session whose queue has not moved for the stall timeout is closed.
+    int64_t queue_progress_ms = 0;
 
     // The text message being assembled from fragments.
     std::string rx;

@@ -12,6 +12,7 @@ struct Flag {
 };
 constexpr Flag kMaxSendQueue{"--max-send-queue", "LIVESYNC_MAX_SEND_QUEUE"};
 constexpr Flag kReplayPage{"--replay-page-entries", "LIVESYNC_REPLAY_PAGE_ENTRIES"};
+constexpr Flag kStallTimeout{"--send-stall-timeout", "LIVESYNC_SEND_STALL_TIMEOUT"};
 
 std::optional<std::string> pick(const std::map<std::string, std::optional<std::string>> &values, const Flag &f,
                                 const std::function<const char *(const char *)> &getenv) {
@@ -35,7 +36,7 @@ std::optional<size_t> parse_byte_size(const std::string &text) {
 }
 
 std::optional<std::string> *SessionFlags::value_flag(const std::string &flag) {
-    if (flag != kMaxSendQueue.flag && flag != kReplayPage.flag) return nullptr;
+    if (flag != kMaxSendQueue.flag && flag != kReplayPage.flag && flag != kStallTimeout.flag) return nullptr;
     return &values_[flag];
 }
 
@@ -58,13 +59,25 @@ bool SessionFlags::resolve(const std::function<const char *(const char *)> &gete
         }
         out.replay_page_entries = n;
     }
+    if (auto v = pick(values_, kStallTimeout, getenv)) {
+        int n = 0;
+        auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+        if (ec != std::errc() || end != v->data() + v->size() || n < 1 || n > 86400) {
+            *error = "--send-stall-timeout must be whole seconds from 1 to 86400, not \"" + *v + "\"";
+            return false;
+        }
+        out.send_stall_timeout_seconds = n;
+    }
     return true;
 }
 
 std::string session_usage() {
     return "sessions:\n"
-           "  --max-send-queue SIZE  frames waiting per client before it is closed with 1008, e.g. 8MiB\n"
-           "                       (env LIVESYNC_MAX_SEND_QUEUE, default 8MiB)\n"
+           "  --max-send-queue SIZE  frames waiting per client, e.g. 8MiB (env LIVESYNC_MAX_SEND_QUEUE,\n"
+           "                       default 8MiB); a client with half of it waiting is fed from the\n"
+           "                       stream at its own pace instead\n"
+           "  --send-stall-timeout SECONDS  close (1008) a client whose send queue did not move for\n"
+           "                       this long (env LIVESYNC_SEND_STALL_TIMEOUT, default 30)\n"
            "  --replay-page-entries N  stream entries read per page when a client resumes (env\n"
            "                       LIVESYNC_REPLAY_PAGE_ENTRIES, default 64)\n";
 }

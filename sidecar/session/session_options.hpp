@@ -17,6 +17,8 @@ namespace livesync::sidecar {
 struct SessionOptions {
     size_t max_send_queue_bytes = session::kDefaultSendQueueBytes;
     size_t replay_page_entries = 64;
+    // A session whose send queue did not move for this long is closed with 1008.
+    int send_stall_timeout_seconds = 30;
 };
 
 class SessionFlags {

@@ -27,6 +27,23 @@ bool served_by_replay(const session::Session &s, common::StreamId entry) {
     return s.replay.active || entry <= s.live_skip_through;
 }
 
+// The live sessions that would receive anything of the batch.
+std::vector<session::Session *> batch_candidates(const StreamBatch &batch, session::SessionTable &sessions) {
+    std::vector<std::string> tables;
+    for (const common::Transaction &txn : batch.batch.transactions)
+        for (const common::Change &c : txn.changes)
+            for (std::string &table : change_tables(c))
+                if (std::find(tables.begin(), tables.end(), table) == tables.end()) tables.push_back(std::move(table));
+    std::vector<session::Session *> out;
+    for (const std::string &table : tables)
+        if (const auto *subs = sessions.subscribers(table))
+            for (session::Session *s : *subs)
+                if (!served_by_replay(*s, batch.id) && !s->close_request()) out.push_back(s);
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
 }  // namespace
 
 void deliver_to(const common::Transaction &txn, const LiveState &live, session::Session &s,
@@ -64,7 +81,8 @@ void fan_out(const common::Transaction &txn, const LiveState &live, session::Ses
     }
 }
 
-bool apply_event(StreamEvent &event, LiveState &live, session::SessionTable &sessions, ops::Counters &counters) {
+bool apply_event(StreamEvent &event, LiveState &live, session::SessionTable &sessions, ops::Counters &counters,
+                 const Pacing *pacing) {
     if (auto *reset = std::get_if<StreamReset>(&event)) {
         live.tables = std::move(reset->tables);
         live.rules = std::move(reset->rules);
@@ -78,6 +96,14 @@ bool apply_event(StreamEvent &event, LiveState &live, session::SessionTable &ses
         return false;
     }
     auto &batch = std::get<StreamBatch>(event);
+    std::vector<session::Session *> candidates;
+    if (pacing) {
+        // Decided once per entry, before any of it is queued: a session that falls
+        // behind has every entry up to live.last_id and gets the rest from the replay.
+        candidates = batch_candidates(batch, sessions);
+        for (session::Session *s : candidates)
+            if (s->queue().bytes() >= pacing->high_water_bytes) pacing->fall_behind(*s, live.last_id);
+    }
     bool config_changed = false;
     for (const common::Transaction &txn : batch.batch.transactions) {
         for (const common::Change &c : txn.changes) {
@@ -96,6 +122,10 @@ bool apply_event(StreamEvent &event, LiveState &live, session::SessionTable &ses
         live.position = std::max(live.position, txn.lsn);
     }
     live.last_id = std::max(live.last_id, batch.id);
+    if (pacing && pacing->busy)
+        for (session::Session *s : candidates)
+            if (!s->replay.active && !s->close_request() && s->queue().bytes() >= pacing->low_water_bytes)
+                pacing->busy->push_back(s->serial());
     return config_changed;
 }
 

@@ -4,6 +4,9 @@
 // fans each transaction out to the subscribed sessions.
 #pragma once
 
+#include <functional>
+#include <vector>
+
 #include "sidecar/ops/counters.hpp"
 #include "sidecar/session/session_table.hpp"
 #include "sidecar/stream/live_state.hpp"
@@ -14,7 +17,22 @@ namespace livesync::stream {
 // True when the event is a batch that changed the sync config (rows or a TRUNCATE of
 // livesync.tables / livesync.rules): the caller then ends the subscriptions that lost
 // their access (FrameHandler::end_lost_subscriptions). A reset (snapshot) is false.
-bool apply_event(StreamEvent &event, LiveState &live, session::SessionTable &sessions, ops::Counters &counters);
+//
+// With pacing, live fan-out bounds what waits for each session: before a batch is fanned
+// out, every session it would reach whose send queue holds high_water_bytes or more
+// falls behind (fall_behind(s, last entry before this batch): the replay feeds it from
+// the stream at its own pace, stream/replay.hpp), so a transaction of any size reaches
+// every client that reads, and what waits for one client stays bounded. Sessions whose
+// queue is at or above low_water_bytes after the batch are appended to *busy (the
+// server waits for them before it takes the next batches).
+struct Pacing {
+    size_t high_water_bytes = SIZE_MAX;
+    size_t low_water_bytes = SIZE_MAX;
+    std::function<void(session::Session &, common::StreamId through)> fall_behind;
+    std::vector<uint64_t> *busy = nullptr;  // serials
+};
+bool apply_event(StreamEvent &event, LiveState &live, session::SessionTable &sessions, ops::Counters &counters,
+                 const Pacing *pacing = nullptr);
 
 // Fans one transaction of stream entry `entry` out to live sessions (resuming sessions
 // whose replay covers the entry are skipped); exposed for tests.

@@ -21,6 +21,17 @@ void ReplayCoordinator::begin_resume(session::Session &s, uint64_t last_lsn) {
     advance(s);
 }
 
+void ReplayCoordinator::begin_catch_up(session::Session &s, common::StreamId through) {
+    counters_.catch_ups.fetch_add(1);
+    s.replay = session::ReplayCursor{};
+    s.replay.active = true;
+    s.replay.announce = false;
+    s.replay.through = through;
+    // Its queue is above the high-water mark: the first page waits until it drained
+    // (on_drained), by which time live fan-out has moved past `through`.
+    s.replay.waiting_for_drain = true;
+}
+
 void ReplayCoordinator::advance(session::Session &s) {
     s.replay.waiting_for_drain = false;
     if (!s.replay.active || s.replay.page_outstanding || s.close_request()) return;
@@ -29,7 +40,7 @@ void ReplayCoordinator::advance(session::Session &s) {
         // applies next and the replay already sent is skipped by live_skip_through.
         s.replay.active = false;
         s.live_skip_through = s.replay.through;
-        s.send_text(protocol::encode_caught_up(s.replay.through.lsn));
+        if (s.replay.announce) s.send_text(protocol::encode_caught_up(s.replay.through.lsn));
         return;
     }
     if (s.queue().bytes() >= low_water_bytes_) {

@@ -9,6 +9,11 @@
 // holds everything above L: resync_required and the session is live from now. A gap the
 // live reader finds while a session replays ends its replay the same way
 // (stream/resync.hpp): the session never switches to live across a gap.
+//
+// The same path carries a live session that reads slower than changes arrive (a huge
+// transaction's parts, a burst): live fan-out hands it over instead of queueing more
+// for it, so what waits in memory for one client is bounded by the send queue's
+// high-water mark plus one page, whatever the size of a transaction.
 #pragma once
 
 #include <functional>
@@ -27,6 +32,10 @@ public:
                       std::function<void(ReplayRequest)> request, size_t low_water_bytes);
 
     void begin_resume(session::Session &s, uint64_t last_lsn) override;
+    // Live fan-out found s's send queue above the high-water mark (batch_applier.hpp,
+    // Pacing): s has every entry up to `through`; the replay feeds it what follows once
+    // its queue drained below the low-water mark, and it goes live again silently.
+    void begin_catch_up(session::Session &s, common::StreamId through);
     // A page from the reader (lws thread).
     void on_page(ReplayPage &page);
     // Call when s's send queue shrank (after a write).

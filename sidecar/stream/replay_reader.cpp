@@ -23,7 +23,7 @@ common::StreamId next_stream_id(common::StreamId id) {
 
 ReplayReader::ReplayReader(ReplayConfig config, std::function<void(ReplayPage)> deliver, ops::Counters &counters)
     : config_(std::move(config)), stream_key_(config_.prefix + "changes"), trimmed_key_(config_.prefix + "trimmed_lsn"),
-      deliver_(std::move(deliver)), counters_(counters) {}
+      deliver_(std::move(deliver)), counters_(counters), sizer_(config_.page_bytes, config_.page_entries) {}
 
 ReplayReader::~ReplayReader() { stop(); }
 
@@ -104,7 +104,7 @@ bool ReplayReader::query(redis::Connection &conn, const ReplayRequest &request, 
                           {"XREVRANGE", stream_key_, after, "-", "COUNT", "1"},
                           {"XREVRANGE", stream_key_, "+", "-", "COUNT", "1"},
                           {"XRANGE", stream_key_, common::format_stream_id(next_stream_id(request.after)), "+",
-                           "COUNT", std::to_string(config_.page_entries)}},
+                           "COUNT", std::to_string(sizer_.count())}},
                          error);
     if (!exec_reply) return false;
     const redisReply *exec = exec_reply.get();
@@ -119,7 +119,14 @@ bool ReplayReader::query(redis::Connection &conn, const ReplayRequest &request, 
         *error = "unexpected XRANGE reply";
         return false;
     }
+    sizer_.observe(entries);
+    // A page holds about page_bytes (at least one entry): what follows is read again by
+    // the next request, so a session's page never holds much more than that, decoded.
+    size_t page_bytes = 0;
     for (size_t i = 0; i < entries->elements; ++i) {
+        size_t n = stream_entry_bytes(entries->element[i]);
+        if (i > 0 && page_bytes + n > config_.page_bytes) break;
+        page_bytes += n;
         StreamBatch entry;
         std::string id_text, entry_error;
         EntryResult result = read_stream_entry(entries->element[i], entry, &id_text, &entry_error);

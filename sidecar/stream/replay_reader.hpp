@@ -20,6 +20,7 @@
 #include "common/redis_url.hpp"
 #include "sidecar/ops/counters.hpp"
 #include "sidecar/stream/continuity.hpp"
+#include "sidecar/stream/stream_entry.hpp"
 #include "sidecar/stream/stream_event.hpp"
 
 namespace livesync::redis {
@@ -50,7 +51,8 @@ common::StreamId next_stream_id(common::StreamId id);
 struct ReplayConfig {
     common::RedisUrl url;
     std::string prefix;
-    size_t page_entries = 64;   // entries per XRANGE; bounds the memory of one page
+    size_t page_entries = 64;   // entries per XRANGE at most
+    size_t page_bytes = 1u << 20;  // ...and about this many encoded bytes (at least one entry)
     size_t max_pending = 65536; // requests waiting; more fail at once (the session retries by reconnecting)
 };
 
@@ -79,6 +81,7 @@ private:
     std::function<void(ReplayPage)> deliver_;
     ops::Counters &counters_;
     std::unique_ptr<redis::Connection> conn_;
+    ReadSizer sizer_;  // reader thread only
     std::thread thread_;
     std::mutex mutex_;
     std::condition_variable wake_;

@@ -1,5 +1,6 @@
 #include "sidecar/stream/stream_entry.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <string_view>
 
@@ -63,10 +64,33 @@ EntryResult read_stream_entry(const redisReply *entry, StreamBatch &out, std::st
         *error = "entry has no \"batch\" field";
         return EntryResult::BadBatch;
     }
+    out.bytes = batch_bytes->len;
     auto batch = common::decode_batch(std::string_view(batch_bytes->str, batch_bytes->len), error);
     if (!batch) return EntryResult::BadBatch;
     out.batch = std::move(*batch);
     return EntryResult::Ok;
+}
+
+size_t stream_entry_bytes(const redisReply *entry) {
+    if (entry == nullptr || entry->type != REDIS_REPLY_ARRAY || entry->elements != 2) return 0;
+    const redisReply *fields = entry->element[1];
+    if (fields->type != REDIS_REPLY_ARRAY) return 0;
+    size_t n = 0;
+    for (size_t f = 0; f < fields->elements; ++f)
+        if (is_string(fields->element[f])) n += fields->element[f]->len;
+    return n;
+}
+
+size_t ReadSizer::count() const {
+    size_t n = budget_ / (largest_ ? largest_ : 1);
+    return n < 1 ? 1 : (n > max_count_ ? max_count_ : n);
+}
+
+void ReadSizer::observe(const redisReply *entries) {
+    if (entries == nullptr || entries->type != REDIS_REPLY_ARRAY || entries->elements == 0) return;
+    size_t largest = 1;
+    for (size_t i = 0; i < entries->elements; ++i) largest = std::max(largest, stream_entry_bytes(entries->element[i]));
+    largest_ = largest;
 }
 
 }  // namespace livesync::stream

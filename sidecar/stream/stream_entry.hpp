@@ -34,4 +34,26 @@ std::optional<common::StreamId> single_entry_id(const redisReply *reply);
 // number counts as absent (no proof from it).
 StreamView read_stream_view(const redisReply *trimmed_lsn, const redisReply *at_or_below, const redisReply *tail);
 
+// How many entries one XRANGE/XREAD asks for, so that a reply stays near a byte budget:
+// the budget over the largest entry of the previous reply, between 1 and max_count.
+// Entries of a huge transaction are livesync.batch_max_bytes each (1 MiB by default),
+// so a reader that asked for 64 small entries asks for a few big ones next.
+class ReadSizer {
+public:
+    ReadSizer(size_t budget_bytes, size_t max_count, size_t first_guess_bytes = 1u << 20)
+        : budget_(budget_bytes), max_count_(max_count == 0 ? 1 : max_count), largest_(first_guess_bytes) {}
+    size_t count() const;
+    size_t budget() const { return budget_; }
+    // The entries array of an XRANGE reply, or of one XREAD stream.
+    void observe(const redisReply *entries);
+
+private:
+    size_t budget_;
+    size_t max_count_;
+    size_t largest_;
+};
+
+// The size of an entry's "batch" field (0 when it has none).
+size_t stream_entry_bytes(const redisReply *entry);
+
 }  // namespace livesync::stream

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <cstddef>
 #include <deque>
 #include <mutex>
@@ -33,20 +34,28 @@ struct StreamReset {
 struct StreamBatch {
     common::StreamId id;
     common::ChangeBatch batch;
+    size_t bytes = 0;  // the entry's encoded batch size: what the event queue bounds
     // When the XREAD reply holding it arrived: the start of livesync_fanout_seconds.
     std::chrono::steady_clock::time_point received_at{};
 };
 
 using StreamEvent = std::variant<StreamReset, StreamBatch>;
 
+// Bounded by events and by the encoded bytes of the batches it holds (decoded, a batch
+// takes several times its encoded size), so a huge transaction streaming through holds
+// a few of its parts here, never all of them.
 class EventQueue {
 public:
-    explicit EventQueue(size_t capacity = 256) : capacity_(capacity) {}
+    static constexpr size_t kDefaultMaxBytes = 4u << 20;
+    explicit EventQueue(size_t capacity = 256, size_t max_bytes = kDefaultMaxBytes)
+        : capacity_(capacity), max_bytes_(max_bytes) {}
 
-    // Blocks while full; returns false (event dropped) once close() was called.
+    // Blocks while full; returns false (event dropped) once close() was called. An event
+    // into an empty queue always fits.
     bool push(StreamEvent event);
-    // Moves up to max events into out; never blocks. Returns true if more remain.
-    bool pop_some(size_t max, std::vector<StreamEvent> &out);
+    // Moves up to max events, and batches of up to max_bytes together (at least one
+    // event), into out; never blocks. Returns true if more remain.
+    bool pop_some(size_t max, std::vector<StreamEvent> &out, size_t max_bytes = SIZE_MAX);
     // Wakes and fails every push, now and later.
     void close();
 
@@ -55,6 +64,8 @@ private:
     std::condition_variable not_full_;
     std::deque<StreamEvent> events_;
     size_t capacity_;
+    size_t max_bytes_;
+    size_t bytes_ = 0;  // of the StreamBatch events held
     bool closed_ = false;
 };
 

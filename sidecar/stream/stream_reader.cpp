@@ -18,7 +18,8 @@ StreamReader::StreamReader(ReaderConfig config, EventQueue &queue, std::function
                            ops::Counters &counters)
     : config_(std::move(config)), stream_key_(config_.prefix + "changes"), config_key_(config_.prefix + "tables"),
       rules_key_(config_.prefix + "rules"), trimmed_key_(config_.prefix + "trimmed_lsn"),
-      queue_(queue), wake_(std::move(wake)), counters_(counters) {}
+      queue_(queue), wake_(std::move(wake)), counters_(counters),
+      sizer_(config_.read_bytes, static_cast<size_t>(config_.count)) {}
 
 StreamReader::~StreamReader() { stop(); }
 
@@ -140,7 +141,7 @@ bool StreamReader::read_once(redis::Connection &conn, std::string *error) {
         conn.transaction({{"GET", trimmed_key_},
                           {"XREVRANGE", stream_key_, after, "-", "COUNT", "1"},
                           {"XREVRANGE", stream_key_, "+", "-", "COUNT", "1"},
-                          {"XREAD", "COUNT", std::to_string(config_.count), "STREAMS", stream_key_, after}},
+                          {"XREAD", "COUNT", std::to_string(sizer_.count()), "STREAMS", stream_key_, after}},
                          wait, &waited, error);
     if (!exec_reply) return false;
     if (redis::is_error_reply(waited.get(), error)) return false;
@@ -166,6 +167,7 @@ bool StreamReader::hand_over(const redisReply *reply, std::string *error) {
         return false;
     }
     const redisReply *entries = reply->element[0]->element[1];
+    sizer_.observe(entries);
     auto received_at = std::chrono::steady_clock::now();
     for (size_t i = 0; i < entries->elements && !stop_.load(); ++i) {
         // Handed over already: the wait after a read that found entries repeats the first.

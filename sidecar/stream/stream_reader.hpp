@@ -19,6 +19,7 @@
 #include "common/lsn.hpp"
 #include "common/redis_url.hpp"
 #include "sidecar/ops/counters.hpp"
+#include "sidecar/stream/stream_entry.hpp"
 #include "sidecar/stream/stream_event.hpp"
 
 struct redisReply;
@@ -33,7 +34,8 @@ struct ReaderConfig {
     common::RedisUrl url;
     std::string prefix;
     int block_ms = 2000;
-    int count = 100;
+    int count = 100;                   // entries per XREAD at most
+    size_t read_bytes = 4u << 20;      // ...and about this many bytes (stream_entry.hpp, ReadSizer)
 };
 
 class StreamReader {
@@ -70,6 +72,7 @@ private:
     EventQueue &queue_;
     std::function<void()> wake_;
     ops::Counters &counters_;
+    ReadSizer sizer_;
     std::optional<common::StreamId> last_id_;  // last entry handed over (or the snapshot's tail)
     std::optional<uint64_t> trimmed_at_snapshot_;  // the trim marker the last snapshot saw
     std::thread thread_;

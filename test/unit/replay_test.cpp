@@ -5,6 +5,8 @@
 
 #include <rapidjson/document.h>
 
+#include <thread>
+
 #include "auth_fixture.hpp"
 #include "msgpack_change.hpp"
 #include "sidecar/protocol/msgpack_writer.hpp"
@@ -299,6 +301,86 @@ TEST_F(LiveGapTest, ResetWithoutGapTellsNoSession) {
     apply(entry(300, 3));
     EXPECT_EQ(drain(s), (std::vector<std::string>{"changes:0/12C:3"}));
     EXPECT_EQ(counters.live_gaps.load(), 0u);
+}
+
+// Pace: a live session with half its queue bound waiting falls behind before the next
+// entry is queued, is fed that entry and what follows from the stream once it drained,
+// and goes live again without a caught_up frame: every entry once, in order.
+class PacingTest : public ResumeTest {
+protected:
+    void apply_paced(stream::StreamBatch b) {
+        stream::StreamEvent e = std::move(b);
+        stream::apply_event(e, live, sessions, counters, &pacing);
+    }
+    std::vector<uint64_t> busy;
+    stream::Pacing pacing{
+        /*high_water_bytes=*/60, /*low_water_bytes=*/30,
+        [this](session::Session &s, StreamId through) { replay.begin_catch_up(s, through); }, &busy};
+};
+
+TEST_F(PacingTest, SessionOverTheHighWaterMarkFallsBehindAndCatchesUpFromTheStreamWithoutGapOrDuplicate) {
+    auto &s = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
+    handler.on_text(s, R"({"type":"hello","subscriptions":[{"id":"s1","table":"items"}]})");
+    EXPECT_EQ(drain(s), (std::vector<std::string>{"welcome:0/C8", "subscribed:0/C8"}));
+
+    apply_paced(entry(300, 3));  // queued live: the queue was empty
+    ASSERT_GE(s.queue().bytes(), 60u) << "the test needs one frame above the high-water mark";
+    EXPECT_EQ(busy, (std::vector<uint64_t>{s.serial()}));
+    apply_paced(entry(400, 4));  // the queue is over the mark: not queued, the session falls behind
+    EXPECT_TRUE(s.replay.active);
+    EXPECT_FALSE(s.replay.announce);
+    EXPECT_EQ(counters.catch_ups.load(), 1u);
+    apply_paced(entry(500, 5));
+    EXPECT_TRUE(requests.empty()) << "no page before the queue drained";
+
+    EXPECT_EQ(drain(s), (std::vector<std::string>{"changes:0/12C:3"}));
+    replay.on_drained(s);
+    ASSERT_EQ(requests.size(), 1u);
+    EXPECT_EQ(requests[0].after, (StreamId{300, 0}));
+    page(s, {entry(400, 4), entry(500, 5)});
+    // Caught up silently (no caught_up frame); live from here, nothing twice.
+    EXPECT_FALSE(s.replay.active);
+    EXPECT_EQ(drain(s), (std::vector<std::string>{"changes:0/190:4", "changes:0/1F4:5"}));
+    apply_paced(entry(500, 5));  // the live reader reaches what the replay already sent
+    apply_paced(entry(600, 6));
+    EXPECT_EQ(drain(s), (std::vector<std::string>{"changes:0/258:6"}));
+}
+
+TEST_F(PacingTest, SessionUnderTheMarkStaysLive) {
+    auto &s = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
+    handler.on_text(s, R"({"type":"hello","subscriptions":[{"id":"s1","table":"items"}]})");
+    drain(s);
+    for (uint64_t lsn = 300; lsn <= 900; lsn += 100) {
+        apply_paced(entry(lsn, static_cast<int64_t>(lsn / 100)));
+        EXPECT_EQ(drain(s).size(), 1u);
+    }
+    EXPECT_FALSE(s.replay.active);
+    EXPECT_EQ(counters.catch_ups.load(), 0u);
+}
+
+TEST(EventQueue, BoundedByEncodedBytesAndPopsAtLeastOneEvent) {
+    stream::EventQueue q(256, 100);
+    auto sized = [](size_t n) {
+        stream::StreamBatch b;
+        b.bytes = n;
+        return stream::StreamEvent(std::move(b));
+    };
+    ASSERT_TRUE(q.push(sized(500)));  // into an empty queue: always
+    std::vector<stream::StreamEvent> out;
+    EXPECT_FALSE(q.pop_some(10, out, 10));
+    EXPECT_EQ(out.size(), 1u);
+    ASSERT_TRUE(q.push(sized(40)));
+    ASSERT_TRUE(q.push(sized(40)));
+    out.clear();
+    EXPECT_TRUE(q.pop_some(10, out, 50));  // the second would pass 50 bytes
+    EXPECT_EQ(out.size(), 1u);
+    // A push that would pass the bound waits until a pop made room.
+    ASSERT_TRUE(q.push(sized(50)));
+    std::thread pusher([&] { q.push(sized(30)); });
+    out.clear();
+    while (out.size() < 3) q.pop_some(10, out);
+    pusher.join();
+    EXPECT_EQ(out.size(), 3u);
 }
 
 }  // namespace

@@ -22,12 +22,17 @@ TEST(SessionOptions, SendQueueBoundTakesUnitsAndFlagBeatsEnvironment) {
     o = std::get<sidecar::DaemonOptions>(parse({}));
     EXPECT_EQ(o.sessions.max_send_queue_bytes, 8u << 20);
     EXPECT_EQ(o.sessions.replay_page_entries, 64u);
+    EXPECT_EQ(o.sessions.send_stall_timeout_seconds, 30);
+    o = std::get<sidecar::DaemonOptions>(parse({"--send-stall-timeout", "2"}, {{"LIVESYNC_SEND_STALL_TIMEOUT", "9"}}));
+    EXPECT_EQ(o.sessions.send_stall_timeout_seconds, 2);
 }
 
 TEST(SessionOptions, BadValuesAreRejectedWithTheFlagNamed) {
     for (auto args : std::vector<std::vector<std::string>>{{"--max-send-queue", "lots"},
                                                             {"--max-send-queue", "100"},
-                                                            {"--replay-page-entries", "0"}}) {
+                                                            {"--replay-page-entries", "0"},
+                                                            {"--send-stall-timeout", "0"},
+                                                            {"--send-stall-timeout", "5s"}}) {
         auto r = parse(args);
         ASSERT_TRUE(std::holds_alternative<sidecar::OptionsError>(r)) << args[1];
         EXPECT_NE(std::get<sidecar::OptionsError>(r).message.find(args[0]), std::string::npos);
