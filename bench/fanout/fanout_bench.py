@@ -9,6 +9,9 @@ process. Measures, per scenario:
   latency     the same at a fixed commit rate (--rate changes/s)
   idle        RSS of livesyncd per idle subscribed connection
   catchup     a client resuming from an LSN far behind: replayed changes/s
+  bigtxn      one transaction of --rows rows to --clients readers with the default send
+              queue (8 MiB), --msgpack or JSON: commit -> last row at each client, and
+              livesyncd's peak RSS (sampled every 20 ms, and the kernel's VmHWM)
 
 Results print as one JSON line per run; docs/benchmarks.md has the table and commands.
 
@@ -16,6 +19,7 @@ Results print as one JSON line per run; docs/benchmarks.md has the table and com
     sudo python3 bench/fanout/fanout_bench.py latency --clients 1000 --rows 1 --rate 1000 --seconds 10
     sudo python3 bench/fanout/fanout_bench.py idle --clients 10000
     sudo python3 bench/fanout/fanout_bench.py catchup --rows 100 --txns 2000 --clients 1
+    sudo python3 bench/fanout/fanout_bench.py bigtxn --rows 2000000 --clients 100 [--msgpack]
 """
 import argparse
 import json
@@ -23,6 +27,7 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -59,7 +64,51 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_generator(stack, clients, expect, timeout, last_lsn=None, procs=1):
+def vm_hwm_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def metric(stack, name):
+    for line in stack.sidecar.get("/metrics")[1].splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def big_transaction(stack, args):
+    """One INSERT of args.rows rows in one transaction, to args.clients readers."""
+    gen = start_generator(stack, args.clients, args.rows, args.timeout, procs=args.procs, msgpack=args.msgpack)
+    wait_ready(gen, args.timeout)
+    pid = stack.sidecar.proc.pid
+    rss0 = rss_kb(pid)
+    peak = [rss0]
+    done = threading.Event()
+
+    def sample():
+        while not done.wait(0.02):
+            peak[0] = max(peak[0], rss_kb(pid))
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    cpu0, t0 = cpu_s(pid), time.monotonic()
+    stack.pg.psql(f"INSERT INTO bench (v, label) SELECT g, 'row-' || g FROM generate_series(1, {args.rows}) g")
+    commit_s = time.monotonic() - t0
+    result = finish(gen, args.timeout + 30)
+    done.set()
+    sampler.join()
+    result.update(rows=args.rows, encoding="msgpack" if args.msgpack else "json", commit_s=round(commit_s, 2),
+                  livesyncd_cpu_s=round(cpu_s(pid) - cpu0, 2), livesyncd_rss_before_kb=rss0,
+                  livesyncd_rss_peak_sampled_kb=peak[0], livesyncd_vm_hwm_kb=vm_hwm_kb(pid),
+                  stream_entries=int(stack.redis.cli("XLEN", "livesync:changes").split()[-1]),
+                  catch_ups=metric(stack, "livesync_catch_ups_total"),
+                  dropped=metric(stack, "livesync_slow_clients_dropped_total"))
+    return result
+
+
+def start_generator(stack, clients, expect, timeout, last_lsn=None, procs=1, msgpack=False):
     """procs generator processes sharing the clients (one core each at most)."""
     gens = []
     for p in range(procs):
@@ -68,6 +117,8 @@ def start_generator(stack, clients, expect, timeout, last_lsn=None, procs=1):
                 "--expect", str(expect), "--timeout", str(timeout), "--client-prefix", f"bench-{p}-"]
         if last_lsn:
             argv += ["--last-lsn", last_lsn]
+        if msgpack:
+            argv.append("--msgpack")
         gens.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     return gens
 
@@ -165,7 +216,7 @@ def run_load(stack, args, clients, rate):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("scenario", choices=["throughput", "latency", "idle", "catchup"])
+    ap.add_argument("scenario", choices=["throughput", "latency", "idle", "catchup", "bigtxn"])
     ap.add_argument("--clients", type=int, default=1000)
     ap.add_argument("--rows", type=int, default=100, help="rows per transaction")
     ap.add_argument("--txns", type=int, default=300, help="transactions (throughput, catchup)")
@@ -174,15 +225,20 @@ def main():
     ap.add_argument("--timeout", type=float, default=120)
     ap.add_argument("--max-send-queue", default="64MiB")
     ap.add_argument("--procs", type=int, default=1, help="generator processes sharing the clients")
+    ap.add_argument("--msgpack", action="store_true", help="clients speak livesync.v1.msgpack")
     args = ap.parse_args()
 
     # livesyncd inherits this: one fd per session.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, args.clients + 4096)), hard))
-    sidecar_args = ["--allow-anonymous", "--max-send-queue", args.max_send_queue]
+    sidecar_args = ["--allow-anonymous"]
+    if args.scenario != "bigtxn":  # that one measures the defaults
+        sidecar_args += ["--max-send-queue", args.max_send_queue]
     with harness.Stack(sidecar_args=sidecar_args) as stack:
         setup(stack)
-        if args.scenario == "throughput":
+        if args.scenario == "bigtxn":
+            result = big_transaction(stack, args)
+        elif args.scenario == "throughput":
             result = run_load(stack, args, args.clients, 0)
         elif args.scenario == "latency":
             args.txns = max(1, int(args.rate * args.seconds / args.rows))

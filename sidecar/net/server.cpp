@@ -22,12 +22,14 @@ namespace {
 
 constexpr size_t kEventsPerWake = 64;  // bound the work per wake-up so sockets stay served
 constexpr size_t kBytesPerWake = 1u << 20;  // ...and the encoded stream bytes fanned out per wake-up
-// A resuming session asks for its next replay page once its send queue is below this.
-constexpr size_t kReplayLowWaterBytes = 1u << 20;
+// A resuming (or catching-up) session asks for its next replay page once its send queue
+// is below this; live fan-out waits for sessions above it (kPaceWaitMs).
+constexpr size_t kReplayLowWaterBytes = 256u << 10;
 // How long live fan-out waits for a session that got the last batches to drain below
-// the low-water mark before it takes the next ones; a session still above it then falls
-// behind and is fed from the stream at its own pace. A reader keeping up drains a 1 MiB
-// part in a few ms; this bounds how long a slow one holds the others back (once).
+// the low-water mark before it takes the next ones (frames are shared, so sessions fed
+// together cost one copy; one that falls behind is fed privately from the stream). A
+// reader keeping up drains a 1 MiB part in a few ms; this bounds how long a slow one
+// holds the others back: once, until it drained again.
 constexpr int64_t kPaceWaitMs = 25;
 // Frames above this go out as WebSocket fragments of this size, one per writeable
 // callback: lws copies what the kernel did not take of a write, so a whole 1 MiB frame
@@ -85,7 +87,9 @@ Server::Server(ServerConfig config, stream::EventQueue &events, registry::Regist
               },
               std::min<size_t>(kReplayLowWaterBytes, config_.max_send_queue_bytes / 4)) {
     handler_.set_resumer(&replay_);
-    pacing_.high_water_bytes = config_.max_send_queue_bytes / 2;
+    // A quarter of the bound stays free for the entry being fanned out when the mark is
+    // passed (livesync.batch_max_bytes, 1 MiB, is about 1.3 MiB of JSON frames).
+    pacing_.high_water_bytes = config_.max_send_queue_bytes / 4 * 3;
     pacing_.low_water_bytes = std::min<size_t>(kReplayLowWaterBytes, config_.max_send_queue_bytes / 4);
     pacing_.fall_behind = [this](session::Session &s, common::StreamId through) { replay_.begin_catch_up(s, through); };
     pacing_.busy = &busy_sessions_;
@@ -209,10 +213,11 @@ bool Server::waiting_for_busy_sessions() {
     int64_t now = session::steady_now_ms();
     if (busy_since_ms_ == 0) busy_since_ms_ = now;
     if (now - busy_since_ms_ >= kPaceWaitMs) {
-        // They did not keep up: from here on the replay feeds them at their own pace
-        // (they have every entry applied so far), and nobody waits for them again.
+        // They did not keep up: nobody waits for them again until they drained; their
+        // queues fill (with frames shared with the other sessions) and at the
+        // high-water mark they fall behind.
         for (uint64_t serial : busy_sessions_)
-            if (session::Session *s = sessions_.find_serial(serial)) replay_.begin_catch_up(*s, live_.last_id);
+            if (session::Session *s = sessions_.find_serial(serial)) s->pace_excused = true;
         busy_sessions_.clear();
         return false;
     }
@@ -224,7 +229,10 @@ bool Server::waiting_for_busy_sessions() {
 
 void Server::drain_events() {
     // Replay pages first: they do not add to what live fan-out waits for.
-    for (stream::ReplayPage &page : replay_inbox_.take()) replay_.on_page(page);
+    for (stream::ReplayPage &page : replay_inbox_.take()) {
+        replay_.on_page(page);
+        page.entries.clear();
+    }
     if (waiting_for_busy_sessions()) return;
     busy_since_ms_ = 0;
     lws_sul_cancel(&pace_timer_.sul);
@@ -453,7 +461,10 @@ int Server::on_sync(struct lws *wsi, int reason, void *user, void *in, size_t le
             if (code) counters_.errors_by_code.count(*code);
             s->queue().pop();
             if (!s->queue().empty()) lws_callback_on_writable(wsi);
-            if (!busy_sessions_.empty() && s->queue().bytes() < pacing_.low_water_bytes) wake();
+            if (s->queue().bytes() < pacing_.low_water_bytes) {
+                s->pace_excused = false;
+                if (!busy_sessions_.empty()) wake();
+            }
             replay_.on_drained(*s);
             return 0;
         }

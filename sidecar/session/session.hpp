@@ -129,6 +129,9 @@ public:
     // When the client last took bytes off a non-empty queue (or the queue last became
     // non-empty): a session whose queue has not moved for the stall timeout is closed.
     int64_t queue_progress_ms = 0;
+    // Live fan-out waited for this session to drain and it did not (net/server.cpp): it is
+    // not waited for again until its queue is below the low-water mark.
+    bool pace_excused = false;
 
     // The text message being assembled from fragments.
     std::string rx;

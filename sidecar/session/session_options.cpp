@@ -74,7 +74,7 @@ bool SessionFlags::resolve(const std::function<const char *(const char *)> &gete
 std::string session_usage() {
     return "sessions:\n"
            "  --max-send-queue SIZE  frames waiting per client, e.g. 8MiB (env LIVESYNC_MAX_SEND_QUEUE,\n"
-           "                       default 8MiB); a client with half of it waiting is fed from the\n"
+           "                       default 8MiB); a client with 3/4 of it waiting is fed from the\n"
            "                       stream at its own pace instead\n"
            "  --send-stall-timeout SECONDS  close (1008) a client whose send queue did not move for\n"
            "                       this long (env LIVESYNC_SEND_STALL_TIMEOUT, default 30)\n"

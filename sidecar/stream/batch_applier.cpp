@@ -124,7 +124,8 @@ bool apply_event(StreamEvent &event, LiveState &live, session::SessionTable &ses
     live.last_id = std::max(live.last_id, batch.id);
     if (pacing && pacing->busy)
         for (session::Session *s : candidates)
-            if (!s->replay.active && !s->close_request() && s->queue().bytes() >= pacing->low_water_bytes)
+            if (!s->replay.active && !s->close_request() && !s->pace_excused &&
+                s->queue().bytes() >= pacing->low_water_bytes)
                 pacing->busy->push_back(s->serial());
     return config_changed;
 }

@@ -24,7 +24,7 @@ namespace livesync::stream {
 // the stream at its own pace, stream/replay.hpp), so a transaction of any size reaches
 // every client that reads, and what waits for one client stays bounded. Sessions whose
 // queue is at or above low_water_bytes after the batch are appended to *busy (the
-// server waits for them before it takes the next batches).
+// server waits for them before it takes the next batches), unless pace_excused.
 struct Pacing {
     size_t high_water_bytes = SIZE_MAX;
     size_t low_water_bytes = SIZE_MAX;

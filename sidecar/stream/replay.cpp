@@ -5,6 +5,7 @@
 #include "sidecar/protocol/server_frame.hpp"
 #include "sidecar/stream/batch_applier.hpp"
 #include "sidecar/stream/resync.hpp"
+#include "sidecar/stream/stream_entry.hpp"
 
 namespace livesync::stream {
 
@@ -76,7 +77,13 @@ void ReplayCoordinator::on_page(ReplayPage &page) {
         case ReplayPage::Outcome::Page: break;
     }
     for (StreamBatch &entry : page.entries) {
+        // Decoded here, one entry at a time: pages travel encoded.
+        std::string error;
+        if (!entry.raw.empty() && !decode_raw(entry, &error)) entry.batch.transactions.clear();  // the live reader logs it
         for (const common::Transaction &txn : entry.batch.transactions) deliver_to(txn, live_, *s, counters_);
+        // Freed at once: several pages may be handled in one wake-up, and a decoded
+        // entry takes several times its encoded size.
+        entry.batch = common::ChangeBatch{};
         if (s->close_request()) return;  // queue overflow: the client resumes again later
         s->replay.through = entry.id;
     }

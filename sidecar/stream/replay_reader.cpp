@@ -129,7 +129,7 @@ bool ReplayReader::query(redis::Connection &conn, const ReplayRequest &request, 
         page_bytes += n;
         StreamBatch entry;
         std::string id_text, entry_error;
-        EntryResult result = read_stream_entry(entries->element[i], entry, &id_text, &entry_error);
+        EntryResult result = read_stream_entry(entries->element[i], entry, &id_text, &entry_error, false);
         if (result == EntryResult::BadShape) {
             *error = entry_error;
             return false;

@@ -40,7 +40,8 @@ StreamView read_stream_view(const redisReply *trimmed_lsn, const redisReply *at_
     return view;
 }
 
-EntryResult read_stream_entry(const redisReply *entry, StreamBatch &out, std::string *id_text, std::string *error) {
+EntryResult read_stream_entry(const redisReply *entry, StreamBatch &out, std::string *id_text, std::string *error,
+                              bool decode) {
     if (entry == nullptr || entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 || !is_string(entry->element[0])) {
         *error = "unexpected stream entry shape";
         return EntryResult::BadShape;
@@ -65,10 +66,23 @@ EntryResult read_stream_entry(const redisReply *entry, StreamBatch &out, std::st
         return EntryResult::BadBatch;
     }
     out.bytes = batch_bytes->len;
+    if (!decode) {
+        out.raw.assign(batch_bytes->str, batch_bytes->len);
+        return EntryResult::Ok;
+    }
     auto batch = common::decode_batch(std::string_view(batch_bytes->str, batch_bytes->len), error);
     if (!batch) return EntryResult::BadBatch;
     out.batch = std::move(*batch);
     return EntryResult::Ok;
+}
+
+bool decode_raw(StreamBatch &entry, std::string *error) {
+    std::string raw;
+    raw.swap(entry.raw);
+    auto batch = common::decode_batch(raw, error);
+    if (!batch) return false;
+    entry.batch = std::move(*batch);
+    return true;
 }
 
 size_t stream_entry_bytes(const redisReply *entry) {

@@ -21,7 +21,13 @@ enum class EntryResult {
 };
 
 // *id_text gets the entry's ID as Redis printed it (for logs); *error says what was wrong.
-EntryResult read_stream_entry(const redisReply *entry, StreamBatch &out, std::string *id_text, std::string *error);
+// With decode = false the batch is not decoded: out.raw gets its bytes (decode_raw()
+// decodes it later; a decoded batch takes several times its encoded size, so a replay
+// page travels between threads encoded).
+EntryResult read_stream_entry(const redisReply *entry, StreamBatch &out, std::string *id_text, std::string *error,
+                              bool decode = true);
+// Decodes out.raw into out.batch (and frees raw); false and *error when it is not a batch.
+bool decode_raw(StreamBatch &entry, std::string *error);
 
 // The ID of one entry ([id, [field, value, ...]]), without decoding its batch.
 std::optional<common::StreamId> stream_entry_id(const redisReply *entry);

@@ -35,6 +35,7 @@ struct StreamBatch {
     common::StreamId id;
     common::ChangeBatch batch;
     size_t bytes = 0;  // the entry's encoded batch size: what the event queue bounds
+    std::string raw;   // the encoded batch while not decoded yet (replay pages)
     // When the XREAD reply holding it arrived: the start of livesync_fanout_seconds.
     std::chrono::steady_clock::time_point received_at{};
 };
@@ -46,7 +47,7 @@ using StreamEvent = std::variant<StreamReset, StreamBatch>;
 // a few of its parts here, never all of them.
 class EventQueue {
 public:
-    static constexpr size_t kDefaultMaxBytes = 4u << 20;
+    static constexpr size_t kDefaultMaxBytes = 1u << 20;
     explicit EventQueue(size_t capacity = 256, size_t max_bytes = kDefaultMaxBytes)
         : capacity_(capacity), max_bytes_(max_bytes) {}
 

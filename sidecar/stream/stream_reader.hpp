@@ -35,7 +35,7 @@ struct ReaderConfig {
     std::string prefix;
     int block_ms = 2000;
     int count = 100;                   // entries per XREAD at most
-    size_t read_bytes = 4u << 20;      // ...and about this many bytes (stream_entry.hpp, ReadSizer)
+    size_t read_bytes = 2u << 20;      // ...and about this many bytes (stream_entry.hpp, ReadSizer)
 };
 
 class StreamReader {

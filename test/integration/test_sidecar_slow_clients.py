@@ -75,7 +75,7 @@ class StalledClient:
 
 class SlowClients(unittest.TestCase):
     def test_stalled_client_is_closed_with_1008_and_never_delays_the_others(self):
-        with harness.Stack(sidecar_args=["--allow-anonymous", "--max-send-queue", "4MiB",
+        with harness.Stack(sidecar_args=["--allow-anonymous", "--max-send-queue", "8MiB",
                                          "--send-stall-timeout", "2"]) as stack:
             stack.wait_replicator()
             pg = stack.pg
@@ -96,7 +96,7 @@ class SlowClients(unittest.TestCase):
             harness.wait_until(lambda: len(fast.changes) >= small, 10, "the fast client to get the small burst")
             self.assertLess(time.monotonic() - started, 5)
 
-            # ~15 MB of changes over ~3 s: far more than the socket buffers and the 4 MiB
+            # ~15 MB of changes over ~3 s: far more than the socket buffers and the 8 MiB
             # bound for the stalled client, an easy pace for one that reads.
             pg.psql(f"""DO $$ BEGIN FOR k IN 0 .. 199 LOOP
                           INSERT INTO items SELECT g, repeat('y', 100)
