@@ -159,6 +159,7 @@ void Server::on_sweep(lws_sorted_usec_list_t *sul) {
     int64_t now_ms = registry::unix_ms_now();
     server.gate_.sweep(server.sessions_, now_ms / 1000, now_ms);
     server.close_stalled_sessions(session::steady_now_ms());
+    server.replay_.tick();
     lws_sul_schedule(server.context_, 0, &timer->sul, on_sweep, LWS_US_PER_SEC);
 }
 

@@ -53,6 +53,7 @@ struct ReplayCursor {
     bool announce = true;            // a client resume: send caught_up at the switch to live
     bool page_outstanding = false;   // a page request is with the replay reader
     bool waiting_for_drain = false;  // next page waits until the send queue drains
+    bool waiting_for_slot = false;   // next page waits for a replay slot (stream/replay.hpp)
     common::StreamId through;        // every entry up to here was sent (or did not match)
 };
 

@@ -41,6 +41,7 @@ void ReplayCoordinator::advance(session::Session &s) {
         // applies next and the replay already sent is skipped by live_skip_through.
         s.replay.active = false;
         s.live_skip_through = s.replay.through;
+        release(s.serial());
         if (s.replay.announce) s.send_text(protocol::encode_caught_up(s.replay.through.lsn));
         return;
     }
@@ -48,8 +49,51 @@ void ReplayCoordinator::advance(session::Session &s) {
         s.replay.waiting_for_drain = true;
         return;
     }
+    // Its previous page (if any) has drained: its slot is free for whoever waits longest.
+    release(s.serial());
+    if (!acquire(s.serial())) {
+        if (!s.replay.waiting_for_slot) waiting_.push_back(s.serial());
+        s.replay.waiting_for_slot = true;
+        return;
+    }
+    s.replay.waiting_for_slot = false;
     s.replay.page_outstanding = true;
     request_(ReplayRequest{s.serial(), s.replay.through});
+}
+
+bool ReplayCoordinator::acquire(uint64_t serial) {
+    if (holders_.count(serial)) return true;
+    if (holders_.size() >= kMaxPagesInFlight) purge();
+    if (holders_.size() >= kMaxPagesInFlight) return false;
+    holders_.insert(serial);
+    return true;
+}
+
+void ReplayCoordinator::purge() {
+    // Slots of sessions that left, or stopped replaying (resync_required), are free.
+    for (auto it = holders_.begin(); it != holders_.end();) {
+        session::Session *h = sessions_.find_serial(*it);
+        it = (h == nullptr || !h->replay.active || h->close_request()) ? holders_.erase(it) : std::next(it);
+    }
+}
+
+void ReplayCoordinator::tick() {
+    purge();
+    grant();
+}
+
+void ReplayCoordinator::release(uint64_t serial) {
+    if (holders_.erase(serial) != 0) grant();
+}
+
+void ReplayCoordinator::grant() {
+    while (!waiting_.empty() && holders_.size() < kMaxPagesInFlight) {
+        session::Session *w = sessions_.find_serial(waiting_.front());
+        waiting_.pop_front();
+        if (w == nullptr || !w->replay.active || !w->replay.waiting_for_slot) continue;
+        w->replay.waiting_for_slot = false;
+        advance(*w);
+    }
 }
 
 void ReplayCoordinator::resync(session::Session &s) {

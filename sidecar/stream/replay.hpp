@@ -16,7 +16,9 @@
 // high-water mark plus one page, whatever the size of a transaction.
 #pragma once
 
+#include <deque>
 #include <functional>
+#include <unordered_set>
 
 #include "sidecar/ops/counters.hpp"
 #include "sidecar/session/resumer.hpp"
@@ -43,8 +45,21 @@ public:
         if (s.replay.waiting_for_drain && s.queue().bytes() < low_water_bytes_) advance(s);
     }
 
+    // Pages whose frames may be waiting in send queues at once: a session holds a slot
+    // from its page request until its queue drained below the low-water mark, and the
+    // others wait in order. A replayed page is encoded for its session alone, so this,
+    // not the number of sessions behind, bounds the memory of catching up.
+    static constexpr size_t kMaxPagesInFlight = 16;
+    // Frees the slots of sessions that closed or stopped replaying and hands them on
+    // (the server calls it once a second).
+    void tick();
+
 private:
     void advance(session::Session &s);
+    bool acquire(uint64_t serial);
+    void release(uint64_t serial);
+    void purge();
+    void grant();
     void resync(session::Session &s);
 
     session::SessionTable &sessions_;
@@ -52,6 +67,8 @@ private:
     ops::Counters &counters_;
     std::function<void(ReplayRequest)> request_;
     size_t low_water_bytes_;
+    std::unordered_set<uint64_t> holders_;  // serials holding a slot
+    std::deque<uint64_t> waiting_;          // serials waiting for one, in order
 };
 
 }  // namespace livesync::stream

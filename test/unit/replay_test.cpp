@@ -221,6 +221,39 @@ TEST_F(ResumeTest, FailedPageClosesTheSessionSoTheClientResumesLater) {
     EXPECT_EQ(s.close_request()->code, 1011);
 }
 
+TEST_F(ResumeTest, AtMostSixteenPagesAreInFlightAndWaitingSessionsGetTheirTurnInOrder) {
+    std::vector<session::Session *> all;
+    for (int i = 0; i < 18; ++i) {
+        auto &s = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
+        handler.on_text(s, R"({"type":"hello","last_lsn":"0/0","subscriptions":[{"id":"s1","table":"items"}]})");
+        drain(s);
+        replay.on_drained(s);
+        all.push_back(&s);
+    }
+    ASSERT_EQ(requests.size(), stream::ReplayCoordinator::kMaxPagesInFlight);
+    EXPECT_TRUE(all[16]->replay.waiting_for_slot);
+    EXPECT_TRUE(all[17]->replay.waiting_for_slot);
+
+    // The first session's page arrives; once its queue is below the low-water mark (at
+    // once here) its slot goes to the session that waited longest, and it queues behind.
+    stream::ReplayPage p;
+    p.session_serial = all[0]->serial();
+    p.after = requests[0].after;
+    p.entries.push_back(entry(100, 1));
+    requests.clear();
+    replay.on_page(p);
+    ASSERT_EQ(requests.size(), 1u);
+    EXPECT_EQ(requests[0].session_serial, all[16]->serial());
+    EXPECT_TRUE(all[0]->replay.waiting_for_slot);  // its next page waits behind all[17]
+
+    // A session that leaves frees its slot at the next tick.
+    requests.clear();
+    sessions.close(*all[1]);
+    replay.tick();
+    ASSERT_EQ(requests.size(), 1u);
+    EXPECT_EQ(requests[0].session_serial, all[17]->serial());
+}
+
 // A live gap: the reader took a new snapshot (tail) because the stream could not prove
 // it still held everything after gap_after. The tables and rules are unchanged here.
 stream::StreamReset gap_reset(const stream::LiveState &live, StreamId gap_after, StreamId tail) {
