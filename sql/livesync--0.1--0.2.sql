@@ -1,0 +1,86 @@
+-- livesync 0.1 -> 0.2: schema changes to published tables are handled, not suffered.
+-- (A fresh CREATE EXTENSION livesync runs livesync--0.1.sql and then this script, so a
+-- fresh install and an updated one are the same objects; test/sql/upgrade.sql checks it.)
+\echo Use "ALTER EXTENSION livesync UPDATE TO '0.2'" to load this file. \quit
+
+-- Refuses a DDL command that leaves a published table without what publish() required
+-- of it: a replica identity that names each updated or deleted row (and carries the
+-- tenant column of a tenant table), and the columns the sync config names (published
+-- columns, tenant column, the columns of grants and the columns their filters read).
+-- Runs at ddl_command_end, so it sees the table as the command left it, and an ERROR
+-- rolls the command back. SECURITY DEFINER: a table's owner may alter it without any
+-- privilege on livesync's own tables.
+CREATE FUNCTION livesync.guard_published_tables() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+DECLARE
+    t record;
+    identity record;
+    missing text;
+    named text;
+BEGIN
+    FOR t IN SELECT l.relid, l.relid::regclass AS target, l.tenant_column, l.columns, c.relreplident
+               FROM livesync.tables l JOIN pg_class c ON c.oid = l.relid
+    LOOP
+        SELECT * INTO identity FROM livesync.identity_columns(t.relid);
+        IF t.relreplident = 'n' OR (t.relreplident IN ('d', 'i') AND identity.columns IS NULL) THEN
+            RAISE EXCEPTION 'livesync: % would leave published table % without a replica identity, so its updates and deletes could not name their row',
+                tg_tag, t.target
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = format('Keep a primary key or REPLICA IDENTITY FULL on %s, or unpublish it first: SELECT livesync.unpublish(%L);',
+                                    t.target, t.target::text);
+        END IF;
+        -- Every column name the config holds for this table must still be a live column.
+        FOR named IN
+            SELECT c FROM unnest(coalesce(t.columns, '{}') || t.tenant_column) AS c WHERE c IS NOT NULL
+            UNION
+            SELECT c FROM livesync.rules r, unnest(r.columns) AS c WHERE r.relid = t.relid
+            UNION
+            SELECT f #>> '{}' FROM livesync.rules r, jsonb_path_query(r.filter_tree::jsonb, 'lax $.**.col') AS f
+             WHERE r.relid = t.relid
+        LOOP
+            IF NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = t.relid AND a.attname = named
+                              AND a.attnum > 0 AND NOT a.attisdropped) THEN
+                RAISE EXCEPTION 'livesync: % would drop or rename column % of published table %, which its sync config names',
+                    tg_tag, quote_ident(named), t.target
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          HINT = 'Publish the table again with a column list without it, or revoke the grants that name it, first.';
+            END IF;
+        END LOOP;
+        -- Deletes and key changes of a tenant table must say which tenant the row belonged to.
+        IF t.tenant_column IS NOT NULL AND t.relreplident <> 'f'
+           AND NOT t.tenant_column = ANY (coalesce(identity.columns, '{}')) THEN
+            RAISE EXCEPTION 'livesync: % would leave tenant column % of published table % out of its replica identity, so its deletes could not say whose row they remove',
+                tg_tag, quote_ident(t.tenant_column), t.target
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = format('Keep %s in the primary key, or run ALTER TABLE %s REPLICA IDENTITY FULL first.',
+                                    quote_ident(t.tenant_column), t.target);
+        END IF;
+    END LOOP;
+END
+$$;
+CREATE EVENT TRIGGER livesync_guard_published_tables ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE', 'DROP INDEX', 'ALTER INDEX')
+    EXECUTE FUNCTION livesync.guard_published_tables();
+
+-- DROP TABLE (or DROP SCHEMA ... CASCADE, DROP OWNED) of a published table unpublishes
+-- it in the same transaction: the delete of its livesync.tables row travels the change
+-- stream at that LSN like an unpublish, so the Redis config forgets the table and every
+-- sidecar ends its subscriptions with unknown_table. Its access rules go with it.
+CREATE FUNCTION livesync.forget_dropped_tables() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+DECLARE
+    dropped oid[];
+BEGIN
+    SELECT array_agg(d.objid) INTO dropped FROM pg_event_trigger_dropped_objects() d
+     WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0;
+    IF dropped IS NULL THEN
+        RETURN;
+    END IF;
+    DELETE FROM livesync.rules WHERE relid = ANY (dropped);
+    DELETE FROM livesync.tables WHERE relid = ANY (dropped);
+END
+$$;
+CREATE EVENT TRIGGER livesync_forget_dropped_tables ON sql_drop
+    EXECUTE FUNCTION livesync.forget_dropped_tables();
+
+REVOKE ALL ON FUNCTION livesync.guard_published_tables(), livesync.forget_dropped_tables() FROM PUBLIC;

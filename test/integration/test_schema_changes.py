@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Schema changes to a published table, end to end: a change that would take away its
+replica identity is refused and the stream goes on; DROP TABLE unpublishes it at the
+DROP's LSN, so a subscriber first gets the rows committed before the drop, then
+`unsubscribed` with reason unknown_table, and the table leaves
+livesync.published_tables and the Redis copy livesync:tables."""
+import json
+import os
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from test_config_truncate import Client  # noqa: E402
+
+
+def tables_in_redis(redis):
+    raw = redis.raw("HGETALL", "livesync:tables").decode().splitlines()
+    return {raw[i]: json.loads(raw[i + 1]) for i in range(0, len(raw) - 1, 2)}
+
+
+class SchemaChanges(unittest.TestCase):
+    def test_identity_guard_and_drop_table_unpublishes(self):
+        with harness.Stack() as stack:
+            stack.wait_replicator()
+            pg, redis = stack.pg, stack.redis
+            pg.psql("CREATE TABLE items (id int PRIMARY KEY, label text)")
+            pg.psql("SELECT livesync.publish('items')")
+            pg.psql("SELECT livesync.grant('anonymous', 'items')")
+            stack.wait_published("public.items")
+            self.assertIn("public.items", tables_in_redis(redis))
+
+            client = Client(stack, count=10)
+            client.wait_subscribed()
+            pg.psql("INSERT INTO items VALUES (1, 'one')")
+            refused = pg.psql("ALTER TABLE items REPLICA IDENTITY NOTHING", check=False)
+            self.assertNotEqual(refused.returncode, 0)
+            self.assertIn("without a replica identity", refused.stderr)
+            self.assertIn("HINT:", refused.stderr)
+            pg.psql("DELETE FROM items WHERE id = 1")
+            pg.psql("INSERT INTO items VALUES (2, 'two')")
+            # Decided by the config at the commit LSN (as for an unpublish in the same
+            # transaction): a row committed with the drop reaches nobody.
+            pg.psql("BEGIN; INSERT INTO items VALUES (3, 'three'); DROP TABLE items; COMMIT")
+
+            rc, changes = client.finish()
+            stderr = "".join(client.stderr)
+            self.assertEqual(rc, 1, stderr)
+            self.assertIn("subscription s1 ended by the server: unknown_table", stderr)
+            self.assertEqual([(c["op"], (c.get("new") or c.get("old"))["id"]) for c in changes],
+                             [("insert", 1), ("delete", 1), ("insert", 2)])
+            # Deletes still name their row: the refused ALTER changed nothing.
+            self.assertEqual(changes[1]["old"], {"id": 1})
+
+            self.assertEqual(pg.psql("SELECT count(*) FROM livesync.published_tables"), "0")
+            harness.wait_until(lambda: tables_in_redis(redis) == {}, 10, "public.items to leave livesync:tables")
+            out = subprocess.run([os.path.join(harness.BUILD, "livesync-cli"), "--url", stack.sidecar.url,
+                                  "--table", "public.items", "--timeout", "1"], capture_output=True, text=True)
+            self.assertNotEqual(out.returncode, 0)
+            self.assertIn("not published", out.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
