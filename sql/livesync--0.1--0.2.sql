@@ -3,20 +3,48 @@
 -- fresh install and an updated one are the same objects; test/sql/upgrade.sql checks it.)
 \echo Use "ALTER EXTENSION livesync UPDATE TO '0.2'" to load this file. \quit
 
+-- Emits, in the caller's transaction, a logical message (prefix livesync.schema) with the
+-- published columns of a published table as they are now: the output plugin turns it
+-- into an "s" change in its place in the stream, which reaches the table's subscribers as
+-- a schema message (only the columns each may see). Content:
+-- "<schema>\0<table>[\0<column>\0<type>]...", types as format_type() writes them.
+CREATE FUNCTION livesync.emit_schema(target regclass) RETURNS pg_lsn
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog AS $$
+DECLARE
+    content bytea;
+    col record;
+BEGIN
+    SELECT convert_to(t.schema_name, 'UTF8') || '\x00'::bytea || convert_to(t.table_name, 'UTF8') INTO content
+      FROM (SELECT n.nspname::text AS schema_name, c.relname::text AS table_name
+              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = target) t;
+    FOR col IN
+        SELECT a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS type
+          FROM pg_attribute a, livesync.tables l
+         WHERE l.relid = target AND a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped
+           AND (l.columns IS NULL OR a.attname = ANY (l.columns))
+         ORDER BY a.attnum
+    LOOP
+        content := content || '\x00'::bytea || convert_to(col.name, 'UTF8') || '\x00'::bytea || convert_to(col.type, 'UTF8');
+    END LOOP;
+    RETURN pg_logical_emit_message(true, 'livesync.schema', content);
+END
+$$;
+
 -- Refuses a DDL command that leaves a published table without what publish() required
 -- of it: a replica identity that names each updated or deleted row (and carries the
 -- tenant column of a tenant table), and the columns the sync config names (published
 -- columns, tenant column, the columns of grants and the columns their filters read).
 -- Runs at ddl_command_end, so it sees the table as the command left it, and an ERROR
--- rolls the command back. SECURITY DEFINER: a table's owner may alter it without any
+-- rolls the command back. A command that passes and altered a published table emits its
+-- new shape (livesync.emit_schema). SECURITY DEFINER: a table's owner may alter it without any
 -- privilege on livesync's own tables.
 CREATE FUNCTION livesync.guard_published_tables() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
 DECLARE
     t record;
     identity record;
-    missing text;
     named text;
+    altered oid;
 BEGIN
     FOR t IN SELECT l.relid, l.relid::regclass AS target, l.tenant_column, l.columns, c.relreplident
                FROM livesync.tables l JOIN pg_class c ON c.oid = l.relid
@@ -56,6 +84,12 @@ BEGIN
                                     quote_ident(t.tenant_column), t.target);
         END IF;
     END LOOP;
+    FOR altered IN
+        SELECT DISTINCT d.objid FROM pg_event_trigger_ddl_commands() d JOIN livesync.tables l ON l.relid = d.objid
+         WHERE d.classid = 'pg_class'::regclass AND d.command_tag = 'ALTER TABLE'
+    LOOP
+        PERFORM livesync.emit_schema(altered);
+    END LOOP;
 END
 $$;
 CREATE EVENT TRIGGER livesync_guard_published_tables ON ddl_command_end
@@ -83,4 +117,5 @@ $$;
 CREATE EVENT TRIGGER livesync_forget_dropped_tables ON sql_drop
     EXECUTE FUNCTION livesync.forget_dropped_tables();
 
-REVOKE ALL ON FUNCTION livesync.guard_published_tables(), livesync.forget_dropped_tables() FROM PUBLIC;
+REVOKE ALL ON FUNCTION livesync.guard_published_tables(), livesync.forget_dropped_tables(),
+    livesync.emit_schema(regclass) FROM PUBLIC;

@@ -3,7 +3,9 @@
 replica identity is refused and the stream goes on; DROP TABLE unpublishes it at the
 DROP's LSN, so a subscriber first gets the rows committed before the drop, then
 `unsubscribed` with reason unknown_table, and the table leaves
-livesync.published_tables and the Redis copy livesync:tables."""
+livesync.published_tables and the Redis copy livesync:tables. Other DDL (add, retype,
+rename a column) reaches subscribers as a `schema` change in its place, with the columns
+their grant lets them see, over JSON and msgpack alike."""
 import json
 import os
 import subprocess
@@ -59,6 +61,52 @@ class SchemaChanges(unittest.TestCase):
                                   "--table", "public.items", "--timeout", "1"], capture_output=True, text=True)
             self.assertNotEqual(out.returncode, 0)
             self.assertIn("not published", out.stderr)
+
+
+    def test_ddl_reaches_subscribers_as_schema_messages_in_both_encodings(self):
+        with harness.Stack() as stack:
+            stack.wait_replicator()
+            pg = stack.pg
+            pg.psql("CREATE TABLE items (id int PRIMARY KEY, title text, secret text)")
+            pg.psql("SELECT livesync.publish('items')")
+            pg.psql("SELECT livesync.grant('anonymous', 'items', 'true', ARRAY['id', 'title'])")
+            stack.wait_published("public.items")
+            clients = {}
+            for encoding in ("json", "msgpack"):
+                clients[encoding] = subprocess.Popen(
+                    [os.path.join(harness.BUILD, "livesync-cli"), "--url", stack.sidecar.url, "--table", "public.items",
+                     "--count", "5", "--timeout", "60"] + (["--msgpack"] if encoding == "msgpack" else []),
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                for client in clients.values():
+                    while not client.stderr.readline().startswith("subscribed"):
+                        self.assertIsNone(client.poll(), "client ended before subscribing")
+                # A first row reaches each before the DDL.
+                pg.psql("INSERT INTO items VALUES (1, 'one', 's')")
+                lines = {e: [json.loads(c.stdout.readline())] for e, c in clients.items()}
+                pg.psql("ALTER TABLE items ADD COLUMN note text")
+                pg.psql("ALTER TABLE items ALTER COLUMN title TYPE varchar(50)")
+                pg.psql("ALTER TABLE items RENAME COLUMN secret TO hidden")
+                pg.psql("INSERT INTO items VALUES (2, 'two', 'h', 'n')")
+                for encoding, client in clients.items():
+                    out, err = client.communicate(timeout=90)
+                    self.assertEqual(client.returncode, 0, err)
+                    lines[encoding] += [json.loads(line) for line in out.splitlines() if line.strip()]
+            finally:
+                for client in clients.values():
+                    if client.poll() is None:
+                        client.kill()
+                        client.communicate()
+            expected_schema = [
+                [{"name": "id", "type": "integer"}, {"name": "title", "type": "text"}],
+                [{"name": "id", "type": "integer"}, {"name": "title", "type": "character varying(50)"}],
+                [{"name": "id", "type": "integer"}, {"name": "title", "type": "character varying(50)"}],
+            ]
+            for encoding, got in lines.items():
+                self.assertEqual([c["op"] for c in got], ["insert", "schema", "schema", "schema", "insert"], encoding)
+                self.assertEqual([c["columns"] for c in got if c["op"] == "schema"], expected_schema, encoding)
+                self.assertTrue(all(c["table"] == "items" and c["sub"] == ["s1"] for c in got), encoding)
+                self.assertEqual(got[4]["new"], {"id": 2, "title": "two"}, encoding)
 
 
 if __name__ == "__main__":
