@@ -5,7 +5,7 @@ DROP's LSN, so a subscriber first gets the rows committed before the drop, then
 `unsubscribed` with reason unknown_table, and the table leaves
 livesync.published_tables and the Redis copy livesync:tables. Other DDL (add, retype,
 rename a column) reaches subscribers as a `schema` change in its place, with the columns
-their grant lets them see, over JSON and msgpack alike."""
+their grant lets them see, over JSON and msgpack alike, live and on resume."""
 import json
 import os
 import subprocess
@@ -107,6 +107,16 @@ class SchemaChanges(unittest.TestCase):
                 self.assertEqual([c["columns"] for c in got if c["op"] == "schema"], expected_schema, encoding)
                 self.assertTrue(all(c["table"] == "items" and c["sub"] == ["s1"] for c in got), encoding)
                 self.assertEqual(got[4]["new"], {"id": 2, "title": "two"}, encoding)
+
+            # A client resuming from the first row replays the schema changes in their place.
+            for extra in ([], ["--msgpack"]):
+                out = subprocess.run([os.path.join(harness.BUILD, "livesync-cli"), "--url", stack.sidecar.url,
+                                      "--table", "public.items", "--last-lsn", lines["json"][0]["lsn"],
+                                      "--count", "4", "--timeout", "60"] + extra,
+                                     capture_output=True, text=True, timeout=90)
+                self.assertEqual(out.returncode, 0, out.stderr)
+                replayed = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+                self.assertEqual(replayed, lines["json"][1:], extra)
 
 
 if __name__ == "__main__":
