@@ -5,6 +5,7 @@
 CREATE EXTENSION livesync;
 SELECT 'init' FROM pg_create_logical_replication_slot('schema_slot', 'livesync');
 \set VERBOSITY default
+\set SHOW_CONTEXT never
 
 CREATE TABLE keyed (id int PRIMARY KEY, title text, extra text);
 SELECT livesync.publish('keyed');
