@@ -261,7 +261,12 @@ void message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr, boo
         MemoryContext old = MemoryContextSwitchTo(st->change_context);
         msgpack_packer pk = scratch_packer(st);
         if (encode_schema_message(&pk, content, size)) write_change(ctx, txn, Publication::Published);
-        else ereport(WARNING, (errmsg("livesync: skipped a malformed \"%s\" logical message", prefix)));
+        else
+            ereport(WARNING, (errmsg("livesync: skipped a malformed \"%s\" logical message", prefix),
+                              errdetail("Its content must be <schema>\\0<table> followed by \\0<column>\\0<type> "
+                                        "per column, no field empty."),
+                              errhint("Schema changes are emitted by livesync's DDL event trigger "
+                                      "(livesync.emit_schema).")));
         MemoryContextSwitchTo(old);
         MemoryContextReset(st->change_context);
         return;

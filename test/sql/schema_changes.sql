@@ -78,6 +78,16 @@ DROP SCHEMA app CASCADE;
 SELECT "table" FROM livesync.published_tables;
 SELECT role_name, table_name FROM livesync.rules;
 
+-- Schema messages not of the event trigger's form are skipped with a WARNING; one of
+-- that form is decoded as a schema change whoever emitted it.
+SELECT 'sent' FROM pg_logical_emit_message(true, 'livesync.schema', ''::bytea);
+SELECT 'sent' FROM pg_logical_emit_message(true, 'livesync.schema', 'public'::bytea);
+SELECT 'sent' FROM pg_logical_emit_message(true, 'livesync.schema', 'public\000keyed\000id'::bytea);
+SELECT 'sent' FROM pg_logical_emit_message(true, 'livesync.schema', 'public\000\000id\000integer'::bytea);
+SELECT 'sent' FROM pg_logical_emit_message(true, 'livesync.schema', 'public\000keyed\000'::bytea);
+SELECT 'sent' FROM pg_logical_emit_message(false, 'livesync.schema', 'public\000keyed'::bytea);
+SELECT 'sent' FROM pg_logical_emit_message(true, 'livesync.schema', 'public\000keyed\000id\000integer'::bytea);
+
 -- The unpublish is decoded in the DROP's own transaction (the only changes it has).
 SELECT regexp_replace(regexp_replace(data, '"relid":\d+', '"relid":N'), '"(published|granted)_at":"[^"]*"', '"\1_at":T', 'g') AS data
   FROM pg_logical_slot_get_changes('schema_slot', NULL, NULL, 'format', 'json', 'include_txn_info', '0');
