@@ -137,8 +137,9 @@ $$;
 
 -- Refuses a DDL command that leaves a published table without what publish() required
 -- of it: a replica identity that names each updated or deleted row (and carries the
--- tenant column of a tenant table), and the columns the sync config names (published
--- columns, tenant column, the columns of grants and the columns their filters read).
+-- tenant column of a tenant table), the columns the sync config names (published
+-- columns, tenant column, the columns of grants and the columns their filters read), and
+-- its name (schema and table, which the config and subscriptions use).
 -- Runs at ddl_command_end, so it sees the table as the command left it, and an ERROR
 -- rolls the command back. A command that passes and altered a published table emits its
 -- new shape (livesync.emit_schema). SECURITY DEFINER: a table's owner may alter it without any
@@ -151,9 +152,20 @@ DECLARE
     named text;
     altered oid;
 BEGIN
-    FOR t IN SELECT l.relid, l.relid::regclass AS target, l.tenant_column, l.columns
-               FROM livesync.tables l JOIN pg_class c ON c.oid = l.relid
+    FOR t IN SELECT l.relid, l.relid::regclass AS target, l.tenant_column, l.columns, l.schema_name, l.table_name,
+                    n.nspname::text AS now_schema, c.relname::text AS now_table
+               FROM livesync.tables l JOIN pg_class c ON c.oid = l.relid JOIN pg_namespace n ON n.oid = c.relnamespace
     LOOP
+        -- The config, the Redis copy and every subscription name the table: a rename would
+        -- strand them (its rows would arrive under a name nobody subscribed to).
+        IF (t.now_schema, t.now_table) IS DISTINCT FROM (t.schema_name, t.table_name) THEN
+            RAISE EXCEPTION 'livesync: % would rename published table %.% to %.%',
+                tg_tag, quote_ident(t.schema_name), quote_ident(t.table_name), quote_ident(t.now_schema),
+                quote_ident(t.now_table)
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = format('Unpublish it first (SELECT livesync.unpublish(%L);), rename it, then publish and grant it again.',
+                                    quote_ident(t.schema_name) || '.' || quote_ident(t.table_name));
+        END IF;
         gap := livesync.identity_gap(t.relid, t.tenant_column);
         IF gap = 'none' THEN
             RAISE EXCEPTION 'livesync: % would leave published table % without a replica identity, so its updates and deletes could not name their row',
@@ -197,7 +209,7 @@ BEGIN
 END
 $$;
 CREATE EVENT TRIGGER livesync_guard_published_tables ON ddl_command_end
-    WHEN TAG IN ('ALTER TABLE', 'DROP INDEX', 'ALTER INDEX')
+    WHEN TAG IN ('ALTER TABLE', 'DROP INDEX', 'ALTER INDEX', 'ALTER SCHEMA')
     EXECUTE FUNCTION livesync.guard_published_tables();
 
 -- DROP TABLE (or DROP SCHEMA ... CASCADE, DROP OWNED) of a published table unpublishes

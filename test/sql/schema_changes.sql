@@ -48,6 +48,13 @@ ALTER TABLE docs RENAME COLUMN owner_id TO owner;
 -- An unpublished column is free to go.
 ALTER TABLE docs DROP COLUMN secret;
 
+-- Its name: the config and every subscription use it.
+ALTER TABLE docs RENAME TO documents;
+CREATE SCHEMA elsewhere;
+ALTER TABLE docs SET SCHEMA elsewhere;
+ALTER SCHEMA public RENAME TO renamed;
+DROP SCHEMA elsewhere;
+
 -- Unpublished tables are not guarded.
 CREATE TABLE loose (id int PRIMARY KEY);
 ALTER TABLE loose REPLICA IDENTITY NOTHING;

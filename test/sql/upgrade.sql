@@ -1,6 +1,7 @@
 -- ALTER EXTENSION livesync UPDATE reaches the current version from every released one
 -- (0.1), keeps the sync config, and leaves the same extension a fresh install makes:
 -- the same objects with the same definitions and privileges, behaving the same.
+\set SHOW_CONTEXT never
 CREATE EXTENSION livesync VERSION '0.1';
 SELECT extversion FROM pg_extension WHERE extname = 'livesync';
 SELECT source, target, path FROM pg_extension_update_paths('livesync') WHERE path IS NOT NULL ORDER BY 1, 2;
