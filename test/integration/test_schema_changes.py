@@ -92,6 +92,10 @@ class SchemaChanges(unittest.TestCase):
                     out, err = client.communicate(timeout=90)
                     self.assertEqual(client.returncode, 0, err)
                     lines[encoding] += [json.loads(line) for line in out.splitlines() if line.strip()]
+                    # livesync-cli also says so on stderr, for people.
+                    self.assertEqual([l for l in err.splitlines() if l.startswith("schema ")],
+                                     ["schema public.items id:integer,title:text"]
+                                     + ["schema public.items id:integer,title:character varying(50)"] * 2, encoding)
             finally:
                 for client in clients.values():
                     if client.poll() is None:
