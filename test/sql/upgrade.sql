@@ -11,12 +11,19 @@ SELECT livesync.publish('kept', tenant_column => 'tenant');
 SELECT livesync.grant('member', 'kept', 'true', ARRAY['id', 'body']);
 -- 0.1 let a published table lose its replica identity.
 ALTER TABLE kept REPLICA IDENTITY NOTHING;
-ALTER TABLE kept REPLICA IDENTITY DEFAULT;
 
 ALTER EXTENSION livesync UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'livesync';
 SELECT "table", columns, tenant_column FROM livesync.published_tables;
 SELECT role_name, table_name, columns FROM livesync.rules;
+-- A table broken under 0.1 is found (docs/operations.md), and stops guarded DDL until fixed.
+SELECT "table" FROM livesync.published_tables p WHERE livesync.identity_gap(p."table", p.tenant_column) IS NOT NULL;
+CREATE TABLE unrelated (id int);
+ALTER TABLE unrelated ADD COLUMN note text;
+ALTER TABLE kept REPLICA IDENTITY DEFAULT;
+SELECT "table" FROM livesync.published_tables p WHERE livesync.identity_gap(p."table", p.tenant_column) IS NOT NULL;
+ALTER TABLE unrelated ADD COLUMN note text;
+DROP TABLE unrelated;
 
 -- Every member object of the extension, with what defines it.
 CREATE FUNCTION pg_temp.livesync_objects() RETURNS TABLE (object text, definition text)
