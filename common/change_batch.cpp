@@ -18,6 +18,7 @@ const char *op_name(Op op) {
         case Op::Delete: return "delete";
         case Op::Truncate: return "truncate";
         case Op::Message: return "message";
+        case Op::Schema: return "schema";
     }
     return "unknown";
 }
@@ -164,19 +165,38 @@ bool decode_relations(const msgpack_object &o, std::vector<RelationName> &out, s
     return true;
 }
 
+bool decode_column_types(const msgpack_object &o, std::vector<ColumnType> &out, std::string *error) {
+    if (o.type != MSGPACK_OBJECT_ARRAY) {
+        *error = "schema columns must be an array of [name, type]";
+        return false;
+    }
+    out.resize(o.via.array.size);
+    for (uint32_t i = 0; i < o.via.array.size; ++i) {
+        const msgpack_object &r = o.via.array.ptr[i];
+        if (r.type != MSGPACK_OBJECT_ARRAY || r.via.array.size != 2 || r.via.array.ptr[0].type != MSGPACK_OBJECT_STR ||
+            r.via.array.ptr[1].type != MSGPACK_OBJECT_STR) {
+            *error = "schema columns must be an array of [name, type]";
+            return false;
+        }
+        out[i].name.assign(str_of(r.via.array.ptr[0]));
+        out[i].type.assign(str_of(r.via.array.ptr[1]));
+    }
+    return true;
+}
+
 bool decode_change_object(const msgpack_object &o, Change &c, std::string *error) {
     if (o.type != MSGPACK_OBJECT_MAP) {
         *error = "change must be a map";
         return false;
     }
-    bool have_op = false, have_table = false, have_channel = false;
+    bool have_op = false, have_table = false, have_channel = false, have_columns = false;
     for (uint32_t i = 0; i < o.via.map.size; ++i) {
         const msgpack_object &k = o.via.map.ptr[i].key;
         const msgpack_object &val = o.via.map.ptr[i].val;
         if (key_is(k, "op")) {
             if (val.type != MSGPACK_OBJECT_STR || val.via.str.size != 1 || val.via.str.ptr[0] == '\0' ||
-                std::strchr("iudtm", val.via.str.ptr[0]) == nullptr) {
-                *error = "change op must be one of \"i\", \"u\", \"d\", \"t\", \"m\"";
+                std::strchr("iudtms", val.via.str.ptr[0]) == nullptr) {
+                *error = "change op must be one of \"i\", \"u\", \"d\", \"t\", \"m\", \"s\"";
                 return false;
             }
             c.op = static_cast<Op>(val.via.str.ptr[0]);
@@ -205,6 +225,9 @@ bool decode_change_object(const msgpack_object &o, Change &c, std::string *error
                 }
                 c.unchanged.emplace_back(str_of(n));
             }
+        } else if (key_is(k, "columns")) {
+            if (!decode_column_types(val, c.columns, error)) return false;
+            have_columns = true;
         } else if (key_is(k, "relations")) {
             if (!decode_relations(val, c.relations, error)) return false;
         } else if (key_is(k, "cascade") || key_is(k, "restart_identity")) {
@@ -237,6 +260,12 @@ bool decode_change_object(const msgpack_object &o, Change &c, std::string *error
         case Op::Truncate:
             if (c.relations.empty()) {
                 *error = "truncate change lacks relations";
+                return false;
+            }
+            return true;
+        case Op::Schema:
+            if (!have_table || !have_columns) {
+                *error = "schema change lacks table or columns";
                 return false;
             }
             return true;
@@ -355,19 +384,32 @@ void append_float_json(std::string &out, double d, bool f32) {
     out += buf;
 }
 
+int format_iso_year(char *buf, size_t size, int64_t year) {
+    int n = year >= 1 && year <= 9999
+                ? std::snprintf(buf, size, "%04lld", static_cast<long long>(year))
+                : std::snprintf(buf, size, "%c%06lld", year < 0 ? '-' : '+',
+                                static_cast<long long>(year < 0 ? -year : year));
+    return n < 0 ? 0 : (static_cast<size_t>(n) < size ? n : static_cast<int>(size) - 1);
+}
+
 void append_timestamp_json(std::string &out, int64_t sec, uint32_t nsec) {
     time_t t = static_cast<time_t>(sec);
     struct tm tm;
     if (gmtime_r(&t, &tm) == nullptr) {
-        // Outside what struct tm can hold: still valid JSON, and still lossless.
+        // Outside what struct tm can hold (beyond any Postgres timestamp): still valid
+        // JSON, and still lossless.
         char raw[48];
         std::snprintf(raw, sizeof raw, "\"@%lld.%09u\"", static_cast<long long>(sec), nsec);
         out += raw;
         return;
     }
-    char buf[48];
-    std::snprintf(buf, sizeof buf, "\"%04d-%02d-%02dT%02d:%02d:%02d.%06uZ\"", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, nsec / 1000);
+    // gmtime_r counts years astronomically on the proleptic Gregorian calendar, as
+    // Postgres does.
+    char buf[64];
+    buf[0] = '"';
+    int n = 1 + format_iso_year(buf + 1, sizeof buf - 1, static_cast<int64_t>(tm.tm_year) + 1900);
+    std::snprintf(buf + n, sizeof buf - n, "-%02d-%02dT%02d:%02d:%02d.%06uZ\"", tm.tm_mon + 1, tm.tm_mday,
+                  tm.tm_hour, tm.tm_min, tm.tm_sec, nsec / 1000);
     out += buf;
 }
 
@@ -455,6 +497,19 @@ void append_change_json(std::string &out, const Change &c) {
     append_json_string(out, c.schema);
     out += ",\"table\":";
     append_json_string(out, c.table);
+    if (c.op == Op::Schema) {
+        out += ",\"columns\":[";
+        for (size_t i = 0; i < c.columns.size(); ++i) {
+            if (i) out += ',';
+            out += "{\"name\":";
+            append_json_string(out, c.columns[i].name);
+            out += ",\"type\":";
+            append_json_string(out, c.columns[i].type);
+            out += '}';
+        }
+        out += "]}";
+        return;
+    }
     if (c.op != Op::Delete) {
         out += ",\"new\":";
         append_columns_json(out, c.new_values);

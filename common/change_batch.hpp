@@ -16,6 +16,10 @@
 //          | map { "op": "t", "relations": [[schema, table], ...],
 //                  "cascade": bool, "restart_identity": bool }   (one TRUNCATE statement)
 //          | map { "op": "m", "channel": str, "payload": json(ext 2) }  (livesync.notify)
+//          | map { "op": "s", "schema": str, "table": str,
+//                  "columns": [[name, type], ...] }  (DDL on a published table: its
+//                  published columns after the command, in attnum order, types as
+//                  Postgres' format_type() writes them, e.g. "character varying(20)")
 //
 // `lsn` is the end of the transaction's commit record: the position the slot confirms
 // once Redis acknowledged it, and the position a client resumes from. A transaction too
@@ -39,7 +43,7 @@ inline constexpr int8_t kExtTimestamp = -1;      // msgpack's own timestamp type
 inline constexpr int8_t kExtNumeric = 1;         // decimal text, e.g. "12.340", "NaN", "Infinity"
 inline constexpr int8_t kExtJson = 2;            // json / jsonb text, embedded as JSON
 inline constexpr int8_t kExtText = 3;            // any other type, by its text output
-inline constexpr int8_t kExtDate = 4;            // "2026-11-25", "infinity", BC as "0044-03-15 BC"
+inline constexpr int8_t kExtDate = 4;            // "2026-11-25", "infinity", 44 BC as "-000043-03-15"
 inline constexpr int8_t kExtTime = 5;            // "08:43:28.123456" (time without time zone)
 inline constexpr int8_t kExtTimeTz = 6;          // "08:43:28.123456+02:00"
 inline constexpr int8_t kExtLocalTimestamp = 7;  // "2026-11-25T08:43:28.123456" (timestamp without tz)
@@ -62,10 +66,14 @@ inline constexpr char kTagCommit = 'E';  // payload: [lsn]
 // Prefix of the transactional logical messages livesync.notify() emits; content is
 // "<channel>\0<payload JSON>".
 inline constexpr const char *kMessagePrefix = "livesync";
+// Prefix of the transactional logical messages the extension's DDL event trigger emits
+// after a command altered a published table; content is
+// "<schema>\0<table>[\0<column>\0<type>]..." (its published columns after the command).
+inline constexpr const char *kSchemaMessagePrefix = "livesync.schema";
 
-enum class Op : char { Insert = 'i', Update = 'u', Delete = 'd', Truncate = 't', Message = 'm' };
+enum class Op : char { Insert = 'i', Update = 'u', Delete = 'd', Truncate = 't', Message = 'm', Schema = 's' };
 
-const char *op_name(Op op);  // "insert", "update", "delete", "truncate", "message"
+const char *op_name(Op op);  // "insert", "update", "delete", "truncate", "message", "schema"
 
 // One decoded column value. Kept as close to the wire as possible: the sidecar only
 // needs to filter on values and re-encode them, never to do arithmetic.
@@ -91,6 +99,11 @@ struct Column {
     Value value;
 };
 
+struct ColumnType {
+    std::string name;
+    std::string type;  // format_type(): "integer", "text", "numeric(10,2)", "character varying(20)"
+};
+
 struct RelationName {
     std::string schema;
     std::string table;
@@ -108,6 +121,7 @@ struct Change {
     bool restart_identity = false;        // truncate
     std::string channel;                  // message
     std::string payload;                  // message: JSON text
+    std::vector<ColumnType> columns;      // schema: the table's columns after the DDL
 };
 
 struct Transaction {
@@ -133,8 +147,9 @@ std::optional<ChangeBatch> decode_batch(std::string_view bytes, std::string *err
 std::optional<Change> decode_change(std::string_view bytes, std::string *error);
 
 // Appends a value as JSON text. Numeric and other-text values become JSON strings
-// (lossless), json/jsonb is embedded as JSON, bytea becomes "\\x<hex>", timestamps
-// become RFC 3339 strings in UTC with microseconds, the date/time/interval/uuid kinds
+// (lossless), json/jsonb is embedded as JSON, bytea becomes "\\x<hex>", timestamptz
+// becomes an RFC 3339 string in UTC with microseconds (years outside 1..9999 as
+// format_iso_year writes them), the date/time/interval/uuid kinds
 // their text, floats the shortest text that reads back to the same float (NaN and
 // ±Infinity as strings), arrays JSON arrays.
 void append_value_json(std::string &out, const Value &value);
@@ -143,9 +158,17 @@ void append_float_json(std::string &out, double value, bool f32);
 void append_json_string(std::string &out, std::string_view text);
 void append_timestamp_json(std::string &out, int64_t sec, uint32_t nsec);
 
+// The year of every date and timestamp text, in one form: years 1..9999 as RFC 3339
+// writes them (four digits); any other year as ISO 8601's expanded form, the one
+// ECMAScript's Date reads: a sign and at least six digits, astronomical numbering (year
+// 0 is 1 BC, so 44 BC is "-000043", 10000 AD "+010000"). Writes it into buf, returns
+// its length.
+int format_iso_year(char *buf, size_t size, int64_t year);
+
 // {"op":"insert","schema":..,"table":..,"new":{..},"old":{..},"unchanged":[..]}
 // {"op":"truncate","relations":[{"schema":..,"table":..}],"cascade":..,"restart_identity":..}
 // {"op":"message","channel":..,"payload":<json>}
+// {"op":"schema","schema":..,"table":..,"columns":[{"name":..,"type":..},...]}
 void append_change_json(std::string &out, const Change &change);
 
 // Renders a msgpack change map as the JSON above (used by the plugin's debug output,

@@ -119,8 +119,17 @@ WorkerState *worker_state() { return state; }
 
 void _PG_init(void) {
     using namespace livesync::extension;
+    // Loaded later (CREATE EXTENSION, a slot using the plugin, LOAD) the module could not
+    // define its PGC_POSTMASTER settings, nor have shared memory or its worker: Postgres
+    // would end the session with FATAL. Refuse with an ERROR that says what to do. A
+    // preloaded module is inherited by every backend and never runs _PG_init there.
+    if (!process_shared_preload_libraries_in_progress)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("livesync must be loaded via shared_preload_libraries"),
+                        errhint("Add livesync to shared_preload_libraries (and to output_plugin_libraries) in "
+                                "postgresql.conf, e.g. shared_preload_libraries = 'livesync', then restart "
+                                "the server.")));
     define_gucs();
-    if (!process_shared_preload_libraries_in_progress) return;
     prev_shmem_request_hook = shmem_request_hook;
     shmem_request_hook = request_shmem;
     prev_shmem_startup_hook = shmem_startup_hook;

@@ -145,6 +145,23 @@ void on_message(App &app, const std::string &text) {
     } else if (type == "caught_up" || type == "resync_required") {
         std::fprintf(stderr, "%s %s\n", type.c_str(), str("lsn").c_str());
     } else if (type == "changes") {
+        // A schema change (DDL on a subscribed table) also gets a line for people on stderr:
+        // "schema <schema>.<table> <column>:<type>,..." (stdout has it as a change line).
+        auto text_of = [](const rapidjson::Value &o, const char *key) {
+            auto it = o.FindMember(key);
+            return it != o.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString()) : std::string("?");
+        };
+        auto changes = doc.FindMember("changes");
+        if (changes != doc.MemberEnd() && changes->value.IsArray())
+            for (const auto &c : changes->value.GetArray()) {
+                if (!c.IsObject() || text_of(c, "op") != "schema" || !c.HasMember("columns") || !c["columns"].IsArray())
+                    continue;
+                std::string line = "schema " + text_of(c, "schema") + "." + text_of(c, "table") + " ";
+                for (const auto &col : c["columns"].GetArray())
+                    if (col.IsObject()) line += text_of(col, "name") + ":" + text_of(col, "type") + ",";
+                line.back() = '\n';
+                std::fputs(line.c_str(), stderr);
+            }
         print_changes(app, doc);
     } else if (type == "error" && str("code") == "not_ready" && !app.welcomed && app.wsi != nullptr) {
         retry_hello(app, str("message"));

@@ -7,6 +7,7 @@
 //   const sub = sync.subscribe('public.todos', (change, tx) => render(change));
 //   sub.unsubscribe();
 //   sync.listen('alerts', (msg) => toast(msg.payload));   // livesync.notify messages
+//   new LiveSync(url, { onSchema: (change) => relayout(change.table, change.columns) });  // DDL
 //
 // It remembers the LSN of the last transaction it delivered and, after any disconnect,
 // reconnects with exponential backoff, says hello with that LSN and its subscriptions,
@@ -24,6 +25,8 @@ export class LiveSync {
     this.onError = options.onError ?? (() => {});
     this.onNotify = options.onNotify ?? (() => {});
     this.onResync = options.onResync ?? (() => {});
+    // DDL on a subscribed table: onSchema({op: 'schema', schema, table, columns: [{name, type}], sub}, tx)
+    this.onSchema = options.onSchema ?? (() => {});
     this.minBackoffMs = options.minBackoffMs ?? 250;
     this.maxBackoffMs = options.maxBackoffMs ?? 10000;
     this.WebSocketImpl = options.WebSocket ?? globalThis.WebSocket;
@@ -40,7 +43,7 @@ export class LiveSync {
   subscribe(table, onChange, options = {}) {
     const id = options.id ?? `s${this.nextId++}`;
     const sub = { table, filter: options.filter, columns: options.columns, onChange, onReady: options.onReady,
-                  onEnd: options.onEnd };
+                  onEnd: options.onEnd, onSchema: options.onSchema };
     this.subscriptions.set(id, sub);
     if (this.ready) this.sendSubscribe(id, sub);
     return { id, unsubscribe: () => this.unsubscribe(id) };
@@ -147,6 +150,16 @@ export class LiveSync {
       }
       case 'changes':
         for (const change of frame.changes) {
+          if (change.op === 'schema') {
+            // The table's new columns (those this subscription may see), before any row
+            // of the new shape; never passed to onChange, which gets rows only.
+            for (const id of change.sub ?? []) {
+              const sub = this.subscriptions.get(id);
+              if (sub && sub.onSchema) sub.onSchema(change, frame);
+            }
+            this.onSchema(change, frame);
+            continue;
+          }
           for (const id of change.sub ?? []) {
             const sub = this.subscriptions.get(id);
             if (sub) sub.onChange(change, frame);

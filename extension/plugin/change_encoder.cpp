@@ -162,4 +162,38 @@ void encode_message(msgpack_packer *pk, const char *channel, size_t channel_len,
     msgpack_pack_ext_body(pk, payload, payload_len);
 }
 
+bool encode_schema_message(msgpack_packer *pk, const char *content, size_t size) {
+    // NUL-separated fields, none empty: schema, table, then a name and a type per column.
+    if (size == 0 || content[0] == '\0' || content[size - 1] == '\0') return false;
+    size_t fields = 1;
+    for (size_t i = 1; i < size; ++i) {
+        if (content[i] != '\0') continue;
+        if (content[i - 1] == '\0') return false;
+        ++fields;
+    }
+    if (fields < 2 || fields % 2 != 0) return false;
+    const char *p = content, *end = content + size;
+    auto pack_next_field = [&] {
+        const char *nul = static_cast<const char *>(memchr(p, '\0', end - p));
+        const char *stop = nul ? nul : end;
+        msgpack_pack_str_with_body(pk, p, stop - p);
+        p = nul ? nul + 1 : end;
+    };
+    msgpack_pack_map(pk, 4);
+    pack_cstring(pk, "op");
+    pack_cstring(pk, "s");
+    pack_cstring(pk, "schema");
+    pack_next_field();
+    pack_cstring(pk, "table");
+    pack_next_field();
+    pack_cstring(pk, "columns");
+    msgpack_pack_array(pk, static_cast<uint32_t>((fields - 2) / 2));
+    for (size_t i = 2; i < fields; i += 2) {
+        msgpack_pack_array(pk, 2);
+        pack_next_field();
+        pack_next_field();
+    }
+    return true;
+}
+
 }  // namespace livesync::extension::plugin

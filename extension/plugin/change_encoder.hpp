@@ -27,6 +27,11 @@ void encode_relation_name(msgpack_packer *pk, Relation relation);
 void encode_message(msgpack_packer *pk, const char *channel, size_t channel_len, const char *payload,
                     size_t payload_len);
 
+// {"op":"s","schema":..,"table":..,"columns":[[name,type],...]} from the content of a
+// kSchemaMessagePrefix message ("<schema>\0<table>[\0<column>\0<type>]..."). Returns
+// false (and packs nothing) when the content is not of that form.
+bool encode_schema_message(msgpack_packer *pk, const char *content, size_t size);
+
 // The msgpack packer callback appending to a StringInfo passed as its data pointer.
 int append_to_stringinfo(void *data, const char *buf, size_t len);
 

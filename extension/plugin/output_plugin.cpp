@@ -4,7 +4,8 @@
 // Binary output (default), one message per callback, each a tag byte + msgpack:
 //   'B' [lsn, xid, commit_unix_usec]   before the first emitted change of a transaction
 //   'C' change map                     a change of a published table, a TRUNCATE of
-//                                      published tables, or a livesync.notify message
+//                                      published tables, a livesync.notify message, or
+//                                      a schema change (DDL) of a published table
 //   'K' change map                     a change of livesync.tables (sync config)
 //   'E' [lsn]                          commit of a transaction that emitted changes
 // Transactions that touch no published table emit nothing at all.
@@ -251,8 +252,26 @@ void truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, int nrelations
 // "<channel>\0<payload JSON>", emitted as an "m" change in its transaction's place.
 void message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr, bool transactional,
              const char *prefix, Size size, const char *content) {
-    if (!transactional || strcmp(prefix, common::kMessagePrefix) != 0) return;
+    if (!transactional) return;
     PluginState *st = state_of(ctx);
+    if (strcmp(prefix, common::kSchemaMessagePrefix) == 0) {
+        // The DDL event trigger's note that a published table changed shape: an "s"
+        // change in its place in the transaction, so clients learn of it before any row
+        // of the new shape.
+        MemoryContext old = MemoryContextSwitchTo(st->change_context);
+        msgpack_packer pk = scratch_packer(st);
+        if (encode_schema_message(&pk, content, size)) write_change(ctx, txn, Publication::Published);
+        else
+            ereport(WARNING, (errmsg("livesync: skipped a malformed \"%s\" logical message", prefix),
+                              errdetail("Its content must be <schema>\\0<table> followed by \\0<column>\\0<type> "
+                                        "per column, no field empty."),
+                              errhint("Schema changes are emitted by livesync's DDL event trigger "
+                                      "(livesync.emit_schema).")));
+        MemoryContextSwitchTo(old);
+        MemoryContextReset(st->change_context);
+        return;
+    }
+    if (strcmp(prefix, common::kMessagePrefix) != 0) return;
     const char *nul = static_cast<const char *>(memchr(content, '\0', size));
     if (nul == nullptr || nul == content) {
         ereport(WARNING, (errmsg("livesync: skipped a \"%s\" logical message without a channel", prefix),

@@ -79,20 +79,32 @@ void pack_timestamptz(msgpack_packer *pk, TimestampTz ts) {
     msgpack_pack_timestamp(pk, &mts);
 }
 
-// timestamp without time zone: "YYYY-MM-DDTHH:MM:SS[.ffffff]" (XSD style), BC years
-// as Postgres writes them (" BC" suffix), 'infinity' / '-infinity' as such.
+// timestamp without time zone: "YYYY-MM-DDTHH:MM:SS[.ffffff]" (trailing zeros of the
+// fraction dropped), years outside 1..9999 as common::format_iso_year writes them
+// ("-000043-03-15T12:00:00" is 44 BC), 'infinity' / '-infinity' as such.
 void pack_local_timestamp(msgpack_packer *pk, Timestamp ts) {
     char buf[MAXDATELEN + 1];
     struct pg_tm tm;
     fsec_t fsec;
-    if (TIMESTAMP_NOT_FINITE(ts)) EncodeSpecialTimestamp(ts, buf);
-    else if (timestamp2tm(ts, nullptr, &tm, &fsec, nullptr, nullptr) == 0)
-        EncodeDateTime(&tm, fsec, false, 0, nullptr, USE_XSD_DATES, buf);
-    else
+    if (TIMESTAMP_NOT_FINITE(ts)) {
+        EncodeSpecialTimestamp(ts, buf);
+    } else if (timestamp2tm(ts, nullptr, &tm, &fsec, nullptr, nullptr) == 0) {
+        // tm_year is astronomical here (0 is 1 BC), as format_iso_year expects.
+        int n = common::format_iso_year(buf, sizeof buf, tm.tm_year);
+        n += snprintf(buf + n, sizeof buf - n, "-%02d-%02dT%02d:%02d:%02d", tm.tm_mon, tm.tm_mday, tm.tm_hour,
+                      tm.tm_min, tm.tm_sec);
+        if (fsec != 0) {
+            n += snprintf(buf + n, sizeof buf - n, ".%06d", static_cast<int>(fsec));
+            while (buf[n - 1] == '0') buf[--n] = '\0';
+        }
+    } else {
         ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE), errmsg("timestamp out of range")));
+    }
     pack_ext_text(pk, common::kExtLocalTimestamp, buf);
 }
 
+// date: "YYYY-MM-DD", years outside 1..9999 as format_iso_year writes them
+// ("-000043-03-15" is 44 BC, "+010000-01-01"), 'infinity' / '-infinity' as such.
 void pack_date(msgpack_packer *pk, DateADT date) {
     char buf[MAXDATELEN + 1];
     if (DATE_NOT_FINITE(date)) {
@@ -100,7 +112,8 @@ void pack_date(msgpack_packer *pk, DateADT date) {
     } else {
         struct pg_tm tm;
         j2date(date + POSTGRES_EPOCH_JDATE, &tm.tm_year, &tm.tm_mon, &tm.tm_mday);
-        EncodeDateOnly(&tm, USE_XSD_DATES, buf);
+        int n = common::format_iso_year(buf, sizeof buf, tm.tm_year);
+        snprintf(buf + n, sizeof buf - n, "-%02d-%02d", tm.tm_mon, tm.tm_mday);
     }
     pack_ext_text(pk, common::kExtDate, buf);
 }

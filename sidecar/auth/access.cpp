@@ -166,9 +166,20 @@ Shown classify(const common::Change &change, const Viewer &v, const std::optiona
             return Shown::Hidden;
         }
         case common::Op::Truncate:
-        case common::Op::Message: return Shown::Hidden;
+        case common::Op::Message:
+        case common::Op::Schema: return Shown::Hidden;
     }
     return Shown::Hidden;
+}
+
+common::Change project_schema(const common::Change &change, const std::optional<std::vector<std::string>> &visible) {
+    common::Change out;
+    out.op = common::Op::Schema;
+    out.schema = change.schema;
+    out.table = change.table;
+    for (const common::ColumnType &c : change.columns)
+        if (is_visible_column(visible, c.name)) out.columns.push_back(c);
+    return out;
 }
 
 common::Change project(const common::Change &change, Shown shown, const std::optional<std::vector<std::string>> &visible) {

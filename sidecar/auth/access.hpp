@@ -78,6 +78,10 @@ Shown classify(const common::Change &change, const Viewer &viewer,
 common::Change project(const common::Change &change, Shown shown,
                        const std::optional<std::vector<std::string>> &visible);
 
+// A schema change (DDL on the table) as sent to a viewer of the table: only the columns
+// it may see (visible_columns()), nothing about rows, so neither tenant nor filters apply.
+common::Change project_schema(const common::Change &change, const std::optional<std::vector<std::string>> &visible);
+
 // A byte string equal for two viewers of the same table whenever they see every change
 // the same way: the rule, tenant, the values of the claims the rule reads, the
 // subscription scope. Valid while the rules and tables do not change.

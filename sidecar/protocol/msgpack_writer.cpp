@@ -127,6 +127,18 @@ uint32_t append_change_fields_msgpack(std::string &out, const common::Change &c)
     w.str(c.schema);
     w.str("table");
     w.str(c.table);
+    if (c.op == common::Op::Schema) {
+        w.str("columns");
+        w.array(static_cast<uint32_t>(c.columns.size()));
+        for (const common::ColumnType &col : c.columns) {
+            w.map(2);
+            w.str("name");
+            w.str(col.name);
+            w.str("type");
+            w.str(col.type);
+        }
+        return 4;
+    }
     if (c.op != common::Op::Delete) {
         w.str("new");
         append_columns(w, c.new_values);

@@ -277,6 +277,28 @@ std::string encode_frame(const common::Transaction &txn, TxnTables &t, const Mat
             append_entry(f, ids, truncate_body_of(txn, t, i, shown_tables, encoding));
             continue;
         }
+        if (txn.changes[i].op == common::Op::Schema) {
+            // DDL on the table: to every authorized subscription on it, with the columns
+            // its view may see; subscriptions with the same visible columns share an entry.
+            std::vector<std::pair<int, std::vector<const std::string *>>> groups;  // (view, ids)
+            for (const Match &match : m[tables[0]]) {
+                if (!authorized(t.views[match.view])) continue;
+                auto same = std::find_if(groups.begin(), groups.end(), [&](const auto &g) {
+                    return t.views[g.first].columns_key == t.views[match.view].columns_key;
+                });
+                if (same == groups.end()) groups.push_back({match.view, {match.id}});
+                else same->second.push_back(match.id);
+            }
+            for (const auto &[view, ids] : groups) {
+                std::string variant{static_cast<char>(encoding), 's'};
+                variant += t.views[view].columns_key;
+                std::string &body = t.bodies[std::make_pair(i, std::move(variant))];
+                if (body.empty())
+                    body = change_body(sidecar::auth::project_schema(txn.changes[i], t.views[view].visible), encoding);
+                append_entry(f, ids, body);
+            }
+            continue;
+        }
         // One table: group its subscriptions by how the change appears to each, in the
         // order of their first (sorted) id.
         struct Group {
@@ -310,6 +332,7 @@ std::vector<std::string> change_tables(const common::Change &change) {
         case common::Op::Insert:
         case common::Op::Update:
         case common::Op::Delete:
+        case common::Op::Schema:
             if (PublishedTables::is_config_change(change)) return {};
             return {change.schema + "." + change.table};
         case common::Op::Truncate: {

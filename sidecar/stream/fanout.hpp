@@ -30,8 +30,9 @@ struct PlannedFrame {
     std::vector<size_t> targets;  // keys of the targets that receive this frame
 };
 
-// The qualified tables a change belongs to for subscriptions: its own table, every table
-// a TRUNCATE emptied, none for config rows and notify messages (never sent).
+// The qualified tables a change belongs to for subscriptions: its own table (a row
+// change or a schema change), every table a TRUNCATE emptied, the channel of a notify
+// message, none for config rows (never sent).
 std::vector<std::string> change_tables(const common::Change &change);
 
 // Plans the "changes" frames of txn for targets. Config changes (livesync.tables and

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """clients/js/livesync.js in Node: a subscription made while the hello is on its way
-(after the socket opened, before the welcome) is still subscribed and gets changes."""
+(after the socket opened, before the welcome) is still subscribed and gets changes; a
+schema change (DDL on the table) goes to onSchema callbacks in its place, never to
+onChange."""
 import os
 import sys
 import unittest
@@ -25,10 +27,17 @@ class JsClient(unittest.TestCase):
             client = Client(["node", os.path.join(HERE, "js_client_probe.mjs"), stack.sidecar.url, "public.items", "3"],
                             env=env)
             client.wait_subscribed()
-            pg.psql("INSERT INTO items VALUES (1), (2), (3)")
+            pg.psql("INSERT INTO items VALUES (1), (2)")
+            pg.psql("ALTER TABLE items ADD COLUMN note text")
+            pg.psql("INSERT INTO items VALUES (3, 'n')")
             rc, changes = client.finish(timeout=40)
             self.assertEqual(rc, 0, "".join(client.stderr))
-            self.assertEqual([c["new"]["id"] for c in changes], [1, 2, 3])
+            schema = {"sub": ["s1"], "op": "schema", "schema": "public", "table": "items",
+                      "columns": [{"name": "id", "type": "integer"}, {"name": "note", "type": "text"}]}
+            self.assertEqual(changes[2:4], [{"onSchema": schema}, {"clientOnSchema": schema}])
+            rows = changes[:2] + changes[4:]
+            self.assertEqual([c["op"] for c in rows], ["insert"] * 3)
+            self.assertEqual([c["new"]["id"] for c in rows], [1, 2, 3])
 
 
 if __name__ == "__main__":

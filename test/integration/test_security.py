@@ -3,9 +3,11 @@
 member: its own rows, owner_id = livesync.claim('sub')::int; viewer: every row of its
 tenant but only id, tenant and title), two clients per role and tenant, HS256 tokens
 minted here. A randomized writer commits a few thousand inserts, updates (titles,
-owner changes, tenant moves) and deletes; each client must receive exactly what its
-view allows -- computed independently here from the written rows -- and never a row of
-another tenant or a hidden column. Also: bad tokens close 4401, refresh works, an
+owner changes, tenant moves) and deletes, and now and then adds a column (ALTER TABLE);
+each client must receive exactly what its view allows -- computed independently here
+from the written rows and columns: rows of its tenant (and, for a member, its own), the
+columns of its role, and each schema change with only those columns -- and never a row
+of another tenant or a hidden column. Also: bad tokens close 4401, refresh works, an
 expired token closes the session."""
 import json
 import os
@@ -78,6 +80,11 @@ class NodeClient:
         return self.lines
 
 
+def received_changes(lines):
+    return [("schema", c["columns"]) if c["op"] == "schema" else (c["op"], c["old"] if c["op"] == "delete" else c["new"])
+            for c in lines]
+
+
 def visible(row, client):
     if row["tenant"] != client["tenant"]:
         return False
@@ -85,14 +92,18 @@ def visible(row, client):
 
 
 def cut(row, client):
-    cols = VIEWER_COLUMNS if client["role"] == "viewer" else ALL_COLUMNS
+    # A row holds every column the table had when it was written (added ones as None).
+    cols = VIEWER_COLUMNS if client["role"] == "viewer" else row
     return {k: row[k] for k in cols}
 
 
 def expected_changes(ops, client):
     out = []
     for op, old, new in ops:
-        if op == "insert":
+        if op == "schema":  # new: [(column, type)] after the ALTER; no row, so no tenant/owner test
+            out.append(("schema", [{"name": n, "type": t} for n, t in new
+                                   if client["role"] != "viewer" or n in VIEWER_COLUMNS]))
+        elif op == "insert":
             if visible(new, client):
                 out.append(("insert", cut(new, client)))
         elif op == "delete":
@@ -109,8 +120,6 @@ def expected_changes(ops, client):
     return out
 
 
-def received_changes(lines):
-    return [(c["op"], c["old"] if c["op"] == "delete" else c["new"]) for c in lines]
 
 
 class Security(unittest.TestCase):
@@ -145,13 +154,24 @@ class Security(unittest.TestCase):
                 if not c["node"].subscribed.wait(40):
                     self.fail(f"{c['role']}/{c['tenant']} never subscribed: {c['node'].stderr}")
 
-            # The writer: one statement per transaction; the model mirrors every row.
+            # The writer: one statement per transaction; the model mirrors every row and column.
             rows, ops, sql, next_id = {}, [], [], 1
+            columns = [("id", "integer"), ("tenant", "text"), ("owner_id", "integer"), ("title", "text"),
+                       ("secret", "text")]
             for _ in range(3000):
                 kind = rng.random()
+                if kind > 0.997:
+                    name = f"extra_{len(columns)}"
+                    columns.append((name, "integer"))
+                    for row in rows.values():
+                        row[name] = None
+                    ops.append(("schema", None, list(columns)))
+                    sql.append(f"ALTER TABLE docs ADD COLUMN {name} int;")
+                    continue
                 if kind < 0.4 or len(rows) < 20:
                     row = {"id": next_id, "tenant": rng.choice("ab"), "owner_id": rng.choice((1, 2, 3)),
                            "title": f"t{next_id}", "secret": f"s{next_id}"}
+                    row.update({name: None for name, _ in columns[5:]})
                     next_id += 1
                     rows[row["id"]] = row
                     ops.append(("insert", None, dict(row)))
@@ -176,11 +196,12 @@ class Security(unittest.TestCase):
                     sql.append(f"DELETE FROM docs WHERE id = {rid};")
                     continue
                 rows[rid] = new
-                ops.append(("update", old, new))
+                ops.append(("update", old, dict(new)))  # a copy: added columns change rows later
             # Sentinels, one transaction: every client sees at least one and stops there.
             sentinel_sql = []
             for k, (tenant, owner) in enumerate((t, o) for t in "ab" for o in (1, 2)):
                 row = {"id": SENTINEL + k, "tenant": tenant, "owner_id": owner, "title": "end", "secret": "end"}
+                row.update({name: None for name, _ in columns[5:]})
                 ops.append(("insert", None, row))
                 sentinel_sql.append(f"INSERT INTO docs VALUES ({row['id']}, '{tenant}', {owner}, 'end', 'end');")
             sql.append("BEGIN;\n" + "\n".join(sentinel_sql) + "\nCOMMIT;")
@@ -198,6 +219,11 @@ class Security(unittest.TestCase):
                 lines = c["node"].finish()
                 name = f"{c['role']}(sub {c['sub']}, tenant {c['tenant']}, via {c['via']})"
                 for change in lines:
+                    if change["op"] == "schema":
+                        if c["role"] == "viewer":
+                            self.assertLessEqual({col["name"] for col in change["columns"]}, set(VIEWER_COLUMNS),
+                                                 f"{name}: hidden column named in a schema change")
+                        continue
                     row = change.get("new") or change.get("old")
                     self.assertEqual(row["tenant"], c["tenant"], f"{name}: a row of another tenant leaked")
                     if c["role"] == "viewer":
@@ -208,6 +234,7 @@ class Security(unittest.TestCase):
                 got = received_changes(lines)
                 want = expected_changes(ops, c)
                 self.assertGreater(len(want), 50, f"{name}: the workload gave this client too little to check")
+                self.assertGreater(sum(1 for w in want if w[0] == "schema"), 2, f"{name}: too few schema changes")
                 self.assertEqual(got, want, f"{name}: received changes differ from its view")
 
     def test_bad_tokens_close_4401_refresh_works_and_expiry_closes(self):

@@ -43,6 +43,14 @@ INSERT INTO t (id, f4, f8, num, d, ts, tstz, iv, ia, m) VALUES (2,
 INSERT INTO t (id, f4, f8, num, tm, ttz, ts, tstz, iv) VALUES (3,
     0.1, 0.1, '-Infinity', '00:00', '12:34:56.789-03:30', '294276-12-31 23:59:59.999999', '1969-12-31 23:59:59.999999+00', '0');
 INSERT INTO t (id, f4, f8, num) VALUES (4, '-0', 'NaN', '0.000');
+-- Edge years: RFC 3339 for 0001..9999, ISO 8601 expanded years (sign, six or more digits,
+-- 1 BC = +000000) beyond, in every date and time type and in arrays.
+INSERT INTO t (id, d, ts, tstz, da) VALUES
+    (5, '4713-01-01 BC', '4713-01-01 00:00:00 BC', '4714-11-24 00:00:00+00 BC', '{0001-12-31 BC,0002-01-01 BC}'),
+    (6, '5874897-12-31', '10000-01-01 00:00:00.000001', '10000-01-01 00:00:00+00', '{10000-01-01}'),
+    (7, '0044-03-15 BC', '0044-03-15 12:00:00 BC', '0044-03-15 12:00:00+00 BC', '{0001-01-01,9999-12-31}'),
+    (8, '0001-01-01', '9999-12-31 23:59:59.999999', '0001-01-01 00:00:00+00', NULL),
+    (9, '9999-12-31', '0001-01-01 00:00:00', '9999-12-31 23:59:59.999999+00', NULL);
 
 -- Decoded under the same unusual settings.
 SELECT data FROM pg_logical_slot_get_changes('types_slot', NULL, NULL, 'format', 'json', 'include_txn_info', '0');

@@ -122,6 +122,91 @@ TEST(ChangeBatchCodec, ValuesOfEveryKindDecodeAndRenderLosslessly) {
               R"j("other":"(1,2)","at":"2025-11-25T08:43:28.123456Z"},"unchanged":["blob"]})j");
 }
 
+std::string iso_year(int64_t year) {
+    char buf[24];
+    int n = common::format_iso_year(buf, sizeof buf, year);
+    return std::string(buf, n);
+}
+
+std::string timestamp_json(int64_t sec, uint32_t nsec) {
+    std::string out;
+    common::append_timestamp_json(out, sec, nsec);
+    return out;
+}
+
+TEST(ChangeBatchCodec, YearsOutsideRfc3339UseExpandedIsoYears) {
+    EXPECT_EQ(iso_year(1), "0001");
+    EXPECT_EQ(iso_year(2026), "2026");
+    EXPECT_EQ(iso_year(9999), "9999");
+    EXPECT_EQ(iso_year(10000), "+010000");
+    EXPECT_EQ(iso_year(294276), "+294276");
+    EXPECT_EQ(iso_year(5874897), "+5874897");  // the last year of a Postgres date
+    EXPECT_EQ(iso_year(0), "+000000");          // 1 BC: ECMAScript refuses "-000000"
+    EXPECT_EQ(iso_year(-43), "-000043");        // 44 BC
+    EXPECT_EQ(iso_year(-4713), "-004713");      // the first year of a Postgres timestamptz
+    char tiny[4];
+    EXPECT_EQ(common::format_iso_year(tiny, sizeof tiny, 10000), 3);  // cut, never overrun
+    EXPECT_STREQ(tiny, "+01");
+}
+
+TEST(ChangeBatchCodec, TimestamptzJsonIsRfc3339WithinItsYearsAndExpandedBeyond) {
+    EXPECT_EQ(timestamp_json(-62135596800, 0), R"("0001-01-01T00:00:00.000000Z")");
+    EXPECT_EQ(timestamp_json(253402214400 + 86399, 999999000), R"("9999-12-31T23:59:59.999999Z")");
+    EXPECT_EQ(timestamp_json(253402300800, 0), R"("+010000-01-01T00:00:00.000000Z")");
+    EXPECT_EQ(timestamp_json(-63517780800, 0), R"("-000043-03-15T12:00:00.000000Z")");  // 44 BC
+    EXPECT_EQ(timestamp_json(-62135683200 + 86399, 500000000), R"("+000000-12-31T23:59:59.500000Z")");
+    EXPECT_EQ(timestamp_json(-210866803200, 0), R"("-004713-11-24T00:00:00.000000Z")");  // Postgres' first
+    EXPECT_EQ(timestamp_json(9224317929600 + 86399, 999999000), R"("+294276-12-31T23:59:59.999999Z")");
+    EXPECT_EQ(timestamp_json(-1, 999999000), R"("1969-12-31T23:59:59.999999Z")");
+}
+
+TEST(ChangeBatchCodec, EdgeYearDateAndTimestampTextsPassThroughBothEncodings) {
+    std::string bytes = batch(1, 1, {change("i", "public", "items",
+                                            {{"d", ext(common::kExtDate, "-000043-03-15")},
+                                             {"big", ext(common::kExtDate, "+5874897-12-31")},
+                                             {"ts", ext(common::kExtLocalTimestamp, "+010000-01-01T00:00:00.000001")},
+                                             {"at", timestamp(-63517780800, 0)}})});
+    common::ChangeBatch b = decode_ok(bytes);
+    const common::Change &c = b.transactions.at(0).changes.at(0);
+    EXPECT_EQ(c.new_values.at(0).value.kind, Value::Kind::Date);
+    EXPECT_EQ(c.new_values.at(2).value.kind, Value::Kind::LocalTimestamp);
+    EXPECT_EQ(c.new_values.at(3).value.ts_sec, -63517780800);
+    EXPECT_EQ(change_json(c),
+              R"j({"op":"insert","schema":"public","table":"items","new":{"d":"-000043-03-15",)j"
+              R"j("big":"+5874897-12-31","ts":"+010000-01-01T00:00:00.000001",)j"
+              R"j("at":"-000043-03-15T12:00:00.000000Z"}})j");
+}
+
+TEST(ChangeBatchCodec, SchemaChangeDecodesAndRendersItsColumns) {
+    common::ChangeBatch b = decode_ok(batch(1, 1, {schema_change("public", "items",
+                                                                 {{"id", "integer"}, {"note", "character varying(20)"}})}));
+    const common::Change &c = b.transactions.at(0).changes.at(0);
+    EXPECT_EQ(c.op, common::Op::Schema);
+    ASSERT_EQ(c.columns.size(), 2u);
+    EXPECT_EQ(c.columns[1].type, "character varying(20)");
+    EXPECT_EQ(change_json(c), R"j({"op":"schema","schema":"public","table":"items","columns":[)j"
+                              R"j({"name":"id","type":"integer"},{"name":"note","type":"character varying(20)"}]})j");
+}
+
+TEST(ChangeBatchCodec, MalformedSchemaChangeIsRejectedWithAMessage) {
+    std::string out;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &out, append_to_string);
+    msgpack_pack_map(&pk, 4);
+    pack_str(pk, "op");
+    pack_str(pk, "s");
+    pack_str(pk, "schema");
+    pack_str(pk, "public");
+    pack_str(pk, "table");
+    pack_str(pk, "items");
+    pack_str(pk, "columns");
+    msgpack_pack_array(&pk, 1);
+    pack_str(pk, "id");  // not a [name, type] pair
+    EXPECT_EQ(decode_error(batch(1, 1, {out})), "schema columns must be an array of [name, type]");
+    std::string no_columns = change("s", "public", "items", {});
+    EXPECT_EQ(decode_error(batch(1, 1, {no_columns})), "schema change lacks table or columns");
+}
+
 TEST(ChangeBatchCodec, TruncatedBatchIsRejectedWithAMessage) {
     std::string bytes = batch(1, 1, {change("i", "public", "items", {{"id", i64(1)}})});
     for (size_t cut : {size_t(0), size_t(1), bytes.size() / 2, bytes.size() - 1}) {

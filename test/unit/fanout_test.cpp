@@ -105,6 +105,52 @@ TEST(Fanout, NotifyMessagesReachTheirChannelsSubscribersInOrder) {
     EXPECT_EQ(net::frame_payload(frames[1].frame).find("message"), std::string_view::npos);
 }
 
+// DDL on a table reaches its authorized subscribers in its place, with only the
+// columns each may see (the role's rule columns), in both encodings; a session without
+// a rule for the table gets nothing.
+TEST(Fanout, SchemaChangeReachesSubscribersCutToTheirVisibleColumns) {
+    stream::LiveState l;
+    std::string error;
+    l.tables = *stream::PublishedTables::from_hash({{"public.items", R"({"schema":"public","table":"items"})"}}, &error);
+    std::vector<std::string> errors;
+    l.rules = sidecar::auth::RuleSet::from_hash(
+        {{"member|public.items",
+          R"({"role":"member","schema":"public","table":"items","filter":{"const":true},"columns":["id","title"]})"},
+         {"admin|public.items", R"({"role":"admin","schema":"public","table":"items","filter":{"const":true}})"}},
+        &errors);
+    ASSERT_TRUE(errors.empty());
+    sidecar::auth::Identity admin = member();
+    admin.role = "admin";
+    sidecar::auth::Identity stranger = member();
+    stranger.role = "stranger";
+    auto txn = txn_of(batch(100, 7, {change("i", "public", "items", {{"id", i64(1)}}),
+                                     schema_change("public", "items",
+                                                   {{"id", "integer"}, {"title", "text"}, {"secret", "text"}}),
+                                     change("i", "public", "items", {{"id", i64(2)}})}));
+    auto s = subs({{"public.items", {"s1"}}});
+    auto frames = stream::plan_fanout(txn,
+                                      {{0, &s, &member()}, {1, &s, &admin}, {2, &s, &stranger},
+                                       {3, &s, &member(), protocol::Encoding::Msgpack}},
+                                      l);
+    ASSERT_EQ(frames.size(), 3u);
+    EXPECT_EQ(frames[0].targets, (std::vector<size_t>{0}));
+    std::string_view json = net::frame_payload(frames[0].frame);
+    size_t first = json.find(R"({"sub":["s1"],"op":"insert","schema":"public","table":"items","new":{"id":1}})");
+    size_t ddl = json.find(R"({"sub":["s1"],"op":"schema","schema":"public","table":"items","columns":[)"
+                           R"({"name":"id","type":"integer"},{"name":"title","type":"text"}]})");
+    size_t second = json.find(R"("new":{"id":2})");
+    EXPECT_NE(ddl, std::string_view::npos) << json;
+    EXPECT_LT(first, ddl) << json;
+    EXPECT_LT(ddl, second) << json;
+    EXPECT_EQ(json.find("secret"), std::string_view::npos) << json;
+    EXPECT_EQ(frames[1].targets, (std::vector<size_t>{1}));
+    EXPECT_NE(net::frame_payload(frames[1].frame).find(R"({"name":"secret","type":"text"})"), std::string_view::npos);
+    EXPECT_EQ(frames[2].targets, (std::vector<size_t>{3}));
+    std::string_view packed = net::frame_payload(frames[2].frame);
+    EXPECT_NE(packed.find("\xa7" "columns\x92\x82\xa4name\xa2id\xa4type\xa7integer"), std::string_view::npos);
+    EXPECT_EQ(packed.find("secret"), std::string_view::npos);
+}
+
 TEST(Fanout, TwoSessionsWithTheSameMatchingSubsShareOneFrame) {
     auto a = subs({{"public.items", {"s1"}}});
     auto b = subs({{"public.items", {"s1"}}, {"public.unrelated", {"s2"}}});  // same match for this txn

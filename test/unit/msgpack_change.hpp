@@ -110,6 +110,29 @@ inline std::string truncate(const std::vector<std::pair<std::string, std::string
     return out;
 }
 
+// A schema change (DDL on a published table): its columns as [name, type] pairs.
+inline std::string schema_change(const std::string &schema, const std::string &table,
+                                 const std::vector<std::pair<std::string, std::string>> &columns) {
+    std::string out;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &out, append_to_string);
+    msgpack_pack_map(&pk, 4);
+    pack_str(pk, "op");
+    pack_str(pk, "s");
+    pack_str(pk, "schema");
+    pack_str(pk, schema);
+    pack_str(pk, "table");
+    pack_str(pk, table);
+    pack_str(pk, "columns");
+    msgpack_pack_array(&pk, columns.size());
+    for (const auto &[name, type] : columns) {
+        msgpack_pack_array(&pk, 2);
+        pack_str(pk, name);
+        pack_str(pk, type);
+    }
+    return out;
+}
+
 // A one-transaction batch.
 inline std::string batch(uint64_t lsn, uint32_t xid, const std::vector<std::string> &changes) {
     common::BatchWriter w;
