@@ -25,12 +25,12 @@ constexpr size_t kBytesPerWake = 1u << 20;  // ...and the encoded stream bytes f
 // A resuming (or catching-up) session asks for its next replay page once its send queue
 // is below this; live fan-out waits for sessions above it (kPaceWaitMs).
 constexpr size_t kReplayLowWaterBytes = 256u << 10;
-// How long live fan-out waits for a session that got the last batches to drain below
-// the low-water mark before it takes the next ones (frames are shared, so sessions fed
-// together cost one copy; one that falls behind is fed privately from the stream). A
-// reader keeping up drains a 1 MiB part in a few ms; this bounds how long a slow one
-// holds the others back: once, until it drained again.
-constexpr int64_t kPaceWaitMs = 25;
+// How long live fan-out waits for half of the sessions that got the last batches to
+// drain below the low-water mark before it takes the next ones (frames are shared, so
+// sessions fed together cost one copy; one that falls behind is fed privately from the
+// stream). A reader keeping up drains a 1 MiB part in a few ms; this bounds how long
+// slow ones hold the others back: once, until they drained again.
+constexpr int64_t kPaceWaitMs = 100;
 // Frames above this go out as WebSocket fragments of this size, one per writeable
 // callback: lws copies what the kernel did not take of a write, so a whole 1 MiB frame
 // written to 1,000 slow sockets could cost 1,000 copies.
@@ -210,13 +210,21 @@ bool Server::waiting_for_busy_sessions() {
     busy_sessions_.erase(std::remove_if(busy_sessions_.begin(), busy_sessions_.end(),
                                         [&](uint64_t serial) { return !still_busy(serial); }),
                          busy_sessions_.end());
-    if (busy_sessions_.empty()) return false;
     int64_t now = session::steady_now_ms();
-    if (busy_since_ms_ == 0) busy_since_ms_ = now;
+    if (busy_since_ms_ == 0) {
+        busy_since_ms_ = now;
+        busy_at_start_ = busy_sessions_.size();
+    }
+    // The pace is the median reader's: once half of the sessions that got the last
+    // batches drained, the next ones go out, and those still behind fill their queues
+    // (with frames the others share) until they fall behind at the high-water mark.
+    if (busy_sessions_.empty() || busy_sessions_.size() * 2 <= busy_at_start_) {
+        busy_sessions_.clear();
+        return false;
+    }
     if (now - busy_since_ms_ >= kPaceWaitMs) {
-        // They did not keep up: nobody waits for them again until they drained; their
-        // queues fill (with frames shared with the other sessions) and at the
-        // high-water mark they fall behind.
+        // Nobody (or too few) drained in time: nobody waits for these again until they
+        // drained.
         for (uint64_t serial : busy_sessions_)
             if (session::Session *s = sessions_.find_serial(serial)) s->pace_excused = true;
         busy_sessions_.clear();

@@ -100,6 +100,7 @@ private:
     stream::Pacing pacing_;
     std::vector<uint64_t> busy_sessions_;  // serials (pacing_.busy)
     int64_t busy_since_ms_ = 0;
+    size_t busy_at_start_ = 0;
     struct PaceTimer {
         lws_sorted_usec_list_t sul;
         Server *server;
