@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config python3 git
   postgresql-15 postgresql-server-dev-15 libpq-dev
-  libwebsockets-dev libhiredis-dev libmsgpack-dev rapidjson-dev libjwt-dev libssl-dev libcurl4-openssl-dev
+  libwebsockets-dev libhiredis-dev libmsgpack-dev rapidjson-dev libjwt-dev libssl-dev openssl libcurl4-openssl-dev
   libtomlplusplus-dev
   libgtest-dev googletest
   redis-server redis-tools
