@@ -19,6 +19,9 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# npm (clients/js: npm pack, and its tests' npm install): Debian's package, unless the
+# installed nodejs already brings it (NodeSource's nodejs provides and conflicts with npm).
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

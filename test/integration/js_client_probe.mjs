@@ -3,7 +3,7 @@
 // usage: node js_client_probe.mjs URL TABLE COUNT   -- prints one JSON line per change
 // (and "resync_required <lsn>" on stderr when the app is told to reload)
 import { createRequire } from 'node:module';
-import { LiveSync } from '../../clients/js/livesync.js';
+import { LiveSync } from 'livesync-client';  // run from the scratch app (js_package.py)
 
 const require = createRequire(import.meta.url);
 const WebSocket = require('ws');
