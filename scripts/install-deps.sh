@@ -6,13 +6,14 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config python3 git
   postgresql-15 postgresql-server-dev-15 libpq-dev
-  libwebsockets-dev libhiredis-dev libmsgpack-dev rapidjson-dev libjwt-dev libssl-dev openssl libcurl4-openssl-dev
+  libwebsockets-dev libhiredis-dev libmsgpack-dev rapidjson-dev libjwt-dev libssl-dev libcurl4-openssl-dev
   libtomlplusplus-dev
   libgtest-dev googletest
   redis-server redis-tools
   clang-14 libfuzzer-14-dev
   nodejs node-ws
   chromium
+  nginx openssl
 )
 
 missing=()

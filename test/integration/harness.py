@@ -220,8 +220,8 @@ class RawWebSocket:
     handshake's HTTP status (0: the server closed without answering)."""
 
     def __init__(self, port, headers=(), ssl_context=None, host="127.0.0.1", path="/v1/sync",
-                 protocol="livesync.v1.json", timeout=10):
-        sock = socket.create_connection((host, port), timeout)
+                 protocol="livesync.v1.json", timeout=10, source=None):
+        sock = socket.create_connection((host, port), timeout, source_address=(source, 0) if source else None)
         self.sock = ssl_context.wrap_socket(sock, server_hostname=host) if ssl_context else sock
         key = base64.b64encode(os.urandom(16)).decode()
         lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", "Upgrade: websocket", "Connection: Upgrade",
