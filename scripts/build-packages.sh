@@ -24,10 +24,14 @@ mkdir "$WORK/src"
 TREE=$(git stash create || true)
 git archive "${TREE:-HEAD}" | tar -x -C "$WORK/src"
 
-# Debian packages of the shared libraries the given files link (besides libc's).
+# Debian packages of the shared libraries the given files link directly (NEEDED), the
+# C and C++ runtimes left out.
 depends_of() {
-  ldd "$@" | awk '/=> \// {print $3}' | sort -u | while read -r lib; do
-    dpkg -S "$(realpath "$lib")" 2>/dev/null || dpkg -S "$lib" 2>/dev/null || true
+  for f in "$@"; do
+    for lib in $(objdump -p "$f" | awk '/NEEDED/ {print $2}'); do
+      path=$(ldd "$f" | awk -v l="$lib" '$1 == l {print $3}')
+      [ -n "$path" ] && { dpkg -S "$(realpath "$path")" 2>/dev/null || dpkg -S "$path" 2>/dev/null || true; }
+    done
   done | cut -d: -f1 | sort -u | grep -v -x -e libc6 -e libgcc-s1 -e libstdc++6 | paste -sd, | sed 's/,/, /g'
 }
 
@@ -42,7 +46,7 @@ Package: postgresql-15-livesync
 Version: $VERSION
 Architecture: $ARCH
 Maintainer: livesync <livesync@localhost>
-Depends: postgresql-15, $(depends_of "$EXT$($PG_CONFIG --pkglibdir)/livesync.so" | sed 's/\(, \)\?libpq5//')
+Depends: postgresql-15, $(depends_of "$EXT$($PG_CONFIG --pkglibdir)/livesync.so")
 Section: database
 Priority: optional
 Description: livesync: stream committed PostgreSQL changes to WebSocket clients (extension)
