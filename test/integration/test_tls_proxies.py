@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -35,7 +36,7 @@ def make_cert(workdir, name):
 def served_cert(port, ca_file):
     """The DER certificate a new TLS connection to port is given."""
     ctx = ssl.create_default_context(cafile=ca_file)
-    with ctx.wrap_socket(__import__("socket").create_connection(("127.0.0.1", port), 5),
+    with ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), 5),
                          server_hostname="127.0.0.1") as s:
         return s.getpeercert(binary_form=True)
 
