@@ -8,10 +8,15 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "test", "integration"))
 import harness  # noqa: E402
+
+def say(text):
+    print(f"# {text}", flush=True)
+
 
 WORDS = ["buy milk", "write docs", "ship it", "call mom", "fix the build", "water plants", "read a book"]
 
@@ -24,9 +29,14 @@ def main():
 
     # The demo client has no token: livesyncd serves it as role "anonymous" (never do
     # this in production; see docs/security.md), and that role is granted todos.
+    started = time.monotonic()
+    say("starting Redis, Postgres (wal_level=logical, livesync preloaded) and livesyncd on free "
+        "loopback ports, in a temp dir")
     with harness.Stack(sidecar_args=["--allow-anonymous"]) as stack:
+        say(f"data in {stack.workdir}; waiting for the replicator to connect to Redis and create its slot")
         stack.wait_replicator()
         pg = stack.pg
+        say("creating table todos; livesync.publish('todos'); livesync.grant('anonymous', 'todos')")
         pg.psql("CREATE TABLE todos (id serial PRIMARY KEY, title text NOT NULL, done boolean NOT NULL DEFAULT false)")
         pg.psql("SELECT livesync.publish('todos')")
         pg.psql("SELECT livesync.grant('anonymous', 'todos')")
@@ -34,10 +44,30 @@ def main():
         print(f"# Postgres 127.0.0.1:{pg.port}  Redis {stack.redis.url}  livesyncd {stack.sidecar.url}", flush=True)
         print(f"# try: psql -h 127.0.0.1 -p {pg.port} -U postgres -c \"INSERT INTO todos (title) VALUES ('hi')\"",
               flush=True)
+        say("starting livesync-cli: it prints one JSON line per change below; a writer commits one a second")
         client = subprocess.Popen([os.path.join(harness.BUILD, "livesync-cli"), "--url", stack.sidecar.url,
-                                   "--table", "public.todos", "--client-id", "demo-client"])
+                                   "--table", "public.todos", "--client-id", "demo-client"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first, subscribed = threading.Event(), threading.Event()
+
+        def relay_stderr():
+            for line in client.stderr:
+                sys.stderr.write(line)
+                if line.startswith("subscribed"):
+                    subscribed.set()
+        threading.Thread(target=relay_stderr, daemon=True).start()
+
+        def relay():
+            for line in client.stdout:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+                if not first.is_set():
+                    first.set()
+                    say(f"first change reached the client {time.monotonic() - started:.1f} s after the demo "
+                        "started its servers")
+        threading.Thread(target=relay, daemon=True).start()
+        subscribed.wait(30)
         try:
-            time.sleep(1)
             deadline = time.monotonic() + args.seconds if args.seconds else None
             n = 0
             while deadline is None or time.monotonic() < deadline:

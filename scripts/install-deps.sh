@@ -13,19 +13,26 @@ PACKAGES=(
   clang-14 libfuzzer-14-dev
   nodejs node-ws
   chromium
+  nginx openssl
 )
 
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# npm (clients/js: npm pack, and its tests' npm install): Debian's package, unless the
+# installed nodejs already brings it (NodeSource's nodejs provides and conflicts with npm).
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -eq 0 ]; then
+  echo "== Debian packages: all present"
   exit 0
 fi
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-echo "installing: ${missing[*]}"
+echo "== installing Debian packages: ${missing[*]}"
+echo "   (if another apt or dpkg run holds the lock, this waits for it, up to 10 minutes)"
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
-$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+LOCK_WAIT=(-o DPkg::Lock::Timeout=600)
+$SUDO apt-get "${LOCK_WAIT[@]}" update -q
+$SUDO apt-get "${LOCK_WAIT[@]}" install -y -q --no-install-recommends "${missing[@]}"

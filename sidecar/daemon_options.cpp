@@ -1,6 +1,7 @@
 #include "sidecar/daemon_options.hpp"
 
 #include "sidecar/config_file.hpp"
+#include "sidecar/net/tls_files.hpp"
 
 #include <charconv>
 #include <unistd.h>
@@ -68,6 +69,12 @@ std::string daemon_usage() {
            "                       default redis://127.0.0.1:6379)\n"
            "  --prefix STRING      Redis key prefix (env LIVESYNC_PREFIX, default livesync:)\n"
            "  --sidecar-id ID      this sidecar's id in the registry (default <hostname>-<pid>)\n"
+           "  --tls-cert FILE      PEM certificate (chain): serve wss:// and https:// (env\n"
+           "                       LIVESYNC_TLS_CERT); needs --tls-key; both re-read on SIGHUP\n"
+           "  --tls-key FILE       PEM private key of --tls-cert (env LIVESYNC_TLS_KEY)\n"
+           "  --trusted-proxies CIDR,...  peers whose X-Forwarded-For names the client (for rate\n"
+           "                       limits, bans, ownership, audit); default none (env\n"
+           "                       LIVESYNC_TRUSTED_PROXIES)\n"
            "  --help               print this and exit\n" +
            config_file_usage() +
            auth::security_usage() + session_usage();
@@ -77,12 +84,15 @@ namespace {
 
 ParsedOptions parse_command_line(const std::vector<std::string> &args,
                                  const std::function<const char *(const char *)> &getenv) {
-    std::optional<std::string> listen, redis, prefix, sidecar_id;
+    std::optional<std::string> listen, redis, prefix, sidecar_id, tls_cert, tls_key, trusted_proxies;
     auth::SecurityFlags security;
     SessionFlags session_flags;
     if (const char *v = getenv("LIVESYNC_LISTEN")) listen = v;
     if (const char *v = getenv("LIVESYNC_REDIS_URL")) redis = v;
     if (const char *v = getenv("LIVESYNC_PREFIX")) prefix = v;
+    if (const char *v = getenv("LIVESYNC_TLS_CERT")) tls_cert = v;
+    if (const char *v = getenv("LIVESYNC_TLS_KEY")) tls_key = v;
+    if (const char *v = getenv("LIVESYNC_TRUSTED_PROXIES")) trusted_proxies = v;
 
     for (size_t i = 0; i < args.size(); ++i) {
         std::string flag = args[i], value;
@@ -97,6 +107,9 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
                                              : flag == "--redis"      ? &redis
                                              : flag == "--prefix"     ? &prefix
                                              : flag == "--sidecar-id" ? &sidecar_id
+                                             : flag == "--tls-cert"   ? &tls_cert
+                                             : flag == "--tls-key"    ? &tls_key
+                                             : flag == "--trusted-proxies" ? &trusted_proxies
                                                                       : nullptr;
         if (target == nullptr && !inline_value && security.switch_flag(flag)) continue;
         if (target == nullptr) target = security.value_flag(flag);
@@ -120,6 +133,18 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
     o.sidecar_id = sidecar_id ? *sidecar_id : default_sidecar_id();
     if (!valid_sidecar_id(o.sidecar_id))
         return OptionsError{"--sidecar-id must be 1 to 128 printable ASCII characters without spaces"};
+    if (tls_cert.value_or("").empty() != tls_key.value_or("").empty())
+        return OptionsError{"--tls-cert and --tls-key go together: give both (wss/https) or neither (ws/http)"};
+    if (tls_cert && !tls_cert->empty()) {
+        if (std::string why = net::check_tls_files(*tls_cert, *tls_key); !why.empty()) return OptionsError{why};
+        o.tls_cert = *tls_cert;
+        o.tls_key = *tls_key;
+    }
+    if (trusted_proxies) {
+        auto parsed = net::TrustedProxies::parse(*trusted_proxies, &error);
+        if (!parsed) return OptionsError{error};
+        o.trusted_proxies = *parsed;
+    }
     if (!security.resolve(getenv, o.security, &error)) return OptionsError{error};
     if (!session_flags.resolve(getenv, o.sessions, &error)) return OptionsError{error};
     return o;

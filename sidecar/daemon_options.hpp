@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/redis_url.hpp"
+#include "sidecar/net/client_address.hpp"
 #include "sidecar/auth/security_options.hpp"
 #include "sidecar/session/session_options.hpp"
 
@@ -23,6 +24,11 @@ struct DaemonOptions {
     std::string sidecar_id;  // default: <hostname>-<pid>
     auth::SecurityOptions security;  // tokens, anonymous access (sidecar/auth)
     SessionOptions sessions;         // send-queue bound, resume paging (sidecar/session)
+    // wss/https when both are set (checked readable and matching at parse time; re-read
+    // on SIGHUP). Neither: plain ws/http.
+    std::string tls_cert;
+    std::string tls_key;
+    net::TrustedProxies trusted_proxies;  // whose X-Forwarded-For is believed
 
     std::string listen() const;
 };

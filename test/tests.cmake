@@ -17,6 +17,11 @@ foreach(file ${integration_files})
     ENVIRONMENT "LIVESYNC_BUILD_DIR=${CMAKE_BINARY_DIR};NODE_PATH=/usr/share/nodejs"
     TIMEOUT 600)
 endforeach()
+# Builds both Debian packages from a clean export before installing them (opt-in:
+# LIVESYNC_PACKAGE_TEST=1, it writes into the system's PostgreSQL directories).
+if(TEST integration.packages)
+  set_tests_properties(integration.packages PROPERTIES TIMEOUT 1500)
+endif()
 
 # libFuzzer smoke run (builds its own clang + sanitizer tree in build-fuzz).
 if(NOT LIVESYNC_FUZZ)

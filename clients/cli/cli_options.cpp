@@ -8,9 +8,16 @@ namespace livesync::cli {
 namespace {
 
 std::optional<CliError> parse_ws_url(const std::string &url, CliOptions &o) {
-    const std::string scheme = "ws://";
-    if (url.rfind(scheme, 0) != 0) return CliError{"--url must start with ws:// (wss is not supported), not \"" + url + "\""};
-    std::string rest = url.substr(scheme.size());
+    std::string rest;
+    if (url.rfind("ws://", 0) == 0) {
+        rest = url.substr(5);
+    } else if (url.rfind("wss://", 0) == 0) {
+        rest = url.substr(6);
+        o.tls = true;
+        o.port = 443;
+    } else {
+        return CliError{"--url must start with ws:// or wss://, not \"" + url + "\""};
+    }
     auto slash = rest.find('/');
     std::string hostport = rest.substr(0, slash);
     o.path = slash == std::string::npos ? "/" : rest.substr(slash);
@@ -34,6 +41,7 @@ std::string cli_usage() {
            "                    [--client-id ID] [--last-lsn LSN] [--count N] [--timeout SECONDS]\n"
            "                    [--token JWT]   (or env LIVESYNC_TOKEN; sent in the hello)\n"
            "                    [--msgpack]     (speak livesync.v1.msgpack; prints the same JSON)\n"
+           "                    [--ca-file PEM] (wss: trust these CAs instead of the system's)\n"
            "Prints one JSON line per change (and notify message) on stdout and \"subscribed <table>\n"
            "<lsn>\" (\"subscribed channel:<name> <lsn>\") on stderr\n"
            "per acknowledged subscription. Exits 0 after N changes, on timeout or SIGINT;\n"
@@ -54,7 +62,7 @@ std::variant<CliOptions, CliHelp, CliError> parse_cli_options(const std::vector<
         if (i + 1 >= args.size()) return CliError{flag == "--url" || flag == "--table" || flag == "--channel" ||
                                                           flag == "--client-id" ||
                                                           flag == "--last-lsn" || flag == "--count" || flag == "--token" ||
-                                                          flag == "--timeout"
+                                                          flag == "--timeout" || flag == "--ca-file"
                                                       ? flag + " needs a value"
                                                       : "unknown option \"" + flag + "\""};
         const std::string &value = args[++i];
@@ -69,6 +77,9 @@ std::variant<CliOptions, CliHelp, CliError> parse_cli_options(const std::vector<
             o.client_id = value;
         } else if (flag == "--last-lsn") {
             o.last_lsn = value;
+        } else if (flag == "--ca-file") {
+            if (value.empty()) return CliError{"--ca-file must not be empty"};
+            o.ca_file = value;
         } else if (flag == "--token") {
             if (value.empty()) return CliError{"--token must not be empty"};
             o.token = value;
@@ -90,6 +101,7 @@ std::variant<CliOptions, CliHelp, CliError> parse_cli_options(const std::vector<
     }
     if (!url) return CliError{"--url is required"};
     if (auto err = parse_ws_url(*url, o)) return *err;
+    if (o.ca_file && !o.tls) return CliError{"--ca-file is for wss:// URLs"};
     if (o.tables.empty() && o.channels.empty()) return CliError{"at least one --table or --channel is required"};
     return o;
 }

@@ -14,6 +14,8 @@ struct CliOptions {
     std::string host;
     int port = 80;
     std::string path = "/";
+    bool tls = false;                   // wss://
+    std::optional<std::string> ca_file;  // --ca-file: PEM CAs to verify the server with (default: the system's)
     std::vector<std::string> tables;
     std::vector<std::string> channels;  // livesync.notify channels (subscriptions c1, c2, ...)
     std::optional<std::string> client_id;

@@ -299,6 +299,10 @@ int main(int argc, char **argv) {
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = kProtocols;
     info.user = &app;
+    if (app.options.tls) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        if (app.options.ca_file) info.client_ssl_ca_filepath = app.options.ca_file->c_str();
+    }
     struct lws_context *context = lws_create_context(&info);
     if (context == nullptr) {
         std::fprintf(stderr, "livesync-cli: cannot create the lws context\n");
@@ -315,6 +319,8 @@ int main(int argc, char **argv) {
     ci.origin = app.options.host.c_str();
     ci.protocol = app.options.msgpack ? livesync::protocol::kMsgpackSubprotocol : livesync::protocol::kJsonSubprotocol;
     ci.pwsi = &app.wsi;
+    // wss: the server's certificate must chain to a trusted CA and name the host.
+    if (app.options.tls) ci.ssl_connection = LCCSCF_USE_SSL;
     if (lws_client_connect_via_info(&ci) == nullptr && !app.finished)
         fail(app, "cannot connect to " + app.options.host + ":" + std::to_string(app.options.port));
 

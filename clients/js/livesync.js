@@ -1,8 +1,9 @@
 // livesync client for browsers and Node (>= 22, or any runtime with a global
-// WebSocket; pass `WebSocket` in the options otherwise). A plain ES module, no build
-// step, no dependencies. Speaks protocol v1 over the `livesync.v1.json` subprotocol.
+// WebSocket; pass `WebSocket` in the options otherwise). An ES module, typed by
+// livesync.d.ts. Speaks protocol v1 over `livesync.v1.json` (default) or
+// `livesync.v1.msgpack` (options.encoding = 'msgpack', with @msgpack/msgpack).
 //
-//   import { LiveSync } from './livesync.js';
+//   import { LiveSync } from 'livesync-client';
 //   const sync = new LiveSync('ws://127.0.0.1:8080/v1/sync', { token });
 //   const sub = sync.subscribe('public.todos', (change, tx) => render(change));
 //   sub.unsubscribe();
@@ -11,9 +12,73 @@
 //
 // It remembers the LSN of the last transaction it delivered and, after any disconnect,
 // reconnects with exponential backoff, says hello with that LSN and its subscriptions,
-// so the server can replay what was missed: no gap, no duplicate.
+// so the server can replay what was missed: no gap, no duplicate. It stops for good
+// when the server says retrying cannot help (STOP_CODES).
 
-const PROTOCOL = 'livesync.v1.json';
+import { Decoder, Encoder, ExtensionCodec, decodeTimestampToTimeSpec } from '@msgpack/msgpack';
+
+const PROTOCOLS = { json: 'livesync.v1.json', msgpack: 'livesync.v1.msgpack' };
+
+// Close codes after which a reconnect would be refused again, or would undo what the
+// server meant: the client stops and says why (onStatus 'stopped', onError).
+export const STOP_CODES = Object.freeze({
+  4401: 'unauthorized',  // no or bad token: a new token is needed
+  4403: 'forbidden',     // banned address, client id of another user, token of another sub
+  4409: 'replaced',      // the same client id connected again elsewhere
+  4410: 'kicked',        // an administrator ended the session
+});
+
+// msgpack column values (docs/protocol.md): decoded to what the JSON encoding gives, so
+// an application reads the same values whichever encoding it picked -- except bytea,
+// which arrives as a Uint8Array instead of "\\x..." text.
+const textDecoder = new TextDecoder();
+const extensions = new ExtensionCodec();
+const asText = (data) => textDecoder.decode(data);
+for (const type of [1, 3, 4, 5, 6, 7, 8, 9]) extensions.register({ type, encode: () => null, decode: asText });
+extensions.register({ type: 2, encode: () => null, decode: (data) => JSON.parse(asText(data)) });
+// timestamptz (and commit_time): RFC 3339 UTC with microseconds, as the JSON encoding.
+extensions.register({
+  type: -1,
+  encode: () => null,
+  decode: (data) => {
+    const { sec, nsec } = decodeTimestampToTimeSpec(data);
+    const micros = String(Math.floor(nsec / 1000)).padStart(6, '0');
+    return new Date(sec * 1000).toISOString().replace(/\.\d{3}Z$/, `.${micros}Z`);
+  },
+});
+// useBigInt64: an int8 beyond 2^53 arrives as a BigInt instead of failing the frame.
+const decoder = new Decoder({ extensionCodec: extensions, useBigInt64: true });
+const encoder = new Encoder();
+
+// An update's `unchanged` TOAST columns were not sent; a subscription that knows its
+// rows (options.key) fills them in from the row it holds. Returns the change to deliver.
+function mergeUnchanged(change, rows, key) {
+  const rowKey = (row) => JSON.stringify(key.map((k) => row[k]));
+  if (change.op === 'insert' || change.op === 'update') {
+    let row = change.new;
+    if (change.op === 'update') {
+      const before = rows.get(rowKey(change.old ?? change.new));
+      if (change.old) rows.delete(rowKey(change.old));
+      if (before && change.unchanged && change.unchanged.length) {
+        row = { ...change.new };
+        const still = [];
+        for (const col of change.unchanged) {
+          if (col in before) row[col] = before[col];
+          else still.push(col);
+        }
+        change = { ...change, new: row };
+        if (still.length) change.unchanged = still;
+        else delete change.unchanged;
+      }
+    }
+    rows.set(rowKey(row), row);
+  } else if (change.op === 'delete') {
+    rows.delete(rowKey(change.old));
+  } else if (change.op === 'truncate') {
+    rows.clear();
+  }
+  return change;
+}
 
 export class LiveSync {
   constructor(url, options = {}) {
@@ -29,6 +94,9 @@ export class LiveSync {
     this.onSchema = options.onSchema ?? (() => {});
     this.minBackoffMs = options.minBackoffMs ?? 250;
     this.maxBackoffMs = options.maxBackoffMs ?? 10000;
+    this.encoding = options.encoding ?? 'json';
+    if (!PROTOCOLS[this.encoding]) throw new Error(`livesync: encoding must be 'json' or 'msgpack', not ${this.encoding}`);
+    this.stopped = null;             // {code, reason} once the server said not to come back
     this.WebSocketImpl = options.WebSocket ?? globalThis.WebSocket;
     if (!this.WebSocketImpl) throw new Error('livesync: no WebSocket implementation; pass options.WebSocket');
     this.subscriptions = new Map();  // id -> {table, filter, columns, onChange, onReady}
@@ -43,20 +111,22 @@ export class LiveSync {
   subscribe(table, onChange, options = {}) {
     const id = options.id ?? `s${this.nextId++}`;
     const sub = { table, filter: options.filter, columns: options.columns, onChange, onReady: options.onReady,
-                  onEnd: options.onEnd, onSchema: options.onSchema };
+                  onEnd: options.onEnd, onSchema: options.onSchema, key: options.key, rows: options.key ? new Map() : null };
+    if (options.key !== undefined && !(Array.isArray(options.key) && options.key.length > 0))
+      throw new Error('livesync: key must be a non-empty array of column names');
     this.subscriptions.set(id, sub);
     if (this.ready) this.sendSubscribe(id, sub);
-    return { id, unsubscribe: () => this.unsubscribe(id) };
+    return { id, rows: sub.rows, unsubscribe: () => this.unsubscribe(id) };
   }
 
   // livesync.notify messages on `channel` (the token's `channels` claim must allow it):
   // onMessage(change, tx) with change = {op: 'message', channel, payload, sub}.
   listen(channel, onMessage, options = {}) {
     const id = options.id ?? `n${this.nextId++}`;
-    const sub = { channel, onChange: onMessage, onReady: options.onReady, onEnd: options.onEnd };
+    const sub = { channel, onChange: onMessage, onReady: options.onReady, onEnd: options.onEnd, rows: null };
     this.subscriptions.set(id, sub);
     if (this.ready) this.sendSubscribe(id, sub);
-    return { id, unsubscribe: () => this.unsubscribe(id) };
+    return { id, rows: null, unsubscribe: () => this.unsubscribe(id) };
   }
 
   unsubscribe(id) {
@@ -75,7 +145,8 @@ export class LiveSync {
   connect() {
     this.ready = false;
     this.onStatus('connecting');
-    const ws = new this.WebSocketImpl(this.url, PROTOCOL);
+    const ws = new this.WebSocketImpl(this.url, PROTOCOLS[this.encoding]);
+    if (this.encoding === 'msgpack') ws.binaryType = 'arraybuffer';
     this.ws = ws;
     ws.onopen = () => this.sendHello();
     ws.onmessage = (event) => this.handle(event.data);
@@ -83,7 +154,15 @@ export class LiveSync {
       this.ready = false;
       if (this.ws !== ws) return;
       this.onStatus('disconnected', event.code, event.reason);
-      if (this.closed || event.code === 4401 || event.code === 4403) return;  // retrying cannot help
+      if (this.closed) return;
+      if (STOP_CODES[event.code]) {
+        this.stopped = { code: event.code, reason: event.reason };
+        this.closed = true;
+        this.onStatus('stopped', event.code, event.reason);
+        this.onError({ type: 'error', code: STOP_CODES[event.code], closeCode: event.code,
+                       message: event.reason || STOP_CODES[event.code] });
+        return;
+      }
       const delay = this.backoffMs;
       this.backoffMs = Math.min(this.backoffMs * 2, this.maxBackoffMs);
       this.timer = setTimeout(() => this.connect(), delay * (0.5 + Math.random() / 2));
@@ -104,7 +183,8 @@ export class LiveSync {
   }
 
   send(frame) {
-    if (this.ws && this.ws.readyState === 1) this.ws.send(JSON.stringify(frame));
+    if (!this.ws || this.ws.readyState !== 1) return;
+    this.ws.send(this.encoding === 'msgpack' ? encoder.encode(frame) : JSON.stringify(frame));
   }
 
   subscribeFields(id, sub) {
@@ -122,9 +202,14 @@ export class LiveSync {
   handle(data) {
     let frame;
     try {
-      frame = JSON.parse(typeof data === 'string' ? data : data.toString());
+      if (this.encoding === 'msgpack') {
+        if (typeof data === 'string') throw new Error('a text frame on livesync.v1.msgpack');
+        frame = decoder.decode(data instanceof ArrayBuffer ? new Uint8Array(data) : data);
+      } else {
+        frame = JSON.parse(typeof data === 'string' ? data : data.toString());
+      }
     } catch (e) {
-      this.onError({ code: 'bad_frame', message: `server sent a frame that is not JSON: ${e.message}` });
+      this.onError({ code: 'bad_frame', message: `server sent a frame that is not ${this.encoding}: ${e.message}` });
       return;
     }
     switch (frame.type) {
@@ -162,7 +247,7 @@ export class LiveSync {
           }
           for (const id of change.sub ?? []) {
             const sub = this.subscriptions.get(id);
-            if (sub) sub.onChange(change, frame);
+            if (sub) sub.onChange(sub.rows ? mergeUnchanged(change, sub.rows, sub.key) : change, frame);
           }
           if (change.op === 'message') this.onNotify(change, frame);
         }
@@ -175,6 +260,7 @@ export class LiveSync {
         const wasResuming = this.resuming;
         this.resuming = false;
         this.lastLsn = frame.lsn ?? null;
+        for (const sub of this.subscriptions.values()) if (sub.rows) sub.rows.clear();  // stale now
         this.onResync(frame);
         if (wasResuming) this.onStatus('live', frame);  // in place of caught_up
         break;

@@ -29,12 +29,6 @@ std::string method_of(struct lws *wsi) {
     return "OTHER";
 }
 
-std::string peer(struct lws *wsi) {
-    char address[128] = "";
-    lws_get_peer_simple(wsi, address, sizeof address);
-    return address;
-}
-
 }  // namespace
 
 SecurityHub::SecurityHub(HubConfig config, sidecar::auth::Gatekeeper &gate, sidecar::auth::SecurityStore *store,
@@ -42,11 +36,12 @@ SecurityHub::SecurityHub(HubConfig config, sidecar::auth::Gatekeeper &gate, side
     : config_(std::move(config)), gate_(gate), store_(store), counters_(counters), audit_(audit) {}
 
 void SecurityHub::bind(session::SessionTable &sessions, session::FrameHandler &handler, Respond respond,
-                       std::function<void()> wake) {
+                       std::function<void()> wake, std::function<std::string(struct lws *)> address_of) {
     sessions_ = &sessions;
     handler_ = &handler;
     respond_ = std::move(respond);
     wake_ = std::move(wake);
+    address_of_ = std::move(address_of);
 }
 
 void SecurityHub::push(sidecar::auth::StoreResult result) {
@@ -172,7 +167,7 @@ int SecurityHub::on_request(struct lws *wsi, std::string_view path) {
     r.method = method_of(wsi);
     r.path = std::string(path);
     if (!token_matches(config_.admin_token, header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, 4096))) {
-        std::string address = peer(wsi);
+        std::string address = address_of_(wsi);
         sidecar::auth::AuditEvent e;
         e.kind = "admin_auth_failed";
         e.address = address;
@@ -256,7 +251,7 @@ int SecurityHub::answer(struct lws *wsi, const Request &r) {
         return 0;
     }
     sidecar::auth::AuditEvent e;
-    e.address = peer(wsi);
+    e.address = address_of_(wsi);
     if (auto *kick_request = std::get_if<Kick>(&request)) {
         ControlCommand c{"kick", kick_request->client_id, kick_request->user, "", config_.sidecar_id, 0, ""};
         size_t n = kick(c);

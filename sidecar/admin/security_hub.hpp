@@ -37,8 +37,10 @@ public:
                 ops::Counters &counters, sidecar::auth::AuditSink &audit);
 
     // Called by the server before run(): what drain() and the admin API act on.
+    // address_of: the client's address of a connection (the peer, or what a trusted
+    // proxy forwarded), for admin-token failures and the audit log.
     void bind(session::SessionTable &sessions, session::FrameHandler &handler, Respond respond,
-              std::function<void()> wake);
+              std::function<void()> wake, std::function<std::string(struct lws *)> address_of);
 
     sidecar::auth::OwnershipClaims *ownership() { return store_; }
 
@@ -82,6 +84,7 @@ private:
     session::FrameHandler *handler_ = nullptr;
     Respond respond_;
     std::function<void()> wake_;
+    std::function<std::string(struct lws *)> address_of_;
 
     std::mutex mutex_;
     std::deque<std::variant<sidecar::auth::StoreResult, ControlCommand>> inbox_;  // guarded by mutex_

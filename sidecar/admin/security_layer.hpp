@@ -35,6 +35,9 @@ public:
         store_.start();
         control_.start();
     }
+    // The store writes (owners, bans, activity): stopped with the other writers, before
+    // redis::Connection::interrupt_all(). Then stop() ends the control reader.
+    void stop_store() { store_.stop(); }
     void stop() {
         control_.stop();
         store_.stop();

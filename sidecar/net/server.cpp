@@ -75,6 +75,8 @@ std::string header(struct lws *wsi, enum lws_token_indexes token) {
 
 void on_grace_over(lws_sorted_usec_list_t *) {}
 
+int on_listener_closed() { return 0; }
+
 }  // namespace
 
 Server::Server(ServerConfig config, stream::EventQueue &events, registry::RegistrySink &registry,
@@ -104,7 +106,7 @@ void Server::set_security_hub(admin::SecurityHub *hub) {
               [this](struct lws *wsi, HttpResponse response, bool close_after) {
                   return respond_http(wsi, std::move(response), close_after);
               },
-              [this] { wake(); });
+              [this] { wake(); }, [this](struct lws *wsi) { return client_address(wsi); });
 }
 
 void Server::deliver_replay_page(stream::ReplayPage page) {
@@ -125,6 +127,14 @@ bool Server::listen(std::string *error) {
     info.user = this;
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DISABLE_IPV6;
     if (config_.host.find(':') != std::string::npos) info.options &= ~LWS_SERVER_OPTION_DISABLE_IPV6;
+    if (!config_.tls_cert.empty()) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = config_.tls_cert.c_str();
+        info.ssl_private_key_filepath = config_.tls_key.c_str();
+        // HTTP/1.1 only: sessions are written one frame per WRITEABLE on their own
+        // connection, which HTTP/2's WebSocket-over-stream mode would not give them.
+        info.alpn = "http/1.1";
+    }
     context_ = lws_create_context(&info);
     if (context_ == nullptr) {
         *error = "cannot listen on " + config_.host + ":" + std::to_string(config_.port);
@@ -167,6 +177,18 @@ void Server::wake() {
     if (context_) lws_cancel_service(context_);
 }
 
+void Server::reload_tls() {
+    tls_reload_requested_.store(true);
+    wake();
+}
+
+std::string Server::client_address(struct lws *wsi) const {
+    char peer[128] = "";
+    lws_get_peer_simple(wsi, peer, sizeof peer);
+    if (config_.trusted_proxies.empty()) return peer;
+    return config_.trusted_proxies.client_address(peer, header(wsi, WSI_TOKEN_X_FORWARDED_FOR));
+}
+
 void Server::request_stop() {
     stop_requested_.store(true);
     wake();
@@ -182,6 +204,10 @@ void Server::run() {
         if (sessions_.size() == 0) break;
         auto now = std::chrono::steady_clock::now();
         if (!grace_scheduled) {
+            // Close the listening socket now, not when the process exits: a new
+            // livesyncd started right after SIGTERM binds the port at once while this
+            // one says goodbye to its sessions.
+            lws_context_deprecate(context_, on_listener_closed);
             // Wakes the loop when the grace period ends even if no socket does.
             deadline = now + std::chrono::milliseconds(config_.shutdown_grace_ms);
             lws_sul_schedule(context_, 0, &grace, on_grace_over,
@@ -380,6 +406,12 @@ int Server::on_sync(struct lws *wsi, int reason, void *user, void *in, size_t le
             // lws tells every protocol; the queue is drained once per wake.
             if (std::strcmp(lws_get_protocol(wsi)->name, kServiceProtocol->name) != 0) return 0;
             if (stop_requested_.load() && !stopping_) begin_shutdown();
+            if (tls_reload_requested_.exchange(false) && !config_.tls_cert.empty()) {
+                // Reads the two files again (as lws did at start); the caller checked them.
+                lws_tls_cert_updated(context_, config_.tls_cert.c_str(), config_.tls_key.c_str(), nullptr, 0, nullptr,
+                                     0);
+                ops::info("TLS certificate reloaded", {{"cert", config_.tls_cert}});
+            }
             if (!stopping_) drain_events();
             if (!stopping_ && hub_) hub_->drain();
             return 0;
@@ -388,16 +420,12 @@ int Server::on_sync(struct lws *wsi, int reason, void *user, void *in, size_t le
             if (stopping_) return 1;
             if (hub_) {
                 // A banned address is refused before the handshake completes.
-                char address[128] = "";
-                lws_get_peer_simple(wsi, address, sizeof address);
-                if (hub_->refuse_connection(address)) return 1;
+                if (hub_->refuse_connection(client_address(wsi))) return 1;
             }
             return header(wsi, WSI_TOKEN_GET_URI) == kSyncPath ? 0 : 1;
 
         case LWS_CALLBACK_ESTABLISHED: {
-            char address[128] = "";
-            lws_get_peer_simple(wsi, address, sizeof address);
-            session::Session &s = sessions_.open(wsi, address, registry::unix_ms_now(), config_.max_send_queue_bytes,
+            session::Session &s = sessions_.open(wsi, client_address(wsi), registry::unix_ms_now(), config_.max_send_queue_bytes,
                                                  [wsi] { lws_callback_on_writable(wsi); });
             data->session = &s;
             data->close_started = false;

@@ -11,6 +11,7 @@
 
 #include "sidecar/admin/security_hub.hpp"
 #include "sidecar/auth/gatekeeper.hpp"
+#include "sidecar/net/client_address.hpp"
 #include "sidecar/net/http_router.hpp"
 #include "sidecar/ops/counters.hpp"
 #include "sidecar/registry/registry_writer.hpp"
@@ -34,6 +35,9 @@ struct ServerConfig {
     size_t max_message_bytes = 1u << 20;
     int64_t send_stall_timeout_ms = 30000;
     int shutdown_grace_ms = 2000;
+    std::string tls_cert;  // both set: wss/https only
+    std::string tls_key;
+    TrustedProxies trusted_proxies;
 };
 
 class Server {
@@ -53,6 +57,11 @@ public:
     void request_stop();
     // Thread-safe: makes the service thread drain the event queue.
     void wake();
+    // Thread-safe: new connections get the certificate and key now in the configured
+    // files (checked by the caller); open sessions keep theirs.
+    void reload_tls();
+    // The client's address for a connection: the peer, or what a trusted proxy forwarded.
+    std::string client_address(struct lws *wsi) const;
     // Resume: where page requests go (set before run()), and where pages come back
     // (thread-safe; called on the replay reader's thread).
     void set_replay_reader(stream::ReplayReader *reader) { replay_reader_ = reader; }
@@ -112,6 +121,7 @@ private:
     std::unordered_map<struct lws *, bool> http_close_after_;       // close after the body (non-GET)
     std::unordered_map<struct lws *, std::string> http_bodies_;    // POST bodies being received (bounded)
     std::atomic<bool> stop_requested_{false};
+    std::atomic<bool> tls_reload_requested_{false};
     bool stopping_ = false;
 };
 

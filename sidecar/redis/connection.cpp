@@ -1,13 +1,32 @@
 #include "sidecar/redis/connection.hpp"
 
-#include <algorithm>
+#include <sys/socket.h>
 #include <sys/time.h>
+
+#include <algorithm>
+#include <mutex>
+#include <set>
 
 #include "sidecar/ops/log.hpp"
 
 namespace livesync::redis {
 
 namespace {
+
+// The sockets of every open Connection, for interrupt_all(). A socket is closed
+// (redisFree) under the same lock, so interrupt_all() never shuts down a number the
+// kernel has already given to another file.
+struct OpenSockets {
+    std::mutex mutex;
+    std::set<int> fds;
+    bool interrupted = false;
+};
+
+OpenSockets &open_sockets() {
+    static OpenSockets sockets;
+    return sockets;
+}
+
 timeval to_timeval(std::chrono::milliseconds ms) {
     timeval tv;
     tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
@@ -65,6 +84,16 @@ std::unique_ptr<Connection> Connection::open(const common::RedisUrl &url,
         *error = conn->connection_error();
         return nullptr;
     }
+    {
+        OpenSockets &open = open_sockets();
+        std::lock_guard<std::mutex> lock(open.mutex);
+        if (open.interrupted) {
+            *error = "livesyncd is shutting down";
+            return nullptr;
+        }
+        open.fds.insert(ctx->fd);
+        conn->registered_ = true;
+    }
     if (redisSetTimeout(ctx, to_timeval(read_timeout)) != REDIS_OK) {
         *error = "cannot set the Redis read timeout";
         return nullptr;
@@ -94,7 +123,25 @@ std::unique_ptr<Connection> Connection::open(const common::RedisUrl &url,
     return conn;
 }
 
-Connection::~Connection() { redisFree(ctx_); }
+Connection::~Connection() {
+    OpenSockets &open = open_sockets();
+    std::lock_guard<std::mutex> lock(open.mutex);
+    if (registered_) open.fds.erase(ctx_->fd);
+    redisFree(ctx_);
+}
+
+void Connection::interrupt_all() {
+    OpenSockets &open = open_sockets();
+    std::lock_guard<std::mutex> lock(open.mutex);
+    open.interrupted = true;
+    for (int fd : open.fds) ::shutdown(fd, SHUT_RDWR);
+}
+
+bool Connection::interrupted() {
+    OpenSockets &open = open_sockets();
+    std::lock_guard<std::mutex> lock(open.mutex);
+    return open.interrupted;
+}
 
 std::string Connection::connection_error() const {
     return ctx_->errstr[0] != '\0' ? std::string(ctx_->errstr) : std::string("Redis connection error");
@@ -150,6 +197,7 @@ void LinkState::up() {
 }
 
 void LinkState::down(std::string_view error) {
+    if (Connection::interrupted()) return;  // our own shutdown, not Redis going down
     if (state_ == State::Down) {
         // Another reason than the one logged, seen twice in a row: the lasting cause
         // (after a first "connection closed", say) is logged once.

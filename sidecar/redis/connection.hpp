@@ -50,11 +50,19 @@ public:
     Reply transaction(const std::vector<std::vector<std::string>> &commands, const std::vector<std::string> &then,
                       Reply *then_reply, std::string *error);
 
+    // Process shutdown: shuts down the socket of every open Connection, so a thread
+    // blocked in a command (XREAD BLOCK waits up to its block time) gets an error at
+    // once, and makes open() fail from now on. Called once the writers have flushed;
+    // the readers then see their stop flags and return. Thread-safe.
+    static void interrupt_all();
+    static bool interrupted();
+
 private:
     explicit Connection(redisContext *ctx) : ctx_(ctx) {}
     bool append(const std::vector<std::string> &args);
     std::string connection_error() const;
     redisContext *ctx_;
+    bool registered_ = false;  // in the set interrupt_all() shuts down
 };
 
 // True for a reply that is a Redis error; *error gets its text.

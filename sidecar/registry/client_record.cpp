@@ -38,21 +38,27 @@ std::vector<std::string> upsert_client_command(const Keys &keys, const ClientRec
         common::append_json_string(subs, r.subscriptions[i]);
     }
     subs += ']';
-    return {"EVAL",
-            kUpsertScript,
-            "1",
-            keys.client(r.client_id),
-            std::to_string(r.generation),
-            "sidecar",
-            keys.sidecar_id,
-            "address",
-            r.address,
-            "connected_at",
-            std::to_string(r.connected_at_ms),
-            "last_activity",
-            std::to_string(r.last_activity_ms),
-            "subscriptions",
-            subs};
+    std::vector<std::string> cmd{"EVAL",
+                                 kUpsertScript,
+                                 "1",
+                                 keys.client(r.client_id),
+                                 std::to_string(r.generation),
+                                 "sidecar",
+                                 keys.sidecar_id,
+                                 "address",
+                                 r.address,
+                                 "connected_at",
+                                 std::to_string(r.connected_at_ms),
+                                 "last_activity",
+                                 std::to_string(r.last_activity_ms),
+                                 "subscriptions",
+                                 subs};
+    for (const auto &[field, value] : {std::pair{"user", &r.user}, {"tenant", &r.tenant}, {"role", &r.role}})
+        if (*value) {
+            cmd.emplace_back(field);
+            cmd.push_back(**value);
+        }
+    return cmd;
 }
 
 std::vector<std::string> remove_client_command(const Keys &keys, const std::string &client_id, uint64_t generation) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,11 @@ struct ClientRecord {
     // The generation of the session's client-id claim (auth/security_store.hpp): a newer
     // session of the id, on any sidecar, has a higher one. 0: no claim was made.
     uint64_t generation = 0;
+    // Who the session is (livesync.clients() shows them): the token's sub (absent for
+    // anonymous sessions), its tenant and role claims; absent until the hello.
+    std::optional<std::string> user;
+    std::optional<std::string> tenant;
+    std::optional<std::string> role;
 };
 
 struct Keys {
@@ -33,7 +39,7 @@ struct Keys {
 };
 
 // Writes the client's hash (sidecar, generation, address, connected_at, last_activity,
-// subscriptions as a JSON array) unless it already holds a newer generation: a session
+// subscriptions as a JSON array, and user, tenant, role when known) unless it already holds a newer generation: a session
 // that lost its client id to a newer one on another sidecar must not overwrite its entry.
 std::vector<std::string> upsert_client_command(const Keys &keys, const ClientRecord &record);
 

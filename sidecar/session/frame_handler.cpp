@@ -237,6 +237,11 @@ void FrameHandler::publish_record(const Session &s) {
     r.last_activity_ms = registry::unix_ms_now();
     r.subscriptions = s.subscribed_tables();
     r.generation = s.claim_generation;
+    if (const sidecar::auth::Identity *id = s.identity()) {
+        if (!id->anonymous) r.user = id->subject;
+        r.tenant = id->tenant;
+        if (!id->role.empty()) r.role = id->role;
+    }
     registry_.upsert(std::move(r));
 }
 

@@ -14,6 +14,8 @@ import os
 import shutil
 import signal
 import socket
+import ssl
+import struct
 import subprocess
 import tempfile
 import time
@@ -162,8 +164,11 @@ class Redis:
 
 
 class Sidecar:
-    def __init__(self, workdir, redis_url, prefix="livesync:", extra=()):
-        self.port = free_port()
+    """livesyncd on a free port. ca_file: it serves TLS (extra has --tls-cert/--tls-key)
+    with a certificate that ca_file vouches for; url and http are then wss:// and https://."""
+    def __init__(self, workdir, redis_url, prefix="livesync:", extra=(), ca_file=None, port=None):
+        self.port = port or free_port()
+        self.ca_file = ca_file
         self.redis_url = redis_url
         self.prefix = prefix
         self.extra = list(extra)
@@ -177,11 +182,14 @@ class Sidecar:
 
     @property
     def url(self):
-        return f"ws://127.0.0.1:{self.port}/v1/sync"
+        return f"{'wss' if self.ca_file else 'ws'}://127.0.0.1:{self.port}/v1/sync"
 
     @property
     def http(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.ca_file else 'http'}://127.0.0.1:{self.port}"
+
+    def ssl_context(self):
+        return ssl.create_default_context(cafile=self.ca_file) if self.ca_file else None
 
     def start(self):
         self.log = open(self.log_path, "ab")
@@ -193,7 +201,7 @@ class Sidecar:
 
     def get(self, path):
         try:
-            with urllib.request.urlopen(self.http + path, timeout=2) as r:
+            with urllib.request.urlopen(self.http + path, timeout=2, context=self.ssl_context()) as r:
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
@@ -204,6 +212,72 @@ class Sidecar:
         stop_process(self.proc, sig)
         if self.proc is not None:
             self.log.close()
+
+
+class RawWebSocket:
+    """A bare RFC 6455 client on the stdlib, for handshakes a browser or livesync-cli
+    cannot make: any header (X-Forwarded-For), TLS with a given context. status is the
+    handshake's HTTP status (0: the server closed without answering)."""
+
+    def __init__(self, port, headers=(), ssl_context=None, host="127.0.0.1", path="/v1/sync",
+                 protocol="livesync.v1.json", timeout=10, source=None):
+        sock = socket.create_connection((host, port), timeout, source_address=(source, 0) if source else None)
+        self.sock = ssl_context.wrap_socket(sock, server_hostname=host) if ssl_context else sock
+        key = base64.b64encode(os.urandom(16)).decode()
+        lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", "Upgrade: websocket", "Connection: Upgrade",
+                 f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13", f"Sec-WebSocket-Protocol: {protocol}",
+                 *[f"{k}: {v}" for k, v in headers]]
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        self.buf = b""
+        self.status = 0
+        try:
+            while b"\r\n\r\n" not in self.buf:
+                chunk = self.sock.recv(4096)
+                if not chunk:
+                    return
+                self.buf += chunk
+        except (ConnectionError, ssl.SSLError):
+            return
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        self.status = int(head.split(b" ", 2)[1])
+
+    def send(self, message):
+        payload = json.dumps(message).encode()
+        mask = os.urandom(4)
+        n = len(payload)
+        header = bytes([0x81]) + (bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + struct.pack(">H", n))
+        self.sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+    def _read(self, n):
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("connection closed")
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def frame(self):
+        """The next frame: a parsed JSON text frame, or {"type": "close", "code": N}."""
+        b0, b1 = self._read(2)
+        n = b1 & 0x7F
+        if n == 126:
+            n = struct.unpack(">H", self._read(2))[0]
+        elif n == 127:
+            n = struct.unpack(">Q", self._read(8))[0]
+        payload = self._read(n)
+        if b0 & 0x0F == 8:
+            return {"type": "close", "code": struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else 1005}
+        return json.loads(payload)
+
+    def hello(self, client_id):
+        """Says hello; the first frame back (welcome, or the close that refused it)."""
+        self.send({"type": "hello", "client_id": client_id})
+        return self.frame()
+
+    def close(self):
+        with contextlib.suppress(OSError):
+            self.sock.close()
 
 
 def stop_process(proc, sig=signal.SIGTERM):

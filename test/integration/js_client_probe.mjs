@@ -5,7 +5,7 @@
 // prints {"onSchema": change} from the subscription's onSchema and {"clientOnSchema":
 // change} from the client-wide one (COUNT counts rows only)
 import { createRequire } from 'node:module';
-import { LiveSync } from '../../clients/js/livesync.js';
+import { LiveSync } from 'livesync-client';  // run from the scratch app (js_package.py)
 
 const require = createRequire(import.meta.url);
 const WebSocket = require('ws');

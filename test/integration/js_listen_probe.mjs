@@ -3,7 +3,7 @@
 // usage: node js_listen_probe.mjs URL TOKEN CHANNEL COUNT   -- one JSON line per message
 // ("listening <channel> <lsn>" on stderr once the subscription is acknowledged)
 import { createRequire } from 'node:module';
-import { LiveSync } from '../../clients/js/livesync.js';
+import { LiveSync } from 'livesync-client';  // run from the scratch app (js_package.py)
 
 const require = createRequire(import.meta.url);
 const WebSocket = require('ws');

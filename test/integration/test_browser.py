@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """A real browser: headless Chromium loads a page (test/integration/browser/index.html)
-that subscribes with clients/js/livesync.js, receives the changes this test commits,
+that subscribes with the livesync-client package -- installed from its npm tarball into a
+scratch app (js_package.py), resolved by an import map as a bundler would -- over
+livesync.v1.msgpack, receives the changes this test commits,
 survives a livesyncd restart on the same port and resumes without a gap or a duplicate.
 The page reports every event with POST /report to the test's own http.server."""
 import json
@@ -17,11 +19,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import js_package  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-FILES = {"/index.html": (os.path.join(HERE, "browser", "index.html"), "text/html; charset=utf-8"),
-         "/livesync.js": (os.path.join(ROOT, "clients", "js", "livesync.js"), "text/javascript; charset=utf-8")}
+PAGE = os.path.join(HERE, "browser", "index.html")
+
+
+def file_of(path):
+    """The page, or a module under the scratch app's node_modules (nothing else)."""
+    if path == "/index.html":
+        return PAGE, "text/html; charset=utf-8"
+    if path.startswith("/node_modules/") and ".." not in path and path.endswith((".js", ".mjs")):
+        return os.path.join(js_package.scratch_app(), path.lstrip("/")), "text/javascript; charset=utf-8"
+    return None, None
 ROWS_PER_TXN = 5
 
 
@@ -35,14 +46,14 @@ class PageServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
-                path = self.path.split("?")[0]
-                if path not in FILES:
+                name, content_type = file_of(self.path.split("?")[0])
+                if name is None or not os.path.isfile(name):
                     self.send_error(404)
                     return
-                with open(FILES[path][0], "rb") as f:
+                with open(name, "rb") as f:
                     body = f.read()
                 self.send_response(200)
-                self.send_header("Content-Type", FILES[path][1])
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -87,6 +98,7 @@ def stop_chromium(proc):
 @unittest.skipUnless(shutil.which("chromium"), "chromium is not installed (scripts/install-deps.sh)")
 class Browser(unittest.TestCase):
     def test_browser_receives_changes_and_resumes_across_a_sidecar_restart(self):
+        js_package.scratch_app()  # npm pack + npm install, before the clock starts
         deadline = time.monotonic() + 85
         with harness.Stack() as stack:
             stack.wait_replicator()

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""clients/js/livesync.js in Node: a subscription made while the hello is on its way
+"""clients/js (the livesync-client package, installed from its tarball) in Node: a subscription made while the hello is on its way
 (after the socket opened, before the welcome) is still subscribed and gets changes; a
 schema change (DDL on the table) goes to onSchema callbacks in its place, never to
 onChange."""
@@ -9,6 +9,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import js_package  # noqa: E402
 from test_end_to_end import Client  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -24,7 +25,7 @@ class JsClient(unittest.TestCase):
             pg.psql("SELECT livesync.grant('anonymous', 'items')")
             stack.wait_published("public.items")
             env = dict(os.environ, NODE_PATH=os.environ.get("NODE_PATH", "/usr/share/nodejs"))
-            client = Client(["node", os.path.join(HERE, "js_client_probe.mjs"), stack.sidecar.url, "public.items", "3"],
+            client = Client(["node", js_package.copy_into_app("js_client_probe.mjs")[0], stack.sidecar.url, "public.items", "3"],
                             env=env)
             client.wait_subscribed()
             pg.psql("INSERT INTO items VALUES (1), (2)")

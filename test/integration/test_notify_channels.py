@@ -14,6 +14,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import js_package  # noqa: E402
 
 SECRET = "notify-test-secret-0123456789abcdef"
 
@@ -81,7 +82,7 @@ class NotifyChannels(unittest.TestCase):
             table_only = Client(stack, alice, tables=["public.items"], count=2)
             bob_own = Client(stack, bob, channels=["org:2:x"], count=1)
             env = dict(os.environ, NODE_PATH=os.environ.get("NODE_PATH", "/usr/share/nodejs"))
-            js = subprocess.Popen(["node", os.path.join(os.path.dirname(os.path.abspath(__file__)), "js_listen_probe.mjs"),
+            js = subprocess.Popen(["node", js_package.copy_into_app("js_listen_probe.mjs")[0],
                                    stack.sidecar.url, alice, "alerts", "2"],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
             js_stderr = []

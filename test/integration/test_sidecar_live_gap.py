@@ -17,6 +17,7 @@ from contextlib import contextmanager
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import js_package  # noqa: E402
 from test_end_to_end import lsn_value  # noqa: E402
 from test_sidecar_metrics import scrape  # noqa: E402
 from test_sidecar_resume import ROWS_PER_TXN, LiveClient, cli, setup_items  # noqa: E402
@@ -83,7 +84,7 @@ def paused(process):
 def js_client(stack):
     """clients/js/livesync.js in Node: one JSON line per change on stdout, and its onResync
     as a "resync_required <lsn>" line on stderr."""
-    return LiveClient(["node", os.path.join(HERE, "js_client_probe.mjs"), stack.sidecar.url, "public.items",
+    return LiveClient(["node", js_package.copy_into_app("js_client_probe.mjs")[0], stack.sidecar.url, "public.items",
                        "1000000"])
 
 

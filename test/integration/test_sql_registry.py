@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -48,6 +49,32 @@ class SqlRegistry(unittest.TestCase):
                 self.assertIn("since must be a finite time", err.stderr)
             finally:
                 holder.kill()
+
+    def test_clients_shows_user_tenant_and_role(self):
+        secret = "sql-registry-secret-0123456789abcdef"
+        with harness.Stack(sidecar_args=["--jwt-hs256-secret", secret, "--allow-anonymous"]) as stack:
+            stack.wait_replicator()
+            pg = stack.pg
+            pg.psql("CREATE TABLE items (id int PRIMARY KEY)")
+            pg.psql("SELECT livesync.publish('items')")
+            pg.psql("SELECT livesync.grant('member', 'items')")
+            pg.psql("SELECT livesync.grant('anonymous', 'items')")
+            stack.wait_published("public.items")
+            token = harness.mint_token({"sub": "alice", "tenant": "acme", "role": "member",
+                                        "exp": int(time.time()) + 3600}, secret)
+            cli = os.path.join(harness.BUILD, "livesync-cli")
+            clients = [subprocess.Popen([cli, "--url", stack.sidecar.url, "--table", "public.items", "--client-id", cid,
+                                         "--timeout", "60", *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                       for cid, extra in (("who-alice", ["--token", token]), ("who-anon", []))]
+            try:
+                query = ("SELECT client_id, coalesce(user_id, '-'), coalesce(tenant, '-'), coalesce(role, '-') "
+                         "FROM livesync.clients() ORDER BY client_id")
+                harness.wait_until(lambda: len(pg.psql(query).splitlines()) == 2, 20, "both clients registered")
+                self.assertEqual(pg.psql(query).splitlines(), ["who-alice|alice|acme|member", "who-anon|-|-|anonymous"])
+            finally:
+                for c in clients:
+                    c.kill()
+                    c.wait()
 
     def test_without_redis_the_functions_fail_clearly(self):
         with harness.Stack() as stack:

@@ -85,7 +85,8 @@ protected:
           hub(admin::HubConfig{"sc1", ""}, gate.gate, nullptr, gate.counters, gate.audit) {
         live.ready = true;
         handler.set_ownership(&claims);
-        hub.bind(sessions, handler, [](struct lws *, net::HttpResponse, bool) { return 0; }, [] {});
+        hub.bind(sessions, handler, [](struct lws *, net::HttpResponse, bool) { return 0; }, [] {},
+                 [](struct lws *) { return std::string("127.0.0.1"); });
     }
     // A session that said hello with client_id; its claim is answered with generation.
     session::Session &hello(const std::string &client_id, uint64_t generation, std::string replaced = "") {

@@ -58,5 +58,30 @@ TEST(DaemonOptions, BadValuesAreErrorsWithAMessage) {
     EXPECT_TRUE(std::holds_alternative<ShowHelp>(parse({"--help"})));
 }
 
+TEST(DaemonOptions, TrustedProxiesFromFlagOrEnvironment) {
+    auto p = parse({"--allow-anonymous", "--trusted-proxies", "10.0.0.0/8"}, {{"LIVESYNC_TRUSTED_PROXIES", "::1"}});
+    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(p));
+    EXPECT_TRUE(std::get<DaemonOptions>(p).trusted_proxies.contains("10.9.9.9"));
+    EXPECT_FALSE(std::get<DaemonOptions>(p).trusted_proxies.contains("::1"));
+    auto env = parse({"--allow-anonymous"}, {{"LIVESYNC_TRUSTED_PROXIES", "::1"}});
+    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(env));
+    EXPECT_TRUE(std::get<DaemonOptions>(env).trusted_proxies.contains("::1"));
+    auto none = parse({"--allow-anonymous"});
+    EXPECT_TRUE(std::get<DaemonOptions>(none).trusted_proxies.empty());
+    auto bad = parse({"--allow-anonymous", "--trusted-proxies=10.0.0.0/8,x"});
+    ASSERT_TRUE(std::holds_alternative<OptionsError>(bad));
+    EXPECT_NE(std::get<OptionsError>(bad).message.find("\"x\""), std::string::npos);
+}
+
+TEST(DaemonOptions, TlsCertAndKeyGoTogether) {
+    auto p = parse({"--allow-anonymous", "--tls-key", "/nonexistent.key"});
+    ASSERT_TRUE(std::holds_alternative<OptionsError>(p));
+    EXPECT_NE(std::get<OptionsError>(p).message.find("go together"), std::string::npos);
+    auto missing = parse({"--allow-anonymous"}, {{"LIVESYNC_TLS_CERT", "/nonexistent.crt"},
+                                                  {"LIVESYNC_TLS_KEY", "/nonexistent.key"}});
+    ASSERT_TRUE(std::holds_alternative<OptionsError>(missing));
+    EXPECT_NE(std::get<OptionsError>(missing).message.find("/nonexistent.crt"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace livesync

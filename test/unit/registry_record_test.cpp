@@ -21,6 +21,17 @@ TEST(RegistryRecord, ClientHashHasTheContractFieldsAndItsGeneration) {
     EXPECT_EQ(keys.client_holder("c1"), "livesync:client_holder:c1");
 }
 
+TEST(RegistryRecord, ClientHashNamesUserTenantAndRoleWhenKnown) {
+    registry::Keys keys{"livesync:", "sc1"};
+    registry::ClientRecord r{"c1", "127.0.0.1", 1000, 2000, {}, 5};
+    r.user = "alice";
+    r.role = "member";
+    std::vector<std::string> cmd = registry::upsert_client_command(keys, r);
+    ASSERT_EQ(cmd.size(), 19u);
+    EXPECT_EQ(std::vector<std::string>(cmd.end() - 4, cmd.end()),
+              (std::vector<std::string>{"user", "alice", "role", "member"}));  // no tenant claim: no field
+}
+
 TEST(RegistryRecord, RemovalNamesThisSidecarAndTheSessionsGeneration) {
     registry::Keys keys{"livesync:", "sc1"};
     std::vector<std::string> cmd = registry::remove_client_command(keys, "c1", 77);

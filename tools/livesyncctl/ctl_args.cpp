@@ -1,4 +1,5 @@
 #include "tools/livesyncctl/ctl_args.hpp"
+#include "tools/livesyncctl/dev_token.hpp"
 
 #include <cctype>
 #include <cstdlib>
@@ -52,7 +53,8 @@ std::string ctl_usage() {
            "  unban ADDRESS              lift a ban\n"
            "  bans                       the bans in force\n"
            "  activity [--since UNIX]    per user and tenant: sessions, messages, last seen\n"
-           "The token may come from LIVESYNC_ADMIN_TOKEN. Prints the answer's JSON on stdout.\n"
+           "The token may come from LIVESYNC_ADMIN_TOKEN. Prints the answer's JSON on stdout.\n" +
+           token_usage() +
            "Exit status: 0 done, 1 the sidecar refused or could not be reached, 2 bad arguments.\n";
 }
 

@@ -4,9 +4,11 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <string>
 
 #include "tools/livesyncctl/ctl_args.hpp"
+#include "tools/livesyncctl/dev_token.hpp"
 
 namespace {
 
@@ -20,6 +22,16 @@ size_t collect(char *data, size_t size, size_t n, void *out) {
 int main(int argc, char **argv) {
     using namespace livesync::ctl;
     std::vector<std::string> args(argv + 1, argv + argc);
+    if (!args.empty() && args[0] == "token") {
+        // Minted here, no sidecar involved.
+        auto request = parse_token_args({args.begin() + 1, args.end()}, std::getenv("LIVESYNC_JWT_SECRET"));
+        if (auto *err = std::get_if<livesync::ctl::TokenError>(&request)) {
+            std::fprintf(stderr, "livesyncctl: %s\n%s", err->message.c_str(), ctl_usage().c_str());
+            return 2;
+        }
+        std::printf("%s\n", mint_token(std::get<TokenRequest>(request), static_cast<int64_t>(std::time(nullptr))).c_str());
+        return 0;
+    }
     ParsedArgs parsed = parse_ctl_args(args, std::getenv("LIVESYNC_ADMIN_TOKEN"));
     if (std::holds_alternative<Help>(parsed)) {
         std::fputs(ctl_usage().c_str(), stdout);
