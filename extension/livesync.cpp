@@ -56,7 +56,7 @@ void define_gucs() {
                                "redis://[:password@]host[:port][/db]", &settings.redis_url,
                                "redis://127.0.0.1:6379", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
     DefineCustomStringVariable("livesync.redis_prefix", "Prefix of every Redis key livesync uses.", nullptr,
-                               &settings.redis_prefix, "livesync:", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+                               &settings.redis_prefix, "{livesync}:", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomStringVariable("livesync.slot_name", "Logical replication slot the replicator reads.", nullptr,
                                &settings.slot_name, "livesync", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
     DefineCustomStringVariable("livesync.replication_conninfo",

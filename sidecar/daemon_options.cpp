@@ -66,7 +66,7 @@ std::string daemon_usage() {
            "                       default 127.0.0.1:8080)\n"
            "  --redis URL          redis://[[user]:password@]host[:port][/db] (env LIVESYNC_REDIS_URL,\n"
            "                       default redis://127.0.0.1:6379)\n"
-           "  --prefix STRING      Redis key prefix (env LIVESYNC_PREFIX, default livesync:)\n"
+           "  --prefix STRING      Redis key prefix (env LIVESYNC_PREFIX, default {livesync}:)\n"
            "  --sidecar-id ID      this sidecar's id in the registry (default <hostname>-<pid>)\n"
            "  --help               print this and exit\n" +
            config_file_usage() +

@@ -8,6 +8,7 @@
 #include <variant>
 #include <vector>
 
+#include "common/redis_keys.hpp"
 #include "common/redis_url.hpp"
 #include "sidecar/auth/security_options.hpp"
 #include "sidecar/session/session_options.hpp"
@@ -19,7 +20,7 @@ struct DaemonOptions {
     int listen_port = 8080;
     std::string redis_url_text = "redis://127.0.0.1:6379";
     common::RedisUrl redis_url;
-    std::string prefix = "livesync:";
+    std::string prefix{common::kDefaultKeyPrefix};
     std::string sidecar_id;  // default: <hostname>-<pid>
     auth::SecurityOptions security;  // tokens, anonymous access (sidecar/auth)
     SessionOptions sessions;         // send-queue bound, resume paging (sidecar/session)

@@ -7,6 +7,8 @@
 #include <pthread.h>
 #include <thread>
 
+#include "common/redis_keys.hpp"
+
 #include "sidecar/admin/security_layer.hpp"
 #include "sidecar/auth/audit.hpp"
 #include "sidecar/auth/authenticator.hpp"
@@ -62,7 +64,7 @@ int main(int argc, char **argv) {
     sidecar::auth::Authenticator authenticator(opts.security.auth);
     sidecar::auth::AuditConfig audit_config;
     audit_config.url = opts.redis_url;
-    audit_config.stream_key = opts.prefix + "audit";
+    audit_config.stream_key = common::RedisKeys(opts.prefix).audit();
     audit_config.sidecar_id = opts.sidecar_id;
     sidecar::auth::AuditWriter audit(audit_config, counters);
     sidecar::auth::Gatekeeper gate(authenticator, audit, counters);
@@ -92,6 +94,10 @@ int main(int argc, char **argv) {
                                     {"redis", opts.redis_url.redacted()},
                                     {"prefix", opts.prefix},
                                     {"sidecar", opts.sidecar_id}});
+    if (!common::prefix_has_hash_tag(opts.prefix))
+        ops::warn("the key prefix has no hash tag: its keys spread over Redis Cluster slots, so livesync's "
+                  "multi-key scripts and transactions cannot run on a Cluster",
+                  {{"prefix", opts.prefix}, {"hint", "use a prefix like {livesync}:"}});
     registry.start();
     audit.start();
     reader.start();

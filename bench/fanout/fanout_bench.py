@@ -113,7 +113,7 @@ def finish(gens, timeout):
 
 def stream_tail(redis):
     """The newest entry ID (the first line of redis-cli --raw's XREVRANGE; the batch is binary)."""
-    out = redis.raw("XREVRANGE", "livesync:changes", "+", "-", "COUNT", "1").decode(errors="replace").splitlines()
+    out = redis.raw("XREVRANGE", harness.key("changes"), "+", "-", "COUNT", "1").decode(errors="replace").splitlines()
     return out[0].strip() if out else ""
 
 
@@ -221,7 +221,7 @@ def main():
             gen = start_generator(stack, args.clients, expect, args.timeout, last_lsn=last_lsn, procs=args.procs)
             result = finish(gen, args.timeout + 30)
             result.update(backlog_changes=expect, rows_per_txn=args.rows, txns=args.txns,
-                          stream_entries=int(redis.cli("XLEN", "livesync:changes").split()[-1]))
+                          stream_entries=int(redis.cli("XLEN", harness.key("changes")).split()[-1]))
         result["scenario"] = args.scenario
         print(json.dumps(result))
 

@@ -21,6 +21,13 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("LIVESYNC_BUILD_DIR", os.path.join(ROOT, "build"))
+# The default key prefix of livesync.redis_prefix and livesyncd --prefix
+# (common/redis_keys.hpp): tests run with the defaults and name keys through key().
+KEY_PREFIX = "{livesync}:"
+
+
+def key(name):
+    return KEY_PREFIX + name
 
 
 def mint_token(claims, secret, alg="HS256"):
@@ -162,7 +169,7 @@ class Redis:
 
 
 class Sidecar:
-    def __init__(self, workdir, redis_url, prefix="livesync:", extra=()):
+    def __init__(self, workdir, redis_url, prefix=None, extra=()):
         self.port = free_port()
         self.redis_url = redis_url
         self.prefix = prefix
@@ -186,7 +193,8 @@ class Sidecar:
     def start(self):
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([os.path.join(BUILD, "livesyncd"), "--listen", f"127.0.0.1:{self.port}",
-                                      "--redis", self.redis_url, "--prefix", self.prefix, *self.extra],
+                                      "--redis", self.redis_url,
+                                      *(["--prefix", self.prefix] if self.prefix is not None else []), *self.extra],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         wait_until(lambda: self.get("/healthz")[0] == 200, 15, "livesyncd /healthz")
         return self

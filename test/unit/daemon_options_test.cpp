@@ -23,7 +23,7 @@ TEST(DaemonOptions, DefaultsAreLocal) {
     EXPECT_EQ(o.listen(), "127.0.0.1:8080");
     EXPECT_EQ(o.redis_url.host, "127.0.0.1");
     EXPECT_EQ(o.redis_url.port, 6379);
-    EXPECT_EQ(o.prefix, "livesync:");
+    EXPECT_EQ(o.prefix, "{livesync}:");
     EXPECT_FALSE(o.sidecar_id.empty());
 }
 
