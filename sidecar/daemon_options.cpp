@@ -67,6 +67,11 @@ std::string daemon_usage() {
            "  --redis URL          redis://[[user]:password@]host[:port][/db] (env LIVESYNC_REDIS_URL,\n"
            "                       default redis://127.0.0.1:6379)\n"
            "  --prefix STRING      Redis key prefix (env LIVESYNC_PREFIX, default {livesync}:)\n"
+           "  --redis-sentinels HOST:PORT,...  ask these Sentinels for the primary instead of using\n"
+           "                       --redis's host (env LIVESYNC_REDIS_SENTINELS; --redis still gives the\n"
+           "                       user, password and db)\n"
+           "  --redis-primary-name NAME  the primary's name in the Sentinels (env\n"
+           "                       LIVESYNC_REDIS_PRIMARY_NAME, default livesync)\n"
            "  --sidecar-id ID      this sidecar's id in the registry (default <hostname>-<pid>)\n"
            "  --help               print this and exit\n" +
            config_file_usage() +
@@ -77,12 +82,14 @@ namespace {
 
 ParsedOptions parse_command_line(const std::vector<std::string> &args,
                                  const std::function<const char *(const char *)> &getenv) {
-    std::optional<std::string> listen, redis, prefix, sidecar_id;
+    std::optional<std::string> listen, redis, prefix, sidecar_id, sentinels, primary_name;
     auth::SecurityFlags security;
     SessionFlags session_flags;
     if (const char *v = getenv("LIVESYNC_LISTEN")) listen = v;
     if (const char *v = getenv("LIVESYNC_REDIS_URL")) redis = v;
     if (const char *v = getenv("LIVESYNC_PREFIX")) prefix = v;
+    if (const char *v = getenv("LIVESYNC_REDIS_SENTINELS")) sentinels = v;
+    if (const char *v = getenv("LIVESYNC_REDIS_PRIMARY_NAME")) primary_name = v;
 
     for (size_t i = 0; i < args.size(); ++i) {
         std::string flag = args[i], value;
@@ -97,7 +104,9 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
                                              : flag == "--redis"      ? &redis
                                              : flag == "--prefix"     ? &prefix
                                              : flag == "--sidecar-id" ? &sidecar_id
-                                                                      : nullptr;
+                                             : flag == "--redis-sentinels"    ? &sentinels
+                                             : flag == "--redis-primary-name" ? &primary_name
+                                                                              : nullptr;
         if (target == nullptr && !inline_value && security.switch_flag(flag)) continue;
         if (target == nullptr) target = security.value_flag(flag);
         if (target == nullptr) target = session_flags.value_flag(flag);
@@ -116,6 +125,17 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
     auto url = common::parse_redis_url(o.redis_url_text, &error);
     if (!url) return OptionsError{"--redis: " + error};
     o.redis_url = *url;
+    if (sentinels) {
+        auto list = common::parse_sentinel_list(*sentinels, &error);
+        if (!list) return OptionsError{"--redis-sentinels: " + error};
+        o.redis_url.sentinels = std::move(*list);
+    }
+    o.redis_url.primary_name = primary_name ? *primary_name : std::string(kDefaultPrimaryName);
+    if (!common::valid_primary_name(o.redis_url.primary_name))
+        return OptionsError{"--redis-primary-name must be 1 to 128 characters of A-Z a-z 0-9 . _ -, not \"" +
+                            o.redis_url.primary_name + "\""};
+    if (primary_name && o.redis_url.sentinels.empty())
+        return OptionsError{"--redis-primary-name needs --redis-sentinels (the Sentinels know the primary by it)"};
     if (prefix) o.prefix = *prefix;
     o.sidecar_id = sidecar_id ? *sidecar_id : default_sidecar_id();
     if (!valid_sidecar_id(o.sidecar_id))

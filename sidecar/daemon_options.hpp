@@ -15,6 +15,8 @@
 
 namespace livesync::sidecar {
 
+inline constexpr const char *kDefaultPrimaryName = "livesync";
+
 struct DaemonOptions {
     std::string listen_host = "127.0.0.1";
     int listen_port = 8080;

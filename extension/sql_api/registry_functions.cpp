@@ -44,10 +44,7 @@ constexpr const char *kFields[] = {"sidecar", "user", "tenant", "role", "address
 constexpr int kFieldCount = sizeof kFields / sizeof kFields[0];
 
 void connect(RedisLink &redis) {
-    std::string error;
-    auto url = common::parse_redis_url(settings.redis_url, &error);
-    if (!url) throw std::runtime_error("livesync.redis_url is invalid: " + error);
-    redis.connect(*url, settings.redis_timeout_ms);
+    redis.connect(worker::configured_redis_url(), settings.redis_timeout_ms);
 }
 
 std::string reply_error(const Reply &r) { return std::string(r->str, r->len); }

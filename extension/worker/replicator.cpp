@@ -204,10 +204,7 @@ void Replicator::maybe_reload() {
 }
 
 void Replicator::connect_redis() {
-    std::string error;
-    auto url = common::parse_redis_url(settings.redis_url, &error);
-    if (!url) throw TransientError("livesync.redis_url is invalid: " + error);
-    redis_.connect(*url, settings.redis_timeout_ms);
+    redis_.connect(configured_redis_url(), settings.redis_timeout_ms);
     pg_atomic_write_u32(&worker_state()->redis_connected, 1);
 }
 

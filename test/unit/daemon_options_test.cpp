@@ -41,6 +41,34 @@ TEST(DaemonOptions, FlagsWinOverEnvironment) {
     EXPECT_EQ(o.redis_url.redacted().find("secret"), std::string::npos);
 }
 
+TEST(DaemonOptions, SentinelsFromFlagsOrEnvironment) {
+    auto p = parse({"--redis", "redis://:pw@ignored:1/3", "--redis-sentinels", "127.0.0.1:26379,127.0.0.1:26380",
+                    "--redis-primary-name", "main", "--allow-anonymous"});
+    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(p)) << std::get<OptionsError>(p).message;
+    const auto &o = std::get<DaemonOptions>(p);
+    ASSERT_EQ(o.redis_url.sentinels.size(), 2u);
+    EXPECT_EQ(o.redis_url.sentinels[1].port, 26380);
+    EXPECT_EQ(o.redis_url.primary_name, "main");
+    EXPECT_EQ(o.redis_url.password, "pw");  // the URL still gives the credentials and db
+    EXPECT_EQ(o.redis_url.db, 3);
+    auto e = parse({"--allow-anonymous"}, {{"LIVESYNC_REDIS_SENTINELS", "s1"}});
+    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(e));
+    EXPECT_EQ(std::get<DaemonOptions>(e).redis_url.sentinels[0].port, 26379);
+    EXPECT_EQ(std::get<DaemonOptions>(e).redis_url.primary_name, "livesync");
+}
+
+TEST(DaemonOptions, BadSentinelSettingsAreErrors) {
+    for (const auto &args : std::vector<std::vector<std::string>>{{"--redis-sentinels", "a:1,,b:2"},
+                                                                  {"--redis-sentinels", "a:99999"},
+                                                                  {"--redis-sentinels", "s", "--redis-primary-name", "a b"},
+                                                                  {"--redis-primary-name", "main"}}) {
+        auto p = parse(args);
+        ASSERT_TRUE(std::holds_alternative<OptionsError>(p)) << args[1];
+        EXPECT_NE(std::get<OptionsError>(p).message.find("--redis-"), std::string::npos)
+            << std::get<OptionsError>(p).message;
+    }
+}
+
 TEST(DaemonOptions, BadValuesAreErrorsWithAMessage) {
     for (const auto &args : std::vector<std::vector<std::string>>{{"--listen", "nope"},
                                                                   {"--listen", "127.0.0.1:0"},
