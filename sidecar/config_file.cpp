@@ -25,6 +25,7 @@ constexpr Key kKeys[] = {
     {"prefix", Type::String, "LIVESYNC_PREFIX"},
     {"redis_sentinels", Type::String, "LIVESYNC_REDIS_SENTINELS"},
     {"redis_primary_name", Type::String, "LIVESYNC_REDIS_PRIMARY_NAME"},
+    {"redis_read", Type::String, "LIVESYNC_REDIS_READ_URL"},
     {"sidecar_id", Type::String, nullptr},
     {"max_send_queue", Type::Size, "LIVESYNC_MAX_SEND_QUEUE"},
     {"replay_page_entries", Type::Integer, "LIVESYNC_REPLAY_PAGE_ENTRIES"},

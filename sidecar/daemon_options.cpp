@@ -70,6 +70,9 @@ std::string daemon_usage() {
            "  --redis-sentinels HOST:PORT,...  ask these Sentinels for the primary instead of using\n"
            "                       --redis's host (env LIVESYNC_REDIS_SENTINELS; --redis still gives the\n"
            "                       user, password and db)\n"
+           "  --redis-read URL     read the change stream and config copies from this node (a replica\n"
+           "                       near this sidecar; env LIVESYNC_REDIS_READ_URL); writes still go to\n"
+           "                       --redis / the Sentinels' primary\n"
            "  --redis-primary-name NAME  the primary's name in the Sentinels (env\n"
            "                       LIVESYNC_REDIS_PRIMARY_NAME, default livesync)\n"
            "  --sidecar-id ID      this sidecar's id in the registry (default <hostname>-<pid>)\n"
@@ -82,13 +85,14 @@ namespace {
 
 ParsedOptions parse_command_line(const std::vector<std::string> &args,
                                  const std::function<const char *(const char *)> &getenv) {
-    std::optional<std::string> listen, redis, prefix, sidecar_id, sentinels, primary_name;
+    std::optional<std::string> listen, redis, prefix, sidecar_id, sentinels, primary_name, redis_read;
     auth::SecurityFlags security;
     SessionFlags session_flags;
     if (const char *v = getenv("LIVESYNC_LISTEN")) listen = v;
     if (const char *v = getenv("LIVESYNC_REDIS_URL")) redis = v;
     if (const char *v = getenv("LIVESYNC_PREFIX")) prefix = v;
     if (const char *v = getenv("LIVESYNC_REDIS_SENTINELS")) sentinels = v;
+    if (const char *v = getenv("LIVESYNC_REDIS_READ_URL")) redis_read = v;
     if (const char *v = getenv("LIVESYNC_REDIS_PRIMARY_NAME")) primary_name = v;
 
     for (size_t i = 0; i < args.size(); ++i) {
@@ -106,6 +110,7 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
                                              : flag == "--sidecar-id" ? &sidecar_id
                                              : flag == "--redis-sentinels"    ? &sentinels
                                              : flag == "--redis-primary-name" ? &primary_name
+                                             : flag == "--redis-read"         ? &redis_read
                                                                               : nullptr;
         if (target == nullptr && !inline_value && security.switch_flag(flag)) continue;
         if (target == nullptr) target = security.value_flag(flag);
@@ -134,6 +139,12 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
     if (!common::valid_primary_name(o.redis_url.primary_name))
         return OptionsError{"--redis-primary-name must be 1 to 128 characters of A-Z a-z 0-9 . _ -, not \"" +
                             o.redis_url.primary_name + "\""};
+    if (redis_read) {
+        auto read_url = common::parse_redis_url(*redis_read, &error);
+        if (!read_url) return OptionsError{"--redis-read: " + error};
+        read_url->role = common::RedisRole::Any;  // a replica is what it is for
+        o.redis_read_url = *read_url;
+    }
     if (primary_name && o.redis_url.sentinels.empty())
         return OptionsError{"--redis-primary-name needs --redis-sentinels (the Sentinels know the primary by it)"};
     if (prefix) o.prefix = *prefix;

@@ -23,6 +23,12 @@ struct DaemonOptions {
     std::string redis_url_text = "redis://127.0.0.1:6379";
     common::RedisUrl redis_url;
     std::string prefix{common::kDefaultKeyPrefix};
+    // --redis-read: where the stream reader and the replay reader read the change stream
+    // and the config copies (a replica near this sidecar); unset, they read where
+    // everything else writes (redis_url). Registry, presence, audit, claims, bans and the
+    // control stream always go to redis_url.
+    std::optional<common::RedisUrl> redis_read_url;
+    const common::RedisUrl &stream_url() const { return redis_read_url ? *redis_read_url : redis_url; }
     std::string sidecar_id;  // default: <hostname>-<pid>
     auth::SecurityOptions security;  // tokens, anonymous access (sidecar/auth)
     SessionOptions sessions;         // send-queue bound, resume paging (sidecar/session)

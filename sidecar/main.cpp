@@ -78,12 +78,12 @@ int main(int argc, char **argv) {
     }
 
     stream::ReaderConfig reader_config;
-    reader_config.url = opts.redis_url;
+    reader_config.url = opts.stream_url();
     reader_config.prefix = opts.prefix;
     stream::StreamReader reader(reader_config, events, [&server] { server.wake(); }, counters);
 
     stream::ReplayConfig replay_config;
-    replay_config.url = opts.redis_url;
+    replay_config.url = opts.stream_url();
     replay_config.prefix = opts.prefix;
     replay_config.page_entries = opts.sessions.replay_page_entries;
     stream::ReplayReader replay_reader(
@@ -92,6 +92,7 @@ int main(int argc, char **argv) {
 
     ops::info("livesyncd started", {{"listen", opts.listen()},
                                     {"redis", opts.redis_url.redacted()},
+                                    {"redis_read", opts.stream_url().redacted()},
                                     {"prefix", opts.prefix},
                                     {"sidecar", opts.sidecar_id}});
     if (!common::prefix_has_hash_tag(opts.prefix))

@@ -57,6 +57,22 @@ TEST(DaemonOptions, SentinelsFromFlagsOrEnvironment) {
     EXPECT_EQ(std::get<DaemonOptions>(e).redis_url.primary_name, "livesync");
 }
 
+TEST(DaemonOptions, StreamReadsFromTheReadUrlWritesFromTheMainOne) {
+    auto p = parse({"--redis", "redis://:pw@10.0.0.1:6379", "--redis-read", "redis://:pw@127.0.0.1:6380",
+                    "--allow-anonymous"});
+    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(p));
+    const auto &o = std::get<DaemonOptions>(p);
+    EXPECT_EQ(o.stream_url().port, 6380);
+    EXPECT_EQ(o.stream_url().role, common::RedisRole::Any);
+    EXPECT_EQ(o.redis_url.port, 6379);
+    EXPECT_EQ(o.redis_url.role, common::RedisRole::Primary);
+    auto plain = parse({"--allow-anonymous"});
+    EXPECT_EQ(&std::get<DaemonOptions>(plain).stream_url(), &std::get<DaemonOptions>(plain).redis_url);
+    auto bad = parse({"--redis-read", "redis://h:0"});
+    ASSERT_TRUE(std::holds_alternative<OptionsError>(bad));
+    EXPECT_NE(std::get<OptionsError>(bad).message.find("--redis-read"), std::string::npos);
+}
+
 TEST(DaemonOptions, BadSentinelSettingsAreErrors) {
     for (const auto &args : std::vector<std::vector<std::string>>{{"--redis-sentinels", "a:1,,b:2"},
                                                                   {"--redis-sentinels", "a:99999"},
