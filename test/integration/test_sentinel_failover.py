@@ -154,7 +154,14 @@ class SentinelFailover(unittest.TestCase):
                 harness.wait_until(lambda: all(len(c.rows) >= committed for c in clients), 120,
                                    f"every client to receive all {committed} rows")
             except TimeoutError:
-                pass  # the checks below say which rows are missing
+                # The checks below say which rows are missing; this says where they stopped.
+                print("status:", pg.psql("SELECT * FROM livesync.status()"))
+                print("max committed lsn:", pg.psql("SELECT pg_current_wal_lsn()"))
+                for r in (primary, replica):
+                    print(f"redis {r.port}: role {r.cli('ROLE', check=False).split()[:1]} "
+                          f"xlen {r.cli('XLEN', harness.key('changes'), check=False)} "
+                          f"tail {r.raw('XREVRANGE', harness.key('changes'), '+', '-', 'COUNT', '1')[:40]!r}")
+                print("client rows:", {c.client_id: len(c.rows) for c in clients})
             time.sleep(1)  # a duplicate would arrive now
             for c in clients:
                 c.stop.set()
