@@ -52,6 +52,7 @@ class Client(threading.Thread):
         super().__init__(daemon=True)
         self.sidecar, self.client_id = sidecar, client_id
         self.rows, self.stop, self.last_lsn, self.resyncs, self.connections = [], threading.Event(), None, 0, 0
+        self.subscribed = threading.Event()  # the first connection's subscription is in place
 
     def run(self):
         while not self.stop.is_set():
@@ -74,6 +75,8 @@ class Client(threading.Thread):
 
     def _watch_stderr(self, proc):
         for line in proc.stderr:
+            if line.startswith("subscribed"):
+                self.subscribed.set()
             if line.startswith("resync_required"):
                 self.resyncs += 1
 
@@ -122,6 +125,8 @@ class SentinelFailover(unittest.TestCase):
             clients = [Client(sc, f"fo-{i}-{j}") for i, sc in enumerate(sidecars) for j in range(2)]
             for c in clients:
                 c.start()
+            # A row committed before a client's subscription is not that client's to get.
+            harness.wait_until(lambda: all(c.subscribed.is_set() for c in clients), 30, "the clients to subscribe")
             writer = Writer(pg)
             writer.start()
             harness.wait_until(lambda: all(len(c.rows) >= 200 for c in clients), 60,

@@ -44,8 +44,8 @@ class ReadReplica(unittest.TestCase):
                 clients = [on_primary, on_replica]
                 for c in clients:
                     c.start()
-                harness.wait_until(lambda: on_replica.connections >= 1 and on_primary.connections >= 1, 10,
-                                   "the clients to connect")
+                harness.wait_until(lambda: on_replica.subscribed.is_set() and on_primary.subscribed.is_set(), 30,
+                                   "the clients to subscribe")
                 # The registry goes to the primary even though the stream comes from the replica.
                 harness.wait_until(lambda: primary.cli("EXISTS", harness.key("client:r-1")) == "(integer) 1", 10,
                                    "the replica-reading sidecar to register its client on the primary")
