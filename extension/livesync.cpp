@@ -3,6 +3,10 @@
 // walsender that decodes with the `livesync` output plugin.
 #include "livesync.hpp"
 
+#include "common/redis_url.hpp"
+
+#include <string>
+
 extern "C" {
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -49,14 +53,38 @@ void startup_shmem() {
     LWLockRelease(AddinShmemInitLock);
 }
 
+// GUC check hooks: a bad Sentinel list or name is refused at SET / reload time with
+// the parser's message, not discovered by the worker later.
+bool check_sentinels(char **newval, void **, GucSource) {
+    std::string error;
+    if (livesync::common::parse_sentinel_list(*newval ? *newval : "", &error)) return true;
+    GUC_check_errdetail("%s", error.c_str());
+    return false;
+}
+
+bool check_primary_name(char **newval, void **, GucSource) {
+    if (*newval && livesync::common::valid_primary_name(*newval)) return true;
+    GUC_check_errdetail("A primary name is 1 to 128 characters of A-Z a-z 0-9 . _ -.");
+    return false;
+}
+
 void define_gucs() {
     DefineCustomStringVariable("livesync.database", "Database whose changes the replicator streams.", nullptr,
                                &settings.database, "postgres", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
     DefineCustomStringVariable("livesync.redis_url", "Redis server the replicator publishes to.",
                                "redis://[:password@]host[:port][/db]", &settings.redis_url,
                                "redis://127.0.0.1:6379", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("livesync.redis_sentinels",
+                               "Redis Sentinels (host:port,...) to ask where the primary is.",
+                               "Empty: livesync.redis_url names the node. Set: its host is ignored, its user, "
+                               "password and database still apply.",
+                               &settings.redis_sentinels, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, check_sentinels,
+                               nullptr, nullptr);
+    DefineCustomStringVariable("livesync.redis_primary_name", "The primary's name in the Redis Sentinels.", nullptr,
+                               &settings.redis_primary_name, "livesync", PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+                               check_primary_name, nullptr, nullptr);
     DefineCustomStringVariable("livesync.redis_prefix", "Prefix of every Redis key livesync uses.", nullptr,
-                               &settings.redis_prefix, "livesync:", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+                               &settings.redis_prefix, "{livesync}:", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomStringVariable("livesync.slot_name", "Logical replication slot the replicator reads.", nullptr,
                                &settings.slot_name, "livesync", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
     DefineCustomStringVariable("livesync.replication_conninfo",

@@ -16,6 +16,8 @@ struct Settings {
     char *database;
     char *redis_url;
     char *redis_prefix;
+    char *redis_sentinels;     // "" : livesync.redis_url names the node itself
+    char *redis_primary_name;
     char *slot_name;
     char *replication_conninfo;
     char *claims;

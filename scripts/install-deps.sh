@@ -9,7 +9,7 @@ PACKAGES=(
   libwebsockets-dev libhiredis-dev libmsgpack-dev rapidjson-dev libjwt-dev libssl-dev libcurl4-openssl-dev
   libtomlplusplus-dev
   libgtest-dev googletest
-  redis-server redis-tools
+  redis-server redis-tools redis-sentinel
   clang-14 libfuzzer-14-dev
   nodejs node-ws
   chromium

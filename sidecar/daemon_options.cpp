@@ -67,7 +67,15 @@ std::string daemon_usage() {
            "                       default 127.0.0.1:8080)\n"
            "  --redis URL          redis://[[user]:password@]host[:port][/db] (env LIVESYNC_REDIS_URL,\n"
            "                       default redis://127.0.0.1:6379)\n"
-           "  --prefix STRING      Redis key prefix (env LIVESYNC_PREFIX, default livesync:)\n"
+           "  --prefix STRING      Redis key prefix (env LIVESYNC_PREFIX, default {livesync}:)\n"
+           "  --redis-sentinels HOST:PORT,...  ask these Sentinels for the primary instead of using\n"
+           "                       --redis's host (env LIVESYNC_REDIS_SENTINELS; --redis still gives the\n"
+           "                       user, password and db)\n"
+           "  --redis-read URL     read the change stream and config copies from this node (a replica\n"
+           "                       near this sidecar; env LIVESYNC_REDIS_READ_URL); writes still go to\n"
+           "                       --redis / the Sentinels' primary\n"
+           "  --redis-primary-name NAME  the primary's name in the Sentinels (env\n"
+           "                       LIVESYNC_REDIS_PRIMARY_NAME, default livesync)\n"
            "  --sidecar-id ID      this sidecar's id in the registry (default <hostname>-<pid>)\n"
            "  --tls-cert FILE      PEM certificate (chain): serve wss:// and https:// (env\n"
            "                       LIVESYNC_TLS_CERT); needs --tls-key; both re-read on SIGHUP\n"
@@ -84,7 +92,8 @@ namespace {
 
 ParsedOptions parse_command_line(const std::vector<std::string> &args,
                                  const std::function<const char *(const char *)> &getenv) {
-    std::optional<std::string> listen, redis, prefix, sidecar_id, tls_cert, tls_key, trusted_proxies;
+    std::optional<std::string> listen, redis, prefix, sidecar_id, tls_cert, tls_key, trusted_proxies, sentinels,
+        primary_name, redis_read;
     auth::SecurityFlags security;
     SessionFlags session_flags;
     if (const char *v = getenv("LIVESYNC_LISTEN")) listen = v;
@@ -93,6 +102,9 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
     if (const char *v = getenv("LIVESYNC_TLS_CERT")) tls_cert = v;
     if (const char *v = getenv("LIVESYNC_TLS_KEY")) tls_key = v;
     if (const char *v = getenv("LIVESYNC_TRUSTED_PROXIES")) trusted_proxies = v;
+    if (const char *v = getenv("LIVESYNC_REDIS_SENTINELS")) sentinels = v;
+    if (const char *v = getenv("LIVESYNC_REDIS_READ_URL")) redis_read = v;
+    if (const char *v = getenv("LIVESYNC_REDIS_PRIMARY_NAME")) primary_name = v;
 
     for (size_t i = 0; i < args.size(); ++i) {
         std::string flag = args[i], value;
@@ -110,7 +122,10 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
                                              : flag == "--tls-cert"   ? &tls_cert
                                              : flag == "--tls-key"    ? &tls_key
                                              : flag == "--trusted-proxies" ? &trusted_proxies
-                                                                      : nullptr;
+                                             : flag == "--redis-sentinels"    ? &sentinels
+                                             : flag == "--redis-primary-name" ? &primary_name
+                                             : flag == "--redis-read"         ? &redis_read
+                                                                              : nullptr;
         if (target == nullptr && !inline_value && security.switch_flag(flag)) continue;
         if (target == nullptr) target = security.value_flag(flag);
         if (target == nullptr) target = session_flags.value_flag(flag);
@@ -129,6 +144,23 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
     auto url = common::parse_redis_url(o.redis_url_text, &error);
     if (!url) return OptionsError{"--redis: " + error};
     o.redis_url = *url;
+    if (sentinels) {
+        auto list = common::parse_sentinel_list(*sentinels, &error);
+        if (!list) return OptionsError{"--redis-sentinels: " + error};
+        o.redis_url.sentinels = std::move(*list);
+    }
+    o.redis_url.primary_name = primary_name ? *primary_name : std::string(kDefaultPrimaryName);
+    if (!common::valid_primary_name(o.redis_url.primary_name))
+        return OptionsError{"--redis-primary-name must be 1 to 128 characters of A-Z a-z 0-9 . _ -, not \"" +
+                            o.redis_url.primary_name + "\""};
+    if (redis_read) {
+        auto read_url = common::parse_redis_url(*redis_read, &error);
+        if (!read_url) return OptionsError{"--redis-read: " + error};
+        read_url->role = common::RedisRole::Any;  // a replica is what it is for
+        o.redis_read_url = *read_url;
+    }
+    if (primary_name && o.redis_url.sentinels.empty())
+        return OptionsError{"--redis-primary-name needs --redis-sentinels (the Sentinels know the primary by it)"};
     if (prefix) o.prefix = *prefix;
     o.sidecar_id = sidecar_id ? *sidecar_id : default_sidecar_id();
     if (!valid_sidecar_id(o.sidecar_id))

@@ -8,6 +8,7 @@
 #include <variant>
 #include <vector>
 
+#include "common/redis_keys.hpp"
 #include "common/redis_url.hpp"
 #include "sidecar/net/client_address.hpp"
 #include "sidecar/auth/security_options.hpp"
@@ -15,12 +16,20 @@
 
 namespace livesync::sidecar {
 
+inline constexpr const char *kDefaultPrimaryName = "livesync";
+
 struct DaemonOptions {
     std::string listen_host = "127.0.0.1";
     int listen_port = 8080;
     std::string redis_url_text = "redis://127.0.0.1:6379";
     common::RedisUrl redis_url;
-    std::string prefix = "livesync:";
+    std::string prefix{common::kDefaultKeyPrefix};
+    // --redis-read: where the stream reader and the replay reader read the change stream
+    // and the config copies (a replica near this sidecar); unset, they read where
+    // everything else writes (redis_url). Registry, presence, audit, claims, bans and the
+    // control stream always go to redis_url.
+    std::optional<common::RedisUrl> redis_read_url;
+    const common::RedisUrl &stream_url() const { return redis_read_url ? *redis_read_url : redis_url; }
     std::string sidecar_id;  // default: <hostname>-<pid>
     auth::SecurityOptions security;  // tokens, anonymous access (sidecar/auth)
     SessionOptions sessions;         // send-queue bound, resume paging (sidecar/session)

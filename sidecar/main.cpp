@@ -8,6 +8,8 @@
 #include <pthread.h>
 #include <thread>
 
+#include "common/redis_keys.hpp"
+
 #include "sidecar/admin/security_layer.hpp"
 #include "sidecar/auth/audit.hpp"
 #include "sidecar/auth/authenticator.hpp"
@@ -70,7 +72,7 @@ int main(int argc, char **argv) {
     sidecar::auth::Authenticator authenticator(opts.security.auth);
     sidecar::auth::AuditConfig audit_config;
     audit_config.url = opts.redis_url;
-    audit_config.stream_key = opts.prefix + "audit";
+    audit_config.stream_key = common::RedisKeys(opts.prefix).audit();
     audit_config.sidecar_id = opts.sidecar_id;
     sidecar::auth::AuditWriter audit(audit_config, counters);
     sidecar::auth::Gatekeeper gate(authenticator, audit, counters);
@@ -84,12 +86,12 @@ int main(int argc, char **argv) {
     }
 
     stream::ReaderConfig reader_config;
-    reader_config.url = opts.redis_url;
+    reader_config.url = opts.stream_url();
     reader_config.prefix = opts.prefix;
     stream::StreamReader reader(reader_config, events, [&server] { server.wake(); }, counters);
 
     stream::ReplayConfig replay_config;
-    replay_config.url = opts.redis_url;
+    replay_config.url = opts.stream_url();
     replay_config.prefix = opts.prefix;
     replay_config.page_entries = opts.sessions.replay_page_entries;
     stream::ReplayReader replay_reader(
@@ -99,8 +101,13 @@ int main(int argc, char **argv) {
     ops::info("livesyncd started", {{"listen", opts.listen()},
                                     {"tls", opts.tls_cert.empty() ? "off" : "on"},
                                     {"redis", opts.redis_url.redacted()},
+                                    {"redis_read", opts.stream_url().redacted()},
                                     {"prefix", opts.prefix},
                                     {"sidecar", opts.sidecar_id}});
+    if (!common::prefix_has_hash_tag(opts.prefix))
+        ops::warn("the key prefix has no hash tag: its keys spread over Redis Cluster slots, so livesync's "
+                  "multi-key scripts and transactions cannot run on a Cluster",
+                  {{"prefix", opts.prefix}, {"hint", "use a prefix like {livesync}:"}});
     registry.start();
     audit.start();
     reader.start();

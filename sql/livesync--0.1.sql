@@ -334,7 +334,7 @@ COMMENT ON FUNCTION livesync.clients() IS 'Connected clients as registered in Re
 CREATE FUNCTION livesync.kick(client_id text) RETURNS boolean
 AS 'MODULE_PATHNAME', 'livesync_kick' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION livesync.kick(text) IS
-    'Ask the sidecar holding the client to close its session (through the livesync:control stream); '
+    'Ask the sidecar holding the client to close its session (through the {livesync}:control stream); '
     'true if the client was registered.';
 
 CREATE FUNCTION livesync.activity_report(since timestamptz,

@@ -30,7 +30,7 @@ def main():
         pg, redis = stack.pg, stack.redis
         pg.psql(TABLE_DDL)
         pg.psql("SELECT livesync.publish('bench')")
-        harness.wait_until(lambda: redis.cli("HEXISTS", "livesync:tables", "public.bench") == "(integer) 1", 10,
+        harness.wait_until(lambda: redis.cli("HEXISTS", harness.key("tables"), "public.bench") == "(integer) 1", 10,
                            "the publish to reach Redis")
         pg.psql("SELECT 'x' FROM pg_create_logical_replication_slot('raw', 'livesync')")
         redis.stop()
@@ -51,7 +51,7 @@ def main():
             lambda: int(pg.psql("SELECT changes_published FROM livesync.status()")) - before >= changes,
             600, "the replicator to publish the backlog")
         e2e_s = time.monotonic() - t0
-        entries = redis.cli("XLEN", "livesync:changes")
+        entries = redis.cli("XLEN", harness.key("changes"))
         print(f"workload: {changes} changes ({rows} inserts in transactions of {per_txn}, "
               f"{rows // 2} updates, {rows // 2} deletes)")
         print(f"raw decode (peek, one backend):   {raw_s:6.2f} s  {changes / raw_s:>10,.0f} changes/s")

@@ -51,8 +51,8 @@ def main():
         harness.wait_until(lambda: pg.psql("SELECT confirmed_flush_lsn >= published_lsn FROM livesync.status()")
                            == "t", 60, "the slot to pass the transaction")
         t2 = time.monotonic()
-        entries = redis.cli("XLEN", "livesync:changes").split()[-1]
-        stream_bytes = redis.cli("MEMORY", "USAGE", "livesync:changes").split()[-1]
+        entries = redis.cli("XLEN", harness.key("changes")).split()[-1]
+        stream_bytes = redis.cli("MEMORY", "USAGE", harness.key("changes")).split()[-1]
         print(f"rows={args.rows} batch_max_bytes={args.batch_max_bytes}")
         print(f"insert+commit {t1 - t0:.1f}s, decode+publish until confirmed {t2 - t1:.1f}s")
         print(f"stream entries={entries} stream memory={int(stream_bytes) / 1e6:.1f}MB")

@@ -102,7 +102,7 @@ def big_transaction(stack, args):
     result.update(rows=args.rows, encoding="msgpack" if args.msgpack else "json", commit_s=round(commit_s, 2),
                   livesyncd_cpu_s=round(cpu_s(pid) - cpu0, 2), livesyncd_rss_before_kb=rss0,
                   livesyncd_rss_peak_sampled_kb=peak[0], livesyncd_vm_hwm_kb=vm_hwm_kb(pid),
-                  stream_entries=int(stack.redis.cli("XLEN", "livesync:changes").split()[-1]),
+                  stream_entries=int(stack.redis.cli("XLEN", harness.key("changes")).split()[-1]),
                   catch_ups=metric(stack, "livesync_catch_ups_total"),
                   dropped=metric(stack, "livesync_slow_clients_dropped_total"))
     return result
@@ -164,7 +164,7 @@ def finish(gens, timeout):
 
 def stream_tail(redis):
     """The newest entry ID (the first line of redis-cli --raw's XREVRANGE; the batch is binary)."""
-    out = redis.raw("XREVRANGE", "livesync:changes", "+", "-", "COUNT", "1").decode(errors="replace").splitlines()
+    out = redis.raw("XREVRANGE", harness.key("changes"), "+", "-", "COUNT", "1").decode(errors="replace").splitlines()
     return out[0].strip() if out else ""
 
 
@@ -277,7 +277,7 @@ def main():
             gen = start_generator(stack, args.clients, expect, args.timeout, last_lsn=last_lsn, procs=args.procs)
             result = finish(gen, args.timeout + 30)
             result.update(backlog_changes=expect, rows_per_txn=args.rows, txns=args.txns,
-                          stream_entries=int(redis.cli("XLEN", "livesync:changes").split()[-1]))
+                          stream_entries=int(redis.cli("XLEN", harness.key("changes")).split()[-1]))
         result["scenario"] = args.scenario
         print(json.dumps(result))
 

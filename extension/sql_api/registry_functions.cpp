@@ -5,6 +5,7 @@
 // Redis work happens in C++ under guard_cpp; its results are copied into palloc'd
 // arrays before any Postgres call that may raise, so no longjmp crosses a C++ frame
 // that owns anything.
+#include "common/redis_keys.hpp"
 #include "common/redis_url.hpp"
 #include "extension/livesync.hpp"
 #include "extension/pg_guard.hpp"
@@ -43,10 +44,7 @@ constexpr const char *kFields[] = {"sidecar", "user", "tenant", "role", "address
 constexpr int kFieldCount = sizeof kFields / sizeof kFields[0];
 
 void connect(RedisLink &redis) {
-    std::string error;
-    auto url = common::parse_redis_url(settings.redis_url, &error);
-    if (!url) throw std::runtime_error("livesync.redis_url is invalid: " + error);
-    redis.connect(*url, settings.redis_timeout_ms);
+    redis.connect(worker::configured_redis_url(), settings.redis_timeout_ms);
 }
 
 std::string reply_error(const Reply &r) { return std::string(r->str, r->len); }
@@ -57,11 +55,11 @@ struct ClientRows {
     char ***fields = nullptr;  // [row][field], nullptr for a missing field
 };
 
-// Reads every livesync:client:* hash (SCAN, then HMGET in pipelines).
+// Reads every <prefix>client:* hash (SCAN, then HMGET in pipelines).
 ClientRows read_clients() {
     RedisLink redis;
     connect(redis);
-    std::string prefix = std::string(settings.redis_prefix) + "client:";
+    std::string prefix = common::RedisKeys(settings.redis_prefix).client_prefix();
     std::vector<std::string> keys;
     std::string cursor = "0";
     do {
@@ -111,7 +109,8 @@ constexpr long kMaxActivityRows = 100000;
 ClientRows read_activity(int64_t since_unix_ms) {
     RedisLink redis;
     connect(redis);
-    std::string prefix = std::string(settings.redis_prefix) + "activity";
+    const common::RedisKeys redis_keys(settings.redis_prefix);
+    std::string prefix = redis_keys.activity();
     std::string since = std::to_string(since_unix_ms);
     std::string limit = std::to_string(kMaxActivityRows);
     Reply owners = redis.command({"ZRANGEBYSCORE", prefix, since, "+inf", "LIMIT", "0", limit});
@@ -119,7 +118,7 @@ ClientRows read_activity(int64_t since_unix_ms) {
     std::vector<std::string> names, keys;
     for (size_t i = 0; i < owners->elements; ++i) {
         names.emplace_back(owners->element[i]->str, owners->element[i]->len);
-        keys.push_back(prefix + ":" + names.back());
+        keys.push_back(redis_keys.activity(names.back()));
     }
     std::vector<Command> commands;
     for (const std::string &key : keys) {
@@ -195,9 +194,9 @@ extern "C" Datum livesync_kick(PG_FUNCTION_ARGS) {
     bool registered = guard_cpp("kick", [client_id] {
         RedisLink redis;
         connect(redis);
-        std::string prefix = settings.redis_prefix;
-        std::string client_key = prefix + "client:" + client_id;
-        std::string control = prefix + "control";
+        const livesync::common::RedisKeys keys(settings.redis_prefix);
+        std::string client_key = keys.client(client_id);
+        std::string control = keys.control();
         // Every sidecar reads the control stream; the one holding the client closes it.
         std::vector<Reply> replies = redis.pipeline(
             {{"EXISTS", client_key},

@@ -1,6 +1,7 @@
 #include "published_config.hpp"
 
 #include "common/change_batch.hpp"
+#include "common/redis_keys.hpp"
 #include "extension/pg_guard.hpp"
 #include "worker_wait.hpp"
 
@@ -97,8 +98,9 @@ void PublishedConfig::apply(std::string_view change_msgpack) {
 }
 
 void PublishedConfig::set_prefix(const std::string &prefix) {
-    tables_key_ = prefix + "tables";
-    rules_key_ = prefix + "rules";
+    const common::RedisKeys keys(prefix);
+    tables_key_ = keys.tables();
+    rules_key_ = keys.rules();
 }
 
 void PublishedConfig::append_commands(const std::string &prefix, std::vector<Command> &commands) {

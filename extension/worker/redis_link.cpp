@@ -1,6 +1,9 @@
 #include "redis_link.hpp"
 
+#include "extension/livesync.hpp"
 #include "worker_wait.hpp"
+
+#include <cstdlib>
 
 extern "C" {
 #include "storage/latch.h"
@@ -9,6 +12,17 @@ extern "C" {
 #include <sys/socket.h>
 
 namespace livesync::extension::worker {
+
+common::RedisUrl configured_redis_url() {
+    std::string error;
+    auto url = common::parse_redis_url(settings.redis_url, &error);
+    if (!url) throw TransientError("livesync.redis_url is invalid: " + error);
+    auto sentinels = common::parse_sentinel_list(settings.redis_sentinels ? settings.redis_sentinels : "", &error);
+    if (!sentinels) throw TransientError("livesync.redis_sentinels is invalid: " + error);
+    url->sentinels = std::move(*sentinels);
+    url->primary_name = settings.redis_primary_name ? settings.redis_primary_name : "";
+    return *url;
+}
 
 void RedisLink::fail(const std::string &what) {
     std::string message = what;
@@ -22,23 +36,70 @@ void RedisLink::disconnect() {
     context_ = nullptr;
 }
 
+common::HostPort RedisLink::ask_sentinels(const common::RedisUrl &url, int timeout_ms) {
+    std::string failures;
+    for (const common::HostPort &sentinel : url.sentinels) {
+        std::string where = "Sentinel " + sentinel.host + ":" + std::to_string(sentinel.port);
+        std::string why;
+        try {
+            RedisLink link;
+            link.connect_node(sentinel, common::RedisUrl{}, timeout_ms);  // no AUTH/SELECT of the data nodes
+            Reply r = link.command({"SENTINEL", "get-master-addr-by-name", url.primary_name});
+            if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
+                r->element[1]->type == REDIS_REPLY_STRING) {
+                std::string port(r->element[1]->str, r->element[1]->len);
+                char *end = nullptr;
+                long p = strtol(port.c_str(), &end, 10);
+                if (*end == '\0' && p > 0 && p < 65536)
+                    return common::HostPort{std::string(r->element[0]->str, r->element[0]->len), static_cast<int>(p)};
+                why = "answered a bad port \"" + port + "\"";
+            } else if (r->type == REDIS_REPLY_ERROR) {
+                why = std::string(r->str, r->len);
+            } else {
+                why = "knows no primary named \"" + url.primary_name + "\"";
+            }
+        } catch (const TransientError &e) {
+            why = e.what();
+        }
+        failures += (failures.empty() ? "" : "; ") + where + ": " + why;
+    }
+    throw TransientError("no Sentinel of livesync.redis_sentinels named the primary: " + failures);
+}
+
 void RedisLink::connect(const common::RedisUrl &url, int timeout_ms) {
+    common::HostPort node{url.host, url.port};
+    if (!url.sentinels.empty()) node = ask_sentinels(url, timeout_ms);
+    connect_node(node, url, timeout_ms);
+    if (url.role != common::RedisRole::Primary) return;
+    // A Sentinel's answer can be stale for a moment around a failover, and a demoted
+    // primary keeps its address: the replicator writes only to a master.
+    Reply role = command({"ROLE"});
+    if (role->type != REDIS_REPLY_ARRAY || role->elements == 0 || role->element[0]->type != REDIS_REPLY_STRING)
+        fail("unexpected ROLE reply from Redis at " + node.host + ":" + std::to_string(node.port));
+    std::string name(role->element[0]->str, role->element[0]->len);
+    if (name != "master")
+        fail("Redis at " + node.host + ":" + std::to_string(node.port) + " is a " + name +
+             ", not the primary (waiting for the Sentinels to name the new one)");
+}
+
+void RedisLink::connect_node(const common::HostPort &node, const common::RedisUrl &url, int timeout_ms) {
     disconnect();
     timeout_ms_ = timeout_ms;
-    context_ = redisConnectNonBlock(url.host.c_str(), url.port);
+    std::string where = node.host + ":" + std::to_string(node.port);
+    context_ = redisConnectNonBlock(node.host.c_str(), node.port);
     if (context_ == nullptr) throw TransientError("cannot allocate a Redis context");
-    if (context_->err) fail("cannot connect to Redis at " + url.redacted());
+    if (context_->err) fail("cannot connect to Redis at " + where);
 
     int64_t deadline = now_ms() + timeout_ms_;
     for (;;) {
         int rc = wait_for_socket(context_->fd, WL_SOCKET_WRITEABLE, deadline - now_ms());
         if (rc & WL_SOCKET_WRITEABLE) break;
-        if (now_ms() >= deadline) fail("timed out connecting to Redis at " + url.redacted());
+        if (now_ms() >= deadline) fail("timed out connecting to Redis at " + where);
     }
     int so_error = 0;
     socklen_t len = sizeof so_error;
     if (getsockopt(context_->fd, SOL_SOCKET, SO_ERROR, &so_error, &len) != 0 || so_error != 0)
-        fail("cannot connect to Redis at " + url.redacted() + ": " + strerror(so_error));
+        fail("cannot connect to Redis at " + where + ": " + strerror(so_error));
 
     if (!url.password.empty()) {
         Command auth = {"AUTH"};

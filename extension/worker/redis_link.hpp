@@ -21,6 +21,10 @@ using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 
 using Command = std::vector<std::string_view>;
 
+// livesync.redis_url with livesync.redis_sentinels / redis_primary_name applied; a
+// bad value throws TransientError naming the GUC.
+common::RedisUrl configured_redis_url();
+
 class RedisLink {
 public:
     RedisLink() = default;
@@ -28,6 +32,9 @@ public:
     RedisLink(const RedisLink &) = delete;
     RedisLink &operator=(const RedisLink &) = delete;
 
+    // With Sentinels in the URL, asks them first where the primary is (every connect
+    // asks again, so a reconnect follows a failover); then AUTH, SELECT, and ROLE: a
+    // node that is not a master is refused (TransientError), never written to.
     void connect(const common::RedisUrl &url, int timeout_ms);
     void disconnect();
     bool connected() const { return context_ != nullptr; }
@@ -47,6 +54,8 @@ public:
     int socket() const { return context_ ? context_->fd : -1; }
 
 private:
+    void connect_node(const common::HostPort &node, const common::RedisUrl &url, int timeout_ms);
+    common::HostPort ask_sentinels(const common::RedisUrl &url, int timeout_ms);
     void fail(const std::string &what);
     void write_all(int64_t deadline);
     Reply read_reply(int64_t deadline);

@@ -1,6 +1,7 @@
 #include "registry_sweep.hpp"
 
 #include "common/change_batch.hpp"
+#include "common/redis_keys.hpp"
 #include "worker_wait.hpp"
 
 #include <curl/curl.h>
@@ -94,10 +95,11 @@ void check(const Reply &r, const std::string &what) {
 int remove_clients(RedisLink &redis, const std::string &prefix, const std::string &sidecar,
                    const std::vector<std::string> &ids) {
     if (ids.empty()) return 0;
-    std::string set_key = prefix + "sidecar:" + sidecar + ":clients";
+    const common::RedisKeys keys(prefix);
+    std::string set_key = keys.sidecar_clients(sidecar);
     std::vector<std::string> client_keys;
     client_keys.reserve(ids.size());
-    for (const std::string &id : ids) client_keys.push_back(prefix + "client:" + id);
+    for (const std::string &id : ids) client_keys.push_back(keys.client(id));
     std::vector<Command> commands;
     for (size_t i = 0; i < ids.size(); ++i)
         commands.push_back({"EVAL", kRemoveClient, "2", client_keys[i], set_key, sidecar, ids[i]});
@@ -136,12 +138,13 @@ std::optional<std::vector<std::string>> gone_clients(const std::string &base_url
 
 SweepResult sweep_registry(RedisLink &redis, const std::string &prefix, long http_timeout_ms) {
     SweepResult result;
-    Reply members = redis.command({"SMEMBERS", prefix + "sidecars"});
-    check(members, "SMEMBERS " + prefix + "sidecars");
+    const common::RedisKeys keys(prefix);
+    Reply members = redis.command({"SMEMBERS", keys.sidecars()});
+    check(members, "SMEMBERS " + keys.sidecars());
     for (const std::string &sidecar : string_elements(members.get())) {
         ++result.sidecars_checked;
-        std::string heartbeat_key = prefix + "sidecar:" + sidecar;
-        std::string set_key = heartbeat_key + ":clients";
+        std::string heartbeat_key = keys.sidecar(sidecar);
+        std::string set_key = keys.sidecar_clients(sidecar);
         std::vector<Reply> replies = redis.pipeline({{"GET", heartbeat_key}, {"SMEMBERS", set_key}});
         check(replies[0], "GET " + heartbeat_key);
         check(replies[1], "SMEMBERS " + set_key);
@@ -150,8 +153,8 @@ SweepResult sweep_registry(RedisLink &redis, const std::string &prefix, long htt
             // The heartbeat expired: the sidecar is gone, and so are its clients.
             ++result.dead_sidecars;
             result.clients_removed += remove_clients(redis, prefix, sidecar, clients);
-            Reply srem = redis.command({"SREM", prefix + "sidecars", sidecar});
-            check(srem, "SREM " + prefix + "sidecars");
+            Reply srem = redis.command({"SREM", keys.sidecars(), sidecar});
+            check(srem, "SREM " + keys.sidecars());
             continue;
         }
         if (clients.empty()) continue;

@@ -14,6 +14,7 @@
 #include "common/batch_writer.hpp"
 #include "common/change_batch.hpp"
 #include "common/lsn.hpp"
+#include "common/redis_keys.hpp"
 #include "common/redis_url.hpp"
 
 extern "C" {
@@ -118,7 +119,7 @@ private:
     void note_failure(const std::string &message);
     void note_recovered();
 
-    std::string key(const char *suffix) const { return std::string(settings.redis_prefix) + suffix; }
+    common::RedisKeys keys() const { return common::RedisKeys(settings.redis_prefix); }
 
     RedisLink redis_;
     SlotStream slot_;
@@ -203,15 +204,12 @@ void Replicator::maybe_reload() {
 }
 
 void Replicator::connect_redis() {
-    std::string error;
-    auto url = common::parse_redis_url(settings.redis_url, &error);
-    if (!url) throw TransientError("livesync.redis_url is invalid: " + error);
-    redis_.connect(*url, settings.redis_timeout_ms);
+    redis_.connect(configured_redis_url(), settings.redis_timeout_ms);
     pg_atomic_write_u32(&worker_state()->redis_connected, 1);
 }
 
 void Replicator::read_stream_tail() {
-    std::string stream = key("changes");
+    std::string stream = keys().changes();
     Reply r = redis_.command({"XREVRANGE", stream, "+", "-", "COUNT", "1"});
     if (r->type == REDIS_REPLY_ERROR) throw TransientError("XREVRANGE failed: " + std::string(r->str, r->len));
     stream_tail_ = {};
@@ -360,7 +358,7 @@ void Replicator::publish() {
 }
 
 void Replicator::start_publish() {
-    std::string stream = key("changes");
+    std::string stream = keys().changes();
     common::StreamId id{batch_.last_lsn(), batch_.last_part()};
     std::string id_text = common::format_stream_id(id);
     bool final = batch_.last_final();
@@ -373,7 +371,7 @@ void Replicator::start_publish() {
     bool with_config = config_.dirty();
     bool with_trim = retention_.configure(settings.stream_max_entries, settings.stream_max_age_s, now_unix_ms);
     bool multi = with_config || with_trim;
-    std::string marker = key("trimmed_lsn");
+    std::string marker = keys().trimmed_lsn();
     if (multi) commands.push_back({"MULTI"});
     if (final) commands.push_back({"XADD", stream, id_text, "batch", bytes, "time", written_at});
     else
@@ -412,7 +410,7 @@ void Replicator::complete_publish(bool block) {
 }
 
 void Replicator::finish_publish(const std::vector<Reply> &replies) {
-    std::string stream = key("changes");
+    std::string stream = keys().changes();
     std::string id_text = common::format_stream_id(inflight_.id);
     const redisReply *exec = inflight_.multi ? replies.back().get() : nullptr;
     const redisReply *result = inflight_.multi ? exec : replies.back().get();

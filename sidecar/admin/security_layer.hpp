@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "common/redis_keys.hpp"
 #include "common/redis_url.hpp"
 #include "sidecar/admin/control_reader.hpp"
 #include "sidecar/admin/security_hub.hpp"
@@ -26,7 +27,7 @@ public:
           store_(sidecar::auth::StoreConfig{url, prefix, sidecar_id},
                  [this](sidecar::auth::StoreResult r) { hub_.push(std::move(r)); }),
           hub_(HubConfig{sidecar_id, options.admin_token}, gate, &store_, counters, audit),
-          control_(ControlConfig{url, prefix + "control"}, [this](ControlCommand c) { hub_.push(std::move(c)); }) {
+          control_(ControlConfig{url, common::RedisKeys(prefix).control()}, [this](ControlCommand c) { hub_.push(std::move(c)); }) {
         gate.attach(&guard_, &store_);
     }
 

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "common/change_batch.hpp"
+#include "common/redis_keys.hpp"
 #include "sidecar/ops/log.hpp"
 #include "sidecar/redis/connection.hpp"
 #include "sidecar/registry/client_record.hpp"
@@ -165,9 +166,9 @@ bool SecurityStore::claim(uint64_t serial, std::string client_id, std::string ow
         if (conn) {
             const registry::Keys keys{config_.prefix, config_.sidecar_id};
             std::string error;
-            auto reply = conn->command({"EVAL", kClaimScript, "5", config_.prefix + "client_owner:" + client_id,
-                                        keys.client_holder(client_id), config_.prefix + "client_generation",
-                                        config_.prefix + "control", keys.client(client_id), owner,
+            auto reply = conn->command({"EVAL", kClaimScript, "5", common::RedisKeys(config_.prefix).client_owner(client_id),
+                                        keys.client_holder(client_id), common::RedisKeys(config_.prefix).client_generation(),
+                                        common::RedisKeys(config_.prefix).control(), keys.client(client_id), owner,
                                         std::to_string(config_.owner_ttl_seconds), config_.sidecar_id, client_id},
                                        &error);
             if (!reply) ok = false;
@@ -189,8 +190,8 @@ bool SecurityStore::ban(std::string address, int64_t until_ms, std::string reaso
         }
         int64_t ttl_ms = std::max<int64_t>(1, until_ms - unix_ms());
         std::string error;
-        auto replies = conn->pipeline({{"SET", config_.prefix + "ban:" + address, reason, "PX", std::to_string(ttl_ms)},
-                                       {"ZADD", config_.prefix + "bans", std::to_string(until_ms), address}},
+        auto replies = conn->pipeline({{"SET", common::RedisKeys(config_.prefix).ban(address), reason, "PX", std::to_string(ttl_ms)},
+                                       {"ZADD", common::RedisKeys(config_.prefix).bans(), std::to_string(until_ms), address}},
                                       &error);
         return !replies.empty();
     });
@@ -201,7 +202,7 @@ bool SecurityStore::unban(std::string address) {
         if (!conn) return true;
         std::string error;
         auto replies = conn->pipeline(
-            {{"DEL", config_.prefix + "ban:" + address}, {"ZREM", config_.prefix + "bans", address}}, &error);
+            {{"DEL", common::RedisKeys(config_.prefix).ban(address)}, {"ZREM", common::RedisKeys(config_.prefix).bans(), address}}, &error);
         return !replies.empty();
     });
 }
@@ -212,7 +213,7 @@ bool SecurityStore::publish_control(std::vector<std::pair<std::string, std::stri
             ops::warn("control entry not published: Redis unreachable");
             return true;
         }
-        std::vector<std::string> cmd{"XADD", config_.prefix + "control", "MAXLEN", "~", "10000", "*"};
+        std::vector<std::string> cmd{"XADD", common::RedisKeys(config_.prefix).control(), "MAXLEN", "~", "10000", "*"};
         for (const auto &[k, v] : fields) {
             cmd.push_back(k);
             cmd.push_back(v);
@@ -226,9 +227,9 @@ bool SecurityStore::add_activity(std::vector<ActivityDelta> deltas) {
     return enqueue([this, deltas = std::move(deltas)](redis::Connection *conn) {
         if (!conn) return true;  // activity is best effort: counts of an outage are lost
         std::vector<std::vector<std::string>> cmds;
-        const std::string index = config_.prefix + "activity";
+        const std::string index = common::RedisKeys(config_.prefix).activity();
         for (const ActivityDelta &d : deltas) {
-            std::string key = config_.prefix + "activity:" + d.owner;
+            std::string key = common::RedisKeys(config_.prefix).activity(d.owner);
             if (d.sessions) cmds.push_back({"HINCRBY", key, "sessions", std::to_string(d.sessions)});
             if (d.messages_in) cmds.push_back({"HINCRBY", key, "messages_in", std::to_string(d.messages_in)});
             if (d.messages_out) cmds.push_back({"HINCRBY", key, "messages_out", std::to_string(d.messages_out)});
@@ -256,7 +257,7 @@ bool SecurityStore::activity_report(uint64_t ticket, int64_t since_unix) {
             return true;
         }
         std::string error;
-        auto owners = conn->command({"ZRANGEBYSCORE", config_.prefix + "activity", std::to_string(since_unix * 1000),
+        auto owners = conn->command({"ZRANGEBYSCORE", common::RedisKeys(config_.prefix).activity(), std::to_string(since_unix * 1000),
                                      "+inf", "LIMIT", "0", std::to_string(kMaxReportOwners)},
                                     &error);
         if (!owners || owners->type != REDIS_REPLY_ARRAY) {
@@ -267,7 +268,7 @@ bool SecurityStore::activity_report(uint64_t ticket, int64_t since_unix) {
         std::vector<std::pair<std::string, std::map<std::string, std::string>>> rows;
         for (size_t i = 0; i < owners->elements; ++i) {
             rows.emplace_back(str_of(owners->element[i]), std::map<std::string, std::string>{});
-            cmds.push_back({"HGETALL", config_.prefix + "activity:" + rows.back().first});
+            cmds.push_back({"HGETALL", common::RedisKeys(config_.prefix).activity(rows.back().first)});
         }
         auto replies = conn->pipeline(cmds, &error);
         if (!cmds.empty() && replies.empty()) {
@@ -327,8 +328,8 @@ void SecurityStore::run() {
             ensure();
             if (!conn) continue;
             std::string now = std::to_string(unix_ms()), error;
-            auto replies = conn->pipeline({{"ZREMRANGEBYSCORE", config_.prefix + "bans", "-inf", now},
-                                           {"ZRANGEBYSCORE", config_.prefix + "bans", "(" + now, "+inf", "WITHSCORES"}},
+            auto replies = conn->pipeline({{"ZREMRANGEBYSCORE", common::RedisKeys(config_.prefix).bans(), "-inf", now},
+                                           {"ZRANGEBYSCORE", common::RedisKeys(config_.prefix).bans(), "(" + now, "+inf", "WITHSCORES"}},
                                           &error);
             if (replies.empty()) {
                 lost();

@@ -1,6 +1,9 @@
 #include "sidecar/redis/connection.hpp"
 
 #include <sys/socket.h>
+
+#include <algorithm>
+#include <cstdlib>
 #include <sys/time.h>
 
 #include <algorithm>
@@ -71,15 +74,80 @@ Reply Connection::transaction(const std::vector<std::vector<std::string>> &comma
     return exec;
 }
 
+std::optional<common::HostPort> ask_sentinels(const common::RedisUrl &url, std::chrono::milliseconds timeout,
+                                              std::string *error) {
+    std::string failures;
+    for (const common::HostPort &sentinel : url.sentinels) {
+        std::string why;
+        common::RedisUrl bare;  // Sentinels take no AUTH/SELECT of the data nodes
+        auto conn = Connection::connect_node(sentinel, bare, timeout, timeout, &why);
+        if (conn) {
+            Reply r = conn->command({"SENTINEL", "get-master-addr-by-name", url.primary_name}, &why);
+            if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
+                r->element[1]->type == REDIS_REPLY_STRING) {
+                common::HostPort primary{std::string(r->element[0]->str, r->element[0]->len), 0};
+                std::string port(r->element[1]->str, r->element[1]->len);
+                char *end = nullptr;
+                long p = strtol(port.c_str(), &end, 10);
+                if (*end == '\0' && p > 0 && p < 65536) {
+                    primary.port = static_cast<int>(p);
+                    return primary;
+                }
+                why = "answered a bad port \"" + port + "\"";
+            } else if (r && !is_error_reply(r.get(), &why)) {
+                why = "knows no primary named \"" + url.primary_name + "\"";
+            }
+        }
+        if (!failures.empty()) failures += "; ";
+        failures += "Sentinel " + sentinel.host + ":" + std::to_string(sentinel.port) + ": " + why;
+    }
+    *error = "no Sentinel named the primary: " + failures;
+    return std::nullopt;
+}
+
 std::unique_ptr<Connection> Connection::open(const common::RedisUrl &url,
                                              std::chrono::milliseconds connect_timeout,
                                              std::chrono::milliseconds read_timeout, std::string *error) {
-    redisContext *ctx = redisConnectWithTimeout(url.host.c_str(), url.port, to_timeval(connect_timeout));
+    common::HostPort node{url.host, url.port};
+    if (!url.sentinels.empty()) {
+        auto primary = ask_sentinels(url, connect_timeout, error);
+        if (!primary) return nullptr;
+        node = *primary;
+    }
+    auto conn = connect_node(node, url, connect_timeout, read_timeout, error);
+    if (!conn || url.role != common::RedisRole::Primary) return conn;
+    // A Sentinel's answer may be stale for a moment around a failover, and a demoted
+    // primary keeps its address: writing there would fail (READONLY) or, worse, go to a
+    // node about to be resynced. Only a master is used for writes.
+    Reply role = conn->command({"ROLE"}, error);
+    if (!role) return nullptr;
+    if (is_error_reply(role.get(), error)) {
+        *error = "ROLE failed: " + *error;
+        return nullptr;
+    }
+    if (role->type != REDIS_REPLY_ARRAY || role->elements == 0 || role->element[0]->type != REDIS_REPLY_STRING) {
+        *error = "unexpected ROLE reply";
+        return nullptr;
+    }
+    std::string name(role->element[0]->str, role->element[0]->len);
+    if (name != "master") {
+        *error = node.host + ":" + std::to_string(node.port) + " is a " + name +
+                 ", not the primary (waiting for the Sentinels to name the new one)";
+        return nullptr;
+    }
+    return conn;
+}
+
+std::unique_ptr<Connection> Connection::connect_node(const common::HostPort &node, const common::RedisUrl &url,
+                                                     std::chrono::milliseconds connect_timeout,
+                                                     std::chrono::milliseconds read_timeout, std::string *error) {
+    redisContext *ctx = redisConnectWithTimeout(node.host.c_str(), node.port, to_timeval(connect_timeout));
     if (ctx == nullptr) {
         *error = "cannot allocate a Redis context";
         return nullptr;
     }
     std::unique_ptr<Connection> conn(new Connection(ctx));
+    conn->node_ = node;
     if (ctx->err) {
         *error = conn->connection_error();
         return nullptr;

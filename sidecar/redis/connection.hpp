@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,8 +24,11 @@ using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 
 class Connection {
 public:
-    // Connects, then AUTH and SELECT as the URL asks. Returns nullptr and sets *error
-    // (never containing the password) when any step fails.
+    // Connects, then AUTH and SELECT as the URL asks. With Sentinels in the URL, it first
+    // asks them, in order, where the primary is (SENTINEL get-master-addr-by-name), so
+    // every reconnect follows a failover. With role Primary it then checks ROLE and
+    // refuses a node that is not a master. Returns nullptr and sets *error (never
+    // containing the password) when any step fails.
     static std::unique_ptr<Connection> open(const common::RedisUrl &url,
                                             std::chrono::milliseconds connect_timeout,
                                             std::chrono::milliseconds read_timeout, std::string *error);
@@ -57,8 +61,17 @@ public:
     static void interrupt_all();
     static bool interrupted();
 
+    // Connects to `node` itself (no Sentinel, no ROLE check), with the URL's AUTH/SELECT.
+    static std::unique_ptr<Connection> connect_node(const common::HostPort &node, const common::RedisUrl &url,
+                                                    std::chrono::milliseconds connect_timeout,
+                                                    std::chrono::milliseconds read_timeout, std::string *error);
+
+    // The node this connection reached (after Sentinel discovery).
+    const common::HostPort &node() const { return node_; }
+
 private:
     explicit Connection(redisContext *ctx) : ctx_(ctx) {}
+    common::HostPort node_;
     bool append(const std::vector<std::string> &args);
     std::string connection_error() const;
     redisContext *ctx_;
@@ -67,6 +80,11 @@ private:
 
 // True for a reply that is a Redis error; *error gets its text.
 bool is_error_reply(const redisReply *r, std::string *error);
+
+// Asks the URL's Sentinels, in order, for the address of its primary; the first that
+// names one wins. nullopt and *error (each Sentinel's failure) when none does.
+std::optional<common::HostPort> ask_sentinels(const common::RedisUrl &url, std::chrono::milliseconds timeout,
+                                              std::string *error);
 
 // Logs "redis up" / "redis down" once per transition for one component, and once more
 // ("redis still down") when a different reason lasts (two failures in a row).

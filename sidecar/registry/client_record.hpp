@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "common/redis_keys.hpp"
+
 namespace livesync::registry {
 
 struct ClientRecord {
@@ -30,12 +32,14 @@ struct Keys {
     std::string prefix;
     std::string sidecar_id;
 
-    std::string client(const std::string &client_id) const { return prefix + "client:" + client_id; }
+    std::string client(const std::string &client_id) const { return common::RedisKeys(prefix).client(client_id); }
     // Which sidecar's session holds the id now, and its generation (security_store.cpp).
-    std::string client_holder(const std::string &client_id) const { return prefix + "client_holder:" + client_id; }
-    std::string sidecar_clients() const { return prefix + "sidecar:" + sidecar_id + ":clients"; }
-    std::string sidecar() const { return prefix + "sidecar:" + sidecar_id; }
-    std::string sidecars() const { return prefix + "sidecars"; }
+    std::string client_holder(const std::string &client_id) const {
+        return common::RedisKeys(prefix).client_holder(client_id);
+    }
+    std::string sidecar_clients() const { return common::RedisKeys(prefix).sidecar_clients(sidecar_id); }
+    std::string sidecar() const { return common::RedisKeys(prefix).sidecar(sidecar_id); }
+    std::string sidecars() const { return common::RedisKeys(prefix).sidecars(); }
 };
 
 // Writes the client's hash (sidecar, generation, address, connected_at, last_activity,

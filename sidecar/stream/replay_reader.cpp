@@ -1,5 +1,6 @@
 #include "sidecar/stream/replay_reader.hpp"
 
+#include "common/redis_keys.hpp"
 #include "sidecar/ops/log.hpp"
 #include "sidecar/redis/connection.hpp"
 #include "sidecar/stream/stream_entry.hpp"
@@ -22,7 +23,8 @@ common::StreamId next_stream_id(common::StreamId id) {
 }
 
 ReplayReader::ReplayReader(ReplayConfig config, std::function<void(ReplayPage)> deliver, ops::Counters &counters)
-    : config_(std::move(config)), stream_key_(config_.prefix + "changes"), trimmed_key_(config_.prefix + "trimmed_lsn"),
+    : config_(std::move(config)), stream_key_(common::RedisKeys(config_.prefix).changes()),
+      trimmed_key_(common::RedisKeys(config_.prefix).trimmed_lsn()),
       deliver_(std::move(deliver)), counters_(counters), sizer_(config_.page_bytes, config_.page_entries) {}
 
 ReplayReader::~ReplayReader() { stop(); }

@@ -1,5 +1,6 @@
 #include "sidecar/stream/stream_reader.hpp"
 
+#include "common/redis_keys.hpp"
 #include "sidecar/ops/log.hpp"
 #include "sidecar/redis/connection.hpp"
 #include "sidecar/stream/stream_entry.hpp"
@@ -16,8 +17,9 @@ std::string str_of(const redisReply *r) { return std::string(r->str, r->len); }
 
 StreamReader::StreamReader(ReaderConfig config, EventQueue &queue, std::function<void()> wake,
                            ops::Counters &counters)
-    : config_(std::move(config)), stream_key_(config_.prefix + "changes"), config_key_(config_.prefix + "tables"),
-      rules_key_(config_.prefix + "rules"), trimmed_key_(config_.prefix + "trimmed_lsn"),
+    : config_(std::move(config)), stream_key_(common::RedisKeys(config_.prefix).changes()),
+      config_key_(common::RedisKeys(config_.prefix).tables()), rules_key_(common::RedisKeys(config_.prefix).rules()),
+      trimmed_key_(common::RedisKeys(config_.prefix).trimmed_lsn()),
       queue_(queue), wake_(std::move(wake)), counters_(counters),
       sizer_(config_.read_bytes, static_cast<size_t>(config_.count)) {}
 

@@ -23,6 +23,13 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("LIVESYNC_BUILD_DIR", os.path.join(ROOT, "build"))
+# The default key prefix of livesync.redis_prefix and livesyncd --prefix
+# (common/redis_keys.hpp): tests run with the defaults and name keys through key().
+KEY_PREFIX = "{livesync}:"
+
+
+def key(name):
+    return KEY_PREFIX + name
 
 
 def mint_token(claims, secret, alg="HS256"):
@@ -163,10 +170,55 @@ class Redis:
         stop_process(self.proc)
 
 
+class Sentinel:
+    """One redis-sentinel watching `primary` under `name`, with timeouts tuned for tests
+    (docs/operations.md, Sentinel): down after 1 s, so a failover takes ~2-4 s."""
+
+    def __init__(self, workdir, index, name, primary_port, quorum=2):
+        self.dir = os.path.join(workdir, f"sentinel{index}")
+        self.port = free_port()
+        self.name, self.primary_port, self.quorum = name, primary_port, quorum
+        self.proc = None
+
+    def start(self):
+        os.makedirs(self.dir, exist_ok=True)
+        conf = os.path.join(self.dir, "sentinel.conf")  # Sentinel rewrites it: its own copy
+        if not os.path.exists(conf):
+            with open(conf, "w") as f:
+                f.write(f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n"
+                        f"logfile {os.path.join(self.dir, 'log')}\n"
+                        f"sentinel monitor {self.name} 127.0.0.1 {self.primary_port} {self.quorum}\n"
+                        f"sentinel down-after-milliseconds {self.name} 1000\n"
+                        f"sentinel failover-timeout {self.name} 10000\n"
+                        f"sentinel parallel-syncs {self.name} 1\n")
+        self.proc = subprocess.Popen(["redis-sentinel", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: self.cli("PING", check=False) == "PONG", 10, "redis-sentinel to answer PING")
+        return self
+
+    def cli(self, *args, check=True):
+        out = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(self.port), "--raw", *args],
+                             capture_output=True, text=True)
+        if check and out.returncode != 0:
+            raise RuntimeError(out.stderr)
+        return out.stdout.strip()
+
+    def current_primary_port(self):
+        out = self.cli("SENTINEL", "get-master-addr-by-name", self.name, check=False).split()
+        return int(out[1]) if len(out) == 2 else None
+
+    def state(self):
+        """SENTINEL master <name> as a dict (num-slaves, num-other-sentinels, flags, ...)."""
+        out = self.cli("SENTINEL", "master", self.name, check=False).split("\n")
+        return dict(zip(out[0::2], out[1::2]))
+
+    def stop(self):
+        stop_process(self.proc)
+
+
 class Sidecar:
     """livesyncd on a free port. ca_file: it serves TLS (extra has --tls-cert/--tls-key)
     with a certificate that ca_file vouches for; url and http are then wss:// and https://."""
-    def __init__(self, workdir, redis_url, prefix="livesync:", extra=(), ca_file=None, port=None):
+    def __init__(self, workdir, redis_url, prefix=None, extra=(), ca_file=None, port=None):
         self.port = port or free_port()
         self.ca_file = ca_file
         self.redis_url = redis_url
@@ -194,7 +246,8 @@ class Sidecar:
     def start(self):
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([os.path.join(BUILD, "livesyncd"), "--listen", f"127.0.0.1:{self.port}",
-                                      "--redis", self.redis_url, "--prefix", self.prefix, *self.extra],
+                                      "--redis", self.redis_url,
+                                      *(["--prefix", self.prefix] if self.prefix is not None else []), *self.extra],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         wait_until(lambda: self.get("/healthz")[0] == 200, 15, "livesyncd /healthz")
         return self

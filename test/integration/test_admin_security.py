@@ -55,7 +55,7 @@ def http(sidecar, method, path, body=None, auth=None):
 
 
 def audit_kinds(stack):
-    out = stack.redis.raw("XRANGE", "livesync:audit", "-", "+").decode()
+    out = stack.redis.raw("XRANGE", harness.key("audit"), "-", "+").decode()
     return out
 
 
@@ -73,8 +73,8 @@ class AdminSecurity(unittest.TestCase):
         with self.stack() as stack:
             first = NodeClient(stack, token=token(1), via="header", client_id="dev-1", timeout_ms=60000)
             wait_welcome(first)
-            self.assertEqual(stack.redis.cli("GET", "livesync:client_owner:dev-1"), '"sub:1"')
-            self.assertGreater(int(stack.redis.cli("TTL", "livesync:client_owner:dev-1").split()[-1]), 600000)
+            self.assertEqual(stack.redis.cli("GET", harness.key("client_owner:dev-1")), '"sub:1"')
+            self.assertGreater(int(stack.redis.cli("TTL", harness.key("client_owner:dev-1")).split()[-1]), 600000)
 
             thief = NodeClient(stack, token=token(2), via="hello", client_id="dev-1")
             self.assertEqual(thief.close_code(), 4403, thief.stderr)
@@ -116,9 +116,9 @@ class AdminSecurity(unittest.TestCase):
             for _ in range(3):
                 bad = NodeClient(stack, token="not.a.token", via="header")
                 self.assertEqual(bad.close_code(), 4401, bad.stderr)
-            harness.wait_until(lambda: stack.redis.cli("EXISTS", "livesync:ban:127.0.0.1") == "(integer) 1", 10,
+            harness.wait_until(lambda: stack.redis.cli("EXISTS", harness.key("ban:127.0.0.1")) == "(integer) 1", 10,
                                "the ban to reach Redis")
-            self.assertGreater(int(stack.redis.cli("PTTL", "livesync:ban:127.0.0.1").split()[-1]), 50000)
+            self.assertGreater(int(stack.redis.cli("PTTL", harness.key("ban:127.0.0.1")).split()[-1]), 50000)
             refused = NodeClient(stack, token=token(1), via="header")
             self.assertEqual(refused.close_code(), 1006, refused.stderr)  # refused at the handshake
             self.assertFalse(any(l.startswith("welcome") for l in refused.stderr))

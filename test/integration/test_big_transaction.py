@@ -59,7 +59,7 @@ class BigTransaction(unittest.TestCase):
                 self.assertEqual([c["new"]["id"] for c in changes], list(range(0, ROWS + 1)))
                 self.assertEqual(len({c["lsn"] for c in changes[1:]}), 1, "the rows are one transaction")
 
-            parts = int(stack.redis.cli("XLEN", "livesync:changes").split()[-1])
+            parts = int(stack.redis.cli("XLEN", harness.key("changes")).split()[-1])
             self.assertGreater(parts, 5, "the transaction was not split into several stream entries")
 
             # A resume from before the transaction gets all of it, through the replay.

@@ -3,7 +3,7 @@
 TRUNCATE livesync.rules stops every row from reaching a subscribed client (default deny,
 no stale grant left in a sidecar) and ends its subscription with `unsubscribed`
 (reason forbidden), TRUNCATE livesync.tables unpublishes every table (reason
-unknown_table), and both Redis mirrors (livesync:rules, livesync:tables) are emptied
+unknown_table), and both Redis mirrors (<prefix>rules, <prefix>tables) are emptied
 with them. A plain revoke / unpublish ends subscriptions the same way."""
 import json
 import os
@@ -62,8 +62,8 @@ class ConfigTruncate(unittest.TestCase):
             # Committed while no rule exists: nobody may see it, whatever the sidecar
             # had cached before.
             pg.psql("INSERT INTO items VALUES (2, 'after truncate')")
-            harness.wait_until(lambda: redis.cli("HLEN", "livesync:rules") == "(integer) 0", 10,
-                               "livesync:rules emptied in Redis")
+            harness.wait_until(lambda: redis.cli("HLEN", harness.key("rules")) == "(integer) 0", 10,
+                               "rules emptied in Redis")
             # The sidecar ends the subscription (livesync-cli exits 1 saying why).
             rc, changes = client.finish()
             self.assertEqual(rc, 1, "".join(client.stderr))
@@ -97,9 +97,9 @@ class ConfigTruncate(unittest.TestCase):
             stack.wait_published("public.items")
 
             pg.psql("TRUNCATE livesync.tables, livesync.rules")
-            harness.wait_until(lambda: redis.cli("HLEN", "livesync:tables") == "(integer) 0", 10,
-                               "livesync:tables emptied in Redis")
-            self.assertEqual(redis.cli("HLEN", "livesync:rules"), "(integer) 0")
+            harness.wait_until(lambda: redis.cli("HLEN", harness.key("tables")) == "(integer) 0", 10,
+                               "tables emptied in Redis")
+            self.assertEqual(redis.cli("HLEN", harness.key("rules")), "(integer) 0")
 
             def refused():
                 out = subprocess.run([os.path.join(harness.BUILD, "livesync-cli"), "--url", stack.sidecar.url,

@@ -93,7 +93,7 @@ class EndToEnd(unittest.TestCase):
 
             # Registered while connected, and held by this sidecar.
             for cid in ("cli-1", "node-1"):
-                entry = redis.cli("HGET", f"livesync:client:{cid}", "sidecar")
+                entry = redis.cli("HGET", harness.key(f"client:{cid}"), "sidecar")
                 self.assertNotIn(entry, ("", "(nil)"), f"{cid} is not in the registry")
                 self.assertEqual(stack.sidecar.get(f"/v1/clients/{cid}")[0], 200)
 
@@ -114,7 +114,7 @@ class EndToEnd(unittest.TestCase):
 
             # Gone from the registry once disconnected, and answered 410 Gone.
             for cid in ("cli-1", "node-1"):
-                harness.wait_until(lambda: redis.cli("EXISTS", f"livesync:client:{cid}") == "(integer) 0", 10,
+                harness.wait_until(lambda: redis.cli("EXISTS", harness.key(f"client:{cid}")) == "(integer) 0", 10,
                                    f"{cid} to leave the registry")
                 self.assertEqual(stack.sidecar.get(f"/v1/clients/{cid}")[0], 410)
 

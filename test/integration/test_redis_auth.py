@@ -32,7 +32,7 @@ class RedisAuth(unittest.TestCase):
         with harness.Stack(redis_password=PASSWORD) as stack:
             pg, redis = stack.pg, stack.redis
             # AUTH really is required: a client without the password is refused.
-            bare = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(redis.port), "XLEN", "livesync:changes"],
+            bare = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(redis.port), "XLEN", harness.key("changes")],
                                   capture_output=True, text=True)
             self.assertIn("NOAUTH", bare.stdout + bare.stderr)
 
@@ -45,7 +45,7 @@ class RedisAuth(unittest.TestCase):
             pg.psql("INSERT INTO items SELECT g, 'row ' || g FROM generate_series(1, 3) g")
             self.assertEqual([c["new"]["id"] for c in receive(stack, 3, last_lsn=start)], [1, 2, 3])
             # The sidecar registered its session in Redis (another authenticated connection).
-            self.assertNotEqual(redis.cli("SCARD", "livesync:sidecars"), "(integer) 0")
+            self.assertNotEqual(redis.cli("SCARD", harness.key("sidecars")), "(integer) 0")
 
             # The password changes under the replicator (and the sidecar): their next
             # connections are refused. The replicator says so, the slot holds the rows.

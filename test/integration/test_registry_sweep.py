@@ -29,7 +29,7 @@ def hold_clients(sidecar, prefix, count):
 
 
 def registered(redis, prefix):
-    keys = redis.raw("KEYS", f"livesync:client:{prefix}-*").decode().split()
+    keys = redis.raw("KEYS", harness.key(f"client:{prefix}-*")).decode().split()
     return len(keys)
 
 
@@ -47,10 +47,10 @@ class RegistrySweep(unittest.TestCase):
                 self.assertEqual(registered(redis, "alive"), 10)
 
                 # A stale entry that names the live sidecar, which does not hold it.
-                live_id = redis.cli("HGET", "livesync:client:alive-0", "sidecar").strip('"')
-                redis.cli("HSET", "livesync:client:ghost", "sidecar", live_id)
-                redis.cli("SADD", f"livesync:sidecar:{live_id}:clients", "ghost")
-                harness.wait_until(lambda: redis.cli("EXISTS", "livesync:client:ghost") == "(integer) 0", 10,
+                live_id = redis.cli("HGET", harness.key("client:alive-0"), "sidecar").strip('"')
+                redis.cli("HSET", harness.key("client:ghost"), "sidecar", live_id)
+                redis.cli("SADD", harness.key(f"sidecar:{live_id}:clients"), "ghost")
+                harness.wait_until(lambda: redis.cli("EXISTS", harness.key("client:ghost")) == "(integer) 0", 10,
                                    "the live sidecar's presence answer to prune the ghost entry")
 
                 doomed.stop(signal.SIGKILL)  # no goodbye: its entries stay until the sweep

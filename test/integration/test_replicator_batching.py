@@ -17,7 +17,7 @@ COMMITS = 10
 
 
 def xlen(redis):
-    return int(redis.cli("XLEN", "livesync:changes").split()[-1])
+    return int(redis.cli("XLEN", harness.key("changes")).split()[-1])
 
 
 def commit_spaced(stack, first_id):

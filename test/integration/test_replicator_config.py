@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The sync configuration in Redis follows SQL: livesync:tables and livesync:rules change
+"""The sync configuration in Redis follows SQL: <prefix>tables and <prefix>rules change
 with publish / grant / revoke / unpublish (in the same MULTI/EXEC as the stream entry
 that carries the change), and a Redis that lost them is seeded again from SQL."""
 import json
@@ -38,23 +38,23 @@ class ConfigHashes(unittest.TestCase):
                 "admin|public.docs": {"role": "admin", "schema": "public", "table": "docs", "columns": None,
                                       "filter": {"const": True}},
             }
-            harness.wait_until(lambda: hash_json(redis, "livesync:rules") == expected_rules, 10, "rules in Redis")
-            self.assertEqual(hash_json(redis, "livesync:tables"), expected_tables)
+            harness.wait_until(lambda: hash_json(redis, harness.key("rules")) == expected_rules, 10, "rules in Redis")
+            self.assertEqual(hash_json(redis, harness.key("tables")), expected_tables)
 
             pg.psql("SELECT livesync.revoke('member', 'docs')")
             del expected_rules["member|public.docs"]
-            harness.wait_until(lambda: hash_json(redis, "livesync:rules") == expected_rules, 10, "revoke in Redis")
+            harness.wait_until(lambda: hash_json(redis, harness.key("rules")) == expected_rules, 10, "revoke in Redis")
 
             # Redis loses its data; a restarted replicator seeds both hashes from SQL.
-            redis.cli("DEL", "livesync:tables", "livesync:rules")
+            redis.cli("DEL", harness.key("tables"), harness.key("rules"))
             pg.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'livesync replicator'")
-            harness.wait_until(lambda: hash_json(redis, "livesync:rules") == expected_rules, 30, "rules reseeded")
-            self.assertEqual(hash_json(redis, "livesync:tables"), expected_tables)
+            harness.wait_until(lambda: hash_json(redis, harness.key("rules")) == expected_rules, 30, "rules reseeded")
+            self.assertEqual(hash_json(redis, harness.key("tables")), expected_tables)
 
             pg.psql("SELECT livesync.unpublish('docs')")
-            harness.wait_until(lambda: hash_json(redis, "livesync:tables") == {}, 10, "unpublish in Redis")
+            harness.wait_until(lambda: hash_json(redis, harness.key("tables")) == {}, 10, "unpublish in Redis")
             # Its rules went with it.
-            self.assertEqual(hash_json(redis, "livesync:rules"), {})
+            self.assertEqual(hash_json(redis, harness.key("rules")), {})
 
 
 if __name__ == "__main__":

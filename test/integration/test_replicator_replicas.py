@@ -27,14 +27,14 @@ class Replicas(unittest.TestCase):
                 pg.psql("INSERT INTO items VALUES (1, 'replicated')")
                 harness.wait_until(lambda: pg.psql("SELECT confirmed_flush_lsn >= published_lsn "
                                                    "FROM livesync.status()") == "t", 30, "the slot to confirm")
-                entries = stack.redis.cli("XLEN", "livesync:changes").split()[-1]
-                self.assertEqual(replica.cli("XLEN", "livesync:changes").split()[-1], entries)
+                entries = stack.redis.cli("XLEN", harness.key("changes")).split()[-1]
+                self.assertEqual(replica.cli("XLEN", harness.key("changes")).split()[-1], entries)
 
                 mark = len(pg.log())  # (before the replica attached, the worker already waited once)
                 replica.proc.send_signal(signal.SIGKILL)
                 replica.proc.wait()
                 pg.psql("INSERT INTO items VALUES (2, 'primary only')")
-                harness.wait_until(lambda: stack.redis.cli("XLEN", "livesync:changes").split()[-1] == str(int(entries) + 1), 30,
+                harness.wait_until(lambda: stack.redis.cli("XLEN", harness.key("changes")).split()[-1] == str(int(entries) + 1), 30,
                                    "the batch on the primary")
                 time.sleep(3)
                 # In Redis, but not on a replica: the slot must not move past it.

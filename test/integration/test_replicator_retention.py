@@ -31,7 +31,7 @@ def commit_lsns(pg):
 
 class Retention(unittest.TestCase):
     def check_marker(self, stack):
-        marker = stack.redis.cli("GET", "livesync:trimmed_lsn").strip('"')
+        marker = stack.redis.cli("GET", harness.key("trimmed_lsn")).strip('"')
         self.assertNotIn(marker, ("", "(nil)"), "nothing was trimmed, or the marker was not set")
         marker = int(marker)
         txns = commit_lsns(stack.pg)
@@ -45,7 +45,7 @@ class Retention(unittest.TestCase):
             self.assertEqual(streamed.get(lsn), ids, f"transaction {lsn} after the marker {marker} is not whole")
         self.assertLess(len(streamed), len([t for t in txns.values() if t]), "nothing was trimmed")
         # The marker is tight: the first transaction kept starts right after it.
-        first_id = stack.redis.raw("XRANGE", "livesync:changes", "-", "+", "COUNT", "1").split()[0].decode()
+        first_id = stack.redis.raw("XRANGE", harness.key("changes"), "-", "+", "COUNT", "1").split()[0].decode()
         first, part = (int(x) for x in first_id.split("-"))
         self.assertEqual(marker, first - 1 if part == 0 else first, f"marker {marker}, first entry {first_id}")
         return marker
@@ -58,7 +58,7 @@ class Retention(unittest.TestCase):
                 stack.pg.psql(f"INSERT INTO items SELECT g, 'x' FROM generate_series({k * 3 + 1}, {k * 3 + 3}) g")
             harness.wait_until(lambda: stack.psql_quiet("SELECT changes_published >= 901 FROM livesync.status()")
                                == "t", 60, "every row published")
-            xlen = int(stack.redis.cli("XLEN", "livesync:changes").split()[-1])
+            xlen = int(stack.redis.cli("XLEN", harness.key("changes")).split()[-1])
             # Approximate trimming removes whole radix-tree nodes (100 entries by default).
             self.assertLessEqual(xlen, 50 + 100)
             self.assertGreaterEqual(xlen, 50)

@@ -18,7 +18,7 @@ from test_replicator_failures import ReplicatorStack, StreamChecks, setup_items 
 def entry_sizes(stack):
     """{entry id: size of its batch field}."""
     out = stack.redis.raw("EVAL", "local out = {} for _, e in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do "
-                          "out[#out+1] = e[1] .. ' ' .. string.len(e[2][2]) end return out", "1", "livesync:changes")
+                          "out[#out+1] = e[1] .. ' ' .. string.len(e[2][2]) end return out", "1", harness.key("changes"))
     return {line.split()[0]: int(line.split()[1]) for line in out.decode().splitlines() if line.strip()}
 
 
@@ -40,7 +40,7 @@ class HugeTransactions(StreamChecks, unittest.TestCase):
             ids = sorted({r["id"] for r in huge})
             self.assertEqual(ids, sorted(f"{lsn}-{p}" for p in parts))
             # Every part but the last carries changes_through; parts stay near the bound.
-            entries = stack.redis.raw("XRANGE", "livesync:changes", f"{lsn}-0", f"{lsn}-{parts[-2]}")
+            entries = stack.redis.raw("XRANGE", harness.key("changes"), f"{lsn}-0", f"{lsn}-{parts[-2]}")
             self.assertEqual(entries.count(b"changes_through"), len(parts) - 1)
             sizes = entry_sizes(stack)
             self.assertLessEqual(max(sizes.values()), 64 * 1024 + 200,
@@ -54,13 +54,13 @@ class HugeTransactions(StreamChecks, unittest.TestCase):
             stack.pg.psql("INSERT INTO items SELECT g, repeat('x', 60) FROM generate_series(1, 100) g")
             stack.pg.psql("INSERT INTO items SELECT g, repeat('x', 60) FROM generate_series(101, 150000) g")
             # Some parts of the big transaction are in Redis, not all of it.
-            harness.wait_until(lambda: int(stack.redis.cli("XLEN", "livesync:changes").split()[-1]) > 100, 60,
+            harness.wait_until(lambda: int(stack.redis.cli("XLEN", harness.key("changes")).split()[-1]) > 100, 60,
                                "the first parts of the big transaction")
             # The replay after the crash cuts parts at another size: resuming must count
             # changes, not rely on identical split points.
             stack.pg.psql("ALTER SYSTEM SET livesync.batch_max_bytes = '16kB'")
             stack.pg.psql("SELECT pg_reload_conf()")
-            before = int(stack.redis.cli("XLEN", "livesync:changes").split()[-1])
+            before = int(stack.redis.cli("XLEN", harness.key("changes")).split()[-1])
             os.kill(stack.replicator_pid(), signal.SIGKILL)
             time.sleep(1)
             harness.wait_until(lambda: stack.psql_quiet("SELECT 1") == "1", 60, "postgres to come back")
@@ -76,7 +76,7 @@ class HugeTransactions(StreamChecks, unittest.TestCase):
             sizes = [size for eid, size in entry_sizes(stack).items() if eid.startswith(f"{lsn}-")][:-1]
             self.assertTrue(any(s <= 4096 + 200 for s in sizes) and any(s > 8192 for s in sizes),
                             "the restart did not happen in the middle of the big transaction")
-            self.assertLess(before, int(stack.redis.cli("XLEN", "livesync:changes").split()[-1]))
+            self.assertLess(before, int(stack.redis.cli("XLEN", harness.key("changes")).split()[-1]))
             log = stack.pg.log()
             self.assertIn("terminated by signal 9", log)
 

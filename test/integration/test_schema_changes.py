@@ -18,7 +18,7 @@ from test_config_truncate import Client  # noqa: E402
 
 
 def tables_in_redis(redis):
-    raw = redis.raw("HGETALL", "livesync:tables").decode().splitlines()
+    raw = redis.raw("HGETALL", harness.key("tables")).decode().splitlines()
     return {raw[i]: json.loads(raw[i + 1]) for i in range(0, len(raw) - 1, 2)}
 
 
@@ -56,7 +56,7 @@ class SchemaChanges(unittest.TestCase):
             self.assertEqual(changes[1]["old"], {"id": 1})
 
             self.assertEqual(pg.psql("SELECT count(*) FROM livesync.published_tables"), "0")
-            harness.wait_until(lambda: tables_in_redis(redis) == {}, 10, "public.items to leave livesync:tables")
+            harness.wait_until(lambda: tables_in_redis(redis) == {}, 10, "public.items to leave the tables hash")
             out = subprocess.run([os.path.join(harness.BUILD, "livesync-cli"), "--url", stack.sidecar.url,
                                   "--table", "public.items", "--timeout", "1"], capture_output=True, text=True)
             self.assertNotEqual(out.returncode, 0)

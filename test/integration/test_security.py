@@ -255,7 +255,7 @@ class Security(unittest.TestCase):
                     self.assertEqual(client.close_code(), 4401, f"{name} via {via}: {client.stderr}")
             no_token = NodeClient(stack)
             self.assertEqual(no_token.close_code(), 4401, f"no token: {no_token.stderr}")
-            audit = stack.redis.cli("XLEN", "livesync:audit")
+            audit = stack.redis.cli("XLEN", harness.key("audit"))
             self.assertGreaterEqual(int(audit.split()[-1]), 13, "auth failures are not in the audit stream")
 
             # Refresh with the same sub is accepted; with another sub closes 4403. (A fresh

@@ -23,7 +23,7 @@ from test_sidecar_metrics import scrape  # noqa: E402
 from test_sidecar_resume import ROWS_PER_TXN, LiveClient, cli, setup_items  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-STREAM = "livesync:changes"
+STREAM = harness.key("changes")
 os.environ.setdefault("NODE_PATH", "/usr/share/nodejs")  # Node's `ws`, for the livesync.js probe
 
 
@@ -59,7 +59,7 @@ def trim_to_tail(redis):
     and raise <prefix>trimmed_lsn to just below it. Returns the tail's LSN."""
     lsn, part = stream_tail(redis)
     redis.cli("XTRIM", STREAM, "MAXLEN", "1")
-    redis.cli("SET", "livesync:trimmed_lsn", str(lsn - 1 if part == 0 else lsn))
+    redis.cli("SET", harness.key("trimmed_lsn"), str(lsn - 1 if part == 0 else lsn))
     return lsn
 
 

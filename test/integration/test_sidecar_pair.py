@@ -68,7 +68,7 @@ class SidecarPair(unittest.TestCase):
                 self.assertEqual(presence(one, everyone), {"gone": ["b-1", "b-2"]})
                 self.assertEqual(presence(two, everyone), {"gone": ["a-1", "a-2"]})
                 # The registry names the holder of each client.
-                sidecar_of = {cid: redis.cli("HGET", f"livesync:client:{cid}", "sidecar").strip('"')
+                sidecar_of = {cid: redis.cli("HGET", harness.key(f"client:{cid}"), "sidecar").strip('"')
                               for cid in everyone}
                 self.assertEqual(sidecar_of["a-1"], sidecar_of["a-2"])
                 self.assertEqual(sidecar_of["b-1"], sidecar_of["b-2"])

@@ -81,16 +81,16 @@ class SidecarPairReplace(unittest.TestCase):
     def wait_released(self, sidecar, cid):
         """Until the sidecar that lost cid has processed its session's end in Redis (the
         same script drops cid from its client set and, if still its own, the entry)."""
-        key = f"livesync:sidecar:{self.name[sidecar]}:clients"
+        key = harness.key(f"sidecar:{self.name[sidecar]}:clients")
         harness.wait_until(lambda: self.redis.cli("SISMEMBER", key, cid) == "(integer) 0", 10,
                            f"{self.name[sidecar]} to release {cid}")
 
     def assert_held_by(self, sidecar, cid):
         other = self.b if sidecar is self.a else self.a
-        self.assertEqual(self.hget(f"livesync:client:{cid}", "sidecar"), self.name[sidecar])
-        self.assertEqual(self.hget(f"livesync:client_holder:{cid}", "sidecar"), self.name[sidecar])
-        self.assertEqual(self.hget(f"livesync:client:{cid}", "generation"),
-                         self.hget(f"livesync:client_holder:{cid}", "generation"))
+        self.assertEqual(self.hget(harness.key(f"client:{cid}"), "sidecar"), self.name[sidecar])
+        self.assertEqual(self.hget(harness.key(f"client_holder:{cid}"), "sidecar"), self.name[sidecar])
+        self.assertEqual(self.hget(harness.key(f"client:{cid}"), "generation"),
+                         self.hget(harness.key(f"client_holder:{cid}"), "generation"))
         self.assertEqual(sidecar.get(f"/v1/clients/{cid}")[0], 200)
         self.assertEqual(other.get(f"/v1/clients/{cid}")[0], 410)
 

@@ -142,9 +142,9 @@ class SidecarResume(unittest.TestCase):
             first_lsn = seen[0]["lsn"]
 
             # What the replicator's retention does: drop the oldest entries and raise the marker.
-            tail = redis.raw("XREVRANGE", "livesync:changes", "+", "-", "COUNT", "1").split(b"\n")[0].decode()
-            redis.cli("XTRIM", "livesync:changes", "MAXLEN", "1")
-            redis.cli("SET", "livesync:trimmed_lsn", str(int(tail.split("-")[0]) - 1))
+            tail = redis.raw("XREVRANGE", harness.key("changes"), "+", "-", "COUNT", "1").split(b"\n")[0].decode()
+            redis.cli("XTRIM", harness.key("changes"), "MAXLEN", "1")
+            redis.cli("SET", harness.key("trimmed_lsn"), str(int(tail.split("-")[0]) - 1))
 
             resumed = cli(stack, "w1", count=ROWS_PER_TXN, last_lsn=first_lsn)
             harness.wait_until(lambda: resumed.stderr_line("resync_required"), 20, "resync_required")
@@ -157,7 +157,7 @@ class SidecarResume(unittest.TestCase):
             self.assertEqual(sorted(c["new"]["id"] for c in after), list(range(1001, 1001 + ROWS_PER_TXN)))
 
             # No marker and nothing at or below the position held: no proof, so no replay either.
-            redis.cli("DEL", "livesync:trimmed_lsn")
+            redis.cli("DEL", harness.key("trimmed_lsn"))
             again = cli(stack, "w1", count=1, last_lsn=first_lsn, timeout=5)
             harness.wait_until(lambda: again.stderr_line("resync_required"), 20,
                                "resync_required without a trim marker")

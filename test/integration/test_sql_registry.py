@@ -33,7 +33,7 @@ class SqlRegistry(unittest.TestCase):
 
                 self.assertEqual(pg.psql("SELECT livesync.kick('sqlc-1')"), "t")
                 self.assertEqual(pg.psql("SELECT livesync.kick('nobody')"), "f")
-                entries = redis.raw("XRANGE", "livesync:control", "-", "+").decode().split()
+                entries = redis.raw("XRANGE", harness.key("control"), "-", "+").decode().split()
                 self.assertIn("kick", entries)
                 self.assertIn("sqlc-1", entries)
                 err = pg.psql("SELECT livesync.kick('')", check=False)

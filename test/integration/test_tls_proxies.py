@@ -82,7 +82,7 @@ def admin(sidecar, method, path, body=None):
 
 
 def audit_entries(stack):
-    out = stack.redis.raw("XRANGE", "livesync:audit", "-", "+").decode(errors="replace")
+    out = stack.redis.raw("XRANGE", harness.key("audit"), "-", "+").decode(errors="replace")
     return out
 
 

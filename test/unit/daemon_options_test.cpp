@@ -23,7 +23,7 @@ TEST(DaemonOptions, DefaultsAreLocal) {
     EXPECT_EQ(o.listen(), "127.0.0.1:8080");
     EXPECT_EQ(o.redis_url.host, "127.0.0.1");
     EXPECT_EQ(o.redis_url.port, 6379);
-    EXPECT_EQ(o.prefix, "livesync:");
+    EXPECT_EQ(o.prefix, "{livesync}:");
     EXPECT_FALSE(o.sidecar_id.empty());
 }
 
@@ -39,6 +39,50 @@ TEST(DaemonOptions, FlagsWinOverEnvironment) {
     EXPECT_EQ(o.redis_url.password, "secret");
     EXPECT_EQ(o.redis_url.db, 2);
     EXPECT_EQ(o.redis_url.redacted().find("secret"), std::string::npos);
+}
+
+TEST(DaemonOptions, SentinelsFromFlagsOrEnvironment) {
+    auto p = parse({"--redis", "redis://:pw@ignored:1/3", "--redis-sentinels", "127.0.0.1:26379,127.0.0.1:26380",
+                    "--redis-primary-name", "main", "--allow-anonymous"});
+    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(p)) << std::get<OptionsError>(p).message;
+    const auto &o = std::get<DaemonOptions>(p);
+    ASSERT_EQ(o.redis_url.sentinels.size(), 2u);
+    EXPECT_EQ(o.redis_url.sentinels[1].port, 26380);
+    EXPECT_EQ(o.redis_url.primary_name, "main");
+    EXPECT_EQ(o.redis_url.password, "pw");  // the URL still gives the credentials and db
+    EXPECT_EQ(o.redis_url.db, 3);
+    auto e = parse({"--allow-anonymous"}, {{"LIVESYNC_REDIS_SENTINELS", "s1"}});
+    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(e));
+    EXPECT_EQ(std::get<DaemonOptions>(e).redis_url.sentinels[0].port, 26379);
+    EXPECT_EQ(std::get<DaemonOptions>(e).redis_url.primary_name, "livesync");
+}
+
+TEST(DaemonOptions, StreamReadsFromTheReadUrlWritesFromTheMainOne) {
+    auto p = parse({"--redis", "redis://:pw@10.0.0.1:6379", "--redis-read", "redis://:pw@127.0.0.1:6380",
+                    "--allow-anonymous"});
+    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(p));
+    const auto &o = std::get<DaemonOptions>(p);
+    EXPECT_EQ(o.stream_url().port, 6380);
+    EXPECT_EQ(o.stream_url().role, common::RedisRole::Any);
+    EXPECT_EQ(o.redis_url.port, 6379);
+    EXPECT_EQ(o.redis_url.role, common::RedisRole::Primary);
+    auto plain = parse({"--allow-anonymous"});
+    EXPECT_EQ(&std::get<DaemonOptions>(plain).stream_url(), &std::get<DaemonOptions>(plain).redis_url);
+    auto bad = parse({"--redis-read", "redis://h:0"});
+    ASSERT_TRUE(std::holds_alternative<OptionsError>(bad));
+    EXPECT_NE(std::get<OptionsError>(bad).message.find("--redis-read"), std::string::npos);
+}
+
+TEST(DaemonOptions, BadSentinelSettingsAreErrors) {
+    for (const auto &args : std::vector<std::vector<std::string>>{{"--redis-sentinels", "a:1,,b:2"},
+                                                                  {"--redis-sentinels", "a:99999"},
+                                                                  {"--redis-sentinels", "s", "--redis-primary-name", "a b"},
+                                                                  {"--redis-primary-name", "main"}}) {
+        auto p = parse(args);
+        ASSERT_TRUE(std::holds_alternative<OptionsError>(p)) << args[1];
+        EXPECT_NE(std::get<OptionsError>(p).message.find("--redis-"), std::string::npos)
+            << std::get<OptionsError>(p).message;
+    }
 }
 
 TEST(DaemonOptions, BadValuesAreErrorsWithAMessage) {

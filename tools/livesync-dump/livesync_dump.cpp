@@ -2,12 +2,13 @@
 // one JSON line per change, decoded with the one batch decoder (common/change_batch).
 // Used by the failure tests to count every row end to end, and by people debugging.
 //
-//   livesync-dump [--redis redis://host:port[/db]] [--stream livesync:changes] [--from ID]
+//   livesync-dump [--redis redis://host:port[/db]] [--stream {livesync}:changes] [--from ID]
 //
 // Line: {"id":"<entry id>","lsn":<u64>,"xid":<u32>,"part":<u32>,"final":<bool>,"change":{...}}
 // A transaction part without changes (possible as the last part of a split transaction)
 // prints {"id":..,"lsn":..,"xid":..,"part":..,"final":..,"change":null}.
 #include "common/change_batch.hpp"
+#include "common/redis_keys.hpp"
 #include "common/redis_url.hpp"
 
 #include <hiredis/hiredis.h>
@@ -45,7 +46,7 @@ void print_txn(const std::string &id, const common::Transaction &t) {
 }  // namespace
 
 int main(int argc, char **argv) {
-    std::string url_text = "redis://127.0.0.1:6379", stream = "livesync:changes", from = "-";
+    std::string url_text = "redis://127.0.0.1:6379", stream = common::RedisKeys().changes(), from = "-";
     for (int i = 1; i < argc; ++i) {
         if (i + 1 >= argc) return usage();
         if (!std::strcmp(argv[i], "--redis")) url_text = argv[++i];

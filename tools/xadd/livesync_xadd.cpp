@@ -2,7 +2,7 @@
 // does (entry ID <commit lsn>-<seq>, field "batch"), for manual and integration checks
 // of livesyncd without Postgres. Changes are given as JSON and packed with BatchWriter.
 //
-//   livesync-xadd --redis redis://127.0.0.1:6379 [--prefix livesync:] --lsn 0/16B3748
+//   livesync-xadd --redis redis://127.0.0.1:6379 [--prefix {livesync}:] --lsn 0/16B3748
 //                 [--xid 731] [--seq 0] [--part 0] [--not-final]
 //                 --change '{"op":"i","schema":"public","table":"items","new":{"id":1}}' ...
 //   livesync-xadd ... --garbage          (appends bytes that are not a batch)
@@ -18,6 +18,7 @@
 
 #include "common/batch_writer.hpp"
 #include "common/lsn.hpp"
+#include "common/redis_keys.hpp"
 #include "common/redis_url.hpp"
 
 namespace {
@@ -68,7 +69,7 @@ bool pack_change(const std::string &json, std::string &out) {
 
 int main(int argc, char **argv) {
     using namespace livesync::common;
-    std::string redis = "redis://127.0.0.1:6379", prefix = "livesync:", lsn_text;
+    std::string redis = "redis://127.0.0.1:6379", prefix(kDefaultKeyPrefix), lsn_text;
     uint32_t xid = 1, part = 0;
     uint64_t seq = 0;
     bool final = true, garbage = false;
@@ -135,7 +136,7 @@ int main(int argc, char **argv) {
         redisReply *r = static_cast<redisReply *>(redisCommand(ctx, "SELECT %d", url->db));
         if (r) freeReplyObject(r);
     }
-    std::string key = prefix + "changes";
+    std::string key = RedisKeys(prefix).changes();
     std::string id = format_stream_id(StreamId{*lsn, seq});
     auto *r = static_cast<redisReply *>(
         redisCommand(ctx, "XADD %b %b batch %b", key.data(), key.size(), id.data(), id.size(), batch.data(),
