@@ -42,7 +42,18 @@ ws.on('message', (data) => {
     process.stderr.write(`welcome ${f.client_id}\n`);
     if (o.table) subscribe();
     if (o.big_message) ws.send('x'.repeat(o.big_message));
-    for (let i = 0; i < (o.pings || 0); i++) ws.send(JSON.stringify({ type: 'ping', ref: i }));
+    // The flood goes out in chunks of 2,000, one per event-loop turn: still far past any
+    // rate limit, but the client reads between chunks, as a real one would, so the
+    // server's close frame is read even when queueing 100,000 pings takes seconds (a
+    // single loop kept the client from reading for longer than lws waits for the close
+    // ack on a loaded machine, and the reset then hid the close frame: 1006).
+    const flood = (from) => {
+      if (ws.readyState !== WebSocket.OPEN) return;
+      const to = Math.min(o.pings || 0, from + 2000);
+      for (let i = from; i < to; i++) ws.send(JSON.stringify({ type: 'ping', ref: i }));
+      if (to < (o.pings || 0)) setImmediate(flood, to);
+    };
+    flood(0);
     if (o.pings_in_turn) ws.send(JSON.stringify({ type: 'ping', ref: 0 }));
     if (o.refresh_token) ws.send(JSON.stringify({ type: 'auth', token: o.refresh_token }));
   } else if (f.type === 'pong') {
