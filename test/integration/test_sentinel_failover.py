@@ -53,6 +53,15 @@ class Client(threading.Thread):
         self.sidecar, self.client_id = sidecar, client_id
         self.rows, self.stop, self.last_lsn, self.resyncs, self.connections = [], threading.Event(), None, 0, 0
         self.subscribed = threading.Event()  # the first connection's subscription is in place
+        self.proc = None
+
+    def halt(self):
+        """Stops for good: after this returns no row is added and last_lsn is final (the
+        thread may sit in a read until the next row, so kill its livesync-cli too)."""
+        self.stop.set()
+        if self.proc is not None:
+            self.proc.kill()
+        self.join(10)
 
     def run(self):
         while not self.stop.is_set():
@@ -60,10 +69,16 @@ class Client(threading.Thread):
                     "--client-id", self.client_id, "--timeout", "600"]
             if self.last_lsn:
                 argv += ["--last-lsn", self.last_lsn]
-            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            proc = self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            if self.stop.is_set():
+                proc.kill()
             self.connections += 1
             threading.Thread(target=self._watch_stderr, args=(proc,), daemon=True).start()
             for line in proc.stdout:
+                if self.stop.is_set():
+                    break
+                if not line.strip().endswith("}"):  # a kill may cut the last line
+                    continue
                 change = json.loads(line)
                 self.rows.append((change["lsn"], change["new"]["id"], time.monotonic()))
                 self.last_lsn = change["lsn"]

@@ -64,8 +64,7 @@ class ReadReplica(unittest.TestCase):
                 harness.wait_until(lambda: len(on_replica.rows) >= 250, 60, "the replica's client to catch up")
 
                 # Resume on the replica-reading sidecar from the last LSN it delivered.
-                on_replica.stop.set()
-                on_replica.join(10)
+                on_replica.halt()
                 pg.psql("INSERT INTO fo SELECT g FROM generate_series(251, 300) g")
                 resumed = Client(reader, "r-1")
                 resumed.last_lsn = on_replica.last_lsn
@@ -79,8 +78,7 @@ class ReadReplica(unittest.TestCase):
 
                 # Gap: trim on the primary past the resumed client's position; the
                 # marker reaches the replica in the same transaction as the trim.
-                resumed.stop.set()
-                resumed.join(10)
+                resumed.halt()
                 last = resumed.last_lsn
                 pg.psql("INSERT INTO fo SELECT g FROM generate_series(301, 310) g")
                 harness.wait_until(lambda: len(on_primary.rows) >= 310, 30, "rows 301-310")
