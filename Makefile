@@ -5,6 +5,7 @@
 MODULE_big = livesync
 OBJS = \
 	extension/livesync.o \
+	extension/config_drop.o \
 	extension/plugin/output_plugin.o \
 	extension/plugin/change_encoder.o \
 	extension/plugin/value_encoder.o \

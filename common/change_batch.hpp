@@ -70,6 +70,10 @@ inline constexpr const char *kMessagePrefix = "livesync";
 // after a command altered a published table; content is
 // "<schema>\0<table>[\0<column>\0<type>]..." (its published columns after the command).
 inline constexpr const char *kSchemaMessagePrefix = "livesync.schema";
+// Prefix of the transactional logical message written when livesync.tables or
+// livesync.rules is dropped (extension/config_drop.cpp); empty content. Decoded as a
+// config change that empties both tables.
+inline constexpr const char *kConfigResetPrefix = "livesync.config_reset";
 
 enum class Op : char { Insert = 'i', Update = 'u', Delete = 'd', Truncate = 't', Message = 'm', Schema = 's' };
 

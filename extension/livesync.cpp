@@ -163,4 +163,5 @@ void _PG_init(void) {
     prev_shmem_startup_hook = shmem_startup_hook;
     shmem_startup_hook = startup_shmem;
     register_replicator();
+    install_config_drop_hook();
 }

@@ -46,4 +46,8 @@ struct WorkerState {
 };
 WorkerState *worker_state();  // nullptr when the library was not preloaded
 
+// Makes a drop of livesync.tables / livesync.rules empty the sync config at its LSN
+// (extension/config_drop.cpp).
+void install_config_drop_hook();
+
 }  // namespace livesync::extension

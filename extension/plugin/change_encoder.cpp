@@ -150,6 +150,12 @@ void encode_relation_name(msgpack_packer *pk, Relation relation) {
     pack_cstring(pk, RelationGetRelationName(relation));
 }
 
+void encode_relation_name(msgpack_packer *pk, const char *schema, const char *table) {
+    msgpack_pack_array(pk, 2);
+    pack_cstring(pk, schema);
+    pack_cstring(pk, table);
+}
+
 void encode_message(msgpack_packer *pk, const char *channel, size_t channel_len, const char *payload,
                     size_t payload_len) {
     msgpack_pack_map(pk, 3);

@@ -22,6 +22,7 @@ bool encode_change(msgpack_packer *pk, Relation relation, ReorderBufferChange *c
 // but the relations, which follow as `count` encode_relation_name() calls.
 void encode_truncate_header(msgpack_packer *pk, int count, bool cascade, bool restart_identity);
 void encode_relation_name(msgpack_packer *pk, Relation relation);
+void encode_relation_name(msgpack_packer *pk, const char *schema, const char *table);
 
 // {"op":"m","channel":..,"payload":ext 2 JSON}; the payload must be valid JSON.
 void encode_message(msgpack_packer *pk, const char *channel, size_t channel_len, const char *payload,

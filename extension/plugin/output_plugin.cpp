@@ -254,6 +254,20 @@ void message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr, boo
              const char *prefix, Size size, const char *content) {
     if (!transactional) return;
     PluginState *st = state_of(ctx);
+    if (strcmp(prefix, common::kConfigResetPrefix) == 0) {
+        // The config tables are being dropped (extension/config_drop.cpp): from here
+        // the config is empty, exactly as a TRUNCATE of both would leave it.
+        MemoryContext old = MemoryContextSwitchTo(st->change_context);
+        msgpack_packer pk = scratch_packer(st);
+        encode_truncate_header(&pk, 2, false, false);
+        encode_relation_name(&pk, "livesync", "tables");
+        encode_relation_name(&pk, "livesync", "rules");
+        write_change(ctx, txn, Publication::Config);
+        MemoryContextSwitchTo(old);
+        MemoryContextReset(st->change_context);
+        forget_publications();
+        return;
+    }
     if (strcmp(prefix, common::kSchemaMessagePrefix) == 0) {
         // The DDL event trigger's note that a published table changed shape: an "s"
         // change in its place in the transaction, so clients learn of it before any row

@@ -7,6 +7,7 @@ extern "C" {
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -15,6 +16,7 @@ extern "C" {
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 }
 
 namespace livesync::extension::plugin {
@@ -47,7 +49,27 @@ void invalidate(Datum, Oid relid) {
         return;
     }
     hash_search(cache, &relid, HASH_REMOVE, nullptr);
-    if (relid == config_relid || relid == rules_relid) forget_publications();
+    // Without the extension (dropped, not created yet) any new relation may be the
+    // config table of a CREATE EXTENSION: look it up again.
+    if (relid == config_relid || relid == rules_relid || !OidIsValid(config_relid)) forget_publications();
+}
+
+// Whether relid is a relation in the catalog as it is now, not as the change being
+// decoded saw it. livesync.tables is a user catalog table, and opening one during
+// decoding makes Postgres look up its current pg_class row (RelationInitPhysicalAddr):
+// a config table dropped since the change was written (DROP EXTENSION, decoded again
+// after a restart) would end the walsender with "could not find pg_class entry". Such a
+// table counts as no config at all: nothing of those changes is published (deny).
+bool exists_now(Oid relid) {
+    Relation pg_class = table_open(RelationRelationId, AccessShareLock);
+    ScanKeyData key;
+    ScanKeyInit(&key, Anum_pg_class_oid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+    SysScanDesc scan =
+        systable_beginscan(pg_class, ClassOidIndexId, true, GetNonHistoricCatalogSnapshot(RelationRelationId), 1, &key);
+    bool found = HeapTupleIsValid(systable_getnext(scan));
+    systable_endscan(scan);
+    table_close(pg_class, AccessShareLock);
+    return found;
 }
 
 void ensure_cache() {
@@ -62,6 +84,7 @@ void ensure_cache() {
     Oid nsp = get_namespace_oid("livesync", true);
     config_relid = OidIsValid(nsp) ? get_relname_relid("tables", nsp) : InvalidOid;
     rules_relid = OidIsValid(nsp) ? get_relname_relid("rules", nsp) : InvalidOid;
+    if (OidIsValid(config_relid) && !exists_now(config_relid)) config_relid = InvalidOid;
     if (!callback_registered) {
         CacheRegisterRelcacheCallback(invalidate, (Datum)0);
         callback_registered = true;

@@ -7,6 +7,7 @@
 
 extern "C" {
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "executor/spi.h"
 #include "utils/snapmgr.h"
 }
@@ -74,18 +75,26 @@ void PublishedConfig::apply(std::string_view change_msgpack) {
     std::string error;
     auto change = common::decode_change(change_msgpack, &error);
     if (!change) throw TransientError("malformed config change: " + error);
+    part_changed_ = true;
     if (change->op == common::Op::Truncate) {
         for (const common::RelationName &r : change->relations)
-            if (r.schema == "livesync" && (r.table == "tables" || r.table == "rules"))
+            if (r.schema == "livesync" && (r.table == "tables" || r.table == "rules")) {
                 pending_.push_back({r.table == "tables" ? "tables" : "rules", true, {}, {}});
+                (r.table == "tables" ? tables_ : rules_).clear();
+                emptied_ = emptied_ || r.table == "tables";
+            }
         return;
     }
     bool rules = change->table == "rules";
     const char *hash = rules ? "rules" : "tables";
+    auto &now = rules ? rules_ : tables_;
     if (!change->old_values.empty() || change->op == common::Op::Delete) {
         const auto &old = change->old_values;
-        if (!text_column(old, "table_name").empty())
-            pending_.push_back({hash, true, rules ? rule_field(old) : table_field(old), {}});
+        if (!text_column(old, "table_name").empty()) {
+            std::string field = rules ? rule_field(old) : table_field(old);
+            now.erase(field);
+            pending_.push_back({hash, true, std::move(field), {}});
+        }
     }
     if (change->op == common::Op::Delete) return;
     const auto &row = change->new_values;
@@ -94,13 +103,86 @@ void PublishedConfig::apply(std::string_view change_msgpack) {
                           json_column(row, "filter_tree", true), json_column(row, "columns"))
               : table_json(text_column(row, "schema_name"), text_column(row, "table_name"),
                            json_column(row, "tenant_column"), json_column(row, "columns"));
-    pending_.push_back({hash, false, rules ? rule_field(row) : table_field(row), std::move(value)});
+    std::string field = rules ? rule_field(row) : table_field(row);
+    now[field] = value;
+    pending_.push_back({hash, false, std::move(field), std::move(value)});
+}
+
+PublishedConfig::Version PublishedConfig::version_at(common::StreamId position) const {
+    Version v;
+    v.id = common::format_stream_id(position);
+    v.fields.reserve(2 + 2 * (tables_.size() + rules_.size()));
+    v.fields.push_back("v");
+    v.fields.push_back("1");
+    for (const auto &[field, json] : tables_) {
+        v.fields.push_back("t:" + field);
+        v.fields.push_back(json);
+    }
+    for (const auto &[field, json] : rules_) {
+        v.fields.push_back("r:" + field);
+        v.fields.push_back(json);
+    }
+    return v;
+}
+
+void PublishedConfig::end_part(common::StreamId position) {
+    if (!part_changed_) return;
+    part_changed_ = false;
+    // IDs only grow: a part at or below the newest version (its changes were decoded
+    // again after a restart of a worker whose Redis had lost the stream) comes right
+    // after it, still before any later position.
+    if (last_version_ && !(*last_version_ < position)) position = {last_version_->lsn, last_version_->seq + 1};
+    versions_.push_back(version_at(position));
+    last_version_ = position;
+}
+
+void PublishedConfig::load(RedisLink &redis, const std::string &prefix, common::StreamId tail) {
+    set_prefix(prefix);
+    part_changed_ = false;
+    last_version_.reset();
+    auto read_hash = [&](const std::string &key, std::map<std::string, std::string> &out) {
+        out.clear();
+        Reply r = redis.command({"HGETALL", key});
+        if (r->type != REDIS_REPLY_ARRAY) throw TransientError("HGETALL " + key + " failed");
+        for (size_t i = 0; i + 1 < r->elements; i += 2)
+            out[std::string(r->element[i]->str, r->element[i]->len)] =
+                std::string(r->element[i + 1]->str, r->element[i + 1]->len);
+    };
+    read_hash(tables_key_, tables_);
+    read_hash(rules_key_, rules_);
+
+    Reply newest = redis.command({"XREVRANGE", history_key_, "+", "-", "COUNT", "1"});
+    if (newest->type != REDIS_REPLY_ARRAY) throw TransientError("XREVRANGE " + history_key_ + " failed");
+    std::vector<std::string> stored;
+    if (newest->elements == 1 && newest->element[0]->type == REDIS_REPLY_ARRAY && newest->element[0]->elements == 2) {
+        const redisReply *entry = newest->element[0];
+        last_version_ = common::parse_stream_id(std::string_view(entry->element[0]->str, entry->element[0]->len));
+        for (size_t i = 0; i < entry->element[1]->elements; ++i)
+            stored.emplace_back(entry->element[1]->element[i]->str, entry->element[1]->element[i]->len);
+    }
+    common::StreamId from = tail;
+    if (tail.lsn == 0 && tail.seq == 0) from = common::StreamId{GetXLogInsertRecPtr(), 0};
+    Version now = version_at(from);
+    if (last_version_ && now.fields == stored) return;
+    end_part_at(from, std::move(now), redis);
+}
+
+void PublishedConfig::end_part_at(common::StreamId from, Version now, RedisLink &redis) {
+    if (last_version_ && !(*last_version_ < from)) from = {last_version_->lsn, last_version_->seq + 1};
+    now.id = common::format_stream_id(from);
+    Command xadd{"XADD", history_key_, "MAXLEN", kVersionsKept, now.id};
+    for (const std::string &f : now.fields) xadd.push_back(f);
+    Reply r = redis.command(xadd);
+    if (r->type == REDIS_REPLY_ERROR)
+        throw TransientError("XADD " + history_key_ + " " + now.id + " failed: " + std::string(r->str, r->len));
+    last_version_ = from;
 }
 
 void PublishedConfig::set_prefix(const std::string &prefix) {
     const common::RedisKeys keys(prefix);
     tables_key_ = keys.tables();
     rules_key_ = keys.rules();
+    history_key_ = keys.config_history();
 }
 
 void PublishedConfig::append_commands(const std::string &prefix, std::vector<Command> &commands) {
@@ -110,6 +192,11 @@ void PublishedConfig::append_commands(const std::string &prefix, std::vector<Com
         if (op.remove && op.field.empty()) commands.push_back({"DEL", key});
         else if (op.remove) commands.push_back({"HDEL", key, op.field});
         else commands.push_back({"HSET", key, op.field, op.value});
+    }
+    for (const Version &v : versions_) {
+        Command xadd{"XADD", history_key_, "MAXLEN", kVersionsKept, v.id};
+        for (const std::string &f : v.fields) xadd.push_back(f);
+        commands.push_back(std::move(xadd));
     }
 }
 

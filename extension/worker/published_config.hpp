@@ -4,13 +4,22 @@
 // The replicator updates them from the livesync.tables / livesync.rules changes it
 // decodes, in the same MULTI/EXEC as the XADD that carries them, so the hashes always
 // match the stream's newest entry.
+// And every version of that config, whole, in the stream <prefix>config: one entry per
+// transaction part that changed it, ID <commit lsn>-<part> (the part's own stream
+// position), fields "v" -> "1", "t:<schema.table>" -> table JSON, "r:<role>|<table>" ->
+// rule JSON, the newest kVersionsKept kept. A sidecar judges a replayed transaction by
+// the version in force at its commit (sidecar/stream/config_history.hpp).
 #pragma once
 
 #include "redis_link.hpp"
 
+#include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "common/lsn.hpp"
 
 namespace livesync::extension::worker {
 
@@ -18,11 +27,31 @@ class PublishedConfig {
 public:
     // Takes a decoded change of livesync.tables or livesync.rules (msgpack change map).
     void apply(std::string_view change_msgpack);
-    bool dirty() const { return !pending_.empty(); }
+    // The transaction part at `position` ends: when it changed the config, its version
+    // is written with the part (append_commands).
+    void end_part(common::StreamId position);
+    bool dirty() const { return !pending_.empty() || !versions_.empty(); }
+    // Whether a change since the last call emptied livesync.tables (a TRUNCATE, or the
+    // tables' drop).
+    bool take_emptied() {
+        bool e = emptied_;
+        emptied_ = false;
+        return e;
+    }
     // HSET / HDEL / DEL commands for the pending changes; they point into this object,
     // valid until clear_pending().
     void append_commands(const std::string &prefix, std::vector<Command> &commands);
-    void clear_pending() { pending_.clear(); }
+    void clear_pending() {
+        pending_.clear();
+        versions_.clear();
+    }
+    // At session start, after seed_if_missing: reads the hashes (the config as of the
+    // stream's tail) and the newest version; when <prefix>config has none, or an older
+    // one that differs (written before an upgrade), writes the hashes as the version in
+    // force from `tail` (from the current WAL position when the stream is empty).
+    void load(RedisLink &redis, const std::string &prefix, common::StreamId tail);
+
+    static constexpr const char *kVersionsKept = "1000";  // sidecar: kConfigVersionsKept
 
     // A Redis that lost a hash (new, or restarted without persistence) gets the current
     // config from the livesync.tables / livesync.rules rows.
@@ -47,8 +76,19 @@ private:
     };
     void seed_hash(RedisLink &redis, const std::string &key, const char *query);
     void set_prefix(const std::string &prefix);
+    struct Version {
+        std::string id;
+        std::vector<std::string> fields;  // field, value, ...
+    };
+    Version version_at(common::StreamId position) const;
+    void end_part_at(common::StreamId from, Version now, RedisLink &redis);
     std::vector<Op> pending_;
-    std::string tables_key_, rules_key_;  // commands hold views of these
+    std::vector<Version> versions_;  // to write with the next batch
+    std::map<std::string, std::string> tables_, rules_;  // the config now: field -> JSON
+    bool part_changed_ = false;
+    bool emptied_ = false;
+    std::optional<common::StreamId> last_version_;
+    std::string tables_key_, rules_key_, history_key_;  // commands hold views of these
 };
 
 }  // namespace livesync::extension::worker

@@ -25,6 +25,7 @@ extern "C" {
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/standby.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
@@ -150,6 +151,7 @@ private:
         std::optional<uint64_t> through;
         uint32_t changes = 0;
         size_t bytes = 0;
+        bool config_emptied = false;
     } inflight_;
     XLogRecPtr confirmed_ = InvalidXLogRecPtr;
     int64_t last_feedback_ms_ = 0;
@@ -330,6 +332,7 @@ void Replicator::add_change(char tag, std::string_view body) {
         // Split here: the part so far goes out as <lsn>-<part>, the rest follows. A part
         // holds at least one change, so a batch exceeds batch_max_bytes by at most one
         // change.
+        config_.end_part(common::StreamId{txn_.lsn, txn_.part});
         batch_.end_txn(false);
         publish();
         batch_.begin_txn(txn_.lsn, txn_.xid, txn_.commit_unix_usec, ++txn_.part);
@@ -344,6 +347,7 @@ void Replicator::commit_txn() {
     if (!skipped) {
         // Every change was in Redis already but the final flag was not: an empty final part.
         if (!txn_.in_batch) batch_.begin_txn(txn_.lsn, txn_.xid, txn_.commit_unix_usec, txn_.part);
+        config_.end_part(common::StreamId{txn_.lsn, txn_.part});
         batch_.end_txn(true);
     }
     txn_ = OpenTxn{};
@@ -391,6 +395,7 @@ void Replicator::start_publish() {
     if (!final) inflight_.through = txn_.seen - 1;
     inflight_.changes = batch_.change_count();
     inflight_.bytes = bytes.size();
+    inflight_.config_emptied = config_.take_emptied();
     batch_.clear();
     batch_first_ms_ = 0;
     config_.clear_pending();
@@ -440,6 +445,14 @@ void Replicator::finish_publish(const std::vector<Reply> &replies) {
     // Redis acknowledged the final part: only now may the slot move past this commit.
     pg_atomic_write_u64(&st->published_lsn, done.id.lsn);
     confirm(done.id.lsn);
+    if (done.config_emptied) {
+        // The config tables were emptied, maybe dropped (DROP EXTENSION): decoding must
+        // not restart from before that, because Postgres cannot decode a change of a
+        // user catalog table that no longer exists ("could not find pg_class entry").
+        // A running-xacts record now lets the slot's restart_lsn pass it at the next
+        // confirmation instead of within the bgwriter's 15 s.
+        pg_call([] { LogStandbySnapshot(); });
+    }
 }
 
 void Replicator::session() {
@@ -458,6 +471,7 @@ void Replicator::session() {
     connect_redis();
     read_stream_tail();
     config_.seed_if_missing(redis_, settings.redis_prefix);
+    config_.load(redis_, settings.redis_prefix, stream_tail_);
     slot_.open(conninfo_, settings.slot_name);
     pg_atomic_write_u32(&worker_state()->slot_connected, 1);
     note_recovered();

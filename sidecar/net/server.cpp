@@ -89,6 +89,9 @@ Server::Server(ServerConfig config, stream::EventQueue &events, registry::Regist
               },
               std::min<size_t>(kReplayLowWaterBytes, config_.max_send_queue_bytes / 4)) {
     handler_.set_resumer(&replay_);
+    replay_.on_config_change([this](session::Session &s, const stream::ConfigVersion &config) {
+        counters_.subscriptions_revoked.fetch_add(handler_.end_lost_subscriptions(s, config.tables, config.rules));
+    });
     // A quarter of the bound stays free for the entry being fanned out when the mark is
     // passed (livesync.batch_max_bytes, 1 MiB, is about 1.3 MiB of JSON frames).
     pacing_.high_water_bytes = config_.max_send_queue_bytes / 4 * 3;

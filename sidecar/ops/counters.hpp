@@ -23,6 +23,7 @@ struct Counters {
     std::atomic<uint64_t> replay_entries{0};        // stream entries read for resuming sessions
     std::atomic<uint64_t> resumes{0};               // sessions that resumed from last_lsn
     std::atomic<uint64_t> resyncs_required{0};      // resumes answered with resync_required
+    std::atomic<uint64_t> resume_config_missing{0};  // ... because no config version that old was kept
     std::atomic<uint64_t> live_gaps{0};             // gaps the live reader found in the stream
     std::atomic<uint64_t> live_resyncs{0};          // sessions told resync_required because of one
     // Security (sidecar/auth): see docs/security.md.

@@ -108,6 +108,9 @@ std::string render_metrics(const Counters &c, const Gauges &g) {
         sample(out, "livesync_errors_total{code=\"" + label_value(code) + "\"}", std::to_string(n));
     counter(out, "livesync_resumes_total", "sessions that resumed from last_lsn", c.resumes.load());
     counter(out, "livesync_resyncs_total", "resumes answered with resync_required", c.resyncs_required.load());
+    counter(out, "livesync_resume_config_missing_total",
+            "resumes answered with resync_required because no config version that old was kept",
+            c.resume_config_missing.load());
     counter(out, "livesync_live_gaps_total",
             "times the stream reader could not prove it had every entry after its position (trimmed past it)",
             c.live_gaps.load());

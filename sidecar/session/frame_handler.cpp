@@ -197,7 +197,20 @@ void FrameHandler::unsubscribe(Session &s, const protocol::Unsubscribe &unsub) {
 size_t FrameHandler::end_lost_subscriptions() {
     size_t ended = 0;
     sessions_.for_each([&](Session &s) {
-        if (!s.greeted() || s.close_request()) return;
+        // A session still replaying is judged by each replayed transaction's own version
+        // (stream/replay.hpp): ending its subscriptions now would cut history it may see.
+        if (s.replay.active) return;
+        ended += end_lost_subscriptions(s, live_.tables, live_.rules);
+    });
+    if (ended) ops::info("subscriptions ended: their access is gone", {{"subscriptions", static_cast<uint64_t>(ended)}});
+    return ended;
+}
+
+size_t FrameHandler::end_lost_subscriptions(Session &s, const stream::PublishedTables &tables,
+                                            const sidecar::auth::RuleSet &rules) {
+    size_t ended = 0;
+    {
+        if (!s.greeted() || s.close_request()) return 0;
         struct Lost {
             std::string id, table;
             bool published;
@@ -206,11 +219,11 @@ size_t FrameHandler::end_lost_subscriptions() {
         const sidecar::auth::Identity *identity = s.identity();
         for (const auto &[table, subs] : s.subs_by_table()) {
             if (protocol::is_channel_key(table)) continue;  // granted by the token, not by rules
-            bool published = live_.tables.contains(table);
-            if (published && identity && live_.rules.find(identity->role, table)) continue;
+            bool published = tables.contains(table);
+            if (published && identity && rules.find(identity->role, table)) continue;
             for (const SubscriptionEntry &e : subs) lost.push_back(Lost{e.id, table, published});
         }
-        if (lost.empty()) return;
+        if (lost.empty()) return 0;
         for (const Lost &l : lost) {
             s.remove_subscription(l.id);
             if (!s.subs_by_table().count(l.table)) sessions_.unindex_table(s, l.table);
@@ -223,8 +236,7 @@ size_t FrameHandler::end_lost_subscriptions() {
         }
         ended += lost.size();
         publish_record(s);
-    });
-    if (ended) ops::info("subscriptions ended: their access is gone", {{"subscriptions", static_cast<uint64_t>(ended)}});
+    }
     return ended;
 }
 

@@ -55,6 +55,9 @@ public:
     // Nothing of its table reached it since the change (fan-out reads the same rules);
     // this tells the client instead of leaving it silent. Returns how many ended.
     size_t end_lost_subscriptions();
+    // The same for one session, by a given config version (a replayed transaction's).
+    size_t end_lost_subscriptions(Session &s, const stream::PublishedTables &tables,
+                                  const sidecar::auth::RuleSet &rules);
 
 private:
     void apply(Session &s, std::string_view text);

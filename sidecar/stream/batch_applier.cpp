@@ -46,10 +46,10 @@ std::vector<session::Session *> batch_candidates(const StreamBatch &batch, sessi
 
 }  // namespace
 
-void deliver_to(const common::Transaction &txn, const LiveState &live, session::Session &s,
+void deliver_to(const common::Transaction &txn, const ConfigVersion &config, session::Session &s,
                 ops::Counters &counters) {
     std::vector<FanoutTarget> targets{FanoutTarget{0, &s.subs_by_table(), s.identity(), s.encoding()}};
-    for (const PlannedFrame &planned : plan_fanout(txn, targets, live)) {
+    for (const PlannedFrame &planned : plan_fanout(txn, targets, config.tables, config.rules)) {
         counters.frames_built.fetch_add(1);
         send_counted(s, planned.frame, counters);
     }
@@ -86,6 +86,13 @@ bool apply_event(StreamEvent &event, LiveState &live, session::SessionTable &ses
     if (auto *reset = std::get_if<StreamReset>(&event)) {
         live.tables = std::move(reset->tables);
         live.rules = std::move(reset->rules);
+        live.history.clear();
+        for (auto &[key, version] : reset->history)
+            live.history.record(key, std::make_shared<const ConfigVersion>(std::move(version)));
+        // The hashes are exact as of the tail (written in the same MULTI/EXEC as each
+        // entry): the version in force from there on, unless the stream has it already.
+        if (!live.history.newest() || *live.history.newest() < reset->tail)
+            live.history.record(reset->tail, std::make_shared<const ConfigVersion>(ConfigVersion{live.tables, live.rules}));
         live.position = std::max(live.position, reset->tail.lsn);
         live.last_id = std::max(live.last_id, reset->tail);
         live.ready = true;
@@ -106,17 +113,23 @@ bool apply_event(StreamEvent &event, LiveState &live, session::SessionTable &ses
     }
     bool config_changed = false;
     for (const common::Transaction &txn : batch.batch.transactions) {
+        bool txn_config = false;
         for (const common::Change &c : txn.changes) {
             // Not exclusive: one TRUNCATE may empty both config tables.
             if (PublishedTables::is_table_change(c)) {
                 live.tables.apply(c);
-                config_changed = true;
+                txn_config = true;
             }
             if (sidecar::auth::RuleSet::is_rule_change(c)) {
-                config_changed = true;
+                txn_config = true;
                 std::string error;
                 if (!live.rules.apply(c, &error)) ops::error("bad access rule change: it denies", {{"error", error}});
             }
+        }
+        if (txn_config) {
+            config_changed = true;
+            live.history.record(common::StreamId{txn.lsn, txn.part},
+                                std::make_shared<const ConfigVersion>(ConfigVersion{live.tables, live.rules}));
         }
         fan_out(txn, live, sessions, counters, batch.id);
         live.position = std::max(live.position, txn.lsn);

@@ -40,8 +40,10 @@ void fan_out(const common::Transaction &txn, const LiveState &live, session::Ses
              ops::Counters &counters, common::StreamId entry = common::StreamId{UINT64_MAX, UINT64_MAX});
 
 // Sends one transaction to one session (a replay page), with the same frames fan-out builds.
-// Authorized like fan-out: what the session may see as of `live`'s rules.
-void deliver_to(const common::Transaction &txn, const LiveState &live, session::Session &s,
+// Authorized like fan-out, by `config`: the version in force at txn's commit
+// (live.history.at()), so a replayed transaction reaches the session exactly as it
+// did the sessions that were live at the time.
+void deliver_to(const common::Transaction &txn, const ConfigVersion &config, session::Session &s,
                 ops::Counters &counters);
 
 }  // namespace livesync::stream

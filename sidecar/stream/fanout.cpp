@@ -347,13 +347,18 @@ std::vector<std::string> change_tables(const common::Change &change) {
 
 std::vector<PlannedFrame> plan_fanout(const common::Transaction &txn, const std::vector<FanoutTarget> &targets,
                                       const LiveState &live) {
+    return plan_fanout(txn, targets, live.tables, live.rules);
+}
+
+std::vector<PlannedFrame> plan_fanout(const common::Transaction &txn, const std::vector<FanoutTarget> &targets,
+                                      const PublishedTables &tables, const sidecar::auth::RuleSet &rules) {
     std::vector<PlannedFrame> frames;
     if (targets.empty()) return frames;
-    TxnTables t = index_tables(txn, live.tables);
+    TxnTables t = index_tables(txn, tables);
     constexpr size_t kNoFrame = SIZE_MAX;  // an audience that sees none of the changes
     std::unordered_map<std::string, size_t> frame_of_audience;
     for (const FanoutTarget &target : targets) {
-        Matches m = match(txn, t, target, live.rules);
+        Matches m = match(txn, t, target, rules);
         if (!matches_anything(m)) continue;
         auto [it, added] = frame_of_audience.emplace(audience_key(m, target.encoding), kNoFrame);
         if (added) {

@@ -44,5 +44,9 @@ std::vector<std::string> change_tables(const common::Change &change);
 // same subscription ids, views and encoding share one frame, encoded once.
 std::vector<PlannedFrame> plan_fanout(const common::Transaction &txn, const std::vector<FanoutTarget> &targets,
                                       const LiveState &live);
+// The same, by a given config version (a replayed transaction: the version in force at
+// its commit).
+std::vector<PlannedFrame> plan_fanout(const common::Transaction &txn, const std::vector<FanoutTarget> &targets,
+                                      const PublishedTables &tables, const sidecar::auth::RuleSet &rules);
 
 }  // namespace livesync::stream

@@ -6,6 +6,7 @@
 
 #include "common/lsn.hpp"
 #include "sidecar/auth/rule_set.hpp"
+#include "sidecar/stream/config_history.hpp"
 #include "sidecar/stream/published_tables.hpp"
 
 namespace livesync::stream {
@@ -16,6 +17,9 @@ struct LiveState {
     common::StreamId last_id;  // last stream entry applied (or the snapshot's tail)
     PublishedTables tables;
     sidecar::auth::RuleSet rules;  // access rules, as of the same position
+    // Every config version kept, the current one (tables, rules) included: what a
+    // replayed transaction is judged by (stream/config_history.hpp).
+    ConfigHistory history;
 };
 
 }  // namespace livesync::stream

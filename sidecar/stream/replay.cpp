@@ -14,6 +14,16 @@ ReplayCoordinator::ReplayCoordinator(session::SessionTable &sessions, const Live
     : sessions_(sessions), live_(live), counters_(counters), request_(std::move(request)),
       low_water_bytes_(low_water_bytes) {}
 
+namespace {
+
+bool changes_config(const common::Transaction &txn) {
+    for (const common::Change &c : txn.changes)
+        if (PublishedTables::is_config_change(c)) return true;
+    return false;
+}
+
+}  // namespace
+
 void ReplayCoordinator::begin_resume(session::Session &s, uint64_t last_lsn) {
     counters_.resumes.fetch_add(1);
     s.replay = session::ReplayCursor{};
@@ -121,10 +131,24 @@ void ReplayCoordinator::on_page(ReplayPage &page) {
         case ReplayPage::Outcome::Page: break;
     }
     for (StreamBatch &entry : page.entries) {
+        // Not applied live yet, so a config version it makes is not known here: live
+        // fan-out carries it (advance() finds the session caught up at live_.last_id).
+        if (live_.last_id < entry.id) break;
         // Decoded here, one entry at a time: pages travel encoded.
         std::string error;
         if (!entry.raw.empty() && !decode_raw(entry, &error)) entry.batch.transactions.clear();  // the live reader logs it
-        for (const common::Transaction &txn : entry.batch.transactions) deliver_to(txn, live_, *s, counters_);
+        for (const common::Transaction &txn : entry.batch.transactions) {
+            // Judged by the config in force at its own commit, as it was live.
+            std::shared_ptr<const ConfigVersion> config = live_.history.at(common::StreamId{txn.lsn, txn.part});
+            if (!config) {
+                counters_.resume_config_missing.fetch_add(1);
+                ops::info("resume impossible: no config version that old", {{"lsn", common::format_lsn(txn.lsn)}});
+                resync(*s);
+                return;
+            }
+            deliver_to(txn, *config, *s, counters_);
+            if (on_config_ && changes_config(txn)) on_config_(*s, *config);
+        }
         // Freed at once: several pages may be handled in one wake-up, and a decoded
         // entry takes several times its encoded size.
         entry.batch = common::ChangeBatch{};

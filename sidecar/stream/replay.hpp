@@ -38,6 +38,12 @@ public:
     // Pacing): s has every entry up to `through`; the replay feeds it what follows once
     // its queue drained below the low-water mark, and it goes live again silently.
     void begin_catch_up(session::Session &s, common::StreamId through);
+    // Called after a replayed transaction changed the config, with the version it made:
+    // ends the session's subscriptions that version no longer allows, as live fan-out's
+    // caller does for every session (FrameHandler::end_lost_subscriptions).
+    void on_config_change(std::function<void(session::Session &, const ConfigVersion &)> check) {
+        on_config_ = std::move(check);
+    }
     // A page from the reader (lws thread).
     void on_page(ReplayPage &page);
     // Call when s's send queue shrank (after a write).
@@ -66,6 +72,7 @@ private:
     const LiveState &live_;
     ops::Counters &counters_;
     std::function<void(ReplayRequest)> request_;
+    std::function<void(session::Session &, const ConfigVersion &)> on_config_;
     size_t low_water_bytes_;
     std::unordered_set<uint64_t> holders_;  // serials holding a slot
     std::deque<uint64_t> waiting_;          // serials waiting for one, in order

@@ -15,6 +15,7 @@
 #include "common/change_batch.hpp"
 #include "common/lsn.hpp"
 #include "sidecar/auth/rule_set.hpp"
+#include "sidecar/stream/config_history.hpp"
 #include "sidecar/stream/published_tables.hpp"
 
 namespace livesync::stream {
@@ -25,6 +26,9 @@ struct StreamReset {
     PublishedTables tables;
     common::StreamId tail;  // 0-0 when the stream is empty
     sidecar::auth::RuleSet rules;  // access rules ("<prefix>rules"), as of tail
+    // The config versions "<prefix>config" keeps, oldest first, read in the same
+    // MULTI/EXEC (stream/config_history.hpp).
+    std::vector<std::pair<common::StreamId, ConfigVersion>> history;
     // Set when the stream could no longer prove it held every entry after the last one
     // the reader handed over (stream/continuity.hpp): that entry. Live sessions may have
     // missed what came after it; they get resync_required.

@@ -19,6 +19,7 @@ StreamReader::StreamReader(ReaderConfig config, EventQueue &queue, std::function
                            ops::Counters &counters)
     : config_(std::move(config)), stream_key_(common::RedisKeys(config_.prefix).changes()),
       config_key_(common::RedisKeys(config_.prefix).tables()), rules_key_(common::RedisKeys(config_.prefix).rules()),
+      history_key_(common::RedisKeys(config_.prefix).config_history()),
       trimmed_key_(common::RedisKeys(config_.prefix).trimmed_lsn()),
       queue_(queue), wake_(std::move(wake)), counters_(counters),
       sizer_(config_.read_bytes, static_cast<size_t>(config_.count)) {}
@@ -72,7 +73,8 @@ bool StreamReader::snapshot(redis::Connection &conn, std::string *error) {
                                                 {"HGETALL", rules_key_},
                                                 {"GET", trimmed_key_},
                                                 {"XREVRANGE", stream_key_, common::format_stream_id(position), "-",
-                                                 "COUNT", "1"}},
+                                                 "COUNT", "1"},
+                                                {"XRANGE", history_key_, "-", "+"}},
                                                error);
     if (!exec_reply) return false;
     const redisReply *exec = exec_reply.get();
@@ -112,15 +114,46 @@ bool StreamReader::snapshot(redis::Connection &conn, std::string *error) {
         for (const std::string &e : rule_errors)
             ops::error("bad access rule: it denies until it is fixed", {{"key", rules_key_}, {"error", e}});
     }
+    read_history(exec->element[5], reset.history);
     reset.tail = view.tail.value_or(common::StreamId{0, 0});
     last_id_ = reset.tail;
     trimmed_at_snapshot_ = view.trimmed_lsn;
     ops::info("stream snapshot",
               {{"tail", common::format_stream_id(reset.tail)},
                {"published_tables", static_cast<uint64_t>(reset.tables.size())},
-               {"access_rules", static_cast<uint64_t>(reset.rules.size())}});
+               {"access_rules", static_cast<uint64_t>(reset.rules.size())},
+               {"config_versions", static_cast<uint64_t>(reset.history.size())}});
     deliver(std::move(reset));
     return true;
+}
+
+void StreamReader::read_history(const redisReply *reply,
+                                std::vector<std::pair<common::StreamId, ConfigVersion>> &out) const {
+    if (reply->type != REDIS_REPLY_ARRAY) return;
+    for (size_t i = 0; i < reply->elements; ++i) {
+        const redisReply *entry = reply->element[i];
+        std::optional<common::StreamId> id = stream_entry_id(entry);
+        if (!id || entry->elements != 2 || entry->element[1]->type != REDIS_REPLY_ARRAY) continue;
+        const redisReply *kv = entry->element[1];
+        std::vector<std::pair<std::string, std::string>> fields;
+        for (size_t f = 0; f + 1 < kv->elements; f += 2) fields.emplace_back(str_of(kv->element[f]), str_of(kv->element[f + 1]));
+        std::string error;
+        std::vector<std::string> rule_errors;
+        auto version = parse_config_version(fields, &error, &rule_errors);
+        if (!version) {
+            // Not a guess either way: positions it would have covered have no version
+            // (resync_required) once an older one is found, or it is skipped when it is
+            // the oldest.
+            ops::error("bad config version: dropped with every older one",
+                       {{"key", history_key_}, {"id", common::format_stream_id(*id)}, {"error", error}});
+            out.clear();
+            continue;
+        }
+        for (const std::string &e : rule_errors)
+            ops::error("bad access rule in a config version: it denies",
+                       {{"key", history_key_}, {"id", common::format_stream_id(*id)}, {"error", e}});
+        out.emplace_back(*id, std::move(*version));
+    }
 }
 
 bool StreamReader::read_once(redis::Connection &conn, std::string *error) {

@@ -54,6 +54,8 @@ private:
     // holds everything after it, else from the tail (a StreamReset, with gap_after when
     // entries were missed). False on a Redis error.
     bool snapshot(redis::Connection &conn, std::string *error);
+    // The XRANGE reply of "<prefix>config", parsed oldest first.
+    void read_history(const redisReply *reply, std::vector<std::pair<common::StreamId, ConfigVersion>> &out) const;
     // One read, one round trip: the continuity proof and a non-blocking XREAD in one
     // MULTI/EXEC, and pipelined after it an XREAD BLOCK that waits only when that found
     // nothing new. False on a Redis error.
@@ -68,6 +70,7 @@ private:
     std::string stream_key_;
     std::string config_key_;
     std::string rules_key_;
+    std::string history_key_;
     std::string trimmed_key_;
     EventQueue &queue_;
     std::function<void()> wake_;

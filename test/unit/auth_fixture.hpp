@@ -46,6 +46,9 @@ inline void grant(stream::LiveState &live, const std::string &role, const std::s
     ASSERT_TRUE(errors.empty()) << errors[0];
     sidecar::auth::Rule rule = *one.find(role, table);
     live.rules.set(std::move(rule));
+    // In force from the start of the stream, for replayed transactions too.
+    live.history.record(common::StreamId{0, 0},
+                        std::make_shared<const stream::ConfigVersion>(stream::ConfigVersion{live.tables, live.rules}));
 }
 
 }  // namespace livesync::test

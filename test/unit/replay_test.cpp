@@ -154,15 +154,17 @@ TEST_F(ResumeTest, ResumeReplaysFromLsnThenGoesLiveWithoutDuplicates) {
     // Live entries while replaying are not sent live...
     apply(entry(300, 3));
     EXPECT_TRUE(drain(s).empty());
-    // ...the replay page (read after them) carries them; 400 is not live yet.
+    // ...the replay page (read after them) carries them; 400 is not live yet, so the
+    // config version it may make is not known: the replay stops before it, and the
+    // session is live from 300.
     page(s, {entry(200, 2), entry(300, 3), entry(400, 4)});
-    EXPECT_EQ(drain(s), (std::vector<std::string>{"changes:0/C8:2", "changes:0/12C:3", "changes:0/190:4",
-                                                  "caught_up:0/190"}));
+    EXPECT_EQ(drain(s), (std::vector<std::string>{"changes:0/C8:2", "changes:0/12C:3", "caught_up:0/12C"}));
     EXPECT_TRUE(requests.empty());
-    // Live catches up with what the replay sent: skipped, then new entries flow.
+    // Live fan-out carries what follows, once: 300 is skipped (the replay sent it).
+    apply(entry(300, 3));
     apply(entry(400, 4));
     apply(entry(500, 5));
-    EXPECT_EQ(drain(s), (std::vector<std::string>{"changes:0/1F4:5"}));
+    EXPECT_EQ(drain(s), (std::vector<std::string>{"changes:0/190:4", "changes:0/1F4:5"}));
 }
 
 TEST_F(ResumeTest, ReplayAsksForMorePagesUntilItReachesTheLivePosition) {
