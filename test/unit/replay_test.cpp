@@ -180,6 +180,35 @@ TEST_F(ResumeTest, ReplayAsksForMorePagesUntilItReachesTheLivePosition) {
     EXPECT_EQ(drain(s), (std::vector<std::string>{"changes:0/64:1", "changes:0/C8:2", "caught_up:0/C8"}));
 }
 
+TEST_F(ResumeTest, ReplayedTransactionsAreJudgedByTheRulesInForceAtTheirCommit) {
+    // Today the role may see items; between 150 and 250 it could not (revoked, granted
+    // again). The replay sends 100 and 300, never 200.
+    stream::ConfigVersion revoked{live.tables, sidecar::auth::RuleSet{}};
+    stream::ConfigVersion granted{live.tables, live.rules};
+    live.history.clear();
+    live.history.record(StreamId{50, 0}, std::make_shared<const stream::ConfigVersion>(granted));
+    live.history.record(StreamId{150, 0}, std::make_shared<const stream::ConfigVersion>(revoked));
+    live.history.record(StreamId{250, 0}, std::make_shared<const stream::ConfigVersion>(granted));
+    apply(entry(300, 3));
+    auto &s = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
+    handler.on_text(s, R"({"type":"hello","last_lsn":"0/50","subscriptions":[{"id":"s1","table":"items"}]})");
+    drain(s);
+    page(s, {entry(100, 1), entry(200, 2), entry(300, 3)});
+    EXPECT_EQ(drain(s), (std::vector<std::string>{"changes:0/64:1", "changes:0/12C:3", "caught_up:0/12C"}));
+}
+
+TEST_F(ResumeTest, NoConfigVersionThatOldAnswersResyncRequired) {
+    live.history.clear();
+    live.history.record(StreamId{150, 0},
+                        std::make_shared<const stream::ConfigVersion>(stream::ConfigVersion{live.tables, live.rules}));
+    auto &s = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
+    handler.on_text(s, R"({"type":"hello","last_lsn":"0/50","subscriptions":[{"id":"s1","table":"items"}]})");
+    drain(s);
+    page(s, {entry(100, 1), entry(200, 2)});
+    EXPECT_EQ(drain(s), (std::vector<std::string>{"resync_required:0/C8"}));
+    EXPECT_EQ(counters.resume_config_missing.load(), 1u);
+}
+
 TEST_F(ResumeTest, GapAnswersResyncRequiredAndTheSessionIsLiveFromNow) {
     auto &s = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
     handler.on_text(s, R"({"type":"hello","last_lsn":"0/10","subscriptions":[{"id":"s1","table":"items"}]})");
