@@ -109,6 +109,11 @@ public:
     // up to (entries at or below it went out through the replay).
     ReplayCursor replay;
     common::StreamId live_skip_through;
+    // The commit LSN of a split transaction the session got a non-final part of and not
+    // yet its final part (0: none). When the final part has nothing for it, it still
+    // gets that part's frame, empty (stream/batch_applier.cpp): "final":true is how a
+    // client knows the transaction is complete and may remember it as last_lsn.
+    uint64_t split_open_lsn = 0;
 
     enum class SendResult { Queued, Overflow, Closing };
     // Queues a frame. Over the queue bound the queue is dropped and the session asks to

@@ -44,15 +44,32 @@ std::vector<session::Session *> batch_candidates(const StreamBatch &batch, sessi
     return out;
 }
 
+// After a part of txn went out: who now holds an unfinished split transaction, and the
+// empty final part for a session that got earlier parts but nothing of the last one.
+void track_split(session::Session &s, const common::Transaction &txn, bool got_frame, ops::Counters &counters) {
+    if (got_frame) {
+        s.split_open_lsn = txn.final ? 0 : txn.lsn;
+        return;
+    }
+    if (txn.final && s.split_open_lsn == txn.lsn && txn.lsn != 0) {
+        s.split_open_lsn = 0;
+        counters.frames_built.fetch_add(1);
+        send_counted(s, encode_empty_part(txn, s.encoding()), counters);
+    }
+}
+
 }  // namespace
 
 void deliver_to(const common::Transaction &txn, const ConfigVersion &config, session::Session &s,
                 ops::Counters &counters) {
     std::vector<FanoutTarget> targets{FanoutTarget{0, &s.subs_by_table(), s.identity(), s.encoding()}};
+    bool got_frame = false;
     for (const PlannedFrame &planned : plan_fanout(txn, targets, config.tables, config.rules)) {
         counters.frames_built.fetch_add(1);
         send_counted(s, planned.frame, counters);
+        got_frame = true;
     }
+    track_split(s, txn, got_frame, counters);
 }
 
 void fan_out(const common::Transaction &txn, const LiveState &live, session::SessionTable &sessions,
@@ -64,6 +81,14 @@ void fan_out(const common::Transaction &txn, const LiveState &live, session::Ses
             if (const auto *subs = sessions.subscribers(table))
                 for (session::Session *s : *subs)
                     if (!served_by_replay(*s, entry)) candidates.push_back(s);
+    bool split = txn.part != 0 || !txn.final;
+    if (split && txn.final) {
+        // Sessions holding earlier parts may not be candidates of this one (it may touch
+        // other tables): each gets its empty final part unless a frame of it reaches it.
+        sessions.for_each([&](session::Session &s) {
+            if (s.split_open_lsn == txn.lsn && !served_by_replay(s, entry)) candidates.push_back(&s);
+        });
+    }
     if (candidates.empty()) return;
     std::sort(candidates.begin(), candidates.end(),
               [](const session::Session *a, const session::Session *b) { return a->serial() < b->serial(); });
@@ -75,10 +100,16 @@ void fan_out(const common::Transaction &txn, const LiveState &live, session::Ses
         targets.push_back(FanoutTarget{i, &candidates[i]->subs_by_table(), candidates[i]->identity(),
                                        candidates[i]->encoding()});
 
+    std::vector<bool> got_frame(split ? candidates.size() : 0, false);
     for (const PlannedFrame &planned : plan_fanout(txn, targets, live)) {
         counters.frames_built.fetch_add(1);
-        for (size_t key : planned.targets) send_counted(*candidates[key], planned.frame, counters);
+        for (size_t key : planned.targets) {
+            send_counted(*candidates[key], planned.frame, counters);
+            if (split) got_frame[key] = true;
+        }
     }
+    if (split)
+        for (size_t i = 0; i < candidates.size(); ++i) track_split(*candidates[i], txn, got_frame[i], counters);
 }
 
 bool apply_event(StreamEvent &event, LiveState &live, session::SessionTable &sessions, ops::Counters &counters,

@@ -327,6 +327,18 @@ std::string encode_frame(const common::Transaction &txn, TxnTables &t, const Mat
 
 }  // namespace
 
+net::Frame encode_empty_part(const common::Transaction &txn, protocol::Encoding encoding) {
+    FrameOut f{encoding, std::string(net::kFrameHeadroom, '\0')};
+    if (encoding == protocol::Encoding::Msgpack) {
+        begin_frame_msgpack(f, txn);
+        protocol::MsgpackOut(f.bytes).patch_count(f.changes_count_at, 0);
+    } else {
+        begin_frame_json(f, txn);
+        f.bytes += "]}";
+    }
+    return net::Frame(std::make_shared<std::string>(std::move(f.bytes)));
+}
+
 std::vector<std::string> change_tables(const common::Change &change) {
     switch (change.op) {
         case common::Op::Insert:

@@ -44,6 +44,10 @@ std::vector<std::string> change_tables(const common::Change &change);
 // same subscription ids, views and encoding share one frame, encoded once.
 std::vector<PlannedFrame> plan_fanout(const common::Transaction &txn, const std::vector<FanoutTarget> &targets,
                                       const LiveState &live);
+// The "changes" frame of a split transaction's part with no change in it: what a session
+// that got earlier parts receives when the final one has nothing for it.
+net::Frame encode_empty_part(const common::Transaction &txn, protocol::Encoding encoding);
+
 // The same, by a given config version (a replayed transaction: the version in force at
 // its commit).
 std::vector<PlannedFrame> plan_fanout(const common::Transaction &txn, const std::vector<FanoutTarget> &targets,
