@@ -1,6 +1,10 @@
 #include "redis_url.hpp"
 
+#include <sys/stat.h>
+
 #include <charconv>
+#include <fstream>
+#include <iterator>
 
 namespace livesync::common {
 
@@ -155,6 +159,44 @@ std::optional<RedisUrl> parse_redis_url(std::string_view text, std::string *erro
         }
     }
     return url;
+}
+
+std::optional<std::string> read_secret_file(const std::string &path, std::string *error) {
+    constexpr size_t kMaxSecretBytes = 4096;
+    struct stat st {};
+    if (path.empty()) {
+        *error = "the file name is empty";
+        return std::nullopt;
+    }
+    if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+        *error = "cannot read \"" + path + "\": not a regular file that exists";
+        return std::nullopt;
+    }
+    if (st.st_mode & S_IRWXO) {
+        *error = "\"" + path + "\" is accessible by others: chmod 600 (or 640 for a group) it";
+        return std::nullopt;
+    }
+    if (static_cast<size_t>(st.st_size) > kMaxSecretBytes) {
+        *error = "\"" + path + "\" is over 4 KiB: it must hold the secret alone";
+        return std::nullopt;
+    }
+    std::ifstream in(path, std::ios::binary);
+    std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof()) {
+        *error = "cannot read \"" + path + "\"";
+        return std::nullopt;
+    }
+    if (!secret.empty() && secret.back() == '\n') secret.pop_back();
+    if (!secret.empty() && secret.back() == '\r') secret.pop_back();
+    if (secret.empty()) {
+        *error = "\"" + path + "\" is empty";
+        return std::nullopt;
+    }
+    if (secret.size() > kMaxSecretBytes || secret.find_first_of(std::string("\r\n\0", 3)) != std::string::npos) {
+        *error = "\"" + path + "\" holds more than one line: it must hold the secret alone";
+        return std::nullopt;
+    }
+    return secret;
 }
 
 }  // namespace livesync::common

@@ -1,6 +1,8 @@
 // Where livesync finds Redis, as both sides take it: a URL (GUC livesync.redis_url,
 // livesyncd --redis)
 //   redis://[[user]:password@]host[:port][/db]
+// whose password is better kept in a file (read_secret_file below): a URL is logged by
+// Postgres when the setting changes and shown by ps on livesyncd's command line.
 // and, with Sentinel, a Sentinel list and the primary's name (livesync.redis_sentinels +
 // livesync.redis_primary_name, livesyncd --redis-sentinels + --redis-primary-name): the
 // Sentinels name the node, the URL still gives the user, password and database.
@@ -45,6 +47,14 @@ inline constexpr int kDefaultSentinelPort = 26379;
 
 // Returns nullopt and a message naming the wrong part for anything else.
 std::optional<RedisUrl> parse_redis_url(std::string_view text, std::string *error);
+
+// A secret kept in a file rather than in a setting that is logged or shown by ps (the
+// Redis password: livesync.redis_password_file, livesyncd --redis-password-file; the
+// presence token: --presence-token-file): the file's bytes without one trailing line
+// break. nullopt and *error (naming the file, never its content) when it cannot be
+// read, is empty, is over 4 KiB, holds a line break or NUL inside, or is readable or
+// writable by others (like libpq's passfile: chmod 600, or 640 for a group).
+std::optional<std::string> read_secret_file(const std::string &path, std::string *error);
 
 // "host[:port][,host[:port]...]" (IPv6 as [addr]:port; port default 26379), at most 16
 // entries, no duplicates. Empty text: an empty list (no Sentinel). Returns nullopt and a

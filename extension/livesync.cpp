@@ -74,6 +74,13 @@ void define_gucs() {
     DefineCustomStringVariable("livesync.redis_url", "Redis server the replicator publishes to.",
                                "redis://[:password@]host[:port][/db]", &settings.redis_url,
                                "redis://127.0.0.1:6379", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
+    // The URL is written to the server log whenever it changes (and to
+    // postgresql.auto.conf by ALTER SYSTEM): the password belongs in a file.
+    DefineCustomStringVariable("livesync.redis_password_file", "File holding the Redis password.",
+                               "Read at every connect; replaces the password of livesync.redis_url. The file must "
+                               "not be accessible by others (chmod 600).",
+                               &settings.redis_password_file, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr,
+                               nullptr);
     DefineCustomStringVariable("livesync.redis_sentinels",
                                "Redis Sentinels (host:port,...) to ask where the primary is.",
                                "Empty: livesync.redis_url names the node. Set: its host is ignored, its user, "

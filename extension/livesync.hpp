@@ -15,6 +15,7 @@ namespace livesync::extension {
 struct Settings {
     char *database;
     char *redis_url;
+    char *redis_password_file;  // "": the password in redis_url (or LIVESYNC_REDIS_PASSWORD), if any
     char *redis_prefix;
     char *redis_sentinels;     // "" : livesync.redis_url names the node itself
     char *redis_primary_name;

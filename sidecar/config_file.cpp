@@ -26,6 +26,8 @@ constexpr Key kKeys[] = {
     {"redis_sentinels", Type::String, "LIVESYNC_REDIS_SENTINELS"},
     {"redis_primary_name", Type::String, "LIVESYNC_REDIS_PRIMARY_NAME"},
     {"redis_read", Type::String, "LIVESYNC_REDIS_READ_URL"},
+    {"redis_password_file", Type::String, "LIVESYNC_REDIS_PASSWORD_FILE"},
+    {"presence_token_file", Type::String, "LIVESYNC_PRESENCE_TOKEN_FILE"},
     {"sidecar_id", Type::String, nullptr},
     {"tls_cert", Type::String, "LIVESYNC_TLS_CERT"},
     {"tls_key", Type::String, "LIVESYNC_TLS_KEY"},

@@ -3,8 +3,11 @@
 #include "sidecar/config_file.hpp"
 #include "sidecar/net/tls_files.hpp"
 
-#include <charconv>
+#include <openssl/rand.h>
 #include <unistd.h>
+
+#include <charconv>
+#include <random>
 
 namespace livesync::sidecar {
 
@@ -48,6 +51,25 @@ bool valid_sidecar_id(const std::string &id) {
     return true;
 }
 
+constexpr size_t kMinPresenceTokenBytes = 16;
+
+// 32 bytes of OpenSSL's CSPRNG as hex; std::random_device if that fails (it does not
+// on a system with /dev/urandom).
+std::string random_presence_token() {
+    unsigned char bytes[32];
+    if (RAND_bytes(bytes, sizeof bytes) != 1) {
+        std::random_device device;
+        for (unsigned char &b : bytes) b = static_cast<unsigned char>(device());
+    }
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char b : bytes) {
+        out += kHex[b >> 4];
+        out += kHex[b & 0xF];
+    }
+    return out;
+}
+
 std::string default_sidecar_id() {
     char host[256] = "";
     if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof host, "livesyncd");
@@ -76,6 +98,12 @@ std::string daemon_usage() {
            "                       --redis / the Sentinels' primary\n"
            "  --redis-primary-name NAME  the primary's name in the Sentinels (env\n"
            "                       LIVESYNC_REDIS_PRIMARY_NAME, default livesync)\n"
+           "  --redis-password-file FILE  the Redis password (of --redis and --redis-read), kept out of\n"
+           "                       ps and logs (env LIVESYNC_REDIS_PASSWORD_FILE; or the password itself in\n"
+           "                       env LIVESYNC_REDIS_PASSWORD); replaces a password in the URLs\n"
+           "  --presence-token-file FILE  the token /v1/clients/... ask for (env\n"
+           "                       LIVESYNC_PRESENCE_TOKEN_FILE; default: a random one per start, published\n"
+           "                       in the heartbeat for the replicator's sweep)\n"
            "  --sidecar-id ID      this sidecar's id in the registry (default <hostname>-<pid>)\n"
            "  --tls-cert FILE      PEM certificate (chain): serve wss:// and https:// (env\n"
            "                       LIVESYNC_TLS_CERT); needs --tls-key; both re-read on SIGHUP\n"
@@ -93,7 +121,7 @@ namespace {
 ParsedOptions parse_command_line(const std::vector<std::string> &args,
                                  const std::function<const char *(const char *)> &getenv) {
     std::optional<std::string> listen, redis, prefix, sidecar_id, tls_cert, tls_key, trusted_proxies, sentinels,
-        primary_name, redis_read;
+        primary_name, redis_read, redis_password_file, presence_token_file;
     auth::SecurityFlags security;
     SessionFlags session_flags;
     if (const char *v = getenv("LIVESYNC_LISTEN")) listen = v;
@@ -105,6 +133,8 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
     if (const char *v = getenv("LIVESYNC_REDIS_SENTINELS")) sentinels = v;
     if (const char *v = getenv("LIVESYNC_REDIS_READ_URL")) redis_read = v;
     if (const char *v = getenv("LIVESYNC_REDIS_PRIMARY_NAME")) primary_name = v;
+    if (const char *v = getenv("LIVESYNC_REDIS_PASSWORD_FILE")) redis_password_file = v;
+    if (const char *v = getenv("LIVESYNC_PRESENCE_TOKEN_FILE")) presence_token_file = v;
 
     for (size_t i = 0; i < args.size(); ++i) {
         std::string flag = args[i], value;
@@ -125,6 +155,8 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
                                              : flag == "--redis-sentinels"    ? &sentinels
                                              : flag == "--redis-primary-name" ? &primary_name
                                              : flag == "--redis-read"         ? &redis_read
+                                             : flag == "--redis-password-file" ? &redis_password_file
+                                             : flag == "--presence-token-file" ? &presence_token_file
                                                                               : nullptr;
         if (target == nullptr && !inline_value && security.switch_flag(flag)) continue;
         if (target == nullptr) target = security.value_flag(flag);
@@ -158,6 +190,28 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
         if (!read_url) return OptionsError{"--redis-read: " + error};
         read_url->role = common::RedisRole::Any;  // a replica is what it is for
         o.redis_read_url = *read_url;
+    }
+    std::optional<std::string> password;
+    if (redis_password_file) {
+        password = common::read_secret_file(*redis_password_file, &error);
+        if (!password) return OptionsError{"--redis-password-file: " + error};
+    } else if (const char *v = getenv("LIVESYNC_REDIS_PASSWORD"); v && *v) {
+        password = v;
+    }
+    if (password) {
+        o.redis_url.password = *password;
+        if (o.redis_read_url) o.redis_read_url->password = *password;
+        o.redis_password_from_file_or_env = true;
+    }
+    if (presence_token_file) {
+        auto token = common::read_secret_file(*presence_token_file, &error);
+        if (!token) return OptionsError{"--presence-token-file: " + error};
+        if (token->size() < kMinPresenceTokenBytes)
+            return OptionsError{"--presence-token-file: the token must be at least " +
+                                std::to_string(kMinPresenceTokenBytes) + " bytes"};
+        o.presence_token = *token;
+    } else {
+        o.presence_token = random_presence_token();
     }
     if (primary_name && o.redis_url.sentinels.empty())
         return OptionsError{"--redis-primary-name needs --redis-sentinels (the Sentinels know the primary by it)"};

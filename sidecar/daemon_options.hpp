@@ -30,6 +30,13 @@ struct DaemonOptions {
     // control stream always go to redis_url.
     std::optional<common::RedisUrl> redis_read_url;
     const common::RedisUrl &stream_url() const { return redis_read_url ? *redis_read_url : redis_url; }
+    // The password of redis_url and redis_read_url came from --redis-password-file or
+    // LIVESYNC_REDIS_PASSWORD (not shown by ps); false: from the URL itself, if any.
+    bool redis_password_from_file_or_env = false;
+    // The Authorization: Bearer token the presence endpoints (/v1/clients/...) ask for:
+    // --presence-token-file's content, or 32 random bytes as hex. Published in the
+    // heartbeat, where the replicator's sweep reads it.
+    std::string presence_token;
     std::string sidecar_id;  // default: <hostname>-<pid>
     auth::SecurityOptions security;  // tokens, anonymous access (sidecar/auth)
     SessionOptions sessions;         // send-queue bound, resume paging (sidecar/session)

@@ -56,6 +56,7 @@ int main(int argc, char **argv) {
     reg_config.url = opts.redis_url;
     reg_config.keys = registry::Keys{opts.prefix, opts.sidecar_id};
     reg_config.listen = opts.listen();
+    reg_config.presence_token = opts.presence_token;
     reg_config.started_at_ms = started_at;
     registry::RegistryWriter registry(reg_config, counters);
 
@@ -69,6 +70,7 @@ int main(int argc, char **argv) {
     server_config.tls_cert = opts.tls_cert;
     server_config.tls_key = opts.tls_key;
     server_config.trusted_proxies = opts.trusted_proxies;
+    server_config.presence_token = opts.presence_token;
     sidecar::auth::Authenticator authenticator(opts.security.auth);
     sidecar::auth::AuditConfig audit_config;
     audit_config.url = opts.redis_url;
@@ -104,6 +106,10 @@ int main(int argc, char **argv) {
                                     {"redis_read", opts.stream_url().redacted()},
                                     {"prefix", opts.prefix},
                                     {"sidecar", opts.sidecar_id}});
+    if (!opts.redis_url.password.empty() && !opts.redis_password_from_file_or_env)
+        ops::warn("the Redis password is part of the --redis URL: ps shows it to every local user, and "
+                  "LIVESYNC_REDIS_URL or a config file hold it in clear",
+                  {{"hint", "put it in a file only livesyncd can read and pass --redis-password-file"}});
     if (!common::prefix_has_hash_tag(opts.prefix))
         ops::warn("the key prefix has no hash tag: its keys spread over Redis Cluster slots, so livesync's "
                   "multi-key scripts and transactions cannot run on a Cluster",

@@ -1,6 +1,7 @@
 #include "redis_link.hpp"
 
 #include "extension/livesync.hpp"
+#include "extension/pg_guard.hpp"
 #include "worker_wait.hpp"
 
 #include <cstdlib>
@@ -21,6 +22,29 @@ common::RedisUrl configured_redis_url() {
     if (!sentinels) throw TransientError("livesync.redis_sentinels is invalid: " + error);
     url->sentinels = std::move(*sentinels);
     url->primary_name = settings.redis_primary_name ? settings.redis_primary_name : "";
+    if (!url->password.empty()) {
+        static std::string warned_for;  // this process's last URL warned about
+        if (warned_for != settings.redis_url) {
+            warned_for = settings.redis_url;
+            std::string redacted = url->redacted();
+            pg_call([&] {
+                ereport(WARNING,
+                        (errmsg("livesync.redis_url holds a password (%s)", redacted.c_str()),
+                         errdetail("Postgres writes the whole setting to its log when it changes, and ALTER SYSTEM "
+                                   "to postgresql.auto.conf."),
+                         errhint("Put the password in a file only the postgres user can read, set "
+                                 "livesync.redis_password_file to it, and remove the password from the URL.")));
+            });
+        }
+    }
+    const char *file = settings.redis_password_file;
+    if (file && *file) {
+        auto password = common::read_secret_file(file, &error);
+        if (!password) throw TransientError("livesync.redis_password_file: " + error);
+        url->password = std::move(*password);
+    } else if (const char *env = std::getenv("LIVESYNC_REDIS_PASSWORD"); env && *env) {
+        url->password = env;
+    }
     return *url;
 }
 
@@ -106,7 +130,9 @@ void RedisLink::connect_node(const common::HostPort &node, const common::RedisUr
         if (!url.user.empty()) auth.push_back(url.user);
         auth.push_back(url.password);
         Reply r = command(auth);
-        if (r->type == REDIS_REPLY_ERROR) fail("Redis refused the password in livesync.redis_url");
+        if (r->type == REDIS_REPLY_ERROR)
+            fail("Redis refused the password (of livesync.redis_password_file, else LIVESYNC_REDIS_PASSWORD, else "
+                 "livesync.redis_url)");
     }
     if (url.db != 0) {
         std::string db = std::to_string(url.db);

@@ -21,8 +21,11 @@ using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 
 using Command = std::vector<std::string_view>;
 
-// livesync.redis_url with livesync.redis_sentinels / redis_primary_name applied; a
-// bad value throws TransientError naming the GUC.
+// livesync.redis_url with livesync.redis_sentinels / redis_primary_name applied, and its
+// password replaced by the one in livesync.redis_password_file (read now: a rotated file
+// is used at the next connect) or else the postmaster's LIVESYNC_REDIS_PASSWORD. A bad
+// value or an unreadable file throws TransientError naming the GUC. A password written
+// in the URL itself gets a WARNING (once per process and URL): Postgres logs the URL.
 common::RedisUrl configured_redis_url();
 
 class RedisLink {

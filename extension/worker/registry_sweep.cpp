@@ -42,14 +42,20 @@ size_t append_body(char *data, size_t size, size_t count, void *out) {
     return size * count;
 }
 
-// POSTs JSON; waits in short slices between which the worker's latch is checked, so a
-// SIGTERM or postmaster death is noticed promptly. nullopt when the sidecar did not
-// answer 200 in time.
-std::optional<std::string> post_json(const std::string &url, const std::string &body, long timeout_ms) {
+// POSTs JSON, with "Authorization: Bearer <token>" when token is not empty; waits in
+// short slices between which the worker's latch is checked, so a SIGTERM or postmaster
+// death is noticed promptly. nullopt when the sidecar did not answer 200 in time.
+std::optional<std::string> post_json(const std::string &url, const std::string &body, const std::string &token,
+                                     long timeout_ms) {
     std::unique_ptr<CURL, CurlEasyDeleter> easy(curl_easy_init());
     std::unique_ptr<CURLM, CurlMultiDeleter> multi(curl_multi_init());
     if (!easy || !multi) return std::nullopt;
     std::unique_ptr<curl_slist, CurlListDeleter> headers(curl_slist_append(nullptr, "Content-Type: application/json"));
+    if (!headers) return std::nullopt;
+    if (!token.empty()) {
+        curl_slist *with_token = curl_slist_append(headers.get(), ("Authorization: Bearer " + token).c_str());
+        if (!with_token) return std::nullopt;
+    }
     std::string response;
     curl_easy_setopt(easy.get(), CURLOPT_URL, url.c_str());
     curl_easy_setopt(easy.get(), CURLOPT_HTTPHEADER, headers.get());
@@ -112,8 +118,10 @@ int remove_clients(RedisLink &redis, const std::string &prefix, const std::strin
 }
 
 // The ids the sidecar says it does not hold, or nullopt when it gave no usable answer.
-std::optional<std::vector<std::string>> gone_clients(const std::string &base_url, const std::vector<std::string> &ids,
-                                                     long timeout_ms) {
+// token: the presence token of the sidecar's heartbeat (empty from a sidecar too old to
+// publish one, which asks for none).
+std::optional<std::vector<std::string>> gone_clients(const std::string &base_url, const std::string &token,
+                                                     const std::vector<std::string> &ids, long timeout_ms) {
     std::vector<std::string> gone;
     for (size_t start = 0; start < ids.size(); start += kPresenceBatch) {
         std::string body = "[";
@@ -122,7 +130,7 @@ std::optional<std::vector<std::string>> gone_clients(const std::string &base_url
             common::append_json_string(body, ids[i]);
         }
         body += ']';
-        auto response = post_json(base_url + "/v1/clients/presence", body, timeout_ms);
+        auto response = post_json(base_url + "/v1/clients/presence", body, token, timeout_ms);
         if (!response) return std::nullopt;
         rapidjson::Document doc;
         doc.Parse(response->data(), response->size());
@@ -166,7 +174,10 @@ SweepResult sweep_registry(RedisLink &redis, const std::string &prefix, long htt
             ++result.sidecars_unreachable;
             continue;
         }
-        auto gone = gone_clients(heartbeat["url"].GetString(), clients, http_timeout_ms);
+        std::string token;
+        if (heartbeat.HasMember("presence_token") && heartbeat["presence_token"].IsString())
+            token.assign(heartbeat["presence_token"].GetString(), heartbeat["presence_token"].GetStringLength());
+        auto gone = gone_clients(heartbeat["url"].GetString(), token, clients, http_timeout_ms);
         if (!gone) {
             ++result.sidecars_unreachable;
             continue;

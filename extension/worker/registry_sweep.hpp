@@ -1,6 +1,7 @@
 // The seed's "410 Gone" pruning. Every livesync.sweep_interval the replicator asks each
 // sidecar listed in Redis which of its registered clients it still holds (one batched
-// presence request per sidecar, libcurl) and removes the entries answered gone; a
+// presence request per sidecar, libcurl, with the presence token the sidecar published
+// in its heartbeat: nobody else may ask) and removes the entries answered gone; a
 // sidecar whose heartbeat key expired is dead, and all its entries go. Entries are
 // removed only on an explicit answer or an expired heartbeat, never because a sidecar
 // was slow or unreachable.

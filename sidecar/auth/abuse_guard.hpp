@@ -63,9 +63,10 @@ private:
     std::unordered_map<std::string, int64_t> local_changes_;         // address → when banned/unbanned here
 };
 
-// Who a session is for ownership and activity: "sub:<sub>" for a user,
+// Who a session is for activity and rate limits: "sub:<sub>" for a user,
 // "anonymous:<address>" for anonymous sessions, "address:<address>" before
 // authentication. Message rate limits count per "sub:" or, otherwise, per "address:".
+// (Client-id ownership includes the tenant: client_owner(), ownership.hpp.)
 std::string owner_key(bool authenticated, bool anonymous, const std::string &subject, const std::string &address);
 
 }  // namespace livesync::sidecar::auth

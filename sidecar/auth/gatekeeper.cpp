@@ -157,12 +157,21 @@ void Gatekeeper::on_auth(session::Session &s, const protocol::Auth &auth, int64_
     if (auto *err = std::get_if<TokenError>(&result)) return refuse(s, err->code, err->message);
     Identity &fresh = std::get<Identity>(result);
     const Identity *current = s.identity();
-    if (current && (current->anonymous || fresh.subject != current->subject)) {
-        audit(s, "auth_failed", "refresh with a token of another subject");
-        counters_.auth_failures.fetch_add(1);
-        s.request_close(kCloseForbidden, "forbidden: a refreshed token must have the same sub");
-        auth_failure(s);
-        return;
+    // Subscriptions were authorized, and their audiences keyed, for this user, tenant and
+    // role: a token that names another is a new session, not a refresh.
+    if (current) {
+        const char *changed = current->anonymous                 ? "anonymous session"
+                              : fresh.subject != current->subject ? "sub"
+                              : fresh.tenant != current->tenant   ? "tenant"
+                              : fresh.role != current->role       ? "role"
+                                                                  : nullptr;
+        if (changed) {
+            audit(s, "auth_failed", std::string("refresh with a token of another ") + changed);
+            counters_.auth_failures.fetch_add(1);
+            s.request_close(kCloseForbidden, "forbidden: a refreshed token must have the same sub, tenant and role");
+            auth_failure(s);
+            return;
+        }
     }
     int64_t expires_at = fresh.expires_at;
     s.set_identity(std::move(fresh));

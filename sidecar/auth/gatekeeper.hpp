@@ -42,7 +42,8 @@ public:
     // this hello), false when it was closed.
     bool on_hello(session::Session &s, const protocol::Hello &hello, int64_t now);
 
-    // {"type":"auth"}: re-verifies; another "sub" closes 4403, a bad token 4401.
+    // {"type":"auth"}: re-verifies; another sub, tenant or role closes 4403 (audited
+    // auth_failed), a bad token 4401. Other claims are replaced.
     void on_auth(session::Session &s, const protocol::Auth &auth, int64_t now);
 
     // May s subscribe to sub.table? Sends the error frame (forbidden / bad_request) and

@@ -23,13 +23,16 @@ constexpr size_t kMaxReportOwners = 10000;
 // The owner of a client id, claimed or refreshed atomically: a key held by another
 // owner is left alone ({0}); otherwise it is (re)set with the TTL, and the id is handed
 // to this session (ClaimResult): {1, generation, the other sidecar told or ''}.
+// An owner stored in the form before the tenant was part of it (ARGV[5], "sub:<sub>")
+// counts as this owner's and is rewritten: the first hello of that sub binds the id to
+// its tenant (docs/security.md, "Client ids").
 // KEYS: owner, holder hash, generation counter, control stream, registry hash.
-// ARGV: owner, TTL seconds, sidecar id, client id. Generations stay below 2^53 (µs
-// clock), exact in Lua's numbers; '%.0f' writes them without an exponent.
+// ARGV: owner, TTL seconds, sidecar id, client id, legacy owner. Generations stay below
+// 2^53 (µs clock), exact in Lua's numbers; '%.0f' writes them without an exponent.
 constexpr const char *kClaimScript =
     "redis.replicate_commands() "
     "local cur = redis.call('GET', KEYS[1]) "
-    "if cur and cur ~= ARGV[1] then return {0} end "
+    "if cur and cur ~= ARGV[1] and cur ~= ARGV[5] then return {0} end "
     "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) "
     "local t = redis.call('TIME') "
     "local prev = redis.call('HMGET', KEYS[2], 'generation', 'sidecar') "
@@ -169,7 +172,8 @@ bool SecurityStore::claim(uint64_t serial, std::string client_id, std::string ow
             auto reply = conn->command({"EVAL", kClaimScript, "5", common::RedisKeys(config_.prefix).client_owner(client_id),
                                         keys.client_holder(client_id), common::RedisKeys(config_.prefix).client_generation(),
                                         common::RedisKeys(config_.prefix).control(), keys.client(client_id), owner,
-                                        std::to_string(config_.owner_ttl_seconds), config_.sidecar_id, client_id},
+                                        std::to_string(config_.owner_ttl_seconds), config_.sidecar_id, client_id,
+                                        legacy_client_owner(owner)},
                                        &error);
             if (!reply) ok = false;
             else if (redis::is_error_reply(reply.get(), &error))

@@ -1,5 +1,5 @@
 // The security layer's Redis side, on a thread of its own (the lws thread never waits
-// on Redis): client-id ownership ("<prefix>client_owner:<id>", claimed atomically by a
+// on Redis): client-id ownership ("<prefix>client_owner:<id>" = client_owner(), claimed atomically by a
 // Lua script, which also hands the id to the new session: see ClaimResult), shared
 // bans ("<prefix>ban:<address>" with a TTL, indexed by the sorted set "<prefix>bans" so
 // every sidecar can refresh its ban cache each second without a SCAN), per-user

@@ -1,6 +1,7 @@
 #include "sidecar/net/http_router.hpp"
 
 #include "common/change_batch.hpp"
+#include "sidecar/net/presence.hpp"
 
 namespace livesync::net {
 
@@ -37,12 +38,13 @@ HttpResponse client_presence(const std::string &client_id, const session::Sessio
 }  // namespace
 
 HttpResponse route_http(std::string_view method, std::string_view path, const session::SessionTable &sessions,
-                        const std::string &sidecar_id, const OpsEndpoints &ops) {
+                        const std::string &sidecar_id, const OpsEndpoints &ops, bool presence_allowed) {
+    bool client = path.substr(0, kClientsPrefix.size()) == kClientsPrefix && path.size() > kClientsPrefix.size() &&
+                  path.find('/', kClientsPrefix.size()) == std::string_view::npos;
     bool known = path == "/healthz" || path == kSyncPath || (path == "/readyz" && ops.readiness) ||
-                 (path == "/metrics" && ops.metrics) ||
-                 (path.substr(0, kClientsPrefix.size()) == kClientsPrefix && path.size() > kClientsPrefix.size() &&
-                  path.find('/', kClientsPrefix.size()) == std::string_view::npos);
+                 (path == "/metrics" && ops.metrics) || client;
     if (!known) return http_error(404, "not_found", "no such path");
+    if (client && !presence_allowed) return presence_unauthorized();
     if (method != "GET") return http_error(405, "method_not_allowed", "only GET is supported");
     if (path == "/healthz") return HttpResponse{200, "{\"status\":\"ok\"}"};
     if (path == "/readyz") return ops.readiness();

@@ -31,8 +31,9 @@ struct OpsEndpoints {
 
 // Routes a plain HTTP request (WebSocket upgrades at kSyncPath never get here; POST
 // /v1/clients/presence is answered from its body, see presence.hpp). Without ops,
-// /readyz and /metrics are 404.
+// /readyz and /metrics are 404. GET /v1/clients/{id} answers only when presence_allowed
+// (the request carried the presence token, presence.hpp); otherwise 401 for any id.
 HttpResponse route_http(std::string_view method, std::string_view path, const session::SessionTable &sessions,
-                        const std::string &sidecar_id, const OpsEndpoints &ops = {});
+                        const std::string &sidecar_id, const OpsEndpoints &ops = {}, bool presence_allowed = false);
 
 }  // namespace livesync::net

@@ -6,8 +6,19 @@
 #include <unordered_set>
 
 #include "common/change_batch.hpp"
+#include "sidecar/admin/admin_api.hpp"
 
 namespace livesync::net {
+
+bool presence_authorized(const std::string &token, std::string_view authorization) {
+    return admin::token_matches(token, authorization);
+}
+
+HttpResponse presence_unauthorized() {
+    return http_error(401, "unauthorized",
+                      "presence checks are for the replicator's sweep: send Authorization: Bearer <the "
+                      "presence_token of this sidecar's heartbeat>");
+}
 
 std::optional<std::vector<std::string>> parse_presence_request(std::string_view body, HttpResponse *error) {
     if (body.size() > kMaxPresenceBodyBytes) {

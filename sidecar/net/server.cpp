@@ -340,7 +340,7 @@ int Server::respond_http(struct lws *wsi, HttpResponse response, bool close_afte
     return 0;
 }
 
-int Server::begin_presence(struct lws *wsi) {
+int Server::begin_presence(struct lws *wsi, bool allowed) {
     std::string length_text = header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
     char *rest = nullptr;
     unsigned long long length = std::strtoull(length_text.c_str(), &rest, 10);
@@ -349,9 +349,13 @@ int Server::begin_presence(struct lws *wsi) {
     if (length > kMaxPresenceBodyBytes) return respond_http(wsi, presence_body_too_large(), true);
     if (http_bodies_.size() >= kMaxPresenceInFlight)
         return respond_http(wsi, http_error(503, "busy", "too many presence requests at once; retry"), true);
-    // Without a body lws never calls HTTP_BODY_COMPLETION: answer (400) now.
-    if (length == 0) return respond_http(wsi, answer_presence("", sessions_), false);
-    http_bodies_[wsi].reserve(static_cast<size_t>(length));
+    // Without a body lws never calls HTTP_BODY_COMPLETION: answer (400 or 401) now.
+    if (length == 0) return respond_http(wsi, allowed ? answer_presence("", sessions_) : presence_unauthorized(), false);
+    // A request without the presence token is read to its end like any other (closing
+    // with its body unread would reset the connection before the 401 is read), then 401.
+    std::string &body = http_bodies_[wsi];
+    if (allowed) body.reserve(static_cast<size_t>(length));
+    else presence_denied_.insert(wsi);
     return 0;
 }
 
@@ -361,11 +365,15 @@ int Server::on_http(struct lws *wsi, int reason, void *user, void *in, size_t le
             bool is_get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
             std::string path = in ? static_cast<const char *>(in) : "";
             if (hub_ && admin::SecurityHub::owns_path(path)) return hub_->on_request(wsi, path);
+            bool presence_allowed = path.rfind("/v1/clients/", 0) == 0 &&
+                                    presence_authorized(config_.presence_token,
+                                                        header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION));
             if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0 && path == kPresencePath)
-                return begin_presence(wsi);
+                return begin_presence(wsi, presence_allowed);
             OpsEndpoints ops{[this] { return readiness_response(counters_, live_); },
                              [this] { return metrics_response(counters_, live_, sessions_); }};
-            HttpResponse response = route_http(is_get ? "GET" : "OTHER", path, sessions_, config_.sidecar_id, ops);
+            HttpResponse response =
+                route_http(is_get ? "GET" : "OTHER", path, sessions_, config_.sidecar_id, ops, presence_allowed);
             return respond_http(wsi, std::move(response), !is_get);
         }
         case LWS_CALLBACK_HTTP_BODY: {
@@ -375,9 +383,10 @@ int Server::on_http(struct lws *wsi, int reason, void *user, void *in, size_t le
             // lws stops at Content-Length, which begin_presence() bounded.
             if (it->second.size() + len > kMaxPresenceBodyBytes) {
                 http_bodies_.erase(it);
+                presence_denied_.erase(wsi);
                 return respond_http(wsi, presence_body_too_large(), true);
             }
-            it->second.append(static_cast<const char *>(in), len);
+            if (!presence_denied_.count(wsi)) it->second.append(static_cast<const char *>(in), len);
             return 0;
         }
         case LWS_CALLBACK_HTTP_BODY_COMPLETION: {
@@ -386,6 +395,7 @@ int Server::on_http(struct lws *wsi, int reason, void *user, void *in, size_t le
             if (it == http_bodies_.end()) return 0;
             std::string body = std::move(it->second);
             http_bodies_.erase(it);
+            if (presence_denied_.erase(wsi)) return respond_http(wsi, presence_unauthorized(), false);
             return respond_http(wsi, answer_presence(body, sessions_), false);
         }
         case LWS_CALLBACK_HTTP_WRITEABLE: return write_http(wsi);
@@ -394,6 +404,7 @@ int Server::on_http(struct lws *wsi, int reason, void *user, void *in, size_t le
             http_pending_.erase(wsi);
             http_close_after_.erase(wsi);
             http_bodies_.erase(wsi);
+            presence_denied_.erase(wsi);
             return 0;
         case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
             // A WebSocket upgrade that asked for neither livesync.v1.json nor .msgpack.

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "sidecar/admin/security_hub.hpp"
@@ -38,6 +39,7 @@ struct ServerConfig {
     std::string tls_cert;  // both set: wss/https only
     std::string tls_key;
     TrustedProxies trusted_proxies;
+    std::string presence_token;  // what /v1/clients/... ask for (presence.hpp); empty: nobody may ask
 };
 
 class Server {
@@ -86,8 +88,9 @@ private:
     int write_http(struct lws *wsi);
     // Sends headers now and the body from HTTP_WRITEABLE; 1 when the headers failed.
     int respond_http(struct lws *wsi, HttpResponse response, bool close_after);
-    // POST /v1/clients/presence: checks Content-Length, then collects the body.
-    int begin_presence(struct lws *wsi);
+    // POST /v1/clients/presence: checks Content-Length, then collects the body (or, not
+    // allowed: reads it to its end and answers 401).
+    int begin_presence(struct lws *wsi, bool allowed);
 
     ServerConfig config_;
     stream::EventQueue &events_;
@@ -120,6 +123,7 @@ private:
     std::unordered_map<struct lws *, HttpResponse> http_pending_;  // response bodies awaiting HTTP_WRITEABLE
     std::unordered_map<struct lws *, bool> http_close_after_;       // close after the body (non-GET)
     std::unordered_map<struct lws *, std::string> http_bodies_;    // POST bodies being received (bounded)
+    std::unordered_set<struct lws *> presence_denied_;             // of those: without the presence token
     std::atomic<bool> stop_requested_{false};
     std::atomic<bool> tls_reload_requested_{false};
     bool stopping_ = false;

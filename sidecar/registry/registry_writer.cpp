@@ -82,7 +82,7 @@ void RegistryWriter::run() {
     bool stopping = false;
 
     auto heartbeat = [&]() -> Commands {
-        return {{"SET", keys.sidecar(), heartbeat_json(keys.sidecar_id, config_.listen, config_.started_at_ms), "EX",
+        return {{"SET", keys.sidecar(), heartbeat_json(keys.sidecar_id, config_.listen, config_.started_at_ms, config_.presence_token), "EX",
                  std::to_string(config_.heartbeat_ttl.count())},
                 {"SADD", keys.sidecars(), keys.sidecar_id}};
     };

@@ -35,6 +35,7 @@ struct RegistryConfig {
     common::RedisUrl url;
     Keys keys;
     std::string listen;  // host:port, for the heartbeat's url
+    std::string presence_token;  // for the heartbeat (DaemonOptions::presence_token)
     int64_t started_at_ms = 0;
     std::chrono::seconds heartbeat_every{5};
     std::chrono::seconds heartbeat_ttl{15};

@@ -83,8 +83,7 @@ void FrameHandler::hello(Session &s, const protocol::Hello &hello) {
     std::string client_id = hello.client_id ? *hello.client_id : random_client_id();
     if (ownership_ != nullptr) {
         const sidecar::auth::Identity *id = s.identity();
-        std::string owner = sidecar::auth::owner_key(true, id->anonymous, id->subject, s.address());
-        if (!ownership_->claim(s.serial(), client_id, std::move(owner))) {
+        if (!ownership_->claim(s.serial(), client_id, sidecar::auth::client_owner(*id, s.address()))) {
             s.send_text(protocol::encode_error("not_ready", "cannot check the client id's owner now; retry", no_id));
             return;
         }

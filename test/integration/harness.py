@@ -32,6 +32,12 @@ def key(name):
     return KEY_PREFIX + name
 
 
+# What the presence endpoints (/v1/clients/...) ask for. Sidecars started here read it
+# from a file (--presence-token-file) so that get() can ask them too; without that flag
+# a sidecar makes up a random one, which only its heartbeat (the sweep) knows.
+PRESENCE_TOKEN = "presence-token-for-integration-tests"
+
+
 def mint_token(claims, secret, alg="HS256"):
     """A JWT signed with HS256 (or unsigned with alg "none"), for tests of livesyncd's
     token checks. Stdlib only."""
@@ -218,12 +224,20 @@ class Sentinel:
 class Sidecar:
     """livesyncd on a free port. ca_file: it serves TLS (extra has --tls-cert/--tls-key)
     with a certificate that ca_file vouches for; url and http are then wss:// and https://."""
-    def __init__(self, workdir, redis_url, prefix=None, extra=(), ca_file=None, port=None):
+    def __init__(self, workdir, redis_url, prefix=None, extra=(), ca_file=None, port=None,
+                 presence_token=PRESENCE_TOKEN):
         self.port = port or free_port()
         self.ca_file = ca_file
         self.redis_url = redis_url
         self.prefix = prefix
         self.extra = list(extra)
+        self.presence_token = presence_token if not any(a.startswith("--presence-token-file") for a in extra) else None
+        if self.presence_token:
+            path = os.path.join(workdir, f"presence-token-{self.port}")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(self.presence_token + "\n")
+            self.extra += ["--presence-token-file", path]
         # Tests open many connections and fail many logins from 127.0.0.1 on purpose;
         # the rate limits and bans are on only where a test asks for them.
         for flag, off in (("--rate-connections", "off"), ("--rate-messages", "off"), ("--ban-after", "0")):
@@ -252,9 +266,14 @@ class Sidecar:
         wait_until(lambda: self.get("/healthz")[0] == 200, 15, "livesyncd /healthz")
         return self
 
-    def get(self, path):
+    def get(self, path, token=True):
+        """(status, body) of GET path; 0 when unreachable. token: send the presence token
+        (which only the presence endpoints read)."""
+        req = urllib.request.Request(self.http + path)
+        if token and self.presence_token:
+            req.add_header("Authorization", f"Bearer {self.presence_token}")
         try:
-            with urllib.request.urlopen(self.http + path, timeout=2, context=self.ssl_context()) as r:
+            with urllib.request.urlopen(req, timeout=2, context=self.ssl_context()) as r:
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()

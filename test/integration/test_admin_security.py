@@ -73,7 +73,7 @@ class AdminSecurity(unittest.TestCase):
         with self.stack() as stack:
             first = NodeClient(stack, token=token(1), via="header", client_id="dev-1", timeout_ms=60000)
             wait_welcome(first)
-            self.assertEqual(stack.redis.cli("GET", harness.key("client_owner:dev-1")), '"sub:1"')
+            self.assertEqual(stack.redis.cli("GET", harness.key("client_owner:dev-1")), '"user:a:1"')
             self.assertGreater(int(stack.redis.cli("TTL", harness.key("client_owner:dev-1")).split()[-1]), 600000)
 
             thief = NodeClient(stack, token=token(2), via="hello", client_id="dev-1")
@@ -89,6 +89,35 @@ class AdminSecurity(unittest.TestCase):
             self.assertIn("client_id connected again", closed_line(first))
             self.assertFalse(again.closed.is_set())
             again.proc.kill()
+
+    def test_a_same_sub_user_of_another_tenant_cannot_take_the_client_id(self):
+        """The owner is the user within its tenant: sub 1 of tenant b is not sub 1 of
+        tenant a, and cannot replace a's session (4409) by presenting its client id. An
+        owner stored before the tenant was part of it ("sub:<sub>") is the sub's: its first
+        hello binds it to its tenant, and from then on the other tenant's sub is refused."""
+        def of(sub, tenant):
+            return mint(claims_of(sub, "member", tenant))
+        with self.stack() as stack:
+            mine = NodeClient(stack, token=of(1, "a"), via="header", client_id="dev-t", timeout_ms=60000)
+            wait_welcome(mine)
+            twin = NodeClient(stack, token=of(1, "b"), via="hello", client_id="dev-t")
+            self.assertEqual(twin.close_code(), 4403, twin.stderr)
+            self.assertIn("client id belongs to another user", closed_line(twin))
+            self.assertFalse(mine.closed.is_set(), "another tenant's sub 1 closed the session of tenant a's")
+            self.assertEqual(stack.redis.cli("GET", harness.key("client_owner:dev-t")), '"user:a:1"')
+
+            stack.redis.cli("SET", harness.key("client_owner:dev-old"), "sub:1", "EX", "600")
+            upgraded = NodeClient(stack, token=of(1, "b"), via="header", client_id="dev-old", timeout_ms=60000)
+            wait_welcome(upgraded)
+            self.assertEqual(stack.redis.cli("GET", harness.key("client_owner:dev-old")), '"user:b:1"')
+            twin = NodeClient(stack, token=of(1, "a"), via="hello", client_id="dev-old")
+            self.assertEqual(twin.close_code(), 4403, twin.stderr)
+            self.assertFalse(upgraded.closed.is_set())
+            stack.redis.cli("SET", harness.key("client_owner:dev-old2"), "sub:2", "EX", "600")
+            stranger = NodeClient(stack, token=of(1, "a"), via="hello", client_id="dev-old2")
+            self.assertEqual(stranger.close_code(), 4403, stranger.stderr)
+            mine.proc.kill()
+            upgraded.proc.kill()
 
     def test_rate_limits_close_4429_and_auth_failures_ban_the_address_everywhere(self):
         with self.stack("--rate-messages", "5:10", "--rate-connections", "50:100", "--ban-after", "3",

@@ -258,7 +258,7 @@ class Security(unittest.TestCase):
             audit = stack.redis.cli("XLEN", harness.key("audit"))
             self.assertGreaterEqual(int(audit.split()[-1]), 13, "auth failures are not in the audit stream")
 
-            # Refresh with the same sub is accepted; with another sub closes 4403. (A fresh
+            # Refresh with the same sub is accepted; with another sub, tenant or role closes 4403. (A fresh
             # clock: the probes above take seconds on a loaded machine.)
             now = int(time.time())
             short = mint(dict(good, exp=now + 3))
@@ -271,6 +271,11 @@ class Security(unittest.TestCase):
             other = NodeClient(stack, token=mint(good), via="header",
                                refresh_token=mint(claims_of(2, "member", "a")))
             self.assertEqual(other.close_code(), 4403, other.stderr)
+            # The same sub in another tenant or with another role is not a refresh either.
+            for changed in (claims_of(1, "member", "b"), claims_of(1, "viewer", "a")):
+                moved = NodeClient(stack, token=mint(good), via="header", refresh_token=mint(changed))
+                self.assertEqual(moved.close_code(), 4403, moved.stderr)
+                self.assertTrue(any("same sub, tenant and role" in l for l in moved.stderr), moved.stderr)
 
             # Without a refresh the session is closed once its token expires.
             expiring = NodeClient(stack, token=mint(dict(good, exp=int(time.time()) + 2)), via="query")

@@ -37,7 +37,8 @@ def start_cli(sidecar, client_id):
 
 def presence(sidecar, ids):
     req = urllib.request.Request(sidecar.http + "/v1/clients/presence", data=json.dumps(ids).encode(),
-                                 headers={"Content-Type": "application/json"}, method="POST")
+                                 headers={"Content-Type": "application/json",
+                                          "Authorization": f"Bearer {sidecar.presence_token}"}, method="POST")
     with urllib.request.urlopen(req, timeout=5) as r:
         return json.loads(r.read())
 

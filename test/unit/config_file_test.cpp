@@ -71,6 +71,17 @@ jwt_audience = "app"
     EXPECT_EQ(o.security.auth.policy.audience, "app");
 }
 
+TEST(ConfigFile, RedisPasswordAndPresenceTokenFromFilesNamedInIt) {
+    ConfigFile password("from-the-password-file\n");
+    ConfigFile token("a-presence-token-from-a-file\n");
+    ConfigFile f("redis = \"redis://127.0.0.1:7001\"\nredis_password_file = \"" + password.path() +
+                 "\"\npresence_token_file = \"" + token.path() + "\"\nallow_anonymous = true\n");
+    auto p = parse({"--config", f.path()});
+    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(p)) << error_of(p);
+    EXPECT_EQ(std::get<DaemonOptions>(p).redis_url.password, "from-the-password-file");
+    EXPECT_EQ(std::get<DaemonOptions>(p).presence_token, "a-presence-token-from-a-file");
+}
+
 TEST(ConfigFile, FlagsBeatEnvironmentWhichBeatsTheFile) {
     ConfigFile f(R"(listen = "127.0.0.1:9100"
 prefix = "file:"

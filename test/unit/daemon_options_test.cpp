@@ -1,5 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <map>
 
 #include "sidecar/daemon_options.hpp"
@@ -55,6 +60,67 @@ TEST(DaemonOptions, SentinelsFromFlagsOrEnvironment) {
     ASSERT_TRUE(std::holds_alternative<DaemonOptions>(e));
     EXPECT_EQ(std::get<DaemonOptions>(e).redis_url.sentinels[0].port, 26379);
     EXPECT_EQ(std::get<DaemonOptions>(e).redis_url.primary_name, "livesync");
+}
+
+// A file in the temp dir (mode 0600), removed with the test.
+class TempFile {
+public:
+    explicit TempFile(const std::string &text) {
+        char name[] = "/tmp/livesyncd-secret-XXXXXX";
+        int fd = mkstemp(name);
+        close(fd);
+        path_ = name;
+        std::ofstream(path_) << text;
+    }
+    ~TempFile() { std::remove(path_.c_str()); }
+    const std::string &path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
+// The Redis password from a file or the environment, never needing the command line
+// (ps); it replaces a password in --redis and --redis-read.
+TEST(DaemonOptions, RedisPasswordFromAFileOrTheEnvironment) {
+    TempFile file("from-file\n");
+    auto p = parse({"--redis", "redis://app:in-url@127.0.0.1:7000/2", "--redis-read", "redis://127.0.0.1:7001",
+                    "--redis-password-file", file.path(), "--allow-anonymous"},
+                   {{"LIVESYNC_REDIS_PASSWORD", "from-env"}});
+    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(p)) << std::get<OptionsError>(p).message;
+    const auto &o = std::get<DaemonOptions>(p);
+    EXPECT_EQ(o.redis_url.password, "from-file");
+    EXPECT_EQ(o.redis_url.user, "app");
+    EXPECT_EQ(o.redis_url.db, 2);
+    EXPECT_EQ(o.stream_url().password, "from-file");
+    EXPECT_TRUE(o.redis_password_from_file_or_env);
+
+    auto env = parse({"--allow-anonymous"}, {{"LIVESYNC_REDIS_PASSWORD", "from-env"}});
+    EXPECT_EQ(std::get<DaemonOptions>(env).redis_url.password, "from-env");
+    auto env_file = parse({"--allow-anonymous"}, {{"LIVESYNC_REDIS_PASSWORD_FILE", file.path()}});
+    EXPECT_EQ(std::get<DaemonOptions>(env_file).redis_url.password, "from-file");
+
+    auto in_url = parse({"--redis", "redis://:in-url@127.0.0.1:7000", "--allow-anonymous"});
+    EXPECT_EQ(std::get<DaemonOptions>(in_url).redis_url.password, "in-url");  // still works
+    EXPECT_FALSE(std::get<DaemonOptions>(in_url).redis_password_from_file_or_env);
+
+    auto missing = parse({"--redis-password-file", "/nonexistent/pw", "--allow-anonymous"});
+    ASSERT_TRUE(std::holds_alternative<OptionsError>(missing));
+    EXPECT_NE(std::get<OptionsError>(missing).message.find("--redis-password-file"), std::string::npos);
+}
+
+TEST(DaemonOptions, PresenceTokenFromAFileOrRandomPerStart) {
+    auto a = parse({"--allow-anonymous"}), b = parse({"--allow-anonymous"});
+    const std::string &ta = std::get<DaemonOptions>(a).presence_token, &tb = std::get<DaemonOptions>(b).presence_token;
+    EXPECT_EQ(ta.size(), 64u);
+    EXPECT_NE(ta, tb);
+    TempFile file("a-presence-token-for-ops\n");
+    auto f = parse({"--presence-token-file", file.path(), "--allow-anonymous"});
+    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(f)) << std::get<OptionsError>(f).message;
+    EXPECT_EQ(std::get<DaemonOptions>(f).presence_token, "a-presence-token-for-ops");
+    TempFile short_token("short\n");
+    auto s = parse({"--allow-anonymous"}, {{"LIVESYNC_PRESENCE_TOKEN_FILE", short_token.path()}});
+    ASSERT_TRUE(std::holds_alternative<OptionsError>(s));
+    EXPECT_NE(std::get<OptionsError>(s).message.find("at least 16 bytes"), std::string::npos);
 }
 
 TEST(DaemonOptions, StreamReadsFromTheReadUrlWritesFromTheMainOne) {

@@ -1,5 +1,5 @@
 // Session authentication: tokens at connect or hello, anonymous only when allowed,
-// refresh with the same sub, expiry and hello timeouts closing 4401, forbidden
+// refresh with the same sub, tenant and role, expiry and hello timeouts closing 4401, forbidden
 // subscriptions audited while the session stays.
 #include <gtest/gtest.h>
 
@@ -19,10 +19,10 @@ using namespace test;
 const std::string kSecret(40, 'k');
 
 std::string token(const std::string &sub, int64_t exp, const std::string &secret = kSecret,
-                  const std::string &role = "member") {
+                  const std::string &role = "member", const std::string &tenant_claim = R"("tenant":"acme",)") {
     jwt_t *jwt = nullptr;
     jwt_new(&jwt);
-    std::string claims = R"({"sub":")" + sub + R"(","role":")" + role + R"(","tenant":"acme","exp":)" +
+    std::string claims = R"({"sub":")" + sub + R"(","role":")" + role + R"(",)" + tenant_claim + R"("exp":)" +
                          std::to_string(exp) + "}";
     jwt_add_grants_json(jwt, claims.c_str());
     jwt_set_alg(jwt, JWT_ALG_HS256, reinterpret_cast<const unsigned char *>(secret.data()),
@@ -145,6 +145,43 @@ TEST_F(GatekeeperTest, RefreshNeedsTheSameSub) {
     handler.on_text(s, R"({"type":"auth","token":")" + token("u2", now() + 3600) + R"("})");
     ASSERT_TRUE(s.close_request());
     EXPECT_EQ(s.close_request()->code, 4403);
+}
+
+// A refresh is the same user in the same tenant and role: the session's subscriptions
+// were authorized (and their audiences keyed) for those, so a token naming another
+// tenant or role closes the session 4403, audited, like another sub.
+TEST_F(GatekeeperTest, RefreshWithAnotherTenantOrRoleCloses4403AndIsAudited) {
+    struct Case {
+        std::string role, tenant_claim, detail;
+    };
+    for (const Case &c : {Case{"member", R"("tenant":"other",)", "tenant"},
+                          Case{"member", R"("tenant":7,)", "tenant"},
+                          Case{"member", "", "tenant"},
+                          Case{"admin", R"("tenant":"acme",)", "role"}}) {
+        auto &s = open();
+        gate.gate.on_connect(s, token("u1", now() + 60), now());
+        handler.on_text(s, R"({"type":"hello"})");
+        handler.on_text(s, R"({"type":"subscribe","id":"s1","table":"items"})");
+        EXPECT_EQ(last_type(s), "subscribed");
+        size_t failures = gate.audit.count("auth_failed");
+        handler.on_text(s, R"({"type":"auth","token":")" + token("u1", now() + 3600, kSecret, c.role, c.tenant_claim) +
+                               R"("})");
+        ASSERT_TRUE(s.close_request()) << c.detail << " " << c.tenant_claim;
+        EXPECT_EQ(s.close_request()->code, 4403);
+        EXPECT_EQ(gate.audit.count("auth_failed"), failures + 1);
+        EXPECT_EQ(gate.audit.events.back().detail, "refresh with a token of another " + c.detail);
+        EXPECT_EQ(s.identity()->role, "member");
+        EXPECT_EQ(*s.identity()->tenant, "acme");
+    }
+    // The same sub, tenant and role with other claims is a refresh.
+    auto &s = open();
+    gate.gate.on_connect(s, token("u1", now() + 60), now());
+    handler.on_text(s, R"({"type":"hello"})");
+    last_type(s);
+    handler.on_text(s, R"({"type":"auth","token":")" +
+                           token("u1", now() + 3600, kSecret, "member", R"("tenant":"acme","dept":"x",)") + R"("})");
+    EXPECT_EQ(last_type(s), "authenticated");
+    EXPECT_FALSE(s.close_request());
 }
 
 TEST_F(GatekeeperTest, SweepClosesExpiredSessionsAndSilentConnections) {

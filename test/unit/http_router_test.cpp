@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "sidecar/net/http_router.hpp"
+#include "sidecar/net/presence.hpp"
 
 namespace livesync {
 namespace {
@@ -17,14 +18,39 @@ TEST(HttpRouter, ClientHeldHereIs200AndOtherwise410Gone) {
     auto &s = sessions.open(nullptr, "a", 0, 1024, [] {});
     s.set_client_id("c1");
     sessions.bind_client(s);
-    auto held = net::route_http("GET", "/v1/clients/c1", sessions, "sc1");
+    auto held = net::route_http("GET", "/v1/clients/c1", sessions, "sc1", {}, true);
     EXPECT_EQ(held.status, 200u);
     EXPECT_EQ(held.body, R"({"client_id":"c1","sidecar":"sc1"})");
-    auto gone = net::route_http("GET", "/v1/clients/c2", sessions, "sc1");
+    auto gone = net::route_http("GET", "/v1/clients/c2", sessions, "sc1", {}, true);
     EXPECT_EQ(gone.status, 410u);
     EXPECT_EQ(gone.body, R"({"error":"gone","client_id":"c2"})");
     sessions.close(s);
-    EXPECT_EQ(net::route_http("GET", "/v1/clients/c1", sessions, "sc1").status, 410u);
+    EXPECT_EQ(net::route_http("GET", "/v1/clients/c1", sessions, "sc1", {}, true).status, 410u);
+}
+
+// Which client ids are connected is for the replicator's sweep only: without the
+// presence token a held id and an unknown one get the same 401.
+TEST(HttpRouter, ClientPresenceWithoutThePresenceTokenIs401ForEveryId) {
+    session::SessionTable sessions;
+    auto &s = sessions.open(nullptr, "a", 0, 1024, [] {});
+    s.set_client_id("c1");
+    sessions.bind_client(s);
+    auto held = net::route_http("GET", "/v1/clients/c1", sessions, "sc1");
+    auto unknown = net::route_http("GET", "/v1/clients/c2", sessions, "sc1");
+    EXPECT_EQ(held.status, 401u);
+    EXPECT_EQ(held.body, unknown.body);
+    EXPECT_EQ(held.body.find("c1"), std::string::npos);
+    EXPECT_EQ(net::route_http("OTHER", "/v1/clients/c1", sessions, "sc1").status, 401u);
+    EXPECT_EQ(net::route_http("GET", "/healthz", sessions, "sc1").status, 200u);
+}
+
+TEST(HttpRouter, PresenceTokenIsABearerTokenComparedWhole) {
+    EXPECT_TRUE(net::presence_authorized("t0ken-t0ken-t0ken", "Bearer t0ken-t0ken-t0ken"));
+    EXPECT_FALSE(net::presence_authorized("t0ken-t0ken-t0ken", "Bearer t0ken-t0ken-t0ke"));
+    EXPECT_FALSE(net::presence_authorized("t0ken-t0ken-t0ken", "t0ken-t0ken-t0ken"));
+    EXPECT_FALSE(net::presence_authorized("t0ken-t0ken-t0ken", ""));
+    EXPECT_FALSE(net::presence_authorized("", "Bearer "));
+    EXPECT_FALSE(net::presence_authorized("", ""));
 }
 
 TEST(HttpRouter, UnknownPathsAre404AndOtherMethods405) {

@@ -1,6 +1,11 @@
 // Where Redis is, as both sides take it: the URL and the Sentinel list. Garbage is
 // refused with a message naming the bad part.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
 
 #include "common/redis_url.hpp"
 
@@ -72,4 +77,61 @@ TEST(RedisUrl, PrimaryNames) {
     EXPECT_FALSE(valid_primary_name(""));
     EXPECT_FALSE(valid_primary_name("a b"));
     EXPECT_FALSE(valid_primary_name(std::string(129, 'a')));
+}
+
+namespace {
+
+// A file in the temp dir with text and mode, removed with the test.
+class SecretFile {
+public:
+    SecretFile(const std::string &text, mode_t mode = 0600) {
+        char name[] = "/tmp/livesync-secret-XXXXXX";
+        int fd = mkstemp(name);
+        if (fd >= 0) {
+            (void)!write(fd, text.data(), text.size());
+            close(fd);
+        }
+        path_ = name;
+        chmod(name, mode);
+    }
+    ~SecretFile() { std::remove(path_.c_str()); }
+    const std::string &path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
+}  // namespace
+
+TEST(SecretFile, IsTheFileWithoutItsLineBreak) {
+    std::string error;
+    EXPECT_EQ(livesync::common::read_secret_file(SecretFile("s3cret\n").path(), &error), "s3cret");
+    EXPECT_EQ(livesync::common::read_secret_file(SecretFile("s3 cr:et@x\r\n").path(), &error), "s3 cr:et@x");
+    EXPECT_EQ(livesync::common::read_secret_file(SecretFile("no-newline", 0640).path(), &error), "no-newline");
+}
+
+TEST(SecretFile, RefusesWhatIsNotOneSecretNamingTheFileNotTheContent) {
+    struct Case {
+        std::string text;
+        mode_t mode;
+        const char *why;
+    };
+    for (const Case &c : {Case{"", 0600, "is empty"}, Case{"\n", 0600, "is empty"},
+                          Case{"two\nlines\n", 0600, "more than one line"},
+                          Case{std::string("nul\0byte", 8), 0600, "more than one line"},
+                          Case{std::string(5000, 'x'), 0600, "over 4 KiB"},
+                          Case{"hunter2", 0644, "accessible by others"},
+                          Case{"hunter2", 0602, "accessible by others"}}) {
+        SecretFile f(c.text, c.mode);
+        std::string error;
+        EXPECT_FALSE(livesync::common::read_secret_file(f.path(), &error)) << c.why;
+        EXPECT_NE(error.find(c.why), std::string::npos) << error;
+        EXPECT_NE(error.find(f.path()), std::string::npos) << error;
+        EXPECT_EQ(error.find("hunter2"), std::string::npos) << error;
+    }
+    std::string error;
+    EXPECT_FALSE(livesync::common::read_secret_file("/nonexistent/livesync-secret", &error));
+    EXPECT_NE(error.find("/nonexistent/livesync-secret"), std::string::npos);
+    EXPECT_FALSE(livesync::common::read_secret_file("/tmp", &error));  // a directory
+    EXPECT_FALSE(livesync::common::read_secret_file("", &error));
 }

@@ -45,6 +45,8 @@ TEST(RegistryRecord, RemovalNamesThisSidecarAndTheSessionsGeneration) {
 TEST(RegistryRecord, HeartbeatJson) {
     EXPECT_EQ(registry::heartbeat_json("sc1", "127.0.0.1:8080", 5),
               R"({"id":"sc1","url":"http://127.0.0.1:8080","started_at":5})");
+    EXPECT_EQ(registry::heartbeat_json("sc1", "127.0.0.1:8080", 5, "t0k\"en"),
+              R"({"id":"sc1","url":"http://127.0.0.1:8080","started_at":5,"presence_token":"t0k\"en"})");
 }
 
 }  // namespace
