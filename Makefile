@@ -28,7 +28,7 @@ OBJS = \
 	common/redis_url.o
 
 MODULEDIR = extension
-DATA = sql/livesync.control sql/livesync--0.1.sql sql/livesync--0.1--0.2.sql
+DATA = sql/livesync.control sql/livesync--0.1.sql sql/livesync--0.1--0.2.sql sql/livesync--0.2--0.3.sql
 PGFILEDESC = "livesync - stream committed changes to live clients"
 
 PG_CONFIG ?= pg_config

@@ -50,24 +50,30 @@ std::string rule_field(const std::vector<common::Column> &row) {
 }  // namespace
 
 std::string PublishedConfig::table_json(const std::string &schema, const std::string &table,
-                                        const std::string &tenant_column_json, const std::string &columns_json) {
+                                        const std::string &tenant_column_json, const std::string &columns_json,
+                                        const std::string &disabled_json) {
     std::string json = "{\"schema\":";
     common::append_json_string(json, schema);
     json += ",\"table\":";
     common::append_json_string(json, table);
-    json += ",\"tenant_column\":" + tenant_column_json + ",\"columns\":" + columns_json + "}";
+    json += ",\"tenant_column\":" + tenant_column_json + ",\"columns\":" + columns_json;
+    if (disabled_json != "null") json += ",\"disabled\":" + disabled_json;
+    json += "}";
     return json;
 }
 
 std::string PublishedConfig::rule_json(const std::string &role, const std::string &schema, const std::string &table,
-                                       const std::string &filter_json, const std::string &columns_json) {
+                                       const std::string &filter_json, const std::string &columns_json,
+                                       const std::string &disabled_json) {
     std::string json = "{\"role\":";
     common::append_json_string(json, role);
     json += ",\"schema\":";
     common::append_json_string(json, schema);
     json += ",\"table\":";
     common::append_json_string(json, table);
-    json += ",\"filter\":" + filter_json + ",\"columns\":" + columns_json + "}";
+    json += ",\"filter\":" + filter_json + ",\"columns\":" + columns_json;
+    if (disabled_json != "null") json += ",\"disabled\":" + disabled_json;
+    json += "}";
     return json;
 }
 
@@ -100,9 +106,11 @@ void PublishedConfig::apply(std::string_view change_msgpack) {
     const auto &row = change->new_values;
     std::string value =
         rules ? rule_json(text_column(row, "role_name"), text_column(row, "schema_name"), text_column(row, "table_name"),
-                          json_column(row, "filter_tree", true), json_column(row, "columns"))
+                          json_column(row, "filter_tree", true), json_column(row, "columns"),
+                          json_column(row, "disabled"))
               : table_json(text_column(row, "schema_name"), text_column(row, "table_name"),
-                           json_column(row, "tenant_column"), json_column(row, "columns"));
+                           json_column(row, "tenant_column"), json_column(row, "columns"),
+                           json_column(row, "disabled"));
     std::string field = rules ? rule_field(row) : table_field(row);
     now[field] = value;
     pending_.push_back({hash, false, std::move(field), std::move(value)});
@@ -255,12 +263,14 @@ void PublishedConfig::seed_if_missing(RedisLink &redis, const std::string &prefi
     // The SQL builds the same fields as table_json / rule_json.
     set_prefix(prefix);
     seed_hash(redis, tables_key_,
-              "SELECT schema_name || '.' || table_name, json_build_object('schema', schema_name, 'table', table_name, "
-              "'tenant_column', tenant_column, 'columns', columns)::text FROM livesync.tables");
+              "SELECT schema_name || '.' || table_name, (json_build_object('schema', schema_name, 'table', table_name, "
+              "'tenant_column', tenant_column, 'columns', columns)::jsonb || "
+              "jsonb_strip_nulls(jsonb_build_object('disabled', to_jsonb(t) -> 'disabled')))::text FROM livesync.tables t");
     seed_hash(redis, rules_key_,
-              "SELECT role_name || '|' || schema_name || '.' || table_name, json_build_object('role', role_name, "
-              "'schema', schema_name, 'table', table_name, 'filter', filter_tree::json, 'columns', columns)::text "
-              "FROM livesync.rules");
+              "SELECT role_name || '|' || schema_name || '.' || table_name, (json_build_object('role', role_name, "
+              "'schema', schema_name, 'table', table_name, 'filter', filter_tree::json, 'columns', columns)::jsonb || "
+              "jsonb_strip_nulls(jsonb_build_object('disabled', to_jsonb(r) -> 'disabled')))::text "
+              "FROM livesync.rules r");
 }
 
 bool PublishedConfig::list_has(std::string_view list, std::string_view name) {

@@ -62,10 +62,13 @@ public:
 
     // The hash values, built in one place whether the row came from the stream or SQL.
     // tenant_column_json / columns_json / filter_json are JSON texts ("null" allowed).
+    // disabled_json: "null", or why a schema change disabled the row (then in the value).
     static std::string table_json(const std::string &schema, const std::string &table,
-                                  const std::string &tenant_column_json, const std::string &columns_json);
+                                  const std::string &tenant_column_json, const std::string &columns_json,
+                                  const std::string &disabled_json = "null");
     static std::string rule_json(const std::string &role, const std::string &schema, const std::string &table,
-                                 const std::string &filter_json, const std::string &columns_json);
+                                 const std::string &filter_json, const std::string &columns_json,
+                                 const std::string &disabled_json = "null");
 
 private:
     struct Op {

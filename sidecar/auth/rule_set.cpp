@@ -98,6 +98,10 @@ RuleSet RuleSet::from_hash(const std::vector<std::pair<std::string, std::string>
             bad("must be {\"role\":..,\"schema\":..,\"table\":..,\"filter\":..,\"columns\":..}");
             continue;
         }
+        if (auto it = doc.FindMember("disabled"); it != doc.MemberEnd() && !it->value.IsNull()) {
+            set.disabled_.insert(std::make_pair(*role, *schema + "." + *table));  // denies
+            continue;
+        }
         std::string filter_text;
         if (const rapidjson::Value &filter = doc["filter"]; filter.IsString()) {  // the tree as JSON text
             filter_text.assign(filter.GetString(), filter.GetStringLength());
@@ -151,10 +155,14 @@ bool RuleSet::is_rule_change(const common::Change &change) {
 bool RuleSet::apply(const common::Change &change, std::string *error) {
     if (change.op == common::Op::Truncate) {  // is_rule_change: it emptied livesync.rules
         rules_.clear();
+        disabled_.clear();
         return true;
     }
     if (change.op != common::Op::Insert) {
-        if (auto old = key_of_row(change.old_values)) rules_.erase(*old);
+        if (auto old = key_of_row(change.old_values)) {
+            rules_.erase(*old);
+            disabled_.erase(*old);
+        }
         // Without the old row (it should be REPLICA IDENTITY FULL) the key of an update
         // is the new row's: the new rule replaces it below.
     }
@@ -165,6 +173,10 @@ bool RuleSet::apply(const common::Change &change, std::string *error) {
         return false;
     }
     rules_.erase(*key);
+    if (const common::Value *d = column(change.new_values, "disabled"); d && d->kind != common::Value::Kind::Null) {
+        disabled_.insert(*key);  // a schema change broke its filter: it denies
+        return true;
+    }
     auto filter = text_column(change.new_values, "filter_tree");
     if (!filter) {
         *error = "rule " + key->first + "|" + key->second + " has no filter_tree: it denies";

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -47,9 +48,15 @@ public:
     const Rule *find(const std::string &role, const std::string &table) const;
     bool set(Rule rule);
     size_t size() const { return rules_.size(); }
+    // A rule a schema change disabled (its filter's column was dropped or retyped): it
+    // denies, and the subscriptions it allowed end with reason schema_changed.
+    bool disabled(const std::string &role, const std::string &table) const {
+        return disabled_.count(std::make_pair(role, table)) != 0;
+    }
 
 private:
     std::map<std::pair<std::string, std::string>, std::shared_ptr<const Rule>> rules_;
+    std::set<std::pair<std::string, std::string>> disabled_;
 };
 
 // The claim names a filter reads, sorted and distinct.

@@ -213,6 +213,7 @@ size_t FrameHandler::end_lost_subscriptions(Session &s, const stream::PublishedT
         struct Lost {
             std::string id, table;
             bool published;
+            bool schema_changed;  // disabled by a schema change, not revoked or unpublished
         };
         std::vector<Lost> lost;
         const sidecar::auth::Identity *identity = s.identity();
@@ -220,13 +221,18 @@ size_t FrameHandler::end_lost_subscriptions(Session &s, const stream::PublishedT
             if (protocol::is_channel_key(table)) continue;  // granted by the token, not by rules
             bool published = tables.contains(table);
             if (published && identity && rules.find(identity->role, table)) continue;
-            for (const SubscriptionEntry &e : subs) lost.push_back(Lost{e.id, table, published});
+            bool schema_changed = published ? identity && rules.disabled(identity->role, table) : tables.disabled(table);
+            for (const SubscriptionEntry &e : subs) lost.push_back(Lost{e.id, table, published, schema_changed});
         }
         if (lost.empty()) return 0;
         for (const Lost &l : lost) {
             s.remove_subscription(l.id);
             if (!s.subs_by_table().count(l.table)) sessions_.unindex_table(s, l.table);
-            if (l.published)
+            if (l.schema_changed)
+                s.send_text(protocol::encode_unsubscribed(
+                    l.id, "schema_changed",
+                    "a schema change of " + l.table + " disabled " + (l.published ? "your role's grant" : "its publication")));
+            else if (l.published)
                 s.send_text(protocol::encode_unsubscribed(
                     l.id, "forbidden", "access to " + l.table + " was revoked for your role"));
             else

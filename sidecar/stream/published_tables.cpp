@@ -84,6 +84,10 @@ std::optional<PublishedTables> PublishedTables::from_hash(
             names.erase(std::unique(names.begin(), names.end()), names.end());
             scope.columns = std::move(names);
         }
+        if (auto it = doc.FindMember("disabled"); it != doc.MemberEnd() && !it->value.IsNull()) {
+            published.disabled_.insert(name);  // a schema change disabled it: unpublished
+            continue;
+        }
         published.tables_.insert(name);
         published.scopes_[name] = std::move(scope);
     }
@@ -107,18 +111,25 @@ void PublishedTables::apply(const common::Change &change) {
     if (change.op == common::Op::Truncate) {  // is_table_change: it emptied livesync.tables
         tables_.clear();
         scopes_.clear();
+        disabled_.clear();
         return;
     }
     if (change.op != common::Op::Insert) {
         if (auto old = table_of_row(change.old_values)) {
             tables_.erase(*old);
             scopes_.erase(*old);
+            disabled_.erase(*old);
         }
     }
     if (change.op != common::Op::Delete) {
         if (auto now = table_of_row(change.new_values)) {
-            tables_.insert(*now);
-            scopes_[*now] = scope_of_row(change.new_values);
+            const common::Value *disabled = column_value(change.new_values, "disabled");
+            if (disabled && disabled->kind != common::Value::Kind::Null) {
+                disabled_.insert(*now);
+            } else {
+                tables_.insert(*now);
+                scopes_[*now] = scope_of_row(change.new_values);
+            }
         }
     }
 }

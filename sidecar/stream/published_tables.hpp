@@ -37,6 +37,9 @@ public:
     void apply(const common::Change &change);
 
     bool contains(const std::string &qualified_table) const { return tables_.count(qualified_table) != 0; }
+    // Listed but disabled by a schema change (its tenant column was dropped): not
+    // published, and its subscriptions end with reason schema_changed.
+    bool disabled(const std::string &qualified_table) const { return disabled_.count(qualified_table) != 0; }
     size_t size() const { return tables_.size(); }
     const std::set<std::string> &tables() const { return tables_; }
     // The table's tenant column and column list; nullptr when not published.
@@ -45,6 +48,7 @@ public:
 private:
     std::set<std::string> tables_;
     std::map<std::string, sidecar::auth::TableScope> scopes_;
+    std::set<std::string> disabled_;
 };
 
 }  // namespace livesync::stream

@@ -40,11 +40,29 @@ ALTER TABLE docs REPLICA IDENTITY FULL;
 SELECT livesync.publish('docs', columns => ARRAY['tenant', 'id', 'owner_id'], tenant_column => 'tenant');
 SELECT livesync.grant('member', 'docs', $$owner_id = livesync.claim('sub')::int$$);
 ALTER TABLE docs REPLICA IDENTITY DEFAULT;
+-- Columns the config names follow the column (0.3): a rename keeps it under its new
+-- name; dropping the tenant column disables the publication, dropping or retyping a
+-- column a grant's filter reads disables the grant (WARNING; deny from that LSN).
+BEGIN;
 ALTER TABLE docs DROP COLUMN tenant;
+SELECT columns, tenant_column, disabled FROM livesync.tables WHERE table_name = 'docs';
+ROLLBACK;
+BEGIN;
 ALTER TABLE docs RENAME COLUMN tenant TO org;
--- Columns the config names: published columns and the columns a grant's filter reads.
+SELECT columns, tenant_column, disabled FROM livesync.tables WHERE table_name = 'docs';
+ROLLBACK;
+BEGIN;
 ALTER TABLE docs DROP COLUMN owner_id;
+SELECT t.columns, r.filter_tree, r.disabled FROM livesync.tables t JOIN livesync.rules r USING (relid);
+ROLLBACK;
+BEGIN;
 ALTER TABLE docs RENAME COLUMN owner_id TO owner;
+SELECT t.columns, r.filter_tree, r.disabled FROM livesync.tables t JOIN livesync.rules r USING (relid);
+ROLLBACK;
+BEGIN;
+ALTER TABLE docs ALTER COLUMN owner_id TYPE bigint;
+SELECT r.disabled FROM livesync.rules r;
+ROLLBACK;
 -- An unpublished column is free to go.
 ALTER TABLE docs DROP COLUMN secret;
 
