@@ -49,9 +49,16 @@ template <typename Fn>
 void pg_call(Fn &&fn) {
     MemoryContext caller_context = CurrentMemoryContext;
     ErrorData *edata = nullptr;
+    // A C++ exception out of fn must not leave the PG_TRY block (PG_exception_stack
+    // would keep pointing into this dead frame): caught inside, thrown on after it.
+    std::exception_ptr cpp_error;
     PG_TRY();
     {
-        fn();
+        try {
+            fn();
+        } catch (...) {
+            cpp_error = std::current_exception();
+        }
     }
     PG_CATCH();
     {
@@ -60,6 +67,7 @@ void pg_call(Fn &&fn) {
         FlushErrorState();
     }
     PG_END_TRY();
+    if (cpp_error) std::rethrow_exception(cpp_error);
     if (edata != nullptr) {
         int sqlerrcode = edata->sqlerrcode;
         std::string message, detail, hint;
@@ -92,9 +100,13 @@ struct GuardedError {
 };
 
 // Runs fn; any C++ exception becomes ereport(ERROR) once the C++ frames are unwound. A
-// PgError keeps its SQLSTATE, detail and hint.
+// PgError keeps its SQLSTATE, detail and hint. As pg_duckdb's guard: should an
+// exception have left a PG_TRY block below without restoring Postgres' error stacks,
+// they are put back (and a WARNING says so) before the ERROR is raised.
 template <typename Fn>
 auto guard_cpp(const char *where, Fn &&fn) -> decltype(fn()) {
+    sigjmp_buf *saved_exception_stack = PG_exception_stack;
+    ErrorContextCallback *saved_context_stack = error_context_stack;
     GuardedError e;
     try {
         return fn();
@@ -110,6 +122,11 @@ auto guard_cpp(const char *where, Fn &&fn) -> decltype(fn()) {
         GuardedError::copy(e.message, sizeof e.message, ex.what());
     } catch (...) {
         GuardedError::copy(e.message, sizeof e.message, "unknown C++ exception");
+    }
+    if (PG_exception_stack != saved_exception_stack || error_context_stack != saved_context_stack) {
+        PG_exception_stack = saved_exception_stack;
+        error_context_stack = saved_context_stack;
+        ereport(WARNING, (errmsg("livesync: %s: an exception skipped a Postgres error handler; restored", where)));
     }
     ereport(ERROR, (errcode(e.sqlerrcode), errmsg("livesync: %s: %s", where, e.message),
                     e.detail[0] ? errdetail_internal("%s", e.detail) : 0, e.hint[0] ? errhint("%s", e.hint) : 0));
