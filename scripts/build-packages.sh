@@ -6,11 +6,22 @@
 #   livesync-sidecar        livesyncd, livesync-cli, livesyncctl, the systemd unit and
 #                           /etc/livesync/livesyncd.toml (a conffile)
 # Each is built from a clean export of HEAD's files plus the working tree's changes
-# (git stash create), so objects of another pg_config never leak in.
-# usage: scripts/build-packages.sh [OUTDIR]   (default dist/)
+# (git stash create), so objects of another pg_config never leak in: about 4 CPU
+# minutes. With --reuse-build DIR the packages hold what is already built instead: the
+# extension objects in this tree (make, as scripts/build.sh built them with the
+# pg_config on PATH, which must then be Debian's PostgreSQL 15 or a copy of its
+# headers) and the programs of the CMake build in DIR (cmake --install --prefix /usr):
+# the same files, packaged in seconds (CI's package test does this).
+# usage: scripts/build-packages.sh [--reuse-build DIR] [OUTDIR]   (default dist/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+REUSE=""
+if [ "${1:-}" = "--reuse-build" ]; then
+  REUSE=$(realpath "$2")
+  shift 2
+  [ -f "$REUSE/CMakeCache.txt" ] || { echo "build-packages: $REUSE is not a CMake build directory" >&2; exit 2; }
+fi
 OUT=$(realpath -m "${1:-dist}")
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 VERSION=$(sed -n "s/^default_version = '\(.*\)'/\1/p" sql/livesync.control).0
@@ -19,10 +30,16 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$OUT"
 
-echo "== exporting the tree"
-mkdir "$WORK/src"
-TREE=$(git stash create || true)
-git archive "${TREE:-HEAD}" | tar -x -C "$WORK/src"
+if [ -n "$REUSE" ]; then
+  echo "== packaging what is built: the extension in $ROOT, the programs in $REUSE"
+  SRC="$ROOT"
+else
+  echo "== exporting the tree"
+  mkdir "$WORK/src"
+  TREE=$(git stash create || true)
+  git archive "${TREE:-HEAD}" | tar -x -C "$WORK/src"
+  SRC="$WORK/src"
+fi
 
 # Debian packages of the shared libraries the given files link directly (NEEDED), the
 # C and C++ runtimes left out.
@@ -37,8 +54,8 @@ depends_of() {
 
 echo "== postgresql-15-livesync $VERSION (PG_CONFIG=$PG_CONFIG)"
 EXT="$WORK/ext"
-make -C "$WORK/src" -s -j2 PG_CONFIG="$PG_CONFIG"
-make -C "$WORK/src" -s PG_CONFIG="$PG_CONFIG" DESTDIR="$EXT" install
+make -C "$SRC" -s -j"$(nproc)" PG_CONFIG="$PG_CONFIG"
+make -C "$SRC" -s PG_CONFIG="$PG_CONFIG" DESTDIR="$EXT" install
 strip --strip-unneeded "$EXT$($PG_CONFIG --pkglibdir)/livesync.so"
 mkdir -p "$EXT/DEBIAN"
 cat > "$EXT/DEBIAN/control" <<CONTROL
@@ -57,9 +74,14 @@ dpkg-deb --root-owner-group -Zxz --build "$EXT" "$OUT/postgresql-15-livesync_${V
 
 echo "== livesync-sidecar $VERSION"
 SIDE="$WORK/sidecar"
-cmake -S "$WORK/src" -B "$WORK/build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
-cmake --build "$WORK/build" -j2 --target livesyncd livesync-cli livesyncctl
-DESTDIR="$SIDE" cmake --install "$WORK/build" --strip >/dev/null
+if [ -n "$REUSE" ]; then
+  BUILD="$REUSE"
+else
+  BUILD="$WORK/build"
+  cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
+fi
+cmake --build "$BUILD" -j"$(nproc)" --target livesyncd livesync-cli livesyncctl
+DESTDIR="$SIDE" cmake --install "$BUILD" --prefix /usr --strip >/dev/null
 mkdir -p "$SIDE/DEBIAN"
 echo /etc/livesync/livesyncd.toml > "$SIDE/DEBIAN/conffiles"
 cat > "$SIDE/DEBIAN/control" <<CONTROL

@@ -1,6 +1,8 @@
 # ctest entries beyond the unit tests: one per pg_regress file, one per integration
 # test file. They start their own Postgres / Redis / livesyncd on free loopback ports.
-find_package(Python3 REQUIRED COMPONENTS Interpreter)
+# python3 on PATH (find_package(Python3) probes every Python version: 10 s of a 19 s
+# configure on a busy machine, paid by every first build and by the demo).
+find_program(Python3_EXECUTABLE python3 REQUIRED)
 
 file(GLOB regress_files ${CMAKE_SOURCE_DIR}/test/sql/*.sql)
 foreach(file ${regress_files})
@@ -17,10 +19,11 @@ foreach(file ${integration_files})
     ENVIRONMENT "LIVESYNC_BUILD_DIR=${CMAKE_BINARY_DIR};NODE_PATH=/usr/share/nodejs"
     TIMEOUT 600)
 endforeach()
-# Builds both Debian packages from a clean export before installing them (opt-in:
-# LIVESYNC_PACKAGE_TEST=1, it writes into the system's PostgreSQL directories).
+# Packages what this build holds (scripts/build-packages.sh --reuse-build), installs and
+# purges it; opt-in: LIVESYNC_PACKAGE_TEST=1 (.ci/run sets it), as it writes into the
+# system's PostgreSQL directories (and restores them).
 if(TEST integration.packages)
-  set_tests_properties(integration.packages PROPERTIES TIMEOUT 1500)
+  set_tests_properties(integration.packages PROPERTIES TIMEOUT 900)
 endif()
 
 # libFuzzer smoke run (builds its own clang + sanitizer tree in build-fuzz).

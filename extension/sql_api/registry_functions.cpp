@@ -1,10 +1,14 @@
 // livesync.clients(), livesync.kick() and livesync.activity_report(): the client
-// registry and the sidecars' activity counters in Redis, seen and acted on from SQL. They talk to Redis with the replicator's RedisLink (non-blocking, every
-// wait on the latch, so a cancel interrupts them) and livesync.redis_url.
+// registry and the sidecars' activity counters in Redis, seen and acted on from SQL.
+// They talk to Redis with the replicator's RedisLink (non-blocking, every wait on the
+// latch, so a cancel interrupts them) and livesync.redis_url.
 //
 // Redis work happens in C++ under guard_cpp; its results are copied into palloc'd
-// arrays before any Postgres call that may raise, so no longjmp crosses a C++ frame
-// that owns anything.
+// arrays inside pg_call, and every Postgres call made while a RedisLink is open goes
+// through pg_call too, so no longjmp crosses a C++ frame that owns anything. A cancel
+// arrives inside a Redis wait (worker::wait_for_socket): it is thrown as PgError, the
+// RedisLink's destructor closes the connection, and guard_cpp raises the cancel again
+// (test/integration/test_pg_boundary.py counts the connections).
 #include "common/redis_keys.hpp"
 #include "common/redis_url.hpp"
 #include "extension/livesync.hpp"
@@ -53,6 +57,7 @@ struct ClientRows {
     int count = 0;
     char **ids = nullptr;
     char ***fields = nullptr;  // [row][field], nullptr for a missing field
+    Datum *subscriptions = nullptr;  // clients(): the subscriptions field as jsonb (0: none)
 };
 
 // Reads every <prefix>client:* hash (SCAN, then HMGET in pipelines).
@@ -85,6 +90,7 @@ ClientRows read_clients() {
     pg_call([&] {
         rows.ids = static_cast<char **>(palloc0(sizeof(char *) * (keys.size() + 1)));
         rows.fields = static_cast<char ***>(palloc0(sizeof(char **) * (keys.size() + 1)));
+        rows.subscriptions = static_cast<Datum *>(palloc0(sizeof(Datum) * (keys.size() + 1)));
         for (size_t i = 0; i < keys.size(); ++i) {
             const redisReply *r = replies[i].get();
             if (r->type != REDIS_REPLY_ARRAY || r->elements != kFieldCount) continue;
@@ -94,6 +100,9 @@ ClientRows read_clients() {
             for (int f = 0; f < kFieldCount; ++f)
                 if (r->element[f]->type == REDIS_REPLY_STRING)
                     rows.fields[rows.count][f] = pnstrdup(r->element[f]->str, r->element[f]->len);
+            // A malformed value raises here, inside pg_call (its detail names the token).
+            if (const char *subs = rows.fields[rows.count][kFieldCount - 1])
+                rows.subscriptions[rows.count] = DirectFunctionCall1(jsonb_in, CStringGetDatum(subs));
             ++rows.count;
         }
     });
@@ -177,7 +186,7 @@ extern "C" Datum livesync_clients(PG_FUNCTION_ARGS) {
         values[6] = unix_ms_to_timestamptz(f[5], &nulls[6]);
         values[7] = unix_ms_to_timestamptz(f[6], &nulls[7]);
         nulls[8] = f[7] == nullptr;
-        if (f[7]) values[8] = DirectFunctionCall1(jsonb_in, CStringGetDatum(f[7]));
+        if (f[7]) values[8] = rows.subscriptions[i];
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     }
     return (Datum)0;

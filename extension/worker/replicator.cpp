@@ -19,6 +19,7 @@
 
 extern "C" {
 #include "access/xact.h"
+#include "catalog/pg_authid_d.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
@@ -26,7 +27,9 @@ extern "C" {
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/standby.h"
+#include "utils/acl.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 PGDLLEXPORT void livesync_replicator_main(Datum);
@@ -119,6 +122,7 @@ private:
     void maybe_reload();
     void note_failure(const std::string &message);
     void note_recovered();
+    void end_session();
 
     common::RedisKeys keys() const { return common::RedisKeys(settings.redis_prefix); }
 
@@ -128,6 +132,9 @@ private:
     PublishedConfig config_;
     StreamRetention retention_;
     std::string conninfo_;
+    // What one turn of the session loop pallocs (a reload, a log line's formatting):
+    // reset at the top of every turn, as pg_cron's scheduler loop does.
+    MemoryContext loop_context_ = nullptr;
     bool retention_failed_ = false;  // the trim script's error was logged
     // Redis may hold writes its replicas have not acknowledged (livesync.redis_min_replicas):
     // true after every XADD, and at session start for what an earlier session wrote.
@@ -202,7 +209,7 @@ void Replicator::note_recovered() {
 void Replicator::maybe_reload() {
     if (!reload_requested) return;
     reload_requested = 0;
-    ProcessConfigFile(PGC_SIGHUP);
+    pg_call([] { ProcessConfigFile(PGC_SIGHUP); });
 }
 
 void Replicator::connect_redis() {
@@ -478,6 +485,11 @@ void Replicator::session() {
     TwoSocketWaiter waiter(slot_.socket(), redis_.socket());
 
     for (;;) {
+        // One turn: this turn's palloc'd memory in a fresh context, interrupts served
+        // (through pg_call: a Postgres ERROR here unwinds to run() as PgError), a reload.
+        MemoryContextSwitchTo(loop_context_);
+        MemoryContextReset(loop_context_);
+        check_for_interrupts();
         maybe_reload();
         // Drain everything the walsender has sent so far.
         for (;;) {
@@ -531,26 +543,49 @@ void Replicator::maybe_sweep() {
                              r.clients_removed, r.sidecars_checked, r.dead_sidecars, r.sidecars_unreachable)));
 }
 
+void Replicator::end_session() {
+    slot_.close();
+    redis_.disconnect();
+}
+
 void Replicator::run() {
-    // Catalog lookups need a transaction; do them once, up front.
+    // Catalog lookups need a transaction; do them once, up front. Only plain C data
+    // crosses the pg_call (the name is copied out of the transaction's memory).
+    const char *superuser = nullptr;
+    MemoryContext run_context = nullptr;
     pg_call([&] {
         SetCurrentStatementStartTimestamp();
         StartTransactionCommand();
+        superuser = MemoryContextStrdup(TopMemoryContext, GetUserNameFromId(BOOTSTRAP_SUPERUSERID, false));
+        CommitTransactionCommand();
+        run_context = CurrentMemoryContext;
+        loop_context_ = AllocSetContextCreate(TopMemoryContext, "livesync replicator loop", ALLOCSET_DEFAULT_SIZES);
     });
-    conninfo_ = replication_conninfo();
-    pg_call([&] { CommitTransactionCommand(); });
+    conninfo_ = replication_conninfo(superuser);
 
     long backoff = kMinBackoffMs;
     for (;;) {
         try {
             session();
         } catch (const TransientError &e) {
-            slot_.close();
-            redis_.disconnect();
+            end_session();
             note_failure(e.what());
+        } catch (const PgError &e) {
+            // A Postgres error between transactions (a cancel of the worker, say): this
+            // session ends like a broken connection; no transaction stays open.
+            MemoryContextSwitchTo(run_context);
+            pg_call([] { AbortCurrentTransaction(); });
+            end_session();
+            note_failure(std::string("interrupted: ") + e.what());
         }
-        wait_for_socket(-1, 0, backoff);
-        maybe_reload();
+        MemoryContextSwitchTo(run_context);
+        MemoryContextReset(loop_context_);
+        try {
+            wait_for_socket(-1, 0, backoff);
+            maybe_reload();
+        } catch (const PgError &) {
+            // A cancel during the backoff only cuts it short.
+        }
         backoff = !failing_ ? kMinBackoffMs : std::min(backoff * 2, kMaxBackoffMs);
     }
 }

@@ -41,7 +41,7 @@ void write_be64(char *p, uint64_t v) {
 }
 }  // namespace
 
-std::string replication_conninfo() {
+std::string replication_conninfo(const char *superuser) {
     // The first Unix socket directory if there is one, else loopback TCP.
     std::string host = "127.0.0.1";
     if (Unix_socket_directories && Unix_socket_directories[0]) {
@@ -52,7 +52,7 @@ std::string replication_conninfo() {
     }
     std::string info = "host=" + conninfo_value(host.c_str()) + " port=" + std::to_string(PostPortNumber) +
                        " dbname=" + conninfo_value(settings.database) +
-                       " user=" + conninfo_value(GetUserNameFromId(BOOTSTRAP_SUPERUSERID, false)) +
+                       " user=" + conninfo_value(superuser) +
                        " replication=database application_name='livesync replicator'";
     if (settings.replication_conninfo && settings.replication_conninfo[0])
         info += std::string(" ") + settings.replication_conninfo;

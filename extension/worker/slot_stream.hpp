@@ -57,7 +57,8 @@ private:
     char *copy_buffer_ = nullptr;
 };
 
-// The local-socket libpq connection string for this server's database.
-std::string replication_conninfo();
+// The local-socket libpq connection string for this server's database, connecting as
+// superuser (the bootstrap superuser's name, looked up by the caller in a transaction).
+std::string replication_conninfo(const char *superuser);
 
 }  // namespace livesync::extension::worker

@@ -37,10 +37,21 @@ TwoSocketWaiter::~TwoSocketWaiter() {
     if (set_) FreeWaitEventSet(set_);
 }
 
+// Interrupts pending for this process: in a backend (SQL functions that talk to Redis) a
+// cancel or terminate request surfaces here as a PgError that unwinds the C++ frames
+// above (closing their Redis connection); in the replicator, barrier and memory-context
+// requests are served (its SIGTERM is shutdown_requested, handled by the callers).
+void check_for_interrupts() {
+    pg_call([] { CHECK_FOR_INTERRUPTS(); });
+}
+
 TwoSocketWaiter::Ready TwoSocketWaiter::wait(long timeout_ms) {
     if (shutdown_requested) throw ShutdownRequested{};
+    check_for_interrupts();
     WaitEvent events[4];
-    int n = WaitEventSetWait(set_, timeout_ms < 0 ? 0 : timeout_ms, events, 4, PG_WAIT_EXTENSION);
+    int n = 0;
+    WaitEventSet *set = set_;
+    pg_call([&] { n = WaitEventSetWait(set, timeout_ms < 0 ? 0 : timeout_ms, events, 4, PG_WAIT_EXTENSION); });
     Ready ready;
     for (int i = 0; i < n; ++i) {
         if (events[i].events & WL_LATCH_SET) ResetLatch(MyLatch);
@@ -48,20 +59,25 @@ TwoSocketWaiter::Ready TwoSocketWaiter::wait(long timeout_ms) {
         if (events[i].pos == second_pos_) ready.second = true;
     }
     if (shutdown_requested) throw ShutdownRequested{};
+    check_for_interrupts();
     return ready;
 }
 
 int wait_for_socket(int fd, int socket_events, long timeout_ms) {
     if (shutdown_requested) throw ShutdownRequested{};
+    check_for_interrupts();
     int events = WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH;
     if (fd >= 0) events |= socket_events;
-    int rc = WaitLatchOrSocket(MyLatch, events, fd >= 0 ? fd : PGINVALID_SOCKET, timeout_ms < 0 ? 0 : timeout_ms,
+    int rc = 0;
+    // WaitLatchOrSocket can raise (a failing epoll_ctl, say): through pg_call, so the
+    // C++ frames above unwind instead of being jumped over.
+    pg_call([&] {
+        rc = WaitLatchOrSocket(MyLatch, events, fd >= 0 ? fd : PGINVALID_SOCKET, timeout_ms < 0 ? 0 : timeout_ms,
                                PG_WAIT_EXTENSION);
+    });
     if (rc & WL_LATCH_SET) ResetLatch(MyLatch);
     if (shutdown_requested) throw ShutdownRequested{};
-    // In a backend (SQL functions that talk to Redis) a cancel or terminate request
-    // surfaces here, as a PgError that unwinds the C++ frames above.
-    if (!IsBackgroundWorker) pg_call([] { CHECK_FOR_INTERRUPTS(); });
+    check_for_interrupts();
     return rc;
 }
 

@@ -53,6 +53,10 @@ private:
     int first_pos_ = -1, second_pos_ = -1;
 };
 
+// CHECK_FOR_INTERRUPTS through pg_call: a pending cancel or terminate of a backend is
+// thrown as PgError. Every wait calls it before and after waiting.
+void check_for_interrupts();
+
 // Milliseconds on a monotonic clock.
 int64_t now_ms();
 

@@ -368,7 +368,11 @@ class Stack:
 
     # livesyncd refuses to serve without a token key unless told to serve anonymous
     # clients; tests about authentication pass their own key options instead.
-    def __init__(self, pg_settings=None, sidecar_args=("--allow-anonymous",), keep=False, redis_password=None):
+    # before_sidecar: called after Redis and Postgres are up and before livesyncd starts
+    # (the demo waits there for livesyncd's build, which runs while the servers start).
+    def __init__(self, pg_settings=None, sidecar_args=("--allow-anonymous",), keep=False, redis_password=None,
+                 before_sidecar=None):
+        self.before_sidecar = before_sidecar
         self.workdir = tempfile.mkdtemp(prefix="livesync-")
         os.chmod(self.workdir, 0o755)
         self.redis = Redis(self.workdir, password=redis_password)
@@ -384,6 +388,8 @@ class Stack:
             self.redis.start()
             self.pg.start()
             self.pg.psql("CREATE EXTENSION livesync")
+            if self.before_sidecar:
+                self.before_sidecar(self)
             self.sidecar = Sidecar(self.workdir, self.redis.url, extra=self.sidecar_args).start()
         except BaseException:
             self.__exit__(None, None, None)
