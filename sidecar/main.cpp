@@ -22,6 +22,7 @@
 #include "sidecar/redis/connection.hpp"
 #include "sidecar/registry/registry_writer.hpp"
 #include "sidecar/stream/replay_reader.hpp"
+#include "sidecar/snapshot/snapshot_reader.hpp"
 #include "sidecar/stream/stream_reader.hpp"
 
 using namespace livesync;
@@ -98,6 +99,16 @@ int main(int argc, char **argv) {
         replay_config, [&server](stream::ReplayPage page) { server.deliver_replay_page(std::move(page)); }, counters);
     server.set_replay_reader(&replay_reader);
 
+    std::unique_ptr<snapshot::SnapshotReader> snapshot_reader;
+    if (!opts.postgres.empty()) {
+        snapshot::SnapshotReaderConfig snapshot_config;
+        snapshot_config.conninfo = opts.postgres;
+        snapshot_config.max_queries = opts.snapshot_queries;
+        snapshot_reader = std::make_unique<snapshot::SnapshotReader>(
+            snapshot_config, [&server](snapshot::SnapshotEvent e) { server.deliver_snapshot_event(std::move(e)); });
+        server.set_snapshot_reader(snapshot_reader.get());
+    }
+
     ops::info("livesyncd started", {{"listen", opts.listen()},
                                     {"tls", opts.tls_cert.empty() ? "off" : "on"},
                                     {"redis", opts.redis_url.redacted()},
@@ -112,6 +123,7 @@ int main(int argc, char **argv) {
     audit.start();
     reader.start();
     replay_reader.start();
+    if (snapshot_reader) snapshot_reader->start();
     security.start();
     std::thread service([&server] {
         server.run();
@@ -141,6 +153,7 @@ int main(int argc, char **argv) {
     redis::Connection::interrupt_all();
     reader.stop();
     replay_reader.stop();
+    if (snapshot_reader) snapshot_reader->stop();
     security.stop();
     ops::info("livesyncd stopped",
               {{"sessions_opened", counters.sessions_opened.load()},

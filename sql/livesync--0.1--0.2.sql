@@ -236,3 +236,10 @@ CREATE EVENT TRIGGER livesync_forget_dropped_tables ON sql_drop
 REVOKE ALL ON FUNCTION livesync.guard_published_tables(), livesync.forget_dropped_tables(),
     livesync.identity_gap(regclass, text),
     livesync.emit_schema(regclass) FROM PUBLIC;
+
+-- One row as the msgpack map the output plugin packs for an insert of it: livesyncd
+-- reads a subscription's snapshot with SELECT livesync.encode_row(r) FROM (...) r, so
+-- snapshot rows and streamed rows carry the same typed values (docs/protocol.md).
+-- It reveals nothing its caller cannot SELECT: EXECUTE stays granted to PUBLIC.
+CREATE FUNCTION livesync.encode_row(item record) RETURNS bytea
+AS 'MODULE_PATHNAME', 'livesync_encode_row' LANGUAGE C STABLE STRICT PARALLEL SAFE;

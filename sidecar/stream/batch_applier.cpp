@@ -1,6 +1,7 @@
 #include "sidecar/stream/batch_applier.hpp"
 
 #include <algorithm>
+#include <deque>
 
 #include "sidecar/ops/log.hpp"
 #include "sidecar/stream/fanout.hpp"
@@ -47,8 +48,9 @@ std::vector<session::Session *> batch_candidates(const StreamBatch &batch, sessi
 }  // namespace
 
 void deliver_to(const common::Transaction &txn, const LiveState &live, session::Session &s,
-                ops::Counters &counters) {
-    std::vector<FanoutTarget> targets{FanoutTarget{0, &s.subs_by_table(), s.identity(), s.encoding()}};
+                ops::Counters &counters, common::StreamId entry) {
+    session::SubsByTable scratch;
+    std::vector<FanoutTarget> targets{FanoutTarget{0, &s.subs_for(txn, entry, scratch), s.identity(), s.encoding()}};
     for (const PlannedFrame &planned : plan_fanout(txn, targets, live)) {
         counters.frames_built.fetch_add(1);
         send_counted(s, planned.frame, counters);
@@ -71,9 +73,13 @@ void fan_out(const common::Transaction &txn, const LiveState &live, session::Ses
 
     std::vector<FanoutTarget> targets;
     targets.reserve(candidates.size());
-    for (size_t i = 0; i < candidates.size(); ++i)
-        targets.push_back(FanoutTarget{i, &candidates[i]->subs_by_table(), candidates[i]->identity(),
-                                       candidates[i]->encoding()});
+    // Subscriptions in a snapshot see a filtered copy (session.hpp, subs_for).
+    std::deque<session::SubsByTable> scratch;
+    for (size_t i = 0; i < candidates.size(); ++i) {
+        const session::SubsByTable *subs = &candidates[i]->subs_by_table();
+        if (candidates[i]->snapshot_filters()) subs = &candidates[i]->subs_for(txn, entry, scratch.emplace_back());
+        targets.push_back(FanoutTarget{i, subs, candidates[i]->identity(), candidates[i]->encoding()});
+    }
 
     for (const PlannedFrame &planned : plan_fanout(txn, targets, live)) {
         counters.frames_built.fetch_add(1);

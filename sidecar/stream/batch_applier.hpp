@@ -41,7 +41,8 @@ void fan_out(const common::Transaction &txn, const LiveState &live, session::Ses
 
 // Sends one transaction to one session (a replay page), with the same frames fan-out builds.
 // Authorized like fan-out: what the session may see as of `live`'s rules.
+// `entry`: the stream entry it came from (the session's subscriptions skip what they had).
 void deliver_to(const common::Transaction &txn, const LiveState &live, session::Session &s,
-                ops::Counters &counters);
+                ops::Counters &counters, common::StreamId entry = common::StreamId{UINT64_MAX, UINT64_MAX});
 
 }  // namespace livesync::stream

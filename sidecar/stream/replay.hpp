@@ -38,6 +38,9 @@ public:
     // Pacing): s has every entry up to `through`; the replay feeds it what follows once
     // its queue drained below the low-water mark, and it goes live again silently.
     void begin_catch_up(session::Session &s, common::StreamId through);
+    // Lets s's replay go on after a snapshot subscription of it ended its rows
+    // (snapshot/snapshot_coordinator.hpp): no-op unless s is replaying.
+    void resume_paging(session::Session &s) { advance(s); }
     // A page from the reader (lws thread).
     void on_page(ReplayPage &page);
     // Call when s's send queue shrank (after a write).
