@@ -43,6 +43,7 @@ struct SubscriptionEntry {
     enum class Snapshot : char { None, Rows, Ready };
     Snapshot snapshot = Snapshot::None;
     uint64_t snapshot_start_after = 0;
+    uint64_t snapshot_job = 0;  // Rows: the query sending them (a re-made subscription of the same id has another)
     // After its snapshot: transactions the snapshot rows already contain (by xid) are not
     // sent to it; dropped once the stream passed cut->wal_bound.
     std::shared_ptr<const snapshot::SnapshotCut> cut;

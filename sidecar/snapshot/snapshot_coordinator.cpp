@@ -77,7 +77,11 @@ void SnapshotCoordinator::begin_snapshot(session::Session &s, const std::string 
     std::string key = table + '\0' + (tenant ? "t" + *tenant : std::string("-"));
     for (auto &[job_id, job] : jobs_) {
         if (job.share_key == key && !job.rows_seen) {
-            job.subscribers.push_back(Subscriber{s.serial(), id});
+            entry->snapshot_job = job_id;
+            bool listed = std::any_of(job.subscribers.begin(), job.subscribers.end(), [&](const Subscriber &sub) {
+                return sub.serial == s.serial() && sub.id == id;  // the same id made again
+            });
+            if (!listed) job.subscribers.push_back(Subscriber{s.serial(), id});
             if (!job.submitted)
                 s.send_text(protocol::encode_snapshot_waiting(
                     id, static_cast<uint64_t>(std::find(queued_.begin(), queued_.end(), job_id) - queued_.begin())));
@@ -86,6 +90,7 @@ void SnapshotCoordinator::begin_snapshot(session::Session &s, const std::string 
     }
     Job job;
     job.id = next_job_++;
+    entry->snapshot_job = job.id;
     job.table = table;
     job.share_key = std::move(key);
     job.tenant = tenant;
@@ -125,11 +130,12 @@ void SnapshotCoordinator::submit(Job &job) {
     reader_->submit(std::move(q));
 }
 
-session::SubscriptionEntry *SnapshotCoordinator::waiting_entry(const Subscriber &sub, session::Session **out) const {
+session::SubscriptionEntry *SnapshotCoordinator::waiting_entry(const Subscriber &sub, uint64_t job,
+                                                               session::Session **out) const {
     session::Session *s = sessions_.find_serial(sub.serial);
     if (s == nullptr || s->close_request()) return nullptr;
     Entry *e = s->find_subscription(sub.id);
-    if (e == nullptr || e->snapshot != Entry::Snapshot::Rows) return nullptr;
+    if (e == nullptr || e->snapshot != Entry::Snapshot::Rows || e->snapshot_job != job) return nullptr;
     *out = s;
     return e;
 }
@@ -138,7 +144,7 @@ void SnapshotCoordinator::drop_gone(Job &job) {
     job.subscribers.erase(std::remove_if(job.subscribers.begin(), job.subscribers.end(),
                                          [&](const Subscriber &sub) {
                                              session::Session *s = nullptr;
-                                             return waiting_entry(sub, &s) == nullptr;
+                                             return waiting_entry(sub, job.id, &s) == nullptr;
                                          }),
                           job.subscribers.end());
 }
@@ -209,7 +215,7 @@ void SnapshotCoordinator::send_rows(Job &job, std::vector<std::string> &rows) {
     std::map<std::string, Audience> audiences;
     for (const Subscriber &sub : job.subscribers) {
         session::Session *s = nullptr;
-        Entry *e = waiting_entry(sub, &s);
+        Entry *e = waiting_entry(sub, job.id, &s);
         if (e == nullptr) continue;
         sidecar::auth::Viewer v;
         v.table = live_.tables.scope(job.table);
@@ -275,7 +281,7 @@ void SnapshotCoordinator::on_drained(session::Session &s) {
 void SnapshotCoordinator::finish(Job &job) {
     for (const Subscriber &sub : job.subscribers) {
         session::Session *s = nullptr;
-        Entry *e = waiting_entry(sub, &s);
+        Entry *e = waiting_entry(sub, job.id, &s);
         if (e == nullptr || !job.cut) continue;
         e->snapshot = Entry::Snapshot::Ready;
         e->cut = job.cut;
@@ -291,7 +297,7 @@ void SnapshotCoordinator::fail(Job &job, const std::string &error) {
     ops::warn("snapshot failed", {{"table", job.table}, {"error", error}});
     for (const Subscriber &sub : job.subscribers) {
         session::Session *s = nullptr;
-        Entry *e = waiting_entry(sub, &s);
+        Entry *e = waiting_entry(sub, job.id, &s);
         if (e == nullptr) continue;
         // The subscription is gone, nothing else of the session: the client may subscribe
         // again with the same id.

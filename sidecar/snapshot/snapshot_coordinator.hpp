@@ -109,7 +109,7 @@ private:
     };
 
     // The subscriber's session and entry while it still waits for rows; nullptr otherwise.
-    session::SubscriptionEntry *waiting_entry(const Subscriber &sub, session::Session **s) const;
+    session::SubscriptionEntry *waiting_entry(const Subscriber &sub, uint64_t job, session::Session **s) const;
     void drop_gone(Job &job);
     void send_rows(Job &job, std::vector<std::string> &rows);
     void finish(Job &job);
