@@ -217,6 +217,10 @@ void on_message(App &app, const std::string &text) {
     } else if (type == "snapshot_end" || type == "snapshot_waiting") {
         std::fprintf(stderr, "%s %s %s\n", type.c_str(), str("id").c_str(),
                      type == "snapshot_end" ? str("lsn").c_str() : "");
+        // On stdout too, in order with the rows and changes: the copy is whole from here.
+        if (type == "snapshot_end" && !app.resyncing.count(str("id")))
+            print_line(app, "{\"op\":\"snapshot_end\",\"sub\":[" + json_string(str("id")) + "],\"lsn\":" +
+                                json_string(str("lsn")) + "}");
     } else if (type == "changes") {
         // A schema change (DDL on a subscribed table) also gets a line for people on stderr:
         // "schema <schema>.<table> <column>:<type>,..." (stdout has it as a change line).

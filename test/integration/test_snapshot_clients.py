@@ -71,15 +71,16 @@ class ResyncWithSnapshot(unittest.TestCase):
             for extra in ([], ["--msgpack"]):
                 cli = LineClient([os.path.join(harness.BUILD, "livesync-cli"), "--url", stack.sidecar.url,
                                   "--table", "public.items", "--snapshot", "--last-lsn", ANCIENT,
-                                  "--count", str(1 + ROWS + 1), "--timeout", "60", *extra])
+                                  "--count", str(1 + ROWS + 2), "--timeout", "60", *extra])
                 harness.wait_until(lambda: any(l.startswith("snapshot_end") for l in cli.stderr) or
                                    cli.proc.poll() is not None, 60, "snapshot_end")
                 stack.pg.psql("UPDATE items SET n = -1 WHERE id = 7")
                 self.assertEqual(cli.finish(), 0, "".join(cli.stderr))
                 self.assertTrue(any(l.startswith("resync_required") for l in cli.stderr), cli.stderr)
                 self.assertEqual(cli.lines[0], {"op": "reset", "sub": ["s1"]})
-                rows = [l["new"] for l in cli.lines[1:-1]]
-                self.assertTrue(all(l["op"] == "snapshot" for l in cli.lines[1:-1]), extra)
+                rows = [l["new"] for l in cli.lines[1:-2]]
+                self.assertTrue(all(l["op"] == "snapshot" for l in cli.lines[1:-2]), extra)
+                self.assertEqual(cli.lines[-2]["op"], "snapshot_end")
                 expected = select(stack.pg)
                 expected[6]["n"] = 7  # the snapshot is from before the update
                 self.assertEqual(sorted(rows, key=lambda r: r["id"]), expected, extra)
