@@ -176,6 +176,7 @@ void SnapshotCoordinator::on_event(SnapshotEvent &event) {
         }
         case SnapshotEvent::Kind::Rows:
             job.rows_seen = true;
+            job.rows += event.rows.size();
             send_rows(job, event.rows);
             break;
         case SnapshotEvent::Kind::End: finish(job); return;
@@ -191,8 +192,8 @@ void SnapshotCoordinator::on_event(SnapshotEvent &event) {
 
 void SnapshotCoordinator::send_rows(Job &job, std::vector<std::string> &rows) {
     // Decoded once, judged once per distinct view, encoded once per view and encoding.
+    // Only op and values matter to classify() and to the rows sent (no schema or table).
     std::vector<common::Change> changes(rows.size());
-    auto dot = job.table.find('.');
     for (size_t i = 0; i < rows.size(); ++i) {
         std::string error;
         auto row = common::decode_row(rows[i], &error);
@@ -202,8 +203,6 @@ void SnapshotCoordinator::send_rows(Job &job, std::vector<std::string> &rows) {
             continue;
         }
         changes[i].op = common::Op::Insert;
-        changes[i].schema = job.table.substr(0, dot);
-        changes[i].table = job.table.substr(dot + 1);
         changes[i].new_values = std::move(*row);
     }
     struct Audience {
@@ -247,7 +246,9 @@ void SnapshotCoordinator::send_rows(Job &job, std::vector<std::string> &rows) {
         for (const common::Change &c : changes) {
             if (c.op != common::Op::Insert || c.new_values.empty()) continue;
             if (sidecar::auth::classify(c, v, audience.visible) != sidecar::auth::Shown::Insert) continue;
-            body.add(sidecar::auth::project(c, sidecar::auth::Shown::Insert, audience.visible).new_values);
+            // Every column visible: the row as it is (project() would copy it unchanged).
+            if (audience.visible) body.add(sidecar::auth::project(c, sidecar::auth::Shown::Insert, audience.visible).new_values);
+            else body.add(c.new_values);
             if (body.bytes.size() >= kFrameBytes) flush();
         }
         flush();
@@ -289,7 +290,14 @@ void SnapshotCoordinator::finish(Job &job) {
         e->snapshot_start_after = recent_.start_after(e->live_after, *job.cut);
         s->send_text(protocol::encode_snapshot_end(sub.id, job.cut->wal_bound));
         resume(*s);
+        ++job.served;
     }
+    // One line per query, not per client: how much sharing and pacing did.
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - job.started);
+    ops::info("snapshot sent", {{"table", job.table},
+                                {"rows", job.rows},
+                                {"subscribers", static_cast<uint64_t>(job.served)},
+                                {"ms", static_cast<uint64_t>(ms.count())}});
     release(job.id);
 }
 

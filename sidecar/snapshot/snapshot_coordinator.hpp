@@ -21,6 +21,7 @@
 // cancelled.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -106,6 +107,9 @@ private:
         bool waiting_for_drain = false;
         std::shared_ptr<const SnapshotCut> cut;
         std::optional<std::string> tenant;
+        uint64_t rows = 0;  // read from Postgres
+        size_t served = 0;  // subscribers that got snapshot_end
+        std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
     };
 
     // The subscriber's session and entry while it still waits for rows; nullptr otherwise.

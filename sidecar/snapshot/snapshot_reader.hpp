@@ -66,7 +66,7 @@ public:
 struct SnapshotReaderConfig {
     std::string conninfo;
     size_t max_queries = 4;        // threads: snapshot queries running at once
-    size_t page_rows = 2000;       // rows per FETCH
+    size_t page_rows = 5000;       // rows per FETCH
 };
 
 class SnapshotReader final : public SnapshotQueries {
@@ -87,7 +87,7 @@ public:
 private:
     struct Job {
         SnapshotQuery query;
-        size_t credit = 1;      // pages it may read now
+        size_t credit = 2;      // pages it may read now (one read ahead while the last is sent)
         bool cancelled = false;
     };
     struct Worker;

@@ -284,6 +284,30 @@ TEST_F(SnapshotTest, RowsAreCutToTheViewAndPagedAtTheClientsPace) {
     EXPECT_EQ(payload, R"({"type":"snapshot_rows","id":"s1","rows":[{"id":1},{"id":3}]})");
 }
 
+TEST_F(SnapshotTest, NextPageIsReadOnlyOnceTheClientTookThePreviousOne) {
+    snapshot::SnapshotCoordinator paced(sessions, live, replay, &queries, 10);
+    handler.set_snapshots(&paced);
+    auto &s = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
+    handler.on_text(s, R"({"type":"hello","client_id":"c1"})");
+    handler.on_text(s, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    drain(s);
+    snapshot::SnapshotEvent e;
+    e.job = 1;
+    e.kind = snapshot::SnapshotEvent::Kind::Started;
+    e.snapshot_text = "95:100:";
+    e.wal_bound = 250;
+    paced.on_event(e);
+    e.kind = snapshot::SnapshotEvent::Kind::Rows;
+    e.rows = {row(1, "a"), row(2, "a")};
+    paced.on_event(e);
+    EXPECT_EQ(queries.mores[1], 0);  // the rows wait in the send queue: no next page yet
+    paced.on_drained(s);
+    EXPECT_EQ(queries.mores[1], 0);
+    EXPECT_EQ(drain(s), (std::vector<std::string>{"snapshot_rows:s1=1,2,"}));
+    paced.on_drained(s);
+    EXPECT_EQ(queries.mores[1], 1);
+}
+
 TEST_F(SnapshotTest, FailureEndsOnlyThatSubscriptionAndItCanBeRetried) {
     auto &s = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
     handler.on_text(s, R"({"type":"hello","client_id":"c1"})");
