@@ -135,12 +135,13 @@ class SnapshotThenLive(unittest.TestCase):
             # A filter on a mutable column sees a row leave it only through the old row.
             pg.psql("ALTER TABLE items REPLICA IDENTITY FULL")
             pg.psql("CREATE TABLE hidden (id int PRIMARY KEY)")
+            pg.psql("CREATE TABLE empty (id int PRIMARY KEY)")
             pg.psql(f"INSERT INTO items (owner, n, body) SELECT CASE WHEN g % 2 = 0 THEN 'a' ELSE 'b' END, g, "
                     f"md5(g::text) FROM generate_series(1, {PRELOAD}) g")
-            pg.psql("SELECT livesync.publish('items'), livesync.publish('hidden')")
-            pg.psql("SELECT livesync.grant('anonymous', 'items')")
+            pg.psql("SELECT livesync.publish('items'), livesync.publish('hidden'), livesync.publish('empty')")
+            pg.psql("SELECT livesync.grant('anonymous', 'items'), livesync.grant('anonymous', 'empty')")
             pg.psql("GRANT USAGE ON SCHEMA livesync TO livesync_reader")
-            pg.psql("GRANT SELECT ON items, hidden TO livesync_reader")
+            pg.psql("GRANT SELECT ON items, hidden, empty TO livesync_reader")
             stack.wait_replicator()
             stack.wait_published("public.items")
 
@@ -183,6 +184,9 @@ class SnapshotThenLive(unittest.TestCase):
                 ws.send(dict(sub, type="subscribe", snapshot=True))
                 return ws.frame()
 
+            # An empty table: subscribed, no rows, snapshot_end.
+            self.assertEqual(answer({"id": "e1", "table": "empty"})["type"], "subscribed")
+            self.assertEqual(ws.frame()["type"], "snapshot_end")
             self.assertEqual(answer({"id": "u1", "table": "nope"})["code"], "unknown_table")
             self.assertEqual(answer({"id": "f1", "table": "hidden"})["code"], "forbidden")
             ws.send({"type": "subscribe", "id": "b1", "table": "items", "snapshot": "yes"})
