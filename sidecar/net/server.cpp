@@ -92,6 +92,7 @@ Server::Server(ServerConfig config, stream::EventQueue &events, registry::Regist
                  std::min<size_t>(kReplayLowWaterBytes, config_.max_send_queue_bytes / 4)) {
     handler_.set_resumer(&replay_);
     handler_.set_snapshots(&snapshots_);
+    snapshots_.set_counters(&counters_);
     // A quarter of the bound stays free for the entry being fanned out when the mark is
     // passed (livesync.batch_max_bytes, 1 MiB, is about 1.3 MiB of JSON frames).
     pacing_.high_water_bytes = config_.max_send_queue_bytes / 4 * 3;

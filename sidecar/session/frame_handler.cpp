@@ -199,6 +199,7 @@ void FrameHandler::unsubscribe(Session &s, const protocol::Unsubscribe &unsub) {
     if (!s.subs_by_table().count(*table)) sessions_.unindex_table(s, *table);
     publish_record(s);
     s.send_text(protocol::encode_unsubscribed(unsub.id));
+    if (snapshots_) snapshots_->subscriptions_changed(&s);
 }
 
 size_t FrameHandler::end_lost_subscriptions() {
@@ -260,6 +261,7 @@ void FrameHandler::on_closed(Session &s) {
         ops::info("client gone", {{"client_id", s.client_id()}, {"address", s.address()}});
     }
     sessions_.close(s);
+    if (snapshots_) snapshots_->subscriptions_changed(nullptr);
 }
 
 }  // namespace livesync::session

@@ -82,9 +82,11 @@ void SnapshotCoordinator::begin_snapshot(session::Session &s, const std::string 
                 return sub.serial == s.serial() && sub.id == id;  // the same id made again
             });
             if (!listed) job.subscribers.push_back(Subscriber{s.serial(), id});
-            if (!job.submitted)
+            if (!job.submitted) {
+                count(&ops::Counters::snapshot_waits);
                 s.send_text(protocol::encode_snapshot_waiting(
                     id, static_cast<uint64_t>(std::find(queued_.begin(), queued_.end(), job_id) - queued_.begin())));
+            }
             return;
         }
     }
@@ -99,8 +101,10 @@ void SnapshotCoordinator::begin_snapshot(session::Session &s, const std::string 
     jobs_.emplace(job_id, std::move(job));
     queued_.push_back(job_id);
     admit();
-    if (!jobs_.at(job_id).submitted)
+    if (!jobs_.at(job_id).submitted) {
+        count(&ops::Counters::snapshot_waits);
         s.send_text(protocol::encode_snapshot_waiting(id, static_cast<uint64_t>(queued_.size() - 1)));
+    }
 }
 
 void SnapshotCoordinator::admit() {
@@ -127,6 +131,7 @@ void SnapshotCoordinator::submit(Job &job) {
     }
     job.submitted = true;
     ++running_;
+    count(&ops::Counters::snapshot_queries);
     reader_->submit(std::move(q));
 }
 
@@ -240,6 +245,7 @@ void SnapshotCoordinator::send_rows(Job &job, std::vector<std::string> &rows) {
         auto flush = [&] {
             if (body.rows == 0) return;
             for (auto &[s, id] : audience.targets) s->send(protocol::encode_snapshot_rows(*id, body));
+            count(&ops::Counters::snapshot_rows, uint64_t{body.rows} * audience.targets.size());
             body.bytes.clear();
             body.rows = 0;
         };
@@ -291,6 +297,7 @@ void SnapshotCoordinator::finish(Job &job) {
         s->send_text(protocol::encode_snapshot_end(sub.id, job.cut->wal_bound));
         resume(*s);
         ++job.served;
+        count(&ops::Counters::snapshot_subscriptions);
     }
     // One line per query, not per client: how much sharing and pacing did.
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - job.started);
@@ -303,6 +310,7 @@ void SnapshotCoordinator::finish(Job &job) {
 
 void SnapshotCoordinator::fail(Job &job, const std::string &error) {
     ops::warn("snapshot failed", {{"table", job.table}, {"error", error}});
+    count(&ops::Counters::snapshot_failures);
     for (const Subscriber &sub : job.subscribers) {
         session::Session *s = nullptr;
         Entry *e = waiting_entry(sub, job.id, &s);
@@ -319,7 +327,7 @@ void SnapshotCoordinator::fail(Job &job, const std::string &error) {
     release(job.id);
 }
 
-void SnapshotCoordinator::tick() {
+void SnapshotCoordinator::cancel_abandoned() {
     std::vector<uint64_t> abandoned;
     for (auto &[id, job] : jobs_) {
         drop_gone(job);
@@ -329,6 +337,15 @@ void SnapshotCoordinator::tick() {
         if (jobs_.at(id).submitted && reader_) reader_->cancel(id);
         release(id);
     }
+}
+
+void SnapshotCoordinator::subscriptions_changed(session::Session *s) {
+    if (!jobs_.empty()) cancel_abandoned();
+    if (s && s->replay.active && !s->has_snapshot(Entry::Snapshot::Rows)) replay_.resume_paging(*s);
+}
+
+void SnapshotCoordinator::tick() {
+    cancel_abandoned();
     sessions_.for_each([&](session::Session &s) {
         if (!s.snapshot_filters()) return;
         uint64_t position = s.replay.active ? s.replay.through.lsn : live_.position;

@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "sidecar/ops/counters.hpp"
 #include "sidecar/session/session_table.hpp"
 #include "sidecar/session/snapshot_starter.hpp"
 #include "sidecar/snapshot/snapshot_reader.hpp"
@@ -74,8 +75,10 @@ public:
 
     // Set before the server runs.
     void set_reader(SnapshotQueries *reader) { reader_ = reader; }
+    void set_counters(ops::Counters *counters) { counters_ = counters; }
     bool snapshots_available() const override { return reader_ != nullptr; }
     void begin_snapshot(session::Session &s, const std::string &id) override;
+    void subscriptions_changed(session::Session *s) override;
 
     // A reader event (lws thread).
     void on_event(SnapshotEvent &event);
@@ -115,6 +118,8 @@ private:
     // The subscriber's session and entry while it still waits for rows; nullptr otherwise.
     session::SubscriptionEntry *waiting_entry(const Subscriber &sub, uint64_t job, session::Session **s) const;
     void drop_gone(Job &job);
+    // Cancels the queries (and forgets the queued requests) no subscriber waits for.
+    void cancel_abandoned();
     void send_rows(Job &job, std::vector<std::string> &rows);
     void finish(Job &job);
     void fail(Job &job, const std::string &error);
@@ -130,6 +135,10 @@ private:
     const stream::LiveState &live_;
     stream::ReplayCoordinator &replay_;
     SnapshotQueries *reader_;
+    ops::Counters *counters_ = nullptr;
+    void count(std::atomic<uint64_t> ops::Counters::*counter, uint64_t n = 1) {
+        if (counters_) (counters_->*counter).fetch_add(n);
+    }
     size_t low_water_bytes_;
     RecentCommits recent_;
     std::map<uint64_t, Job> jobs_;

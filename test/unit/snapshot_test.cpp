@@ -355,9 +355,22 @@ TEST_F(SnapshotTest, ClientThatLeavesCancelsItsQuery) {
     handler.on_text(a, R"({"type":"hello","client_id":"c1"})");
     handler.on_text(a, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
     handler.on_closed(a);
-    snapshots.tick();
     EXPECT_EQ(queries.cancelled, (std::vector<uint64_t>{1}));
     EXPECT_EQ(snapshots.running(), 0u);
+}
+
+TEST_F(SnapshotTest, UnsubscribeCancelsTheQueryAndTheSessionFlowsAgain) {
+    auto &s = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
+    handler.on_text(s, R"({"type":"hello","client_id":"c1"})");
+    handler.on_text(s, R"({"type":"subscribe","id":"o1","table":"other"})");
+    handler.on_text(s, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    apply(entry(300, 101, 9, "other"));
+    drain(s);
+    handler.on_text(s, R"({"type":"unsubscribe","id":"s1"})");
+    EXPECT_EQ(queries.cancelled, (std::vector<uint64_t>{1}));
+    ASSERT_EQ(requests.size(), 1u);  // held frames come from the stream now
+    page(s, {entry(300, 101, 9, "other")});
+    EXPECT_EQ(drain(s), (std::vector<std::string>{"unsubscribed", "changes:0/12C:o1=9"}));
 }
 
 TEST_F(SnapshotTest, WithoutPostgresSnapshotIsRefusedAndChannelsTakeNone) {
