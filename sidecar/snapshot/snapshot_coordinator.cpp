@@ -242,6 +242,7 @@ void SnapshotCoordinator::send_rows(Job &job, std::vector<std::string> &rows) {
         if (!v.table || !v.rule || !v.identity) continue;
         protocol::SnapshotRowsBody body;
         body.encoding = audience.encoding;
+        body.bytes.reserve(kFrameBytes + (64u << 10));
         auto flush = [&] {
             if (body.rows == 0) return;
             for (auto &[s, id] : audience.targets) s->send(protocol::encode_snapshot_rows(*id, body));
