@@ -20,6 +20,7 @@ OBJS = \
 	extension/sql_api/worker_state.o \
 	extension/sql_api/compile_filter.o \
 	extension/sql_api/registry_functions.o \
+	extension/sql_api/encode_row.o \
 	common/filter_tree.o \
 	common/change_batch.o \
 	common/batch_writer.o \

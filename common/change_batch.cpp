@@ -338,6 +338,14 @@ std::optional<ChangeBatch> decode_batch(std::string_view bytes, std::string *err
     return batch;
 }
 
+std::optional<std::vector<Column>> decode_row(std::string_view bytes, std::string *error) {
+    Unpacked u;
+    if (!unpack_one(bytes, u, error)) return std::nullopt;
+    std::vector<Column> row;
+    if (!decode_columns(u.result.data, row, error)) return std::nullopt;
+    return row;
+}
+
 std::optional<Change> decode_change(std::string_view bytes, std::string *error) {
     Unpacked u;
     if (!unpack_one(bytes, u, error)) return std::nullopt;
@@ -450,7 +458,6 @@ void append_value_json(std::string &out, const Value &v) {
     }
 }
 
-namespace {
 void append_columns_json(std::string &out, const std::vector<Column> &cols) {
     out += '{';
     bool first = true;
@@ -463,7 +470,6 @@ void append_columns_json(std::string &out, const std::vector<Column> &cols) {
     }
     out += '}';
 }
-}  // namespace
 
 void append_change_json(std::string &out, const Change &c) {
     out += "{\"op\":\"";

@@ -150,6 +150,10 @@ std::optional<ChangeBatch> decode_batch(std::string_view bytes, std::string *err
 // Decodes one change map (the payload of a kTagChange plugin message).
 std::optional<Change> decode_change(std::string_view bytes, std::string *error);
 
+// Decodes one row: a msgpack {column: value} map as the "new" map of an insert
+// (livesync.encode_row's output, a snapshot row).
+std::optional<std::vector<Column>> decode_row(std::string_view bytes, std::string *error);
+
 // Appends a value as JSON text. Numeric and other-text values become JSON strings
 // (lossless), json/jsonb is embedded as JSON, bytea becomes "\\x<hex>", timestamptz
 // becomes an RFC 3339 string in UTC with microseconds (years outside 1..9999 as
@@ -168,6 +172,9 @@ void append_timestamp_json(std::string &out, int64_t sec, uint32_t nsec);
 // 0 is 1 BC, so 44 BC is "-000043", 10000 AD "+010000"). Writes it into buf, returns
 // its length.
 int format_iso_year(char *buf, size_t size, int64_t year);
+
+// {"column":value,...} in the order given.
+void append_columns_json(std::string &out, const std::vector<Column> &cols);
 
 // {"op":"insert","schema":..,"table":..,"new":{..},"old":{..},"unchanged":[..]}
 // {"op":"truncate","relations":[{"schema":..,"table":..}],"cascade":..,"restart_identity":..}

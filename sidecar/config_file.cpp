@@ -52,6 +52,8 @@ constexpr Key kKeys[] = {
     {"ban_window", Type::Integer, "LIVESYNC_BAN_WINDOW"},
     {"ban_seconds", Type::Integer, "LIVESYNC_BAN_SECONDS"},
     {"admin_token", Type::String, "LIVESYNC_ADMIN_TOKEN"},
+    {"postgres", Type::String, "LIVESYNC_POSTGRES"},
+    {"snapshot_queries", Type::Integer, "LIVESYNC_SNAPSHOT_QUERIES"},
 };
 
 const char *type_name(Type t) {

@@ -111,6 +111,11 @@ std::string daemon_usage() {
            "  --trusted-proxies CIDR,...  peers whose X-Forwarded-For names the client (for rate\n"
            "                       limits, bans, ownership, audit); default none (env\n"
            "                       LIVESYNC_TRUSTED_PROXIES)\n"
+           "  --postgres CONNINFO  libpq conninfo or URI to read subscription snapshots through (env\n"
+           "                       LIVESYNC_POSTGRES; a read-only role, a hot standby is fine:\n"
+           "                       docs/operations.md); unset: \"snapshot\": true is refused\n"
+           "  --snapshot-queries N snapshot queries run at once, 1 to 64 (env\n"
+           "                       LIVESYNC_SNAPSHOT_QUERIES, default 4); more wait in order\n"
            "  --help               print this and exit\n" +
            config_file_usage() +
            auth::security_usage() + session_usage();
@@ -121,7 +126,7 @@ namespace {
 ParsedOptions parse_command_line(const std::vector<std::string> &args,
                                  const std::function<const char *(const char *)> &getenv) {
     std::optional<std::string> listen, redis, prefix, sidecar_id, tls_cert, tls_key, trusted_proxies, sentinels,
-        primary_name, redis_read, redis_password_file, presence_token_file;
+        primary_name, redis_read, redis_password_file, presence_token_file, postgres, snapshot_queries;
     auth::SecurityFlags security;
     SessionFlags session_flags;
     if (const char *v = getenv("LIVESYNC_LISTEN")) listen = v;
@@ -135,6 +140,8 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
     if (const char *v = getenv("LIVESYNC_REDIS_PRIMARY_NAME")) primary_name = v;
     if (const char *v = getenv("LIVESYNC_REDIS_PASSWORD_FILE")) redis_password_file = v;
     if (const char *v = getenv("LIVESYNC_PRESENCE_TOKEN_FILE")) presence_token_file = v;
+    if (const char *v = getenv("LIVESYNC_POSTGRES")) postgres = v;
+    if (const char *v = getenv("LIVESYNC_SNAPSHOT_QUERIES")) snapshot_queries = v;
 
     for (size_t i = 0; i < args.size(); ++i) {
         std::string flag = args[i], value;
@@ -157,6 +164,8 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
                                              : flag == "--redis-read"         ? &redis_read
                                              : flag == "--redis-password-file" ? &redis_password_file
                                              : flag == "--presence-token-file" ? &presence_token_file
+                                             : flag == "--postgres"           ? &postgres
+                                             : flag == "--snapshot-queries"   ? &snapshot_queries
                                                                               : nullptr;
         if (target == nullptr && !inline_value && security.switch_flag(flag)) continue;
         if (target == nullptr) target = security.value_flag(flag);
@@ -230,6 +239,15 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
         auto parsed = net::TrustedProxies::parse(*trusted_proxies, &error);
         if (!parsed) return OptionsError{error};
         o.trusted_proxies = *parsed;
+    }
+    if (postgres) o.postgres = *postgres;
+    if (snapshot_queries) {
+        const std::string &v = *snapshot_queries;
+        size_t n = 0;
+        auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+        if (ec != std::errc() || end != v.data() + v.size() || n < 1 || n > 64)
+            return OptionsError{"--snapshot-queries must be from 1 to 64, not \"" + v + "\""};
+        o.snapshot_queries = n;
     }
     if (!security.resolve(getenv, o.security, &error)) return OptionsError{error};
     if (!session_flags.resolve(getenv, o.sessions, &error)) return OptionsError{error};

@@ -45,6 +45,10 @@ struct DaemonOptions {
     std::string tls_cert;
     std::string tls_key;
     net::TrustedProxies trusted_proxies;  // whose X-Forwarded-For is believed
+    // --postgres: libpq conninfo (or URI) snapshots are read through; empty: subscribes
+    // with "snapshot": true are refused (snapshot_unavailable).
+    std::string postgres;
+    size_t snapshot_queries = 4;  // snapshot queries running at once (admission control)
 
     std::string listen() const;
 };

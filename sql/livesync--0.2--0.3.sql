@@ -303,3 +303,10 @@ $$;
 REVOKE ALL ON FUNCTION livesync.column_refs(oid, text[]), livesync.bind_columns(),
     livesync.rename_filter_column(jsonb, text, text), livesync.follow_columns(oid) FROM PUBLIC;
 ALTER EVENT TRIGGER livesync_guard_published_tables ENABLE;
+
+-- One row as the msgpack map the output plugin packs for an insert of it: livesyncd
+-- reads a subscription's snapshot with SELECT livesync.encode_row(r) FROM (...) r, so
+-- snapshot rows and streamed rows carry the same typed values (docs/protocol.md).
+-- It reveals nothing its caller cannot SELECT: EXECUTE stays granted to PUBLIC.
+CREATE FUNCTION livesync.encode_row(item record) RETURNS bytea
+AS 'MODULE_PATHNAME', 'livesync_encode_row' LANGUAGE C STABLE STRICT PARALLEL SAFE;

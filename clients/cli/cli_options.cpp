@@ -42,6 +42,9 @@ std::string cli_usage() {
            "                    [--token JWT]   (or env LIVESYNC_TOKEN; sent in the hello)\n"
            "                    [--msgpack]     (speak livesync.v1.msgpack; prints the same JSON)\n"
            "                    [--ca-file PEM] (wss: trust these CAs instead of the system's)\n"
+           "                    [--snapshot]    (tables start with their rows: {\"op\":\"snapshot\",\"sub\":[id],\n"
+           "                                    \"new\":{..}} lines; on resync_required a {\"op\":\"reset\",\n"
+           "                                    \"sub\":[id]} line, then a fresh snapshot)\n"
            "Prints one JSON line per change (and notify message) on stdout and \"subscribed <table>\n"
            "<lsn>\" (\"subscribed channel:<name> <lsn>\") on stderr\n"
            "per acknowledged subscription. Exits 0 after N changes, on timeout or SIGINT;\n"
@@ -57,6 +60,10 @@ std::variant<CliOptions, CliHelp, CliError> parse_cli_options(const std::vector<
         if (flag == "--help" || flag == "-h") return CliHelp{};
         if (flag == "--msgpack") {
             o.msgpack = true;
+            continue;
+        }
+        if (flag == "--snapshot") {
+            o.snapshot = true;
             continue;
         }
         if (i + 1 >= args.size()) return CliError{flag == "--url" || flag == "--table" || flag == "--channel" ||

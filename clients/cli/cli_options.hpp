@@ -24,6 +24,9 @@ struct CliOptions {
     std::optional<long> count;     // exit 0 after this many changes
     std::optional<double> timeout_seconds;
     bool msgpack = false;  // --msgpack: speak livesync.v1.msgpack (output is the same JSON)
+    // --snapshot: table subscriptions start with the rows (one {"op":"snapshot",..} line
+    // each), and a resync_required resets them ({"op":"reset",..}) and takes a new snapshot.
+    bool snapshot = false;
 };
 
 struct CliHelp {};

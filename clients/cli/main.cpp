@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <set>
 #include <string>
 
 #include "clients/cli/cli_options.hpp"
@@ -39,6 +40,9 @@ struct App {
     bool welcomed = false;
     lws_usec_t hello_backoff_us = 0;
     lws_sorted_usec_list_t hello_retry_sul;
+    // --snapshot: subscriptions re-made after resync_required, whose frames are dropped
+    // until their new `subscribed` (then rows, snapshot_end, changes follow in order).
+    std::set<std::string> resyncing;
 };
 
 App *app_of(struct lws *wsi) { return static_cast<App *>(lws_context_user(lws_get_context(wsi))); }
@@ -96,6 +100,12 @@ void print_changes(App &app, const rapidjson::Document &doc) {
     auto changes = doc.FindMember("changes");
     if (changes == doc.MemberEnd() || !changes->value.IsArray()) return;
     for (const auto &change : changes->value.GetArray()) {
+        if (!app.resyncing.empty() && change.IsObject() && change.HasMember("sub") && change["sub"].IsArray()) {
+            bool all_resyncing = true;  // dropped: those subscriptions start over from a snapshot
+            for (const auto &id : change["sub"].GetArray())
+                if (!id.IsString() || !app.resyncing.count(id.GetString())) all_resyncing = false;
+            if (all_resyncing) continue;
+        }
         rapidjson::StringBuffer buf;
         rapidjson::Writer<rapidjson::StringBuffer> w(buf);
         w.StartObject();
@@ -123,6 +133,62 @@ void print_changes(App &app, const rapidjson::Document &doc) {
     }
 }
 
+// Queues a client frame built as JSON, in the connection's encoding.
+void send_frame(App &app, const std::string &json) {
+    if (app.wsi == nullptr || app.closing || app.finished) return;
+    app.outgoing.push_back(app.options.msgpack ? *protocol::json_to_msgpack(json) : json);
+    lws_callback_on_writable(app.wsi);
+}
+
+std::string table_subscription(const App &app, size_t i, bool snapshot) {
+    std::string out = "{\"id\":\"s" + std::to_string(i + 1) + "\",\"table\":" + json_string(app.options.tables[i]);
+    if (snapshot) out += ",\"snapshot\":true";
+    return out + "}";
+}
+
+void print_line(App &app, const std::string &line) {
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    std::fputc('\n', stdout);
+    std::fflush(stdout);
+    ++app.changes_seen;
+    if (app.options.count && app.changes_seen >= *app.options.count) close_normally(app);
+}
+
+// {"op":"snapshot","sub":[id],"new":{row}} per row of a snapshot_rows frame.
+void print_snapshot_rows(App &app, const rapidjson::Document &doc) {
+    auto id = doc.FindMember("id");
+    auto rows = doc.FindMember("rows");
+    if (id == doc.MemberEnd() || !id->value.IsString() || rows == doc.MemberEnd() || !rows->value.IsArray()) return;
+    if (app.resyncing.count(id->value.GetString())) return;
+    for (const auto &row : rows->value.GetArray()) {
+        rapidjson::StringBuffer buf;
+        rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+        w.StartObject();
+        w.Key("op");
+        w.String("snapshot");
+        w.Key("sub");
+        w.StartArray();
+        id->value.Accept(w);
+        w.EndArray();
+        w.Key("new");
+        row.Accept(w);
+        w.EndObject();
+        print_line(app, std::string(buf.GetString(), buf.GetSize()));
+        if (app.closing || app.finished) return;
+    }
+}
+
+// resync_required with --snapshot: every table subscription starts over from a snapshot.
+void resync_tables(App &app) {
+    for (size_t i = 0; i < app.options.tables.size(); ++i) {
+        std::string id = "s" + std::to_string(i + 1);
+        print_line(app, "{\"op\":\"reset\",\"sub\":[\"" + id + "\"]}");
+        app.resyncing.insert(id);
+        send_frame(app, "{\"type\":\"unsubscribe\",\"id\":\"" + id + "\"}");
+        send_frame(app, "{\"type\":\"subscribe\"," + table_subscription(app, i, true).substr(1));
+    }
+}
+
 void on_message(App &app, const std::string &text) {
     rapidjson::Document doc;
     doc.Parse(text.data(), text.size());
@@ -140,10 +206,21 @@ void on_message(App &app, const std::string &text) {
         std::fprintf(stderr, "welcome %s %s %s\n", str("client_id").c_str(), str("sidecar").c_str(),
                      str("lsn").c_str());
     } else if (type == "subscribed") {
+        app.resyncing.erase(str("id"));
         std::string what = str("table").empty() ? "channel:" + str("channel") : str("table");
         std::fprintf(stderr, "subscribed %s %s\n", what.c_str(), str("lsn").c_str());
     } else if (type == "caught_up" || type == "resync_required") {
         std::fprintf(stderr, "%s %s\n", type.c_str(), str("lsn").c_str());
+        if (type == "resync_required" && app.options.snapshot) resync_tables(app);
+    } else if (type == "snapshot_rows") {
+        print_snapshot_rows(app, doc);
+    } else if (type == "snapshot_end" || type == "snapshot_waiting") {
+        std::fprintf(stderr, "%s %s %s\n", type.c_str(), str("id").c_str(),
+                     type == "snapshot_end" ? str("lsn").c_str() : "");
+        // On stdout too, in order with the rows and changes: the copy is whole from here.
+        if (type == "snapshot_end" && !app.resyncing.count(str("id")))
+            print_line(app, "{\"op\":\"snapshot_end\",\"sub\":[" + json_string(str("id")) + "],\"lsn\":" +
+                                json_string(str("lsn")) + "}");
     } else if (type == "changes") {
         // A schema change (DDL on a subscribed table) also gets a line for people on stderr:
         // "schema <schema>.<table> <column>:<type>,..." (stdout has it as a change line).
@@ -187,10 +264,11 @@ int callback(struct lws *wsi, enum lws_callback_reasons reason, void *, void *in
             if (app.options.last_lsn) hello += ",\"last_lsn\":" + json_string(*app.options.last_lsn);
             if (app.options.token) hello += ",\"token\":" + json_string(*app.options.token);
             // Subscriptions ride in the hello, so a resume replays for them.
+            // A resume has its state: a snapshot only for a fresh start.
             hello += ",\"subscriptions\":[";
             for (size_t i = 0; i < app.options.tables.size(); ++i) {
                 if (i) hello += ',';
-                hello += "{\"id\":\"s" + std::to_string(i + 1) + "\",\"table\":" + json_string(app.options.tables[i]) + "}";
+                hello += table_subscription(app, i, app.options.snapshot && !app.options.last_lsn);
             }
             for (size_t i = 0; i < app.options.channels.size(); ++i) {
                 if (i || !app.options.tables.empty()) hello += ',';

@@ -16,6 +16,8 @@ export interface RowChange {
   old?: Row;
   /** TOASTed columns whose value was not sent (and, with `key`, not known to the client). */
   unchanged?: string[];
+  /** A row of the subscription's snapshot (op 'insert'; no schema/table). */
+  snapshot?: boolean;
 }
 export interface TruncateChange {
   sub: string[];
@@ -101,6 +103,44 @@ export interface SubscribeOptions {
   onReady?: (frame: ServerFrame) => void;
   onEnd?: (frame: ServerFrame) => void;
   onSchema?: (change: SchemaChange, tx: ChangesFrame) => void;
+  /** Start with the rows this subscription may see now (insert changes with
+   * `snapshot: true`), then only the changes they do not contain; after resync_required
+   * (or a reconnect before the snapshot ended) `onReset`, then a fresh snapshot. Needs a
+   * sidecar started with --postgres. */
+  snapshot?: boolean;
+  onSnapshotEnd?: (frame: ServerFrame) => void;
+  onReset?: (frame: ServerFrame) => void;
+}
+
+export interface TableOptions {
+  id?: string;
+  filter?: unknown;
+  columns?: string[];
+  /** Key columns of the collection (default ['id']). */
+  key?: string[];
+  onReady?: (frame: ServerFrame) => void;
+  onEnd?: (frame: ServerFrame) => void;
+}
+
+export type TableEvent =
+  | { type: 'change'; change: Change; tx: ChangesFrame | ServerFrame }
+  | { type: 'reset'; frame: ServerFrame }
+  | { type: 'ready'; frame: ServerFrame };
+
+/** A live collection (LiveSync.table): the rows this client may see, always current. */
+export interface LiveTable {
+  readonly table: string;
+  readonly key: string[];
+  /** True once the snapshot ended (false again after a reset, until the next one). */
+  readonly ready: boolean;
+  /** The rows by JSON.stringify of their key values. */
+  readonly rows: Map<string, Row>;
+  readonly size: number;
+  get(...keyValues: Value[]): Row | undefined;
+  values(): Row[];
+  /** Returns a function that removes the listener. */
+  on(listener: (event: TableEvent) => void): () => void;
+  close(): void;
 }
 
 export interface Subscription {
@@ -128,6 +168,7 @@ export declare class LiveSync {
   /** Set when the server ended the session for good (STOP_CODES). */
   stopped: { code: number; reason: string } | null;
   subscribe(table: string, onChange: (change: Change, tx: ChangesFrame) => void, options?: SubscribeOptions): Subscription;
+  table(table: string, options?: TableOptions): LiveTable;
   listen(channel: string, onMessage: (message: MessageChange, tx: ChangesFrame) => void, options?: ListenOptions): Subscription;
   unsubscribe(id: string): void;
   close(): void;

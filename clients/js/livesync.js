@@ -8,6 +8,7 @@
 //   const sub = sync.subscribe('public.todos', (change, tx) => render(change));
 //   sub.unsubscribe();
 //   sync.listen('alerts', (msg) => toast(msg.payload));   // livesync.notify messages
+//   const todos = sync.table('todos', { filter, columns });  // a live collection, see below
 //   new LiveSync(url, { onSchema: (change) => relayout(change.table, change.columns) });  // DDL
 //
 // It remembers the LSN of the last transaction it delivered and, after any disconnect,
@@ -111,12 +112,48 @@ export class LiveSync {
   subscribe(table, onChange, options = {}) {
     const id = options.id ?? `s${this.nextId++}`;
     const sub = { table, filter: options.filter, columns: options.columns, onChange, onReady: options.onReady,
-                  onEnd: options.onEnd, onSchema: options.onSchema, key: options.key, rows: options.key ? new Map() : null };
+                  onEnd: options.onEnd, onSchema: options.onSchema, key: options.key, rows: options.key ? new Map() : null,
+                  // snapshot: its rows first (onChange({op: 'insert', new, snapshot: true})), then
+                  // onSnapshotEnd(frame); after resync_required (or a reconnect before the
+                  // snapshot ended) onReset(frame) and a fresh snapshot, by itself.
+                  snapshot: Boolean(options.snapshot), onSnapshotEnd: options.onSnapshotEnd, onReset: options.onReset,
+                  needsSnapshot: Boolean(options.snapshot), snapshotDone: false, resyncing: false };
     if (options.key !== undefined && !(Array.isArray(options.key) && options.key.length > 0))
       throw new Error('livesync: key must be a non-empty array of column names');
     this.subscriptions.set(id, sub);
     if (this.ready) this.sendSubscribe(id, sub);
     return { id, rows: sub.rows, unsubscribe: () => this.unsubscribe(id) };
+  }
+
+  // A live collection of a table: the rows this client may see, keyed by `key` (default
+  // ['id'], the primary key), loaded from a snapshot, kept current by every change
+  // (unchanged TOAST columns merged from the row held), reloaded by itself after
+  // resync_required. collection.on(listener) gets {type: 'change', change, tx} for each
+  // row change (snapshot rows included, change.snapshot true), {type: 'reset'} when the
+  // rows were dropped to be reloaded, {type: 'ready'} when a snapshot ended.
+  table(table, options = {}) {
+    const key = options.key ?? ['id'];
+    const listeners = new Set();
+    const emit = (event) => { for (const listener of listeners) listener(event); };
+    const collection = {
+      table,
+      key,
+      ready: false,
+      rows: null,
+      get: (...values) => collection.rows.get(JSON.stringify(values)),
+      values: () => [...collection.rows.values()],
+      get size() { return collection.rows.size; },
+      on: (listener) => { listeners.add(listener); return () => listeners.delete(listener); },
+      close: () => sub.unsubscribe(),
+    };
+    const sub = this.subscribe(table, (change, tx) => emit({ type: 'change', change, tx }), {
+      id: options.id, filter: options.filter, columns: options.columns, key, snapshot: true,
+      onReady: options.onReady, onEnd: options.onEnd,
+      onReset: (frame) => { collection.ready = false; emit({ type: 'reset', frame }); },
+      onSnapshotEnd: (frame) => { collection.ready = true; emit({ type: 'ready', frame }); },
+    });
+    collection.rows = sub.rows;
+    return collection;
   }
 
   // livesync.notify messages on `channel` (the token's `channels` claim must allow it):
@@ -173,6 +210,9 @@ export class LiveSync {
   sendHello() {
     const hello = { type: 'hello' };
     this.resuming = Boolean(this.lastLsn);
+    // A snapshot that did not end before the disconnect is taken again from the start.
+    for (const [id, sub] of this.subscriptions)
+      if (sub.snapshot && !sub.needsSnapshot && !sub.snapshotDone) this.resetSubscription(id, sub, { type: 'reconnect' });
     if (this.clientId) hello.client_id = this.clientId;
     if (this.lastLsn) hello.last_lsn = this.lastLsn;
     if (this.token) hello.token = this.token;
@@ -192,7 +232,20 @@ export class LiveSync {
     const fields = { id, table: sub.table };
     if (sub.filter !== undefined) fields.filter = sub.filter;
     if (sub.columns !== undefined) fields.columns = sub.columns;
+    if (sub.needsSnapshot) {
+      fields.snapshot = true;
+      sub.needsSnapshot = false;
+      sub.snapshotDone = false;
+    }
     return fields;
+  }
+
+  // The subscription's rows are stale: tell the app, forget them, and ask for a snapshot.
+  resetSubscription(id, sub, frame) {
+    if (sub.rows) sub.rows.clear();
+    sub.needsSnapshot = true;
+    sub.snapshotDone = false;
+    if (sub.onReset) sub.onReset(frame);
   }
 
   sendSubscribe(id, sub) {
@@ -230,7 +283,24 @@ export class LiveSync {
         break;
       case 'subscribed': {
         const sub = this.subscriptions.get(frame.id);
+        if (sub) sub.resyncing = false;
         if (sub && sub.onReady) sub.onReady(frame);
+        break;
+      }
+      case 'snapshot_rows': {
+        const sub = this.subscriptions.get(frame.id);
+        if (!sub || sub.resyncing) break;
+        for (const row of frame.rows) {
+          const change = { op: 'insert', new: row, sub: [frame.id], snapshot: true };
+          sub.onChange(sub.rows ? mergeUnchanged(change, sub.rows, sub.key) : change, frame);
+        }
+        break;
+      }
+      case 'snapshot_end': {
+        const sub = this.subscriptions.get(frame.id);
+        if (!sub || sub.resyncing) break;
+        sub.snapshotDone = true;
+        if (sub.onSnapshotEnd) sub.onSnapshotEnd(frame);
         break;
       }
       case 'changes':
@@ -247,7 +317,7 @@ export class LiveSync {
           }
           for (const id of change.sub ?? []) {
             const sub = this.subscriptions.get(id);
-            if (sub) sub.onChange(sub.rows ? mergeUnchanged(change, sub.rows, sub.key) : change, frame);
+            if (sub && !sub.resyncing) sub.onChange(sub.rows ? mergeUnchanged(change, sub.rows, sub.key) : change, frame);
           }
           if (change.op === 'message') this.onNotify(change, frame);
         }
@@ -261,6 +331,15 @@ export class LiveSync {
         this.resuming = false;
         this.lastLsn = frame.lsn ?? null;
         for (const sub of this.subscriptions.values()) if (sub.rows) sub.rows.clear();  // stale now
+        // Snapshot subscriptions reload by themselves: reset, then a fresh snapshot; what
+        // arrives for them until the new `subscribed` belongs to the old one.
+        for (const [id, sub] of this.subscriptions) {
+          if (!sub.snapshot) continue;
+          this.resetSubscription(id, sub, frame);
+          sub.resyncing = true;
+          this.send({ type: 'unsubscribe', id });
+          this.sendSubscribe(id, sub);
+        }
         this.onResync(frame);
         if (wasResuming) this.onStatus('live', frame);  // in place of caught_up
         break;

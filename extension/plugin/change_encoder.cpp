@@ -132,6 +132,10 @@ bool encode_change(msgpack_packer *pk, Relation relation, ReorderBufferChange *c
     return true;
 }
 
+void encode_row(msgpack_packer *pk, TupleDesc desc, HeapTuple tuple) {
+    pack_tuple(pk, desc, tuple, nullptr, nullptr);
+}
+
 void encode_truncate_header(msgpack_packer *pk, int count, bool cascade, bool restart_identity) {
     msgpack_pack_map(pk, 4);
     pack_cstring(pk, "op");

@@ -18,6 +18,11 @@ namespace livesync::extension::plugin {
 // columns: the published columns (attnum - FirstLowInvalidHeapAttributeNumber), nullptr for all.
 bool encode_change(msgpack_packer *pk, Relation relation, ReorderBufferChange *change, Bitmapset *columns);
 
+// {column: value} of every column of a whole row (a snapshot row: livesync.encode_row),
+// typed exactly as encode_change packs the row of an insert. The tuple holds no
+// on-disk TOAST pointers (a composite datum is flattened), so nothing is "unchanged".
+void encode_row(msgpack_packer *pk, TupleDesc desc, HeapTuple tuple);
+
 // {"op":"t","relations":[...],"cascade":..,"restart_identity":..}: packs everything
 // but the relations, which follow as `count` encode_relation_name() calls.
 void encode_truncate_header(msgpack_packer *pk, int count, bool cascade, bool restart_identity);

@@ -182,10 +182,22 @@ void pack_array(msgpack_packer *pk, Oid elem_type, Datum value) {
     pack_array_dim(pk, 0, ndim, ARR_DIMS(array), elems, nulls, &pos, elem_type);
 }
 
+// The built-in types packed natively are base types, never domains: no catalog lookup
+// for them (getBaseType is a syscache search per value: a snapshot packs millions).
+bool is_native_base_type(Oid typid) {
+    switch (typid) {
+        case BOOLOID: case INT2OID: case INT4OID: case INT8OID: case OIDOID: case FLOAT4OID: case FLOAT8OID:
+        case TEXTOID: case VARCHAROID: case BPCHAROID: case BYTEAOID: case NUMERICOID: case JSONOID:
+        case JSONBOID: case UUIDOID: case DATEOID: case TIMEOID: case TIMETZOID: case TIMESTAMPOID:
+        case TIMESTAMPTZOID: case INTERVALOID: return true;
+        default: return false;
+    }
+}
+
 }  // namespace
 
 void pack_value(msgpack_packer *pk, Oid typid, Datum value) {
-    Oid base = getBaseType(typid);  // domains travel as their base type
+    Oid base = is_native_base_type(typid) ? typid : getBaseType(typid);  // domains travel as their base type
     switch (base) {
         case BOOLOID: DatumGetBool(value) ? msgpack_pack_true(pk) : msgpack_pack_false(pk); return;
         case INT2OID: msgpack_pack_int64(pk, DatumGetInt16(value)); return;

@@ -87,11 +87,15 @@ Server::Server(ServerConfig config, stream::EventQueue &events, registry::Regist
               [this](stream::ReplayRequest r) {
                   if (replay_reader_) replay_reader_->request(r);
               },
-              std::min<size_t>(kReplayLowWaterBytes, config_.max_send_queue_bytes / 4)) {
+              std::min<size_t>(kReplayLowWaterBytes, config_.max_send_queue_bytes / 4)),
+      snapshots_(sessions_, live_, replay_, nullptr,
+                 std::min<size_t>(kReplayLowWaterBytes, config_.max_send_queue_bytes / 4)) {
     handler_.set_resumer(&replay_);
     replay_.on_config_change([this](session::Session &s, const stream::ConfigVersion &config) {
         counters_.subscriptions_revoked.fetch_add(handler_.end_lost_subscriptions(s, config.tables, config.rules));
     });
+    handler_.set_snapshots(&snapshots_);
+    snapshots_.set_counters(&counters_);
     // A quarter of the bound stays free for the entry being fanned out when the mark is
     // passed (livesync.batch_max_bytes, 1 MiB, is about 1.3 MiB of JSON frames).
     pacing_.high_water_bytes = config_.max_send_queue_bytes / 4 * 3;
@@ -114,6 +118,11 @@ void Server::set_security_hub(admin::SecurityHub *hub) {
 
 void Server::deliver_replay_page(stream::ReplayPage page) {
     replay_inbox_.push(std::move(page));
+    wake();
+}
+
+void Server::deliver_snapshot_event(snapshot::SnapshotEvent event) {
+    snapshot_inbox_.push(std::move(event));
     wake();
 }
 
@@ -173,6 +182,7 @@ void Server::on_sweep(lws_sorted_usec_list_t *sul) {
     server.gate_.sweep(server.sessions_, now_ms / 1000, now_ms);
     server.close_stalled_sessions(session::steady_now_ms());
     server.replay_.tick();
+    server.snapshots_.tick();
     lws_sul_schedule(server.context_, 0, &timer->sul, on_sweep, LWS_US_PER_SEC);
 }
 
@@ -271,6 +281,7 @@ void Server::drain_events() {
         replay_.on_page(page);
         page.entries.clear();
     }
+    for (snapshot::SnapshotEvent &event : snapshot_inbox_.take()) snapshots_.on_event(event);
     if (waiting_for_busy_sessions()) return;
     busy_since_ms_ = 0;
     lws_sul_cancel(&pace_timer_.sul);
@@ -281,6 +292,7 @@ void Server::drain_events() {
             counters_.subscriptions_revoked.fetch_add(handler_.end_lost_subscriptions());
         if (const auto *entry = std::get_if<stream::StreamBatch>(&event)) {
             const auto &txns = entry->batch.transactions;
+            for (const common::Transaction &txn : txns) snapshots_.record_commit(txn.xid, txn.lsn);
             int64_t commit_us = txns.empty() ? 0 : txns.back().commit_sec * 1000000 + txns.back().commit_nsec / 1000;
             record_fanout(counters_, entry->received_at, commit_us);
         }
@@ -517,6 +529,7 @@ int Server::on_sync(struct lws *wsi, int reason, void *user, void *in, size_t le
                 if (!busy_sessions_.empty()) wake();
             }
             replay_.on_drained(*s);
+            snapshots_.on_drained(*s);
             return 0;
         }
 

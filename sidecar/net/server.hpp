@@ -18,6 +18,7 @@
 #include "sidecar/registry/registry_writer.hpp"
 #include "sidecar/session/frame_handler.hpp"
 #include "sidecar/session/session_table.hpp"
+#include "sidecar/snapshot/snapshot_coordinator.hpp"
 #include "sidecar/stream/live_state.hpp"
 #include "sidecar/stream/replay.hpp"
 #include "sidecar/stream/batch_applier.hpp"
@@ -70,6 +71,10 @@ public:
     // Bans, client-id claims, kicks and the admin API (sidecar/admin); set before run().
     void set_security_hub(admin::SecurityHub *hub);
     void deliver_replay_page(stream::ReplayPage page);
+    // Snapshots: where queries go (set before run(); without one, subscribes with a
+    // snapshot are refused), and where their events come back (thread-safe).
+    void set_snapshot_reader(snapshot::SnapshotQueries *reader) { snapshots_.set_reader(reader); }
+    void deliver_snapshot_event(snapshot::SnapshotEvent event);
 
     // lws entry points (static trampolines find the Server through the context user).
     int on_http(struct lws *wsi, int reason, void *user, void *in, size_t len);
@@ -109,6 +114,8 @@ private:
     admin::SecurityHub *hub_ = nullptr;
     stream::ReplayInbox replay_inbox_;
     stream::ReplayCoordinator replay_;
+    snapshot::SnapshotInbox snapshot_inbox_;
+    snapshot::SnapshotCoordinator snapshots_;
     stream::Pacing pacing_;
     std::vector<uint64_t> busy_sessions_;  // serials (pacing_.busy)
     int64_t busy_since_ms_ = 0;

@@ -26,6 +26,11 @@ struct Counters {
     std::atomic<uint64_t> resume_config_missing{0};  // ... because no config version that old was kept
     std::atomic<uint64_t> live_gaps{0};             // gaps the live reader found in the stream
     std::atomic<uint64_t> live_resyncs{0};          // sessions told resync_required because of one
+    std::atomic<uint64_t> snapshot_queries{0};      // snapshot queries sent to Postgres (sidecar/snapshot)
+    std::atomic<uint64_t> snapshot_subscriptions{0};  // subscriptions that got their snapshot_end
+    std::atomic<uint64_t> snapshot_rows{0};         // snapshot rows queued to sessions
+    std::atomic<uint64_t> snapshot_failures{0};     // snapshot queries that failed (snapshot_failed)
+    std::atomic<uint64_t> snapshot_waits{0};        // snapshot requests told snapshot_waiting
     // Security (sidecar/auth): see docs/security.md.
     std::atomic<uint64_t> auth_failures{0};          // sessions closed 4401: missing/bad/expired token
     std::atomic<uint64_t> auth_refreshes{0};         // tokens refreshed on a live session

@@ -107,6 +107,14 @@ std::string render_metrics(const Counters &c, const Gauges &g) {
     for (const auto &[code, n] : c.errors_by_code.snapshot())
         sample(out, "livesync_errors_total{code=\"" + label_value(code) + "\"}", std::to_string(n));
     counter(out, "livesync_resumes_total", "sessions that resumed from last_lsn", c.resumes.load());
+    counter(out, "livesync_snapshot_queries_total", "snapshot queries sent to Postgres", c.snapshot_queries.load());
+    counter(out, "livesync_snapshot_subscriptions_total", "subscriptions that received their snapshot_end",
+            c.snapshot_subscriptions.load());
+    counter(out, "livesync_snapshot_rows_total", "snapshot rows queued to sessions", c.snapshot_rows.load());
+    counter(out, "livesync_snapshot_failures_total", "snapshot queries that failed (snapshot_failed)",
+            c.snapshot_failures.load());
+    counter(out, "livesync_snapshot_waits_total", "snapshot requests that waited for a query slot",
+            c.snapshot_waits.load());
     counter(out, "livesync_resyncs_total", "resumes answered with resync_required", c.resyncs_required.load());
     counter(out, "livesync_resume_config_missing_total",
             "resumes answered with resync_required because no config version that old was kept",

@@ -149,7 +149,7 @@ ClientFrame parse_subscribe(const rapidjson::Value &doc) {
             return bad_request("field \"channel\" must be a string of 1 to " + std::to_string(kMaxChannelLength) +
                                    " bytes without NUL",
                                sub.id);
-        for (const char *scope : {"filter", "columns"})
+        for (const char *scope : {"filter", "columns", "snapshot"})
             if (auto m = doc.FindMember(scope); m != doc.MemberEnd() && !m->value.IsNull())
                 return bad_request(std::string("a channel subscription takes no \"") + scope + "\"", sub.id);
         sub.channel = std::string(v.GetString(), v.GetStringLength());
@@ -161,6 +161,10 @@ ClientFrame parse_subscribe(const rapidjson::Value &doc) {
     if (!qualified) return bad_request("field \"table\" must be \"table\" or \"schema.table\"", sub.id);
     sub.table = std::move(*qualified);
     if (auto scope_error = parse_scope(doc, sub)) return *scope_error;
+    if (auto snap = doc.FindMember("snapshot"); snap != doc.MemberEnd() && !snap->value.IsNull()) {
+        if (!snap->value.IsBool()) return bad_request("field \"snapshot\" must be true or false", sub.id);
+        sub.snapshot = snap->value.GetBool();
+    }
     return sub;
 }
 

@@ -25,6 +25,9 @@ struct Subscribe {
     // filter tree (common/filter_tree.hpp, without claims) and a column list.
     std::optional<common::FilterNode> filter;
     std::optional<std::vector<std::string>> columns;
+    // "snapshot": true: first the rows the subscription may see now, then the
+    // transactions they do not contain (snapshot/, docs/protocol.md). Tables only.
+    bool snapshot = false;
 };
 
 struct Hello {

@@ -97,3 +97,23 @@ std::string encode_authenticated(int64_t expires_at) {
 }
 
 }  // namespace livesync::protocol
+
+namespace livesync::protocol {
+
+std::string encode_snapshot_end(std::string_view id, uint64_t lsn) {
+    std::string out = "{\"type\":\"snapshot_end\",\"id\":";
+    append_json_string(out, id);
+    out += ",\"lsn\":";
+    append_json_string(out, common::format_lsn(lsn));
+    out += '}';
+    return out;
+}
+
+std::string encode_snapshot_waiting(std::string_view id, uint64_t ahead) {
+    std::string out = "{\"type\":\"snapshot_waiting\",\"id\":";
+    append_json_string(out, id);
+    out += ",\"ahead\":" + std::to_string(ahead) + "}";
+    return out;
+}
+
+}  // namespace livesync::protocol

@@ -21,6 +21,12 @@ std::string encode_caught_up(uint64_t lsn);
 // {"type":"resync_required","lsn":..}: the stream no longer holds what the client missed;
 // it is live from lsn and must reload its state as of then.
 std::string encode_resync_required(uint64_t lsn);
+// {"type":"snapshot_end","id":..,"lsn":..}: every snapshot row of subscription id was
+// sent; lsn: the snapshot saw no transaction committed above it.
+std::string encode_snapshot_end(std::string_view id, uint64_t lsn);
+// {"type":"snapshot_waiting","id":..,"ahead":n}: the snapshot waits for a free query
+// slot (admission control); n snapshot queries are queued before it.
+std::string encode_snapshot_waiting(std::string_view id, uint64_t ahead);
 std::string encode_pong(const std::optional<std::string> &ref_json);
 std::string encode_error(std::string_view code, std::string_view message,
                          const std::optional<std::string> &id);

@@ -175,10 +175,17 @@ void FrameHandler::subscribe(Session &s, const protocol::Subscribe &sub, uint64_
     }
     std::shared_ptr<const sidecar::auth::SubscriptionScope> scope;
     if (!gate_.authorize_subscribe(s, sub, live_, &scope)) return;
+    if (sub.snapshot && (snapshots_ == nullptr || !snapshots_->snapshots_available())) {
+        s.send_text(protocol::encode_error("snapshot_unavailable",
+                                           "this sidecar reads no snapshots (start livesyncd with --postgres)",
+                                           sub.id));
+        return;
+    }
     s.add_subscription(sub.id, sub.table, live_after, std::move(scope));
     sessions_.index_table(s, sub.table);
     publish_record(s);
     s.send_text(protocol::encode_subscribed(sub.id, sub.table, live_after));
+    if (sub.snapshot) snapshots_->begin_snapshot(s, sub.id);
 }
 
 void FrameHandler::unsubscribe(Session &s, const protocol::Unsubscribe &unsub) {
@@ -191,6 +198,7 @@ void FrameHandler::unsubscribe(Session &s, const protocol::Unsubscribe &unsub) {
     if (!s.subs_by_table().count(*table)) sessions_.unindex_table(s, *table);
     publish_record(s);
     s.send_text(protocol::encode_unsubscribed(unsub.id));
+    if (snapshots_) snapshots_->subscriptions_changed(&s);
 }
 
 size_t FrameHandler::end_lost_subscriptions() {
@@ -270,6 +278,7 @@ void FrameHandler::on_closed(Session &s) {
         ops::info("client gone", {{"client_id", s.client_id()}, {"address", s.address()}});
     }
     sessions_.close(s);
+    if (snapshots_) snapshots_->subscriptions_changed(nullptr);
 }
 
 }  // namespace livesync::session

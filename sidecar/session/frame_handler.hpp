@@ -16,6 +16,7 @@
 #include "sidecar/registry/registry_writer.hpp"
 #include "sidecar/session/resumer.hpp"
 #include "sidecar/session/session_table.hpp"
+#include "sidecar/session/snapshot_starter.hpp"
 #include "sidecar/stream/live_state.hpp"
 
 namespace livesync::session {
@@ -36,6 +37,10 @@ public:
     // Where hello with last_lsn hands the session for replay (without one, such a hello
     // is refused with resume_unavailable).
     void set_resumer(Resumer *resumer) { resumer_ = resumer; }
+
+    // Where a subscribe with "snapshot": true goes; without one it is refused with
+    // snapshot_unavailable.
+    void set_snapshots(SnapshotStarter *snapshots) { snapshots_ = snapshots; }
 
     // Where hello sends its client-id ownership check; without one (unit tests of
     // other parts) every client id is taken as owned.
@@ -76,6 +81,7 @@ private:
     std::mt19937_64 rng_;
     sidecar::auth::Gatekeeper &gate_;
     Resumer *resumer_ = nullptr;
+    SnapshotStarter *snapshots_ = nullptr;
     sidecar::auth::OwnershipClaims *ownership_ = nullptr;
     std::unordered_map<uint64_t, protocol::Hello> pending_hellos_;  // session serial → hello being checked
 };

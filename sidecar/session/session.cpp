@@ -24,7 +24,11 @@ void Session::add_subscription(const std::string &id, const std::string &table, 
     auto &subs = subs_by_table_[table];
     auto at = std::lower_bound(subs.begin(), subs.end(), id,
                                [](const SubscriptionEntry &e, const std::string &k) { return e.id < k; });
-    subs.insert(at, SubscriptionEntry{id, live_after, std::move(scope)});
+    SubscriptionEntry entry;
+    entry.id = id;
+    entry.live_after = live_after;
+    entry.scope = std::move(scope);
+    subs.insert(at, std::move(entry));
 }
 
 std::optional<std::string> Session::remove_subscription(const std::string &id) {
@@ -40,8 +44,61 @@ std::optional<std::string> Session::remove_subscription(const std::string &id) {
 }
 
 void Session::set_live_after_all(uint64_t lsn) {
+    // A subscription still sending its snapshot keeps its place: it goes live from its own
+    // snapshot. The others restart from lsn, unfiltered.
     for (auto &[table, subs] : subs_by_table_)
-        for (SubscriptionEntry &e : subs) e.live_after = lsn;
+        for (SubscriptionEntry &e : subs) {
+            if (e.snapshot != SubscriptionEntry::Snapshot::None) continue;
+            e.live_after = lsn;
+            e.cut.reset();
+            e.skip_through = common::StreamId{};
+        }
+}
+
+SubscriptionEntry *Session::find_subscription(const std::string &id) {
+    auto it = table_of_.find(id);
+    if (it == table_of_.end()) return nullptr;
+    for (SubscriptionEntry &e : subs_by_table_[it->second])
+        if (e.id == id) return &e;
+    return nullptr;
+}
+
+const SubsByTable &Session::subs_for(const common::Transaction &txn, common::StreamId entry,
+                                     SubsByTable &scratch) const {
+    if (!snapshot_filters_) return subs_by_table_;
+    scratch.clear();
+    for (const auto &[table, subs] : subs_by_table_) {
+        std::vector<SubscriptionEntry> kept;
+        for (const SubscriptionEntry &e : subs) {
+            if (e.snapshot != SubscriptionEntry::Snapshot::None) continue;
+            if (entry <= e.skip_through) continue;
+            if (e.cut && txn.lsn <= e.cut->wal_bound && e.cut->contains(txn.xid)) continue;
+            kept.push_back(e);
+        }
+        if (!kept.empty()) scratch.emplace(table, std::move(kept));
+    }
+    return scratch;
+}
+
+bool Session::has_snapshot(SubscriptionEntry::Snapshot state) const {
+    if (!snapshot_filters_) return false;
+    for (const auto &[table, subs] : subs_by_table_)
+        for (const SubscriptionEntry &e : subs)
+            if (e.snapshot == state) return true;
+    return false;
+}
+
+void Session::refresh_snapshot_filters(uint64_t position, common::StreamId through) {
+    if (!snapshot_filters_) return;
+    bool any = false;
+    for (auto &[table, subs] : subs_by_table_)
+        for (SubscriptionEntry &e : subs) {
+            if (e.cut && e.cut->wal_bound < position) e.cut.reset();
+            if (e.skip_through <= through) e.skip_through = common::StreamId{};
+            any = any || e.snapshot != SubscriptionEntry::Snapshot::None || e.cut ||
+                  !(e.skip_through == common::StreamId{});
+        }
+    snapshot_filters_ = any;
 }
 
 std::vector<std::string> Session::subscribed_tables() const {

@@ -12,12 +12,14 @@
 #include <string_view>
 #include <vector>
 
+#include "common/change_batch.hpp"
 #include "common/lsn.hpp"
 #include "sidecar/auth/access.hpp"
 #include "sidecar/auth/identity.hpp"
 #include "sidecar/net/frame.hpp"
 #include "sidecar/protocol/encoding.hpp"
 #include "sidecar/session/send_queue.hpp"
+#include "sidecar/snapshot/xid_snapshot.hpp"
 
 struct lws;
 
@@ -32,6 +34,22 @@ struct SubscriptionEntry {
     // The client's own filter and columns (auth/access.hpp); nullptr: the whole view
     // its role's rule allows.
     std::shared_ptr<const sidecar::auth::SubscriptionScope> scope;
+
+    // A subscription made with "snapshot": true (snapshot/snapshot_coordinator.hpp).
+    // Rows: its snapshot rows are being sent; nothing of the stream reaches it, and the
+    // session's stream frames wait (its replay cursor holds it). Ready: snapshot_end was
+    // queued; it becomes live (live_after = start_after) when the session's replay is
+    // rewound to start_after. None: an ordinary subscription.
+    enum class Snapshot : char { None, Rows, Ready };
+    Snapshot snapshot = Snapshot::None;
+    uint64_t snapshot_start_after = 0;
+    uint64_t snapshot_job = 0;  // Rows: the query sending them (a re-made subscription of the same id has another)
+    // After its snapshot: transactions the snapshot rows already contain (by xid) are not
+    // sent to it; dropped once the stream passed cut->wal_bound.
+    std::shared_ptr<const snapshot::SnapshotCut> cut;
+    // Stream entries up to here already reached this subscription: set on the others when
+    // the session's replay is rewound for a snapshot subscription.
+    common::StreamId skip_through;
 };
 
 // Qualified table → its subscriptions, sorted by id. std::map keeps the order stable so
@@ -104,6 +122,20 @@ public:
     std::vector<std::string> subscribed_tables() const;
     // After resync_required: every subscription is live from lsn.
     void set_live_after_all(uint64_t lsn);
+    SubscriptionEntry *find_subscription(const std::string &id);
+
+    // The subscriptions a stream transaction of entry `entry` may reach: all of them, or
+    // (while snapshot subscriptions are in progress or filtered) a copy in `scratch`
+    // without those still sending rows, those whose snapshot contains the transaction and
+    // those the entry already reached.
+    const SubsByTable &subs_for(const common::Transaction &txn, common::StreamId entry, SubsByTable &scratch) const;
+    // Whether any subscription is still sending snapshot rows / is ready to go live.
+    bool has_snapshot(SubscriptionEntry::Snapshot state) const;
+    // Recomputes whether subs_for needs to filter, dropping cuts the stream has passed
+    // (every transaction up to `position` was applied) and skip marks at or below `through`.
+    void refresh_snapshot_filters(uint64_t position, common::StreamId through);
+    bool snapshot_filters() const { return snapshot_filters_; }
+    void set_snapshot_filters() { snapshot_filters_ = true; }
 
     // Resume state; and the last stream entry the replay sent, which live fan-out skips
     // up to (entries at or below it went out through the replay).
@@ -172,6 +204,7 @@ private:
     std::optional<CloseRequest> close_;
     std::function<void()> wake_;
     protocol::Encoding encoding_ = protocol::Encoding::Json;
+    bool snapshot_filters_ = false;  // some subscription has a snapshot state, cut or skip mark
 };
 
 }  // namespace livesync::session

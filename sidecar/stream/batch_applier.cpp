@@ -1,6 +1,7 @@
 #include "sidecar/stream/batch_applier.hpp"
 
 #include <algorithm>
+#include <deque>
 
 #include "sidecar/ops/log.hpp"
 #include "sidecar/stream/fanout.hpp"
@@ -61,8 +62,9 @@ void track_split(session::Session &s, const common::Transaction &txn, bool got_f
 }  // namespace
 
 void deliver_to(const common::Transaction &txn, const ConfigVersion &config, session::Session &s,
-                ops::Counters &counters) {
-    std::vector<FanoutTarget> targets{FanoutTarget{0, &s.subs_by_table(), s.identity(), s.encoding()}};
+                ops::Counters &counters, common::StreamId entry) {
+    session::SubsByTable scratch;
+    std::vector<FanoutTarget> targets{FanoutTarget{0, &s.subs_for(txn, entry, scratch), s.identity(), s.encoding()}};
     bool got_frame = false;
     for (const PlannedFrame &planned : plan_fanout(txn, targets, config.tables, config.rules)) {
         counters.frames_built.fetch_add(1);
@@ -96,9 +98,13 @@ void fan_out(const common::Transaction &txn, const LiveState &live, session::Ses
 
     std::vector<FanoutTarget> targets;
     targets.reserve(candidates.size());
-    for (size_t i = 0; i < candidates.size(); ++i)
-        targets.push_back(FanoutTarget{i, &candidates[i]->subs_by_table(), candidates[i]->identity(),
-                                       candidates[i]->encoding()});
+    // Subscriptions in a snapshot see a filtered copy (session.hpp, subs_for).
+    std::deque<session::SubsByTable> scratch;
+    for (size_t i = 0; i < candidates.size(); ++i) {
+        const session::SubsByTable *subs = &candidates[i]->subs_by_table();
+        if (candidates[i]->snapshot_filters()) subs = &candidates[i]->subs_for(txn, entry, scratch.emplace_back());
+        targets.push_back(FanoutTarget{i, subs, candidates[i]->identity(), candidates[i]->encoding()});
+    }
 
     std::vector<bool> got_frame(split ? candidates.size() : 0, false);
     for (const PlannedFrame &planned : plan_fanout(txn, targets, live)) {

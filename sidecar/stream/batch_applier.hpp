@@ -43,7 +43,8 @@ void fan_out(const common::Transaction &txn, const LiveState &live, session::Ses
 // Authorized like fan-out, by `config`: the version in force at txn's commit
 // (live.history.at()), so a replayed transaction reaches the session exactly as it
 // did the sessions that were live at the time.
+// `entry`: the stream entry it came from (the session's subscriptions skip what they had).
 void deliver_to(const common::Transaction &txn, const ConfigVersion &config, session::Session &s,
-                ops::Counters &counters);
+                ops::Counters &counters, common::StreamId entry = common::StreamId{UINT64_MAX, UINT64_MAX});
 
 }  // namespace livesync::stream

@@ -3,6 +3,7 @@
 #include "common/lsn.hpp"
 #include "sidecar/ops/log.hpp"
 #include "sidecar/protocol/server_frame.hpp"
+#include "sidecar/snapshot/snapshot_coordinator.hpp"
 #include "sidecar/stream/batch_applier.hpp"
 #include "sidecar/stream/resync.hpp"
 #include "sidecar/stream/stream_entry.hpp"
@@ -46,6 +47,11 @@ void ReplayCoordinator::begin_catch_up(session::Session &s, common::StreamId thr
 void ReplayCoordinator::advance(session::Session &s) {
     s.replay.waiting_for_drain = false;
     if (!s.replay.active || s.replay.page_outstanding || s.close_request()) return;
+    if (s.snapshot_filters()) {
+        // Held while a subscription sends its snapshot rows; rewound for those that ended.
+        if (s.has_snapshot(session::SubscriptionEntry::Snapshot::Rows)) return;
+        snapshot::snapshot_rewind(s);
+    }
     if (live_.last_id <= s.replay.through) {
         // Everything live fan-out applied so far went out through the replay; what it
         // applies next and the replay already sent is skipped by live_skip_through.
@@ -146,7 +152,7 @@ void ReplayCoordinator::on_page(ReplayPage &page) {
                 resync(*s);
                 return;
             }
-            deliver_to(txn, *config, *s, counters_);
+            deliver_to(txn, *config, *s, counters_, entry.id);
             if (on_config_ && changes_config(txn)) on_config_(*s, *config);
         }
         // Freed at once: several pages may be handled in one wake-up, and a decoded

@@ -44,6 +44,9 @@ public:
     void on_config_change(std::function<void(session::Session &, const ConfigVersion &)> check) {
         on_config_ = std::move(check);
     }
+    // Lets s's replay go on after a snapshot subscription of it ended its rows
+    // (snapshot/snapshot_coordinator.hpp): no-op unless s is replaying.
+    void resume_paging(session::Session &s) { advance(s); }
     // A page from the reader (lws thread).
     void on_page(ReplayPage &page);
     // Call when s's send queue shrank (after a write).

@@ -330,17 +330,21 @@ class RawWebSocket:
         return out
 
     def frame(self):
-        """The next frame: a parsed JSON text frame, or {"type": "close", "code": N}."""
-        b0, b1 = self._read(2)
-        n = b1 & 0x7F
-        if n == 126:
-            n = struct.unpack(">H", self._read(2))[0]
-        elif n == 127:
-            n = struct.unpack(">Q", self._read(8))[0]
-        payload = self._read(n)
-        if b0 & 0x0F == 8:
-            return {"type": "close", "code": struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else 1005}
-        return json.loads(payload)
+        """The next frame: a parsed JSON text frame (fragments joined), or {"type": "close", "code": N}."""
+        message = b""
+        while True:
+            b0, b1 = self._read(2)
+            n = b1 & 0x7F
+            if n == 126:
+                n = struct.unpack(">H", self._read(2))[0]
+            elif n == 127:
+                n = struct.unpack(">Q", self._read(8))[0]
+            payload = self._read(n)
+            if b0 & 0x0F == 8:
+                return {"type": "close", "code": struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else 1005}
+            message += payload
+            if b0 & 0x80:
+                return json.loads(message)
 
     def hello(self, client_id):
         """Says hello; the first frame back (welcome, or the close that refused it)."""
@@ -370,8 +374,10 @@ class Stack:
     # clients; tests about authentication pass their own key options instead.
     # before_sidecar: called after Redis and Postgres are up and before livesyncd starts
     # (the demo waits there for livesyncd's build, which runs while the servers start).
+    # snapshot_role: livesyncd reads subscription snapshots as this Postgres login role
+    # (--postgres); the test creates the role and its grants.
     def __init__(self, pg_settings=None, sidecar_args=("--allow-anonymous",), keep=False, redis_password=None,
-                 before_sidecar=None):
+                 before_sidecar=None, snapshot_role=None):
         self.before_sidecar = before_sidecar
         self.workdir = tempfile.mkdtemp(prefix="livesync-")
         os.chmod(self.workdir, 0o755)
@@ -380,7 +386,10 @@ class Stack:
         settings.update(pg_settings or {})
         self.pg = Postgres(self.workdir, settings)
         self.sidecar = None
-        self.sidecar_args = sidecar_args
+        self.sidecar_args = tuple(sidecar_args)
+        if snapshot_role:
+            self.sidecar_args += ("--postgres", f"host=127.0.0.1 port={self.pg.port} user={snapshot_role} "
+                                                "dbname=postgres")
         self.keep = keep
 
     def __enter__(self):

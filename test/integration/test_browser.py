@@ -4,7 +4,9 @@ that subscribes with the livesync-client package -- installed from its npm tarba
 scratch app (js_package.py), resolved by an import map as a bundler would -- over
 livesync.v1.msgpack, receives the changes this test commits,
 survives a livesyncd restart on the same port and resumes without a gap or a duplicate.
-The page reports every event with POST /report to the test's own http.server."""
+A second page (browser/table.html) keeps a live collection (LiveSync.table) that resets
+and reloads from a snapshot by itself on resync_required and ends equal to SELECT.
+The pages report every event with POST /report to the test's own http.server."""
 import json
 import os
 import shutil
@@ -28,8 +30,8 @@ PAGE = os.path.join(HERE, "browser", "index.html")
 
 def file_of(path):
     """The page, or a module under the scratch app's node_modules (nothing else)."""
-    if path == "/index.html":
-        return PAGE, "text/html; charset=utf-8"
+    if path in ("/index.html", "/table.html"):
+        return os.path.join(HERE, "browser", path.lstrip("/")), "text/html; charset=utf-8"
     if path.startswith("/node_modules/") and ".." not in path and path.endswith((".js", ".mjs")):
         return os.path.join(js_package.scratch_app(), path.lstrip("/")), "text/javascript; charset=utf-8"
     return None, None
@@ -152,6 +154,50 @@ class Browser(unittest.TestCase):
                 self.assertIn("resuming", statuses, statuses)
                 self.assertEqual(page.of_kind("resync"), [])
                 self.assertEqual(page.of_kind("page_error"), [])
+            except BaseException:
+                print("page events:", json.dumps(page.events)[-4000:], file=sys.stderr)
+                raise
+            finally:
+                stop_chromium(chromium)
+                page.stop()
+                shutil.rmtree(profile, ignore_errors=True)
+
+
+@unittest.skipUnless(shutil.which("chromium"), "chromium is not installed (scripts/install-deps.sh)")
+class BrowserTable(unittest.TestCase):
+    def test_live_collection_reloads_by_itself_and_equals_select(self):
+        js_package.scratch_app()
+        with harness.Stack(snapshot_role="livesync_reader") as stack:
+            stack.wait_replicator()
+            pg = stack.pg
+            pg.psql("CREATE ROLE livesync_reader LOGIN")
+            pg.psql("CREATE TABLE items (id int PRIMARY KEY, k int NOT NULL, note text)")
+            pg.psql("INSERT INTO items SELECT g, g, 'row ' || g FROM generate_series(1, 500) g")
+            pg.psql("SELECT livesync.publish('items'), livesync.grant('anonymous', 'items')")
+            pg.psql("GRANT USAGE ON SCHEMA livesync TO livesync_reader")
+            pg.psql("GRANT SELECT ON items TO livesync_reader")
+            stack.wait_published("public.items")
+            page = PageServer()
+            profile = tempfile.mkdtemp(prefix="livesync-chromium-")
+            chromium = start_chromium(f"http://127.0.0.1:{page.port}/table.html?ws={stack.sidecar.url}", profile)
+            try:
+                # Its first snapshot ends, the resume finds the gap: reset, then a fresh one.
+                def reloaded():
+                    with page.lock:
+                        kinds = [e["kind"] for e in page.events]
+                    return "reset" in kinds and "ready" in kinds[kinds.index("reset"):]
+                harness.wait_until(reloaded, 60, "the collection to reset and reload")
+                self.assertEqual(page.of_kind("ready")[-1]["size"], 500)
+                pg.psql("UPDATE items SET k = -k WHERE id <= 10")
+                pg.psql("DELETE FROM items WHERE id BETWEEN 20 AND 29")
+                pg.psql("INSERT INTO items VALUES (1000, 1000, 'new'), (0, 0, 'end')")
+                harness.wait_until(lambda: page.of_kind("final"), 30, "the collection to hold the last commit")
+                expected = json.loads(pg.psql("SELECT json_agg(json_build_object('id', id, 'k', k, 'note', note) "
+                                              "ORDER BY id) FROM items"))
+                self.assertEqual(page.of_kind("final")[0]["rows"], expected)
+                self.assertEqual(len(page.of_kind("resync")), 1)
+                self.assertEqual(page.of_kind("page_error"), [])
+                self.assertEqual(page.of_kind("error"), [])
             except BaseException:
                 print("page events:", json.dumps(page.events)[-4000:], file=sys.stderr)
                 raise

@@ -1,0 +1,27 @@
+// The "snapshot_rows" frame, in either encoding: {"type":"snapshot_rows","id":..,
+// "rows":[{column: value, ...}, ...]}, each row's values typed exactly as in a
+// "changes" frame (msgpack: the same ext codes, bin, timestamps).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/change_batch.hpp"
+#include "sidecar/net/frame.hpp"
+#include "sidecar/protocol/encoding.hpp"
+
+namespace livesync::protocol {
+
+// The rows part of a frame, encoded once and shared by every subscription with the same
+// view and encoding; frames for each subscription id are built around it.
+struct SnapshotRowsBody {
+    Encoding encoding = Encoding::Json;
+    std::string bytes;  // JSON: row objects joined by ','; msgpack: the row maps
+    uint32_t rows = 0;
+    void add(const std::vector<common::Column> &row);
+};
+
+net::Frame encode_snapshot_rows(std::string_view id, const SnapshotRowsBody &body);
+
+}  // namespace livesync::protocol

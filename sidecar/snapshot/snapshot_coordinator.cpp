@@ -1,0 +1,364 @@
+#include "sidecar/snapshot/snapshot_coordinator.hpp"
+
+#include <algorithm>
+
+#include "sidecar/auth/access.hpp"
+#include "sidecar/ops/log.hpp"
+#include "sidecar/protocol/server_frame.hpp"
+#include "sidecar/protocol/snapshot_frame.hpp"
+#include "sidecar/stream/continuity.hpp"
+#include "sidecar/stream/replay.hpp"
+
+namespace livesync::snapshot {
+
+using Entry = session::SubscriptionEntry;
+
+void snapshot_rewind(session::Session &s) {
+    if (!s.has_snapshot(Entry::Snapshot::Ready)) return;
+    common::StreamId through = s.replay.through;
+    std::vector<std::string> ids;
+    for (const auto &[table, subs] : s.subs_by_table())
+        for (const Entry &e : subs) ids.push_back(e.id);
+    uint64_t start = UINT64_MAX;
+    for (const std::string &id : ids) {
+        Entry *e = s.find_subscription(id);
+        if (e->snapshot == Entry::Snapshot::None) {
+            // It has every entry up to `through`: from the rewound position it gets only
+            // what follows.
+            if (e->skip_through < through) e->skip_through = through;
+        } else if (e->snapshot == Entry::Snapshot::Ready) {
+            e->snapshot = Entry::Snapshot::None;
+            e->live_after = e->snapshot_start_after;
+            start = std::min(start, e->snapshot_start_after);
+        }
+    }
+    common::StreamId rewound{start, stream::kWholeTransaction};
+    if (rewound < through) s.replay.through = rewound;
+    s.set_snapshot_filters();
+}
+
+SnapshotCoordinator::SnapshotCoordinator(session::SessionTable &sessions, const stream::LiveState &live,
+                                         stream::ReplayCoordinator &replay, SnapshotQueries *reader,
+                                         size_t low_water_bytes)
+    : sessions_(sessions), live_(live), replay_(replay), reader_(reader), low_water_bytes_(low_water_bytes) {}
+
+void SnapshotCoordinator::hold(session::Session &s) {
+    if (s.replay.active) return;
+    // Live fan-out skips a session whose replay is active; the replay (which pages only
+    // once no subscription sends rows) carries it from here.
+    s.replay = session::ReplayCursor{};
+    s.replay.active = true;
+    s.replay.announce = false;
+    s.replay.through = live_.last_id;
+}
+
+void SnapshotCoordinator::resume(session::Session &s) {
+    hold(s);
+    replay_.resume_paging(s);
+}
+
+void SnapshotCoordinator::begin_snapshot(session::Session &s, const std::string &id) {
+    Entry *entry = s.find_subscription(id);
+    if (entry == nullptr) return;
+    entry->snapshot = Entry::Snapshot::Rows;
+    s.set_snapshot_filters();
+    hold(s);
+
+    std::string table;
+    for (const auto &[t, subs] : s.subs_by_table())
+        for (const Entry &e : subs)
+            if (e.id == id) table = t;
+    const sidecar::auth::TableScope *scope = live_.tables.scope(table);
+    const sidecar::auth::Identity *identity = s.identity();
+    std::optional<std::string> tenant;
+    if (scope && scope->tenant_column && identity && identity->tenant) tenant = identity->tenant;
+    // One query per table and tenant while none of its rows were handled yet: each
+    // subscriber's own view (rule, claims, filter, columns) is applied to its rows here.
+    std::string key = table + '\0' + (tenant ? "t" + *tenant : std::string("-"));
+    for (auto &[job_id, job] : jobs_) {
+        if (job.share_key == key && !job.rows_seen) {
+            entry->snapshot_job = job_id;
+            bool listed = std::any_of(job.subscribers.begin(), job.subscribers.end(), [&](const Subscriber &sub) {
+                return sub.serial == s.serial() && sub.id == id;  // the same id made again
+            });
+            if (!listed) job.subscribers.push_back(Subscriber{s.serial(), id});
+            if (!job.submitted) {
+                count(&ops::Counters::snapshot_waits);
+                s.send_text(protocol::encode_snapshot_waiting(
+                    id, static_cast<uint64_t>(std::find(queued_.begin(), queued_.end(), job_id) - queued_.begin())));
+            }
+            return;
+        }
+    }
+    Job job;
+    job.id = next_job_++;
+    entry->snapshot_job = job.id;
+    job.table = table;
+    job.share_key = std::move(key);
+    job.tenant = tenant;
+    job.subscribers.push_back(Subscriber{s.serial(), id});
+    uint64_t job_id = job.id;
+    jobs_.emplace(job_id, std::move(job));
+    queued_.push_back(job_id);
+    admit();
+    if (!jobs_.at(job_id).submitted) {
+        count(&ops::Counters::snapshot_waits);
+        s.send_text(protocol::encode_snapshot_waiting(id, static_cast<uint64_t>(queued_.size() - 1)));
+    }
+}
+
+void SnapshotCoordinator::admit() {
+    while (!queued_.empty() && running_ < reader_->max_queries()) {
+        auto it = jobs_.find(queued_.front());
+        queued_.pop_front();
+        if (it == jobs_.end()) continue;
+        submit(it->second);
+    }
+}
+
+void SnapshotCoordinator::submit(Job &job) {
+    SnapshotQuery q;
+    q.job = job.id;
+    auto dot = job.table.find('.');
+    q.schema = job.table.substr(0, dot);
+    q.table = job.table.substr(dot + 1);
+    if (const sidecar::auth::TableScope *scope = live_.tables.scope(job.table)) {
+        q.columns = scope->columns;
+        if (job.tenant) {
+            q.tenant_column = scope->tenant_column;
+            q.tenant = job.tenant;
+        }
+    }
+    job.submitted = true;
+    ++running_;
+    count(&ops::Counters::snapshot_queries);
+    reader_->submit(std::move(q));
+}
+
+session::SubscriptionEntry *SnapshotCoordinator::waiting_entry(const Subscriber &sub, uint64_t job,
+                                                               session::Session **out) const {
+    session::Session *s = sessions_.find_serial(sub.serial);
+    if (s == nullptr || s->close_request()) return nullptr;
+    Entry *e = s->find_subscription(sub.id);
+    if (e == nullptr || e->snapshot != Entry::Snapshot::Rows || e->snapshot_job != job) return nullptr;
+    *out = s;
+    return e;
+}
+
+void SnapshotCoordinator::drop_gone(Job &job) {
+    job.subscribers.erase(std::remove_if(job.subscribers.begin(), job.subscribers.end(),
+                                         [&](const Subscriber &sub) {
+                                             session::Session *s = nullptr;
+                                             return waiting_entry(sub, job.id, &s) == nullptr;
+                                         }),
+                          job.subscribers.end());
+}
+
+void SnapshotCoordinator::release(uint64_t job_id) {
+    auto it = jobs_.find(job_id);
+    if (it == jobs_.end()) return;
+    if (it->second.submitted) --running_;
+    else queued_.erase(std::remove(queued_.begin(), queued_.end(), job_id), queued_.end());
+    jobs_.erase(it);
+    admit();
+}
+
+void SnapshotCoordinator::on_event(SnapshotEvent &event) {
+    auto it = jobs_.find(event.job);
+    if (it == jobs_.end()) return;  // cancelled
+    Job &job = it->second;
+    drop_gone(job);
+    switch (event.kind) {
+        case SnapshotEvent::Kind::Started: {
+            std::string error;
+            auto xids = XidSnapshot::parse(event.snapshot_text, &error);
+            if (!xids) {
+                fail(job, error);
+                return;
+            }
+            job.cut = std::make_shared<const SnapshotCut>(SnapshotCut{std::move(*xids), event.wal_bound});
+            break;
+        }
+        case SnapshotEvent::Kind::Rows:
+            job.rows_seen = true;
+            job.rows += event.rows.size();
+            send_rows(job, event.rows);
+            break;
+        case SnapshotEvent::Kind::End: finish(job); return;
+        case SnapshotEvent::Kind::Failed: fail(job, event.error); return;
+    }
+    if (job.subscribers.empty()) {
+        reader_->cancel(job.id);
+        release(job.id);
+        return;
+    }
+    if (event.kind == SnapshotEvent::Kind::Rows) maybe_more(job);
+}
+
+void SnapshotCoordinator::send_rows(Job &job, std::vector<std::string> &rows) {
+    // Decoded once, judged once per distinct view, encoded once per view and encoding.
+    // Only op and values matter to classify() and to the rows sent (no schema or table).
+    std::vector<common::Change> changes(rows.size());
+    for (size_t i = 0; i < rows.size(); ++i) {
+        std::string error;
+        auto row = common::decode_row(rows[i], &error);
+        std::string().swap(rows[i]);
+        if (!row) {
+            ops::error("bad snapshot row: skipped", {{"table", job.table}, {"error", error}});
+            continue;
+        }
+        changes[i].op = common::Op::Insert;
+        changes[i].new_values = std::move(*row);
+    }
+    struct Audience {
+        sidecar::auth::Viewer viewer;
+        std::optional<std::vector<std::string>> visible;
+        protocol::Encoding encoding;
+        std::vector<std::pair<session::Session *, const std::string *>> targets;
+    };
+    std::map<std::string, Audience> audiences;
+    for (const Subscriber &sub : job.subscribers) {
+        session::Session *s = nullptr;
+        Entry *e = waiting_entry(sub, job.id, &s);
+        if (e == nullptr) continue;
+        sidecar::auth::Viewer v;
+        v.table = live_.tables.scope(job.table);
+        v.identity = s->identity();
+        v.rule = v.identity ? live_.rules.find(v.identity->role, job.table) : nullptr;
+        v.scope = e->scope.get();
+        std::string key = std::string(1, static_cast<char>(s->encoding())) + sidecar::auth::viewer_key(v);
+        auto [at, added] = audiences.try_emplace(key);
+        if (added) {
+            at->second.viewer = v;
+            at->second.visible = sidecar::auth::visible_columns(v);
+            at->second.encoding = s->encoding();
+        }
+        at->second.targets.emplace_back(s, &sub.id);
+    }
+    for (auto &[key, audience] : audiences) {
+        const sidecar::auth::Viewer &v = audience.viewer;
+        // Default deny: without a table scope, rule or identity nothing is shown (the
+        // subscription is ended by the config change that took its access away).
+        if (!v.table || !v.rule || !v.identity) continue;
+        protocol::SnapshotRowsBody body;
+        body.encoding = audience.encoding;
+        body.bytes.reserve(kFrameBytes + (64u << 10));
+        auto flush = [&] {
+            if (body.rows == 0) return;
+            for (auto &[s, id] : audience.targets) s->send(protocol::encode_snapshot_rows(*id, body));
+            count(&ops::Counters::snapshot_rows, uint64_t{body.rows} * audience.targets.size());
+            body.bytes.clear();
+            body.rows = 0;
+        };
+        for (const common::Change &c : changes) {
+            if (c.op != common::Op::Insert || c.new_values.empty()) continue;
+            if (sidecar::auth::classify(c, v, audience.visible) != sidecar::auth::Shown::Insert) continue;
+            // Every column visible: the row as it is (project() would copy it unchanged).
+            if (audience.visible) body.add(sidecar::auth::project(c, sidecar::auth::Shown::Insert, audience.visible).new_values);
+            else body.add(c.new_values);
+            if (body.bytes.size() >= kFrameBytes) flush();
+        }
+        flush();
+    }
+}
+
+void SnapshotCoordinator::maybe_more(Job &job) {
+    for (const Subscriber &sub : job.subscribers) {
+        session::Session *s = sessions_.find_serial(sub.serial);
+        if (s && !s->close_request() && s->queue().bytes() >= low_water_bytes_) {
+            job.waiting_for_drain = true;
+            return;
+        }
+    }
+    job.waiting_for_drain = false;
+    reader_->more(job.id);
+}
+
+void SnapshotCoordinator::on_drained(session::Session &s) {
+    if (jobs_.empty() || s.queue().bytes() >= low_water_bytes_) return;
+    for (auto &[id, job] : jobs_) {
+        if (!job.waiting_for_drain) continue;
+        for (const Subscriber &sub : job.subscribers)
+            if (sub.serial == s.serial()) {
+                maybe_more(job);
+                break;
+            }
+    }
+}
+
+void SnapshotCoordinator::finish(Job &job) {
+    for (const Subscriber &sub : job.subscribers) {
+        session::Session *s = nullptr;
+        Entry *e = waiting_entry(sub, job.id, &s);
+        if (e == nullptr || !job.cut) continue;
+        e->snapshot = Entry::Snapshot::Ready;
+        e->cut = job.cut;
+        // live_after is still the subscribe position.
+        e->snapshot_start_after = recent_.start_after(e->live_after, *job.cut);
+        s->send_text(protocol::encode_snapshot_end(sub.id, job.cut->wal_bound));
+        resume(*s);
+        ++job.served;
+        count(&ops::Counters::snapshot_subscriptions);
+    }
+    // One line per query, not per client: how much sharing and pacing did.
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - job.started);
+    ops::info("snapshot sent", {{"table", job.table},
+                                {"rows", job.rows},
+                                {"subscribers", static_cast<uint64_t>(job.served)},
+                                {"ms", static_cast<uint64_t>(ms.count())}});
+    release(job.id);
+}
+
+void SnapshotCoordinator::fail(Job &job, const std::string &error) {
+    ops::warn("snapshot failed", {{"table", job.table}, {"error", error}});
+    count(&ops::Counters::snapshot_failures);
+    for (const Subscriber &sub : job.subscribers) {
+        session::Session *s = nullptr;
+        Entry *e = waiting_entry(sub, job.id, &s);
+        if (e == nullptr) continue;
+        // The subscription is gone, nothing else of the session: the client may subscribe
+        // again with the same id.
+        auto table = s->remove_subscription(sub.id);
+        if (table && !s->subs_by_table().count(*table)) sessions_.unindex_table(*s, *table);
+        s->send_text(protocol::encode_error("snapshot_failed",
+                                            "cannot read the snapshot: " + error + "; subscribe again to retry",
+                                            sub.id));
+        resume(*s);
+    }
+    release(job.id);
+}
+
+void SnapshotCoordinator::cancel_abandoned() {
+    std::vector<uint64_t> abandoned;
+    for (auto &[id, job] : jobs_) {
+        drop_gone(job);
+        if (job.subscribers.empty()) abandoned.push_back(id);
+    }
+    for (uint64_t id : abandoned) {
+        if (jobs_.at(id).submitted && reader_) reader_->cancel(id);
+        release(id);
+    }
+}
+
+void SnapshotCoordinator::subscriptions_changed(session::Session *s) {
+    if (!jobs_.empty()) cancel_abandoned();
+    if (s && s->replay.active && !s->has_snapshot(Entry::Snapshot::Rows)) replay_.resume_paging(*s);
+}
+
+void SnapshotCoordinator::tick() {
+    cancel_abandoned();
+    sessions_.for_each([&](session::Session &s) {
+        if (!s.snapshot_filters()) return;
+        uint64_t position = s.replay.active ? s.replay.through.lsn : live_.position;
+        common::StreamId through = s.replay.active ? s.replay.through : live_.last_id;
+        s.refresh_snapshot_filters(position, through);
+        // A Ready subscription whose session stopped replaying (resync_required) still goes
+        // live through its rewind.
+        if (!s.replay.active && s.has_snapshot(Entry::Snapshot::Ready)) resume(s);
+        // An ended snapshot subscription no longer holds the session.
+        if (s.replay.active && !s.replay.page_outstanding && !s.has_snapshot(Entry::Snapshot::Rows))
+            replay_.resume_paging(s);
+    });
+}
+
+}  // namespace livesync::snapshot

@@ -1,0 +1,150 @@
+// The lws-thread side of snapshots. A subscribe with "snapshot": true makes the
+// subscription's entry `Rows` and holds the session's stream frames (its replay cursor is
+// active and does not page while any of its subscriptions sends rows), so the client sees
+// subscribed, snapshot_rows..., snapshot_end, then stream frames in commit order. The
+// rows come from a SnapshotReader query; each is judged with auth::classify() as an
+// insert of that row (the one rule evaluator), cut to the visible columns and encoded
+// once per view and encoding. The next page is read only when every session of the query
+// drained below the low-water mark, so memory does not grow with the table.
+//
+// At snapshot_end the subscription becomes `Ready` with its cut (the snapshot's xids and
+// WAL bound) and the position to start from: its subscribe position, or just below the
+// oldest transaction applied live at or before it that the snapshot does not see
+// (RecentCommits). The replay then rewinds the session to the lowest such position
+// (snapshot_rewind()), and feeds it from the stream: the new subscription gets each
+// transaction its snapshot does not contain, the others only entries they did not get.
+//
+// Admission: at most reader.max_queries() queries run; further requests wait in order and
+// their clients get snapshot_waiting. Requests for the same table and tenant share a
+// query until its first rows were handled (each still gets the rows of its own view).
+// A query nobody waits for any more (clients left, unsubscribed, lost access) is
+// cancelled.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "sidecar/ops/counters.hpp"
+#include "sidecar/session/session_table.hpp"
+#include "sidecar/session/snapshot_starter.hpp"
+#include "sidecar/snapshot/snapshot_reader.hpp"
+#include "sidecar/snapshot/xid_snapshot.hpp"
+#include "sidecar/stream/live_state.hpp"
+
+namespace livesync::stream {
+class ReplayCoordinator;
+}
+
+namespace livesync::snapshot {
+
+// Hands reader events from the reader threads to the lws thread.
+class SnapshotInbox {
+public:
+    void push(SnapshotEvent event) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        events_.push_back(std::move(event));
+    }
+    std::deque<SnapshotEvent> take() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        std::deque<SnapshotEvent> out;
+        out.swap(events_);
+        return out;
+    }
+
+private:
+    std::mutex mutex_;
+    std::deque<SnapshotEvent> events_;
+};
+
+// Rewinds a session's replay for its Ready snapshot subscriptions (called by the replay
+// before it asks for a page): they go live from their start positions, the others skip
+// what they already had. No-op when none is Ready.
+void snapshot_rewind(session::Session &s);
+
+class SnapshotCoordinator final : public session::SnapshotStarter {
+public:
+    // reader may be nullptr (no --postgres): snapshots are refused.
+    SnapshotCoordinator(session::SessionTable &sessions, const stream::LiveState &live,
+                        stream::ReplayCoordinator &replay, SnapshotQueries *reader, size_t low_water_bytes);
+
+    // Set before the server runs.
+    void set_reader(SnapshotQueries *reader) { reader_ = reader; }
+    void set_counters(ops::Counters *counters) { counters_ = counters; }
+    bool snapshots_available() const override { return reader_ != nullptr; }
+    void begin_snapshot(session::Session &s, const std::string &id) override;
+    void subscriptions_changed(session::Session *s) override;
+
+    // A reader event (lws thread).
+    void on_event(SnapshotEvent &event);
+    // s's send queue shrank.
+    void on_drained(session::Session &s);
+    // Live fan-out applied txn.
+    void record_commit(uint32_t xid, uint64_t lsn) { recent_.add(xid, lsn); }
+    // Once a second: cancel queries nobody waits for, drop filters the stream passed.
+    void tick();
+
+    size_t running() const { return running_; }
+    size_t queued() const { return queued_.size(); }
+
+    // Rows per snapshot_rows frame are cut at about this many encoded bytes.
+    static constexpr size_t kFrameBytes = 256u << 10;
+
+private:
+    struct Subscriber {
+        uint64_t serial;
+        std::string id;
+    };
+    struct Job {
+        uint64_t id = 0;
+        std::string table;  // "schema.table"
+        std::string share_key;
+        std::vector<Subscriber> subscribers;
+        bool submitted = false;
+        bool rows_seen = false;
+        bool waiting_for_drain = false;
+        std::shared_ptr<const SnapshotCut> cut;
+        std::optional<std::string> tenant;
+        uint64_t rows = 0;  // read from Postgres
+        size_t served = 0;  // subscribers that got snapshot_end
+        std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+    };
+
+    // The subscriber's session and entry while it still waits for rows; nullptr otherwise.
+    session::SubscriptionEntry *waiting_entry(const Subscriber &sub, uint64_t job, session::Session **s) const;
+    void drop_gone(Job &job);
+    // Cancels the queries (and forgets the queued requests) no subscriber waits for.
+    void cancel_abandoned();
+    void send_rows(Job &job, std::vector<std::string> &rows);
+    void finish(Job &job);
+    void fail(Job &job, const std::string &error);
+    void release(uint64_t job_id);
+    void admit();
+    void submit(Job &job);
+    void maybe_more(Job &job);
+    // Holds s's stream frames (an active replay cursor) and lets its replay continue.
+    void hold(session::Session &s);
+    void resume(session::Session &s);
+
+    session::SessionTable &sessions_;
+    const stream::LiveState &live_;
+    stream::ReplayCoordinator &replay_;
+    SnapshotQueries *reader_;
+    ops::Counters *counters_ = nullptr;
+    void count(std::atomic<uint64_t> ops::Counters::*counter, uint64_t n = 1) {
+        if (counters_) (counters_->*counter).fetch_add(n);
+    }
+    size_t low_water_bytes_;
+    RecentCommits recent_;
+    std::map<uint64_t, Job> jobs_;
+    std::deque<uint64_t> queued_;  // jobs waiting for a query slot, in order
+    size_t running_ = 0;
+    uint64_t next_job_ = 1;
+};
+
+}  // namespace livesync::snapshot

@@ -1,0 +1,411 @@
+// Snapshot, then live (sidecar/snapshot): which stream transactions a subscription's
+// snapshot already contains is decided by xid visibility in pg_current_snapshot(), not by
+// LSN; the subscription gets subscribed, its rows, snapshot_end, then exactly the
+// transactions the rows do not contain, and the session's other subscriptions lose and
+// repeat nothing.
+#include <gtest/gtest.h>
+
+#include <rapidjson/document.h>
+
+#include "auth_fixture.hpp"
+#include "msgpack_change.hpp"
+#include "sidecar/session/frame_handler.hpp"
+#include "sidecar/snapshot/snapshot_coordinator.hpp"
+#include "sidecar/stream/batch_applier.hpp"
+#include "sidecar/stream/replay.hpp"
+
+namespace livesync {
+namespace {
+
+using namespace test;
+using common::StreamId;
+using snapshot::XidSnapshot;
+
+TEST(XidSnapshot, ParsesPgSnapshotText) {
+    std::string error;
+    auto s = XidSnapshot::parse("100:110:104,102", &error);
+    ASSERT_TRUE(s) << error;
+    EXPECT_EQ(s->xmin, 100u);
+    EXPECT_EQ(s->xmax, 110u);
+    EXPECT_EQ(s->xip, (std::vector<uint64_t>{102, 104}));
+    EXPECT_TRUE(XidSnapshot::parse("5:5:", &error));
+}
+
+TEST(XidSnapshot, RejectsGarbage) {
+    std::string error;
+    for (const char *bad : {"", "1", "1:2", "x:2:", "3:2:", "1:5:7", "1:5:2,", "1:5:a", "1:5:0"}) {
+        EXPECT_FALSE(XidSnapshot::parse(bad, &error)) << bad;
+        EXPECT_FALSE(error.empty());
+    }
+}
+
+TEST(XidSnapshot, SeesCommittedBeforeAndNotInProgressOrLater) {
+    std::string error;
+    auto s = *XidSnapshot::parse("100:110:104", &error);
+    EXPECT_TRUE(s.sees(99));
+    EXPECT_TRUE(s.sees(100));   // xmin itself completed (not in xip)
+    EXPECT_TRUE(s.sees(103));
+    EXPECT_FALSE(s.sees(104));  // in progress
+    EXPECT_FALSE(s.sees(110));  // xmax: not yet
+    EXPECT_FALSE(s.sees(111));
+}
+
+TEST(XidSnapshot, WidensThirtyTwoBitXidsAcrossAnEpoch) {
+    // xmax in epoch 1 just past the wrap; a stream xid just below 2^32 is in epoch 0.
+    XidSnapshot s;
+    s.xmin = (1ull << 32) - 5;
+    s.xmax = (1ull << 32) + 5;
+    s.xip = {(1ull << 32) + 2};
+    EXPECT_TRUE(s.sees(0xFFFFFFFFu));
+    EXPECT_FALSE(s.sees(2));
+    EXPECT_TRUE(s.sees(3));
+    EXPECT_FALSE(s.sees(5));
+    EXPECT_EQ(snapshot::widen_xid(0xFFFFFFFFu, (1ull << 32) + 5), (1ull << 32) - 1);
+}
+
+TEST(RecentCommits, StartsBelowTheOldestCommitTheSnapshotDoesNotSee) {
+    std::string error;
+    snapshot::SnapshotCut cut{*XidSnapshot::parse("100:110:104", &error), 500};
+    snapshot::RecentCommits recent(4);
+    recent.add(101, 100);
+    recent.add(104, 200);  // in WAL (and the stream) before 300, in progress for the snapshot
+    recent.add(105, 300);
+    EXPECT_EQ(recent.start_after(300, cut), 199u);
+    EXPECT_EQ(recent.start_after(150, cut), 150u);
+    recent.add(106, 400);
+    recent.add(107, 450);  // bounded: 101 is forgotten, the rest stays
+    EXPECT_EQ(recent.size(), 4u);
+    EXPECT_EQ(recent.start_after(300, cut), 199u);
+}
+
+struct NoRegistry : registry::RegistrySink {
+    void upsert(registry::ClientRecord) override {}
+    void remove(const std::string &, uint64_t) override {}
+};
+
+struct FakeQueries : snapshot::SnapshotQueries {
+    void submit(snapshot::SnapshotQuery q) override { submitted.push_back(q); }
+    void more(uint64_t job) override { ++mores[job]; }
+    void cancel(uint64_t job) override { cancelled.push_back(job); }
+    size_t max_queries() const override { return max; }
+    size_t max = 2;
+    std::vector<snapshot::SnapshotQuery> submitted;
+    std::map<uint64_t, int> mores;
+    std::vector<uint64_t> cancelled;
+};
+
+common::Value text(const char *s) {
+    common::Value v;
+    v.kind = common::Value::Kind::Text;
+    v.s = s;
+    return v;
+}
+
+stream::StreamBatch entry(uint64_t lsn, uint32_t xid, int64_t id, const char *table = "items") {
+    std::string error;
+    auto b = common::decode_batch(batch(lsn, xid, {change("i", "public", table, {{"id", i64(id)}})}), &error);
+    EXPECT_TRUE(b) << error;
+    return stream::StreamBatch{StreamId{lsn, 0}, std::move(*b)};
+}
+
+std::string row(int64_t id, const char *owner) {
+    std::string out;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &out, append_to_string);
+    msgpack_pack_map(&pk, 2);
+    pack_str(pk, "id");
+    msgpack_pack_int64(&pk, id);
+    pack_str(pk, "owner");
+    pack_str(pk, owner);
+    return out;
+}
+
+class SnapshotTest : public ::testing::Test {
+protected:
+    SnapshotTest()
+        : handler("sc1", sessions, live, registry, anonymous.gate),
+          replay(sessions, live, counters, [this](stream::ReplayRequest r) { requests.push_back(r); }, 1 << 20),
+          snapshots(sessions, live, replay, &queries, 1 << 20) {
+        handler.set_resumer(&replay);
+        handler.set_snapshots(&snapshots);
+        live.ready = true;
+        for (const char *table : {"items", "other"}) {
+            common::Change row;
+            row.schema = "livesync";
+            row.table = "tables";
+            row.new_values = {{"schema_name", text("public")}, {"table_name", text(table)}};
+            live.tables.apply(row);
+            grant(live, "anonymous", std::string("public.") + table);
+        }
+        apply(entry(100, 90, 1));
+        apply(entry(200, 91, 2));
+    }
+    void apply(stream::StreamBatch b) {
+        for (const common::Transaction &t : b.batch.transactions) snapshots.record_commit(t.xid, t.lsn);
+        stream::StreamEvent e = std::move(b);
+        stream::apply_event(e, live, sessions, counters);
+    }
+    void event(snapshot::SnapshotEvent::Kind kind, std::vector<std::string> rows = {},
+               const char *xids = "95:100:97", uint64_t bound = 250) {
+        snapshot::SnapshotEvent e;
+        e.job = 1;
+        e.kind = kind;
+        e.snapshot_text = xids;
+        e.wal_bound = bound;
+        e.rows = std::move(rows);
+        snapshots.on_event(e);
+    }
+    void page(session::Session &s, std::vector<stream::StreamBatch> entries) {
+        ASSERT_FALSE(requests.empty());
+        stream::ReplayPage p;
+        p.session_serial = s.serial();
+        p.after = requests.back().after;
+        p.entries = std::move(entries);
+        requests.clear();
+        replay.on_page(p);
+    }
+    // Frames queued since the last call: "type", "changes:<lsn>:<sub>=<ids>", "snapshot_rows:<id>=<ids>".
+    std::vector<std::string> drain(session::Session &s) {
+        std::vector<std::string> out;
+        while (!s.queue().empty()) {
+            rapidjson::Document d;
+            std::string payload(net::frame_payload(s.queue().front()));
+            d.Parse(payload.c_str());
+            s.queue().pop();
+            std::string t = d["type"].GetString();
+            if (t == "changes") {
+                t += std::string(":") + d["lsn"].GetString() + ":";
+                for (auto &c : d["changes"].GetArray())
+                    t += std::string(c["sub"][0].GetString()) + "=" + std::to_string(c["new"]["id"].GetInt());
+            } else if (t == "snapshot_rows") {
+                t += std::string(":") + d["id"].GetString() + "=";
+                for (auto &r : d["rows"].GetArray()) t += std::to_string(r["id"].GetInt()) + ",";
+            } else if (d.HasMember("lsn")) {
+                t += std::string(":") + d["lsn"].GetString();
+            }
+            out.push_back(t);
+        }
+        return out;
+    }
+
+    session::SessionTable sessions;
+    stream::LiveState live;
+    NoRegistry registry;
+    ops::Counters counters;
+    test::AnonymousGate anonymous;
+    session::FrameHandler handler;
+    std::vector<stream::ReplayRequest> requests;
+    stream::ReplayCoordinator replay;
+    FakeQueries queries;
+    snapshot::SnapshotCoordinator snapshots;
+};
+
+// The heart of it: a transaction that committed in WAL below the snapshot's WAL bound
+// (and even below the subscribe position) but that the snapshot saw in progress is
+// delivered; one above the subscribe position that the snapshot saw is not. Replace
+// visibility by "lsn > bound" (or "lsn > subscribe position") and this fails.
+TEST_F(SnapshotTest, VisibilityNotLsnDecidesWhatTheSnapshotContains) {
+    auto &s = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
+    handler.on_text(s, R"({"type":"hello","client_id":"c1"})");
+    handler.on_text(s, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    EXPECT_EQ(drain(s), (std::vector<std::string>{"welcome:0/C8", "subscribed:0/C8"}));
+    ASSERT_EQ(queries.submitted.size(), 1u);
+    EXPECT_EQ(queries.submitted[0].table, "items");
+
+    // Stream transactions while the rows are read: nothing reaches the session yet.
+    apply(entry(230, 96, 3));   // committed before the snapshot: the snapshot sees 96
+    apply(entry(240, 97, 4));   // in WAL before the bound, but in progress for the snapshot
+    apply(entry(260, 100, 5));  // after the snapshot
+    EXPECT_TRUE(drain(s).empty());
+
+    // Rows 1, 2 and 3 (xid 96's insert is in the snapshot); not 4 (xid 97) nor 5.
+    event(snapshot::SnapshotEvent::Kind::Started);
+    event(snapshot::SnapshotEvent::Kind::Rows, {row(1, "a"), row(2, "a"), row(3, "a")});
+    EXPECT_EQ(queries.mores[1], 1);
+    event(snapshot::SnapshotEvent::Kind::End);
+    EXPECT_EQ(drain(s), (std::vector<std::string>{"snapshot_rows:s1=1,2,3,", "snapshot_end:0/FA"}));
+
+    // The session is fed from the stream from its subscribe position (entry 0/C8-0).
+    ASSERT_EQ(requests.size(), 1u);
+    EXPECT_EQ(requests[0].after, (StreamId{200, 0}));
+    page(s, {entry(230, 96, 3), entry(240, 97, 4), entry(260, 100, 5)});
+    EXPECT_EQ(drain(s), (std::vector<std::string>{"changes:0/F0:s1=4", "changes:0/104:s1=5"}));
+    // Live from here.
+    apply(entry(300, 101, 6));
+    EXPECT_EQ(drain(s), (std::vector<std::string>{"changes:0/12C:s1=6"}));
+}
+
+TEST_F(SnapshotTest, TransactionInTheStreamBeforeTheSubscribeButUnseenBySnapshotIsDelivered) {
+    auto &s = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
+    handler.on_text(s, R"({"type":"hello","client_id":"c1"})");
+    // xid 91 (lsn 0/C8) reached the stream before the subscribe, but its snapshot still
+    // saw it in progress (its commit was in WAL, not yet in the proc array).
+    handler.on_text(s, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    drain(s);
+    event(snapshot::SnapshotEvent::Kind::Started, {}, "91:100:91");
+    event(snapshot::SnapshotEvent::Kind::Rows, {row(1, "a")});
+    event(snapshot::SnapshotEvent::Kind::End, {}, "91:100:91");
+    EXPECT_EQ(drain(s), (std::vector<std::string>{"snapshot_rows:s1=1,", "snapshot_end:0/FA"}));
+    ASSERT_EQ(requests.size(), 1u);
+    EXPECT_EQ(requests[0].after, (StreamId{199, stream::kWholeTransaction}));
+    page(s, {entry(200, 91, 2)});
+    EXPECT_EQ(drain(s), (std::vector<std::string>{"changes:0/C8:s1=2"}));
+}
+
+TEST_F(SnapshotTest, OtherSubscriptionsWaitInOrderAndGetNothingTwice) {
+    auto &s = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
+    handler.on_text(s, R"({"type":"hello","client_id":"c1"})");
+    handler.on_text(s, R"({"type":"subscribe","id":"o1","table":"other"})");
+    apply(entry(210, 92, 7, "other"));
+    handler.on_text(s, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    EXPECT_EQ(drain(s), (std::vector<std::string>{"welcome:0/C8", "subscribed:0/C8", "changes:0/D2:o1=7",
+                                                  "subscribed:0/D2"}));
+    apply(entry(220, 93, 8, "other"));  // held: after the snapshot, in commit order
+    event(snapshot::SnapshotEvent::Kind::Started, {}, "92:100:92");
+    event(snapshot::SnapshotEvent::Kind::End, {}, "92:100:92");
+    EXPECT_EQ(drain(s), (std::vector<std::string>{"snapshot_end:0/FA"}));
+    // Rewound below 0/D2 for s1 (xid 92 unseen); o1 already had 0/D2.
+    ASSERT_EQ(requests.size(), 1u);
+    EXPECT_EQ(requests[0].after, (StreamId{209, stream::kWholeTransaction}));
+    page(s, {entry(210, 92, 7, "other"), entry(220, 93, 8, "other")});
+    EXPECT_EQ(drain(s), (std::vector<std::string>{"changes:0/DC:o1=8"}));
+}
+
+TEST_F(SnapshotTest, RowsAreCutToTheViewAndPagedAtTheClientsPace) {
+    grant(live, "anonymous", "public.items", R"({"cmp":"=","type":"text","args":[{"col":"owner"},{"value":"a"}]})",
+          R"(["id"])");
+    auto &s = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
+    handler.on_text(s, R"({"type":"hello","client_id":"c1"})");
+    handler.on_text(s, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    drain(s);
+    event(snapshot::SnapshotEvent::Kind::Started);
+    event(snapshot::SnapshotEvent::Kind::Rows, {row(1, "a"), row(2, "b"), row(3, "a")});
+    std::string payload(net::frame_payload(s.queue().front()));
+    EXPECT_EQ(payload, R"({"type":"snapshot_rows","id":"s1","rows":[{"id":1},{"id":3}]})");
+}
+
+TEST_F(SnapshotTest, NextPageIsReadOnlyOnceTheClientTookThePreviousOne) {
+    snapshot::SnapshotCoordinator paced(sessions, live, replay, &queries, 10);
+    handler.set_snapshots(&paced);
+    auto &s = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
+    handler.on_text(s, R"({"type":"hello","client_id":"c1"})");
+    handler.on_text(s, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    drain(s);
+    snapshot::SnapshotEvent e;
+    e.job = 1;
+    e.kind = snapshot::SnapshotEvent::Kind::Started;
+    e.snapshot_text = "95:100:";
+    e.wal_bound = 250;
+    paced.on_event(e);
+    e.kind = snapshot::SnapshotEvent::Kind::Rows;
+    e.rows = {row(1, "a"), row(2, "a")};
+    paced.on_event(e);
+    EXPECT_EQ(queries.mores[1], 0);  // the rows wait in the send queue: no next page yet
+    paced.on_drained(s);
+    EXPECT_EQ(queries.mores[1], 0);
+    EXPECT_EQ(drain(s), (std::vector<std::string>{"snapshot_rows:s1=1,2,"}));
+    paced.on_drained(s);
+    EXPECT_EQ(queries.mores[1], 1);
+}
+
+TEST_F(SnapshotTest, FailureEndsOnlyThatSubscriptionAndItCanBeRetried) {
+    auto &s = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
+    handler.on_text(s, R"({"type":"hello","client_id":"c1"})");
+    handler.on_text(s, R"({"type":"subscribe","id":"o1","table":"other"})");
+    handler.on_text(s, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    drain(s);
+    event(snapshot::SnapshotEvent::Kind::Failed);
+    auto frames = drain(s);
+    ASSERT_EQ(frames.size(), 1u);
+    EXPECT_EQ(frames[0], "error");
+    EXPECT_FALSE(s.has_subscription("s1"));
+    EXPECT_TRUE(s.has_subscription("o1"));
+    // The session goes on: o1 is live again, s1 can be asked again.
+    if (!requests.empty()) page(s, {});
+    apply(entry(300, 101, 9, "other"));
+    EXPECT_EQ(drain(s), (std::vector<std::string>{"changes:0/12C:o1=9"}));
+    handler.on_text(s, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    EXPECT_EQ(queries.submitted.size(), 2u);
+}
+
+TEST_F(SnapshotTest, AdmissionQueuesInOrderAndIdenticalRequestsShareAQuery) {
+    queries.max = 1;
+    auto &a = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
+    auto &b = sessions.open(nullptr, "b", 0, 8 << 20, [] {});
+    handler.on_text(a, R"({"type":"hello","client_id":"c1"})");
+    handler.on_text(b, R"({"type":"hello","client_id":"c2"})");
+    handler.on_text(a, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    handler.on_text(b, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");  // shares job 1
+    handler.on_text(b, R"({"type":"subscribe","id":"s2","table":"other","snapshot":true})");  // waits
+    EXPECT_EQ(queries.submitted.size(), 1u);
+    EXPECT_EQ(snapshots.queued(), 1u);
+    auto frames = drain(b);
+    EXPECT_EQ(frames.back(), "snapshot_waiting");
+    event(snapshot::SnapshotEvent::Kind::Started);
+    event(snapshot::SnapshotEvent::Kind::Rows, {row(1, "a")});
+    EXPECT_EQ(drain(a).back(), "snapshot_rows:s1=1,");
+    EXPECT_EQ(drain(b).back(), "snapshot_rows:s1=1,");
+    event(snapshot::SnapshotEvent::Kind::End);
+    ASSERT_EQ(queries.submitted.size(), 2u);
+    EXPECT_EQ(queries.submitted[1].table, "other");
+}
+
+TEST_F(SnapshotTest, ClientThatLeavesCancelsItsQuery) {
+    auto &a = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
+    handler.on_text(a, R"({"type":"hello","client_id":"c1"})");
+    handler.on_text(a, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    handler.on_closed(a);
+    EXPECT_EQ(queries.cancelled, (std::vector<uint64_t>{1}));
+    EXPECT_EQ(snapshots.running(), 0u);
+}
+
+TEST_F(SnapshotTest, UnsubscribeCancelsTheQueryAndTheSessionFlowsAgain) {
+    auto &s = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
+    handler.on_text(s, R"({"type":"hello","client_id":"c1"})");
+    handler.on_text(s, R"({"type":"subscribe","id":"o1","table":"other"})");
+    handler.on_text(s, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    apply(entry(300, 101, 9, "other"));
+    drain(s);
+    handler.on_text(s, R"({"type":"unsubscribe","id":"s1"})");
+    EXPECT_EQ(queries.cancelled, (std::vector<uint64_t>{1}));
+    ASSERT_EQ(requests.size(), 1u);  // held frames come from the stream now
+    page(s, {entry(300, 101, 9, "other")});
+    EXPECT_EQ(drain(s), (std::vector<std::string>{"unsubscribed", "changes:0/12C:o1=9"}));
+}
+
+TEST_F(SnapshotTest, WithoutPostgresSnapshotIsRefusedAndChannelsTakeNone) {
+    snapshot::SnapshotCoordinator none(sessions, live, replay, nullptr, 1 << 20);
+    handler.set_snapshots(&none);
+    auto &s = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
+    handler.on_text(s, R"({"type":"hello","client_id":"c1"})");
+    drain(s);
+    handler.on_text(s, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    handler.on_text(s, R"({"type":"subscribe","id":"s2","channel":"x","snapshot":true})");
+    handler.on_text(s, R"({"type":"subscribe","id":"s3","table":"items","snapshot":1})");
+    handler.on_text(s, R"({"type":"subscribe","id":"s4","table":"nope","snapshot":true})");
+    std::vector<std::string> codes;
+    while (!s.queue().empty()) {
+        rapidjson::Document d;
+        std::string payload(net::frame_payload(s.queue().front()));
+        d.Parse(payload.c_str());
+        s.queue().pop();
+        codes.push_back(d["code"].GetString());
+    }
+    EXPECT_EQ(codes, (std::vector<std::string>{"snapshot_unavailable", "bad_request", "bad_request", "unknown_table"}));
+    EXPECT_FALSE(s.has_subscription("s1"));
+}
+
+TEST(SnapshotSql, QuotesIdentifiersAndPushesTheTenantDown) {
+    snapshot::SnapshotQuery q;
+    q.schema = "public";
+    q.table = "to\"do";
+    q.columns = std::vector<std::string>{"id", "title"};
+    q.tenant_column = "org";
+    q.tenant = "o1";
+    EXPECT_EQ(snapshot::snapshot_sql(q),
+              "DECLARE livesync_snapshot NO SCROLL CURSOR FOR SELECT livesync.encode_row(r) FROM "
+              "(SELECT \"id\", \"title\" FROM \"public\".\"to\"\"do\" WHERE \"org\"::text = $1) r");
+}
+
+}  // namespace
+}  // namespace livesync
