@@ -286,6 +286,101 @@ class Sidecar:
             self.log.close()
 
 
+def msgpack_pack(value):
+    """The msgpack of a JSON-like value (what a client sends): dict, list, str, int, bool, None."""
+    if value is None:
+        return b"\xc0"
+    if value is True or value is False:
+        return b"\xc3" if value else b"\xc2"
+    if isinstance(value, int):
+        if 0 <= value < 128:
+            return bytes([value])
+        return b"\xd3" + struct.pack(">q", value) if value < 0 else b"\xcf" + struct.pack(">Q", value)
+    if isinstance(value, str):
+        b = value.encode()
+        return (bytes([0xa0 | len(b)]) if len(b) < 32 else b"\xdb" + struct.pack(">I", len(b))) + b
+    if isinstance(value, list):
+        return b"\xdd" + struct.pack(">I", len(value)) + b"".join(msgpack_pack(v) for v in value)
+    if isinstance(value, dict):
+        return b"\xdf" + struct.pack(">I", len(value)) + b"".join(msgpack_pack(k) + msgpack_pack(v)
+                                                                   for k, v in value.items())
+    raise TypeError(f"cannot pack {type(value)}")
+
+
+def msgpack_unpack(data):
+    """One msgpack value (what the server sends) as Python values; an ext value (the
+    commit_time timestamp, type -1) becomes ("ext", type, bytes)."""
+    def read(i):
+        b = data[i]
+        i += 1
+        if b < 0x80:
+            return b, i
+        if b >= 0xe0:
+            return b - 0x100, i
+        if 0x80 <= b <= 0x8f:
+            return read_map(i, b & 0x0f)
+        if 0x90 <= b <= 0x9f:
+            return read_array(i, b & 0x0f)
+        if 0xa0 <= b <= 0xbf:
+            n = b & 0x1f
+            return data[i:i + n].decode(), i + n
+        fixed = {0xc0: None, 0xc2: False, 0xc3: True}
+        if b in fixed:
+            return fixed[b], i
+        sizes = {0xcc: ">B", 0xcd: ">H", 0xce: ">I", 0xcf: ">Q", 0xd0: ">b", 0xd1: ">h", 0xd2: ">i", 0xd3: ">q",
+                 0xca: ">f", 0xcb: ">d"}
+        if b in sizes:
+            fmt = sizes[b]
+            n = struct.calcsize(fmt)
+            return struct.unpack(fmt, data[i:i + n])[0], i + n
+        lens = {0xd9: ">B", 0xda: ">H", 0xdb: ">I", 0xc4: ">B", 0xc5: ">H", 0xc6: ">I"}
+        if b in lens:
+            fmt = lens[b]
+            k = struct.calcsize(fmt)
+            n = struct.unpack(fmt, data[i:i + k])[0]
+            raw = data[i + k:i + k + n]
+            return (raw.decode() if b in (0xd9, 0xda, 0xdb) else raw), i + k + n
+        if b in (0xdc, 0xdd):
+            fmt = ">H" if b == 0xdc else ">I"
+            k = struct.calcsize(fmt)
+            return read_array(i + k, struct.unpack(fmt, data[i:i + k])[0])
+        if b in (0xde, 0xdf):
+            fmt = ">H" if b == 0xde else ">I"
+            k = struct.calcsize(fmt)
+            return read_map(i + k, struct.unpack(fmt, data[i:i + k])[0])
+        fixext = {0xd4: 1, 0xd5: 2, 0xd6: 4, 0xd7: 8, 0xd8: 16}
+        if b in fixext:
+            n = fixext[b]
+            return ("ext", struct.unpack(">b", data[i:i + 1])[0], data[i + 1:i + 1 + n]), i + 1 + n
+        if b in (0xc7, 0xc8, 0xc9):
+            fmt = {0xc7: ">B", 0xc8: ">H", 0xc9: ">I"}[b]
+            k = struct.calcsize(fmt)
+            n = struct.unpack(fmt, data[i:i + k])[0]
+            t = struct.unpack(">b", data[i + k:i + k + 1])[0]
+            return ("ext", t, data[i + k + 1:i + k + 1 + n]), i + k + 1 + n
+        raise ValueError(f"msgpack type byte 0x{b:02x} at {i - 1}")
+
+    def read_array(i, n):
+        out = []
+        for _ in range(n):
+            v, i = read(i)
+            out.append(v)
+        return out, i
+
+    def read_map(i, n):
+        out = {}
+        for _ in range(n):
+            k, i = read(i)
+            v, i = read(i)
+            out[k] = v
+        return out, i
+
+    value, end = read(0)
+    if end != len(data):
+        raise ValueError(f"{len(data) - end} bytes after the msgpack value")
+    return value
+
+
 class RawWebSocket:
     """A bare RFC 6455 client on the stdlib, for handshakes a browser or livesync-cli
     cannot make: any header (X-Forwarded-For), TLS with a given context. status is the
@@ -312,12 +407,15 @@ class RawWebSocket:
             return
         head, self.buf = self.buf.split(b"\r\n\r\n", 1)
         self.status = int(head.split(b" ", 2)[1])
+        self.msgpack = protocol == "livesync.v1.msgpack"
 
     def send(self, message):
-        payload = json.dumps(message).encode()
+        """A message as the subprotocol wants it: JSON text, or a msgpack binary message."""
+        payload = msgpack_pack(message) if self.msgpack else json.dumps(message).encode()
         mask = os.urandom(4)
         n = len(payload)
-        header = bytes([0x81]) + (bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + struct.pack(">H", n))
+        opcode = 0x82 if self.msgpack else 0x81
+        header = bytes([opcode]) + (bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + struct.pack(">H", n))
         self.sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
 
     def _read(self, n):
@@ -344,7 +442,7 @@ class RawWebSocket:
                 return {"type": "close", "code": struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else 1005}
             message += payload
             if b0 & 0x80:
-                return json.loads(message)
+                return msgpack_unpack(message) if self.msgpack else json.loads(message)
 
     def hello(self, client_id):
         """Says hello; the first frame back (welcome, or the close that refused it)."""

@@ -7,7 +7,8 @@ columns change. Eight clients (admin, members, viewers of two tenants) disconnec
 random moments and resume with last_lsn, so part of what each receives comes live and
 part from the replay. Every frame of every client is checked against an independent model
 of the rules in force at each transaction's commit: each client must receive exactly the
-changes its view allowed at each commit after it subscribed -- nothing more (no leak of
+changes its view allowed at each commit after it subscribed, in JSON or msgpack (every
+other client) -- nothing more (no leak of
 another tenant, another owner or a hidden column, nothing judged by a later grant),
 nothing less, nothing twice -- and, when the member's grant is revoked, an `unsubscribed`
 at that point and nothing after. LIVESYNC_TEST_SEED picks another history."""
@@ -102,8 +103,9 @@ def lsn_gt(a, b):
 
 
 class ModelClient(threading.Thread):
-    def __init__(self, stack, name, role, tenant, sub, seed):
+    def __init__(self, stack, name, role, tenant, sub, seed, encoding):
         super().__init__(daemon=True)
+        self.protocol = f"livesync.v1.{encoding}"
         self.stack, self.name = stack, name
         self.info = {"role": role, "tenant": tenant, "sub": sub}
         self.token = token(sub, role, tenant)
@@ -129,7 +131,8 @@ class ModelClient(threading.Thread):
             self.error = repr(e)
 
     def session(self):
-        ws = harness.RawWebSocket(self.stack.sidecar.port, headers=[("Authorization", f"Bearer {self.token}")])
+        ws = harness.RawWebSocket(self.stack.sidecar.port, headers=[("Authorization", f"Bearer {self.token}")],
+                                  protocol=self.protocol)
         self.connections += 1
         self.parts.clear()  # an unfinished split transaction comes again, whole, after last_lsn
         hello = {"type": "hello", "client_id": self.name, "subscriptions": [{"id": "s1", "table": "docs"}]}
@@ -227,7 +230,9 @@ class ResumeModel(unittest.TestCase):
                      ("member2-t1", "member", "t1", 2), ("member1-t2", "member", "t2", 1),
                      ("viewer-t1", "viewer", "t1", 5), ("viewer-t2", "viewer", "t2", 6),
                      ("admin-t2", "admin", "t2", 8), ("member3-t2", "member", "t2", 3)]
-            clients = [ModelClient(stack, n, r, t, s, seed * 100 + i) for i, (n, r, t, s) in enumerate(specs)]
+            # Every other client speaks msgpack: both encodings under the same model.
+            clients = [ModelClient(stack, n, r, t, s, seed * 100 + i, "msgpack" if i % 2 else "json")
+                       for i, (n, r, t, s) in enumerate(specs)]
             for c in clients:
                 c.start()
             harness.wait_until(lambda: all(c.start_lsn for c in clients), 30, "every client subscribed")
