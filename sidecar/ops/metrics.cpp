@@ -119,6 +119,9 @@ std::string render_metrics(const Counters &c, const Gauges &g) {
     counter(out, "livesync_resume_config_missing_total",
             "resumes answered with resync_required because no config version that old was kept",
             c.resume_config_missing.load());
+    counter(out, "livesync_stale_config_refused_total",
+            "stream resets whose Redis config was older than the one applied (kept the newer one)",
+            c.stale_config_refused.load());
     counter(out, "livesync_live_gaps_total",
             "times the stream reader could not prove it had every entry after its position (trimmed past it)",
             c.live_gaps.load());

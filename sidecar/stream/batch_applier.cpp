@@ -121,15 +121,29 @@ void fan_out(const common::Transaction &txn, const LiveState &live, session::Ses
 bool apply_event(StreamEvent &event, LiveState &live, session::SessionTable &sessions, ops::Counters &counters,
                  const Pacing *pacing) {
     if (auto *reset = std::get_if<StreamReset>(&event)) {
-        live.tables = std::move(reset->tables);
-        live.rules = std::move(reset->rules);
-        live.history.clear();
-        for (auto &[key, version] : reset->history)
-            live.history.record(key, std::make_shared<const ConfigVersion>(std::move(version)));
-        // The hashes are exact as of the tail (written in the same MULTI/EXEC as each
-        // entry): the version in force from there on, unless the stream has it already.
-        if (!live.history.newest() || *live.history.newest() < reset->tail)
-            live.history.record(reset->tail, std::make_shared<const ConfigVersion>(ConfigVersion{live.tables, live.rules}));
+        // The config Redis offers is as of its newest version, or its tail (the hashes).
+        common::StreamId offered = reset->tail;
+        if (!reset->history.empty() && offered < reset->history.back().first) offered = reset->history.back().first;
+        std::optional<common::StreamId> known = live.history.newest();
+        if (known && offered < *known) {
+            // Redis went back in time (restarted empty, restored from a backup, a replica
+            // promoted before it had everything): its copy is older than the config this
+            // sidecar already applied. Never applied: the newer one stays.
+            counters.stale_config_refused.fetch_add(1);
+            ops::error("Redis offers a sync config older than the one applied: kept the newer one",
+                       {{"offered", common::format_stream_id(offered)}, {"applied", common::format_stream_id(*known)}});
+        } else {
+            live.tables = std::move(reset->tables);
+            live.rules = std::move(reset->rules);
+            live.history.clear();
+            for (auto &[key, version] : reset->history)
+                live.history.record(key, std::make_shared<const ConfigVersion>(std::move(version)));
+            // The hashes are exact as of the tail (written in the same MULTI/EXEC as each
+            // entry): the version in force from there on, unless the stream has it already.
+            if (!live.history.newest() || *live.history.newest() < reset->tail)
+                live.history.record(reset->tail,
+                                    std::make_shared<const ConfigVersion>(ConfigVersion{live.tables, live.rules}));
+        }
         live.position = std::max(live.position, reset->tail.lsn);
         live.last_id = std::max(live.last_id, reset->tail);
         live.ready = true;

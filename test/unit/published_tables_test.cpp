@@ -130,5 +130,35 @@ TEST(PublishedTables, ResetReplacesTablesAndNeverMovesThePositionBack) {
     EXPECT_EQ(live.position, 50u);
 }
 
+TEST(PublishedTables, ARedisConfigOlderThanTheAppliedOneIsNeverApplied) {
+    stream::LiveState live;
+    common::Change row;
+    row.schema = "livesync";
+    row.table = "tables";
+    for (auto [name, text] : {std::pair{"schema_name", "public"}, std::pair{"table_name", "kept"}}) {
+        common::Column c;
+        c.name = name;
+        c.value.kind = common::Value::Kind::Text;
+        c.value.s = text;
+        row.new_values.push_back(c);
+    }
+    live.tables.apply(row);
+    live.history.record(common::StreamId{60, 0},
+                        std::make_shared<const stream::ConfigVersion>(stream::ConfigVersion{live.tables, live.rules}));
+    session::SessionTable sessions;
+    ops::Counters counters;
+    // Redis restored from an older backup: its copy is as of 30, this sidecar applied 60.
+    stream::StreamEvent older = stream::StreamReset{PublishedTables{}, {30, 0}};
+    stream::apply_event(older, live, sessions, counters);
+    EXPECT_TRUE(live.tables.contains("public.kept"));
+    EXPECT_EQ(counters.stale_config_refused.load(), 1u);
+    EXPECT_NE(live.history.at(common::StreamId{60, 0}), nullptr);
+    // A newer copy (the replicator went on) replaces it.
+    stream::StreamEvent newer = stream::StreamReset{PublishedTables{}, {70, 0}};
+    stream::apply_event(newer, live, sessions, counters);
+    EXPECT_FALSE(live.tables.contains("public.kept"));
+    EXPECT_EQ(live.history.at(common::StreamId{60, 0}), nullptr);  // versions before the copy: unknown now
+}
+
 }  // namespace
 }  // namespace livesync
