@@ -235,7 +235,9 @@ void SnapshotCoordinator::send_rows(Job &job, std::vector<std::string> &rows) {
         }
         at->second.targets.emplace_back(s, &sub.id);
     }
-    for (auto &[key, audience] : audiences) {
+    for (auto &entry : audiences) {
+        // A plain reference, not a structured binding: lambdas below capture it (C++17).
+        auto &audience = entry.second;
         const sidecar::auth::Viewer &v = audience.viewer;
         // Default deny: without a table scope, rule or identity nothing is shown (the
         // subscription is ended by the config change that took its access away).
