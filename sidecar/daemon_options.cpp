@@ -116,6 +116,8 @@ std::string daemon_usage() {
            "                       docs/operations.md); unset: \"snapshot\": true is refused\n"
            "  --snapshot-queries N snapshot queries run at once, 1 to 64 (env\n"
            "                       LIVESYNC_SNAPSHOT_QUERIES, default 4); more wait in order\n"
+           "  --service-threads N  threads serving the WebSocket sessions, 1 to 64 (env\n"
+           "                       LIVESYNC_SERVICE_THREADS; default: the machine's cores)\n"
            "  --help               print this and exit\n" +
            config_file_usage() +
            auth::security_usage() + session_usage();
@@ -126,7 +128,8 @@ namespace {
 ParsedOptions parse_command_line(const std::vector<std::string> &args,
                                  const std::function<const char *(const char *)> &getenv) {
     std::optional<std::string> listen, redis, prefix, sidecar_id, tls_cert, tls_key, trusted_proxies, sentinels,
-        primary_name, redis_read, redis_password_file, presence_token_file, postgres, snapshot_queries;
+        primary_name, redis_read, redis_password_file, presence_token_file, postgres, snapshot_queries,
+        service_threads;
     auth::SecurityFlags security;
     SessionFlags session_flags;
     if (const char *v = getenv("LIVESYNC_LISTEN")) listen = v;
@@ -142,6 +145,7 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
     if (const char *v = getenv("LIVESYNC_PRESENCE_TOKEN_FILE")) presence_token_file = v;
     if (const char *v = getenv("LIVESYNC_POSTGRES")) postgres = v;
     if (const char *v = getenv("LIVESYNC_SNAPSHOT_QUERIES")) snapshot_queries = v;
+    if (const char *v = getenv("LIVESYNC_SERVICE_THREADS")) service_threads = v;
 
     for (size_t i = 0; i < args.size(); ++i) {
         std::string flag = args[i], value;
@@ -166,6 +170,7 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
                                              : flag == "--presence-token-file" ? &presence_token_file
                                              : flag == "--postgres"           ? &postgres
                                              : flag == "--snapshot-queries"   ? &snapshot_queries
+                                             : flag == "--service-threads"    ? &service_threads
                                                                               : nullptr;
         if (target == nullptr && !inline_value && security.switch_flag(flag)) continue;
         if (target == nullptr) target = security.value_flag(flag);
@@ -248,6 +253,14 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
         if (ec != std::errc() || end != v.data() + v.size() || n < 1 || n > 64)
             return OptionsError{"--snapshot-queries must be from 1 to 64, not \"" + v + "\""};
         o.snapshot_queries = n;
+    }
+    if (service_threads) {
+        const std::string &v = *service_threads;
+        size_t n = 0;
+        auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+        if (ec != std::errc() || end != v.data() + v.size() || n < 1 || n > 64)
+            return OptionsError{"--service-threads must be from 1 to 64, not \"" + v + "\""};
+        o.service_threads = static_cast<unsigned>(n);
     }
     if (!security.resolve(getenv, o.security, &error)) return OptionsError{error};
     if (!session_flags.resolve(getenv, o.sessions, &error)) return OptionsError{error};

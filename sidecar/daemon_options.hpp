@@ -49,6 +49,7 @@ struct DaemonOptions {
     // with "snapshot": true are refused (snapshot_unavailable).
     std::string postgres;
     size_t snapshot_queries = 4;  // snapshot queries running at once (admission control)
+    unsigned service_threads = 0;  // 0: the machine's cores (net/server_group.hpp)
 
     std::string listen() const;
 };

@@ -1,9 +1,11 @@
 // livesyncd: reads the livesync change stream from Redis and fans committed changes
-// out to WebSocket clients. Threads: the lws service thread (all sessions), the stream
-// reader, the registry writer; this thread only waits for signals: SIGTERM/SIGINT stop,
-// SIGHUP re-reads the TLS certificate and key.
+// out to WebSocket clients. Threads: the service threads (each an lws context serving its
+// share of the sessions, net/server_group.hpp) and their acceptor, the stream reader, the
+// replay and snapshot readers, the Redis writers; this thread only waits for signals:
+// SIGTERM/SIGINT stop, SIGHUP re-reads the TLS certificate and key.
 #include <malloc.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -17,7 +19,7 @@
 #include "sidecar/auth/authenticator.hpp"
 #include "sidecar/auth/gatekeeper.hpp"
 #include "sidecar/daemon_options.hpp"
-#include "sidecar/net/server.hpp"
+#include "sidecar/net/server_group.hpp"
 #include "sidecar/net/tls_files.hpp"
 #include "sidecar/ops/counters.hpp"
 #include "sidecar/ops/log.hpp"
@@ -69,7 +71,11 @@ int main(int argc, char **argv) {
     reg_config.started_at_ms = started_at;
     registry::RegistryWriter registry(reg_config, counters);
 
-    stream::EventQueue events;
+    unsigned service_threads = opts.service_threads;
+    if (service_threads == 0) service_threads = std::max(1u, std::thread::hardware_concurrency());
+    service_threads = std::min(service_threads, session::kMaxShards);
+    // Every service thread reads every event (one cursor each).
+    stream::EventQueue events(256, stream::EventQueue::kDefaultMaxBytes, service_threads);
     net::ServerConfig server_config;
     server_config.host = opts.listen_host;
     server_config.port = opts.listen_port;
@@ -87,7 +93,7 @@ int main(int argc, char **argv) {
     audit_config.sidecar_id = opts.sidecar_id;
     sidecar::auth::AuditWriter audit(audit_config, counters);
     sidecar::auth::Gatekeeper gate(authenticator, audit, counters);
-    net::Server server(server_config, events, registry, counters, gate);
+    net::ServerGroup server(server_config, service_threads, events, registry, counters, gate);
     admin::SecurityLayer security(opts.security, opts.redis_url, opts.prefix, opts.sidecar_id, gate, audit, counters);
     security.attach(server);
     std::string error;
@@ -124,7 +130,8 @@ int main(int argc, char **argv) {
                                     {"redis", opts.redis_url.redacted()},
                                     {"redis_read", opts.stream_url().redacted()},
                                     {"prefix", opts.prefix},
-                                    {"sidecar", opts.sidecar_id}});
+                                    {"sidecar", opts.sidecar_id},
+                                    {"service_threads", service_threads}});
     if (!opts.redis_url.password.empty() && !opts.redis_password_from_file_or_env)
         ops::warn("the Redis password is part of the --redis URL: ps shows it to every local user, and "
                   "LIVESYNC_REDIS_URL or a config file hold it in clear",
@@ -140,9 +147,8 @@ int main(int argc, char **argv) {
     if (snapshot_reader) snapshot_reader->start();
     security.start();
     std::thread service([&server] {
-        server.run();
-        // The loop only ends on its own when lws fails; wake main() to shut down.
-        kill(getpid(), SIGTERM);
+        // A thread's loop only ends on its own when lws fails; wake main() to shut down.
+        server.run([] { kill(getpid(), SIGTERM); });
     });
 
     int sig = 0;

@@ -102,9 +102,26 @@ AdminRequest parse_admin(std::string_view method, std::string_view path, const s
 }
 
 std::string render_sessions(session::SessionTable &sessions, const std::string &sidecar_id) {
+    return render_sessions(std::vector<std::string>{render_session_items(sessions)}, sidecar_id);
+}
+
+std::string render_sessions(const std::vector<std::string> &items, const std::string &sidecar_id) {
     std::string out = "{\"sidecar\":";
     common::append_json_string(out, sidecar_id);
     out += ",\"sessions\":[";
+    bool first = true;
+    for (const std::string &part : items) {
+        if (part.empty()) continue;
+        if (!first) out += ',';
+        first = false;
+        out += part;
+    }
+    out += "]}";
+    return out;
+}
+
+std::string render_session_items(session::SessionTable &sessions) {
+    std::string out;
     bool first = true;
     sessions.for_each([&](session::Session &s) {
         if (!first) out += ',';
@@ -134,7 +151,6 @@ std::string render_sessions(session::SessionTable &sessions, const std::string &
             }
         out += "]}";
     });
-    out += "]}";
     return out;
 }
 

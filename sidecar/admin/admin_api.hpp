@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 #include <variant>
 
 #include "sidecar/net/http_router.hpp"
@@ -55,5 +56,9 @@ bool valid_address(std::string_view address);
 
 // {"sessions":[{"client_id","user","tenant","role","address","connected_at","subscriptions":[{"id","table"}]}]}
 std::string render_sessions(session::SessionTable &sessions, const std::string &sidecar_id);
+// The same from the parts every service thread rendered (render_session_items: the
+// comma-separated session objects of one thread's table; empty parts are skipped).
+std::string render_sessions(const std::vector<std::string> &items, const std::string &sidecar_id);
+std::string render_session_items(session::SessionTable &sessions);
 
 }  // namespace livesync::admin

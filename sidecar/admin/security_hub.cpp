@@ -220,13 +220,41 @@ void SecurityHub::on_http_closed(struct lws *wsi) {
     ticket_of_.erase(it);
 }
 
+int SecurityHub::answer_across(struct lws *wsi, std::function<std::string(SecurityHub &)> part,
+                               std::function<net::HttpResponse(std::vector<std::string>)> finish, bool close_after) {
+    if (!gather_) return respond_(wsi, finish({part(*this)}), close_after);
+    uint64_t ticket = new_ticket();
+    waiting_[ticket] = wsi;
+    ticket_of_[wsi] = ticket;
+    // The answer comes back through the inbox like a Redis answer (drain()), so it is
+    // written on this thread, and dropped if the client went away meanwhile.
+    gather_(std::move(part), [this, ticket, finish = std::move(finish)](std::vector<std::string> results) {
+        net::HttpResponse response = finish(std::move(results));
+        push(sidecar::auth::StoreResult(sidecar::auth::AdminAnswer{ticket, response.status, std::move(response.body)}));
+    });
+    return 0;
+}
+
+namespace {
+uint64_t sum_counts(const std::vector<std::string> &counts) {
+    uint64_t n = 0;
+    for (const std::string &c : counts) n += std::strtoull(c.c_str(), nullptr, 10);
+    return n;
+}
+}  // namespace
+
 int SecurityHub::answer(struct lws *wsi, const Request &r) {
     AdminRequest request = parse_admin(r.method, r.path, r.since ? &*r.since : nullptr, r.body);
     bool close_after = r.method != "GET";
     const int64_t now_ms = registry::unix_ms_now();
     if (auto *error = std::get_if<net::HttpResponse>(&request)) return respond_(wsi, std::move(*error), close_after);
     if (std::holds_alternative<ListSessions>(request))
-        return respond_(wsi, net::HttpResponse{200, render_sessions(*sessions_, config_.sidecar_id)}, close_after);
+        return answer_across(
+            wsi, [](SecurityHub &hub) { return render_session_items(*hub.sessions_); },
+            [sidecar = config_.sidecar_id](std::vector<std::string> items) {
+                return net::HttpResponse{200, render_sessions(items, sidecar)};
+            },
+            close_after);
     if (std::holds_alternative<ListBans>(request)) {
         std::string body = "{\"bans\":[";
         bool first = true;
@@ -242,7 +270,7 @@ int SecurityHub::answer(struct lws *wsi, const Request &r) {
         return respond_(wsi, net::HttpResponse{200, body}, close_after);
     }
     if (auto *activity = std::get_if<Activity>(&request)) {
-        uint64_t ticket = next_ticket_++;
+        uint64_t ticket = new_ticket();
         if (!store_ || !store_->activity_report(ticket, activity->since))
             return respond_(wsi, net::http_error(503, "unavailable", "the activity report cannot be read now"),
                             close_after);
@@ -254,33 +282,46 @@ int SecurityHub::answer(struct lws *wsi, const Request &r) {
     e.address = address_of_(wsi);
     if (auto *kick_request = std::get_if<Kick>(&request)) {
         ControlCommand c{"kick", kick_request->client_id, kick_request->user, "", config_.sidecar_id, 0, ""};
-        size_t n = kick(c);
+        // Other sidecars act on the control entry; this one's threads act now (they skip
+        // the entry: its origin is this sidecar).
         if (store_)
             store_->publish_control({{"kind", "kick"},
                                      {c.client_id.empty() ? "user" : "client_id",
                                       c.client_id.empty() ? c.user : c.client_id},
                                      {"origin", config_.sidecar_id}});
-        e.kind = "admin_kick";
-        e.client_id = c.client_id;
-        e.subject = c.user;
-        e.detail = "kicked " + std::to_string(n) + " session(s) here; published to every sidecar";
-        audit_.record(std::move(e));
-        std::string body = "{\"kicked_here\":" + std::to_string(n) + ",\"published\":" + (store_ ? "true" : "false") +
-                           ",\"sidecar\":";
-        common::append_json_string(body, config_.sidecar_id);
-        body += '}';
-        return respond_(wsi, net::HttpResponse{200, body}, close_after);
+        bool published = store_ != nullptr;
+        return answer_across(
+            wsi, [c](SecurityHub &hub) { return std::to_string(hub.kick(c)); },
+            [this, c, e, published](std::vector<std::string> counts) mutable {
+                uint64_t n = sum_counts(counts);
+                e.kind = "admin_kick";
+                e.client_id = c.client_id;
+                e.subject = c.user;
+                e.detail = "kicked " + std::to_string(n) + " session(s) here; published to every sidecar";
+                audit_.record(std::move(e));
+                std::string body = "{\"kicked_here\":" + std::to_string(n) +
+                                   ",\"published\":" + (published ? "true" : "false") + ",\"sidecar\":";
+                common::append_json_string(body, config_.sidecar_id);
+                body += '}';
+                return net::HttpResponse{200, body};
+            },
+            close_after);
     }
     if (auto *ban = std::get_if<Ban>(&request)) {
         gate_.ban(ban->address, ban->seconds, "banned by an administrator", now_ms);
         ControlCommand c{"ban", "", "", ban->address, config_.sidecar_id, 0, ""};
-        size_t n = kick(c);
         if (store_) store_->publish_control({{"kind", "ban"}, {"address", ban->address}, {"origin", config_.sidecar_id}});
-        std::string body = "{\"address\":";
-        common::append_json_string(body, ban->address);
-        body += ",\"until\":" + std::to_string(now_ms / 1000 + ban->seconds) + ",\"closed_here\":" + std::to_string(n) +
-                "}";
-        return respond_(wsi, net::HttpResponse{200, body}, close_after);
+        int64_t until = now_ms / 1000 + ban->seconds;
+        return answer_across(
+            wsi, [c](SecurityHub &hub) { return std::to_string(hub.kick(c)); },
+            [address = ban->address, until](std::vector<std::string> counts) {
+                std::string body = "{\"address\":";
+                common::append_json_string(body, address);
+                body += ",\"until\":" + std::to_string(until) + ",\"closed_here\":" + std::to_string(sum_counts(counts)) +
+                        "}";
+                return net::HttpResponse{200, body};
+            },
+            close_after);
     }
     auto &unban = std::get<Unban>(request);
     if (gate_.guard()) gate_.guard()->unban(unban.address, now_ms);

@@ -12,6 +12,7 @@
 #include <string>
 #include <unordered_map>
 #include <variant>
+#include <vector>
 
 #include "sidecar/admin/admin_api.hpp"
 #include "sidecar/admin/client_handover.hpp"
@@ -27,11 +28,20 @@ namespace livesync::admin {
 struct HubConfig {
     std::string sidecar_id;
     std::string admin_token;  // empty: /v1/admin/* answers 404
+    unsigned shard = 0;       // the service thread this hub serves (in the low bits of its tickets)
 };
 
+// One per service thread (net/server_group.hpp): each acts on its thread's sessions;
+// control commands reach every hub, store answers the hub whose session or ticket they
+// name (SecurityLayer routes them), and an admin request that concerns every session
+// (list, kick, ban) is gathered from every thread's hub before it is answered.
 class SecurityHub {
 public:
     using Respond = std::function<int(struct lws *, net::HttpResponse, bool close_after)>;
+    // Runs part on every service thread's hub (each on its thread), then done with the
+    // results (on any thread).
+    using Gather = std::function<void(std::function<std::string(SecurityHub &)> part,
+                                      std::function<void(std::vector<std::string>)> done)>;
 
     SecurityHub(HubConfig config, sidecar::auth::Gatekeeper &gate, sidecar::auth::SecurityStore *store,
                 ops::Counters &counters, sidecar::auth::AuditSink &audit);
@@ -43,6 +53,9 @@ public:
               std::function<void()> wake, std::function<std::string(struct lws *)> address_of);
 
     sidecar::auth::OwnershipClaims *ownership() { return store_; }
+    // Set before run() when there are service threads: admin lists, kicks and bans then
+    // count every thread's sessions. Without it, only this hub's.
+    void set_gather(Gather gather) { gather_ = std::move(gather); }
 
     // Thread-safe: queue an answer or a control command and wake the service thread.
     void push(sidecar::auth::StoreResult result);
@@ -69,6 +82,11 @@ private:
         std::string body;
     };
     int answer(struct lws *wsi, const Request &request);
+    uint64_t new_ticket() { return (next_ticket_++ << session::kShardBits) | config_.shard; }
+    // Runs part on every thread's hub and answers wsi with finish(results) when all did
+    // (at once, on this thread only, without a gather).
+    int answer_across(struct lws *wsi, std::function<std::string(SecurityHub &)> part,
+                      std::function<net::HttpResponse(std::vector<std::string>)> finish, bool close_after);
     void apply(ControlCommand &command);
     void on_claim(sidecar::auth::ClaimResult &claim);
     // A replace entry: closes the session of its client id here if that one is older.
@@ -85,6 +103,7 @@ private:
     Respond respond_;
     std::function<void()> wake_;
     std::function<std::string(struct lws *)> address_of_;
+    Gather gather_;
 
     std::mutex mutex_;
     std::deque<std::variant<sidecar::auth::StoreResult, ControlCommand>> inbox_;  // guarded by mutex_

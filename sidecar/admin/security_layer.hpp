@@ -1,11 +1,13 @@
 // Everything of the security layer beyond authentication, built and owned in one place
 // so main() only creates it, attaches it and starts / stops it: the abuse guard (rate
 // limits, ban cache), the Redis store thread (client-id owners, bans, activity), the
-// control-stream reader (kicks, bans from SQL and other sidecars) and the hub that
-// applies their answers and serves the admin API on the service thread.
+// control-stream reader (kicks, bans from SQL and other sidecars) and the hubs (one per
+// service thread) that apply their answers and serve the admin API.
 #pragma once
 
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "common/redis_keys.hpp"
 #include "common/redis_url.hpp"
@@ -14,7 +16,7 @@
 #include "sidecar/auth/abuse_guard.hpp"
 #include "sidecar/auth/security_options.hpp"
 #include "sidecar/auth/security_store.hpp"
-#include "sidecar/net/server.hpp"
+#include "sidecar/net/server_group.hpp"
 
 namespace livesync::admin {
 
@@ -25,13 +27,31 @@ public:
                   ops::Counters &counters)
         : guard_(options.abuse),
           store_(sidecar::auth::StoreConfig{url, prefix, sidecar_id},
-                 [this](sidecar::auth::StoreResult r) { hub_.push(std::move(r)); }),
-          hub_(HubConfig{sidecar_id, options.admin_token}, gate, &store_, counters, audit),
-          control_(ControlConfig{url, common::RedisKeys(prefix).control()}, [this](ControlCommand c) { hub_.push(std::move(c)); }) {
+                 [this](sidecar::auth::StoreResult r) { route(std::move(r)); }),
+          control_(ControlConfig{url, common::RedisKeys(prefix).control()},
+                   [this](ControlCommand c) {
+                       // Every thread acts on its own sessions.
+                       for (auto &hub : hubs_) hub->push(c);
+                   }),
+          hub_config_{sidecar_id, options.admin_token, 0}, gate_(gate), counters_(counters), audit_(audit) {
         gate.attach(&guard_, &store_);
     }
 
-    void attach(net::Server &server) { server.set_security_hub(&hub_); }
+    // Before start(): one hub per service thread.
+    void attach(net::ServerGroup &group) {
+        for (unsigned i = 0; i < group.size(); ++i) {
+            HubConfig config = hub_config_;
+            config.shard = i;
+            hubs_.push_back(std::make_unique<SecurityHub>(config, gate_, &store_, counters_, audit_));
+            if (group.size() > 1)
+                hubs_.back()->set_gather([&group](std::function<std::string(SecurityHub &)> part,
+                                                  std::function<void(std::vector<std::string>)> done) {
+                    group.gather([part = std::move(part)](net::Server &s) { return s.hub() ? part(*s.hub()) : ""; },
+                                 std::move(done));
+                });
+            group.thread(i).set_security_hub(hubs_.back().get());
+        }
+    }
     void start() {
         store_.start();
         control_.start();
@@ -45,10 +65,26 @@ public:
     }
 
 private:
+    // A store answer goes to the hub of the thread that asked: a claim names its session,
+    // an admin answer its ticket (both carry the thread in their low bits); the shared ban
+    // list is applied once (the AbuseGuard is shared).
+    void route(sidecar::auth::StoreResult r) {
+        if (hubs_.empty()) return;
+        unsigned shard = 0;
+        if (auto *claim = std::get_if<sidecar::auth::ClaimResult>(&r)) shard = session::shard_of_serial(claim->serial);
+        if (auto *answer = std::get_if<sidecar::auth::AdminAnswer>(&r)) shard = session::shard_of_serial(answer->ticket);
+        if (shard >= hubs_.size()) return;
+        hubs_[shard]->push(std::move(r));
+    }
+
     sidecar::auth::AbuseGuard guard_;
     sidecar::auth::SecurityStore store_;
-    SecurityHub hub_;
     ControlReader control_;
+    HubConfig hub_config_;
+    sidecar::auth::Gatekeeper &gate_;
+    ops::Counters &counters_;
+    sidecar::auth::AuditSink &audit_;
+    std::vector<std::unique_ptr<SecurityHub>> hubs_;
 };
 
 }  // namespace livesync::admin

@@ -44,17 +44,23 @@ AbuseGuard::AbuseGuard(AbuseConfig config)
     : config_(config), connections_(config.connections, config.max_keys), messages_(config.messages, config.max_keys) {}
 
 bool AbuseGuard::banned(const std::string &address, int64_t now_ms) const {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     auto it = bans_.find(address);
     return it != bans_.end() && it->second > now_ms;
 }
 
 bool AbuseGuard::allow_connection(const std::string &address, int64_t now_ms) {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     return connections_.allow(address, now_ms);
 }
 
-bool AbuseGuard::allow_message(const std::string &key, int64_t now_ms) { return messages_.allow(key, now_ms); }
+bool AbuseGuard::allow_message(const std::string &key, int64_t now_ms) {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
+    return messages_.allow(key, now_ms);
+}
 
 bool AbuseGuard::auth_failed(const std::string &address, int64_t now_ms) {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     if (config_.ban_after <= 0 || banned(address, now_ms)) return false;
     const int64_t window_ms = static_cast<int64_t>(config_.ban_window_seconds) * 1000;
     if (failures_.size() >= config_.max_keys && !failures_.count(address)) {
@@ -73,17 +79,20 @@ bool AbuseGuard::auth_failed(const std::string &address, int64_t now_ms) {
 }
 
 void AbuseGuard::ban(const std::string &address, int64_t until_ms, int64_t now_ms) {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     bans_[address] = until_ms;
     local_changes_[address] = now_ms;
 }
 
 void AbuseGuard::unban(const std::string &address, int64_t now_ms) {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     bans_.erase(address);
     failures_.erase(address);
     local_changes_[address] = now_ms;
 }
 
 void AbuseGuard::replace_bans(const std::map<std::string, int64_t> &shared, int64_t now_ms) {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     std::unordered_map<std::string, int64_t> next;
     for (const auto &[address, until] : shared)
         if (until > now_ms) next[address] = until;
@@ -101,6 +110,7 @@ void AbuseGuard::replace_bans(const std::map<std::string, int64_t> &shared, int6
 }
 
 std::vector<std::pair<std::string, int64_t>> AbuseGuard::bans(int64_t now_ms) const {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     std::vector<std::pair<std::string, int64_t>> out;
     for (const auto &[address, until] : bans_)
         if (until > now_ms) out.emplace_back(address, until);

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -61,6 +62,8 @@ private:
     std::unordered_map<std::string, std::deque<int64_t>> failures_;  // address → recent failure times
     std::unordered_map<std::string, int64_t> bans_;                  // address → until (unix ms)
     std::unordered_map<std::string, int64_t> local_changes_;         // address → when banned/unbanned here
+    // Every service thread calls in (net/server_group.hpp); each public method holds it.
+    mutable std::recursive_mutex mutex_;
 };
 
 // Who a session is for activity and rate limits: "sub:<sub>" for a user,

@@ -209,16 +209,21 @@ common::Change project(const common::Change &change, Shown shown, const std::opt
 }
 
 std::string viewer_key(const Viewer &v) {
-    std::string key = std::to_string(reinterpret_cast<uintptr_t>(v.rule));
-    key += '|';
-    key += std::to_string(reinterpret_cast<uintptr_t>(v.table));
-    if (v.identity == nullptr) return key + "|-";
-    key += '|';
+    // Names, not addresses: every service thread holds its own copy of the rules, and the
+    // frames built for a key are shared between threads (stream/shared_frames.hpp). Within
+    // one config version the rule a viewer gets is the one of its role on that table.
+    std::string key;
     auto add = [&key](std::string_view part) {  // length-prefixed: no two keys collide
         key += std::to_string(part.size());
         key += ':';
         key += part;
     };
+    if (v.rule && v.identity) add(v.identity->role);
+    else key += '-';
+    key += '|';
+    key += v.table ? 't' : '-';
+    if (v.identity == nullptr) return key + "|-";
+    key += '|';
     if (v.table && v.table->tenant_column) {
         if (v.identity->tenant) add(*v.identity->tenant);
         else key += '-';

@@ -12,6 +12,7 @@ Gatekeeper::Gatekeeper(const Authenticator &authenticator, AuditSink &audit, ops
     : authenticator_(authenticator), audit_(audit), counters_(counters) {}
 
 void Gatekeeper::audit(const session::Session &s, const char *kind, std::string detail) {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     AuditEvent e;
     e.kind = kind;
     e.address = s.address();
@@ -29,6 +30,7 @@ void Gatekeeper::refuse(session::Session &s, const std::string &code, const std:
 }
 
 void Gatekeeper::attach(AbuseGuard *guard, SecurityStore *store) {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     guard_ = guard;
     store_ = store;
 }
@@ -49,6 +51,7 @@ void Gatekeeper::audit_throttled(const std::string &address, const session::Sess
 }
 
 bool Gatekeeper::refuse_banned(const std::string &address, int64_t now_ms) {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     if (!guard_ || !guard_->banned(address, now_ms)) return false;
     counters_.banned_refusals.fetch_add(1);
     audit_throttled(address, nullptr, "refused_banned", "connection from a banned address refused", now_ms);
@@ -56,6 +59,7 @@ bool Gatekeeper::refuse_banned(const std::string &address, int64_t now_ms) {
 }
 
 bool Gatekeeper::admit_message(session::Session &s, int64_t now_ms) {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     ++s.messages_in;
     if (!guard_) return true;
     const Identity *id = s.identity();
@@ -70,6 +74,7 @@ bool Gatekeeper::admit_message(session::Session &s, int64_t now_ms) {
 }
 
 void Gatekeeper::client_id_taken(session::Session &s, const std::string &client_id) {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     counters_.auth_failures.fetch_add(1);
     audit(s, "client_id_taken", "client id " + client_id + " belongs to another user");
     s.request_close(kCloseForbidden, kClientIdTakenReason);
@@ -79,11 +84,13 @@ void Gatekeeper::client_id_taken(session::Session &s, const std::string &client_
 void Gatekeeper::auth_failure(session::Session &s) { auth_failure_from(s.address(), registry::unix_ms_now()); }
 
 void Gatekeeper::auth_failure_from(const std::string &address, int64_t now_ms) {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     if (guard_ && guard_->auth_failed(address, now_ms))
         ban(address, guard_->config().ban_seconds, "too many auth failures", now_ms);
 }
 
 void Gatekeeper::ban(const std::string &address, int64_t seconds, const std::string &reason, int64_t now_ms) {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     int64_t until_ms = now_ms + seconds * 1000;
     if (guard_) guard_->ban(address, until_ms, now_ms);
     if (store_) store_->ban(address, until_ms, reason);
@@ -111,10 +118,12 @@ void Gatekeeper::collect_activity(session::Session &s, int64_t now_ms) {
 }
 
 void Gatekeeper::on_closed(session::Session &s, int64_t now_ms) {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     if (store_) collect_activity(s, now_ms);
 }
 
 void Gatekeeper::on_connect(session::Session &s, const std::optional<std::string> &token, int64_t now) {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     int64_t now_ms = registry::unix_ms_now();
     if (guard_ && !guard_->allow_connection(s.address(), now_ms)) {
         counters_.rate_limited.fetch_add(1);
@@ -129,6 +138,7 @@ void Gatekeeper::on_connect(session::Session &s, const std::optional<std::string
 }
 
 bool Gatekeeper::on_hello(session::Session &s, const protocol::Hello &hello, int64_t now) {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     if (s.close_request()) return false;
     if (s.identity()) {
         if (hello.token) on_auth(s, protocol::Auth{*hello.token}, now);
@@ -153,6 +163,7 @@ bool Gatekeeper::on_hello(session::Session &s, const protocol::Hello &hello, int
 }
 
 void Gatekeeper::on_auth(session::Session &s, const protocol::Auth &auth, int64_t now) {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     auto result = authenticator_.authenticate(auth.token, now);
     if (auto *err = std::get_if<TokenError>(&result)) return refuse(s, err->code, err->message);
     Identity &fresh = std::get<Identity>(result);
@@ -180,22 +191,24 @@ void Gatekeeper::on_auth(session::Session &s, const protocol::Auth &auth, int64_
 }
 
 bool Gatekeeper::authorize_channel(session::Session &s, const protocol::Subscribe &sub) {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     const Identity *id = s.identity();
     if (id && channel_allowed(*id, authenticator_.config().channels_claim, *sub.channel)) return true;
     counters_.forbidden_subscriptions.fetch_add(1);
     audit(s, "forbidden", "subscribe to channel " + *sub.channel);
-    s.send_text(protocol::encode_error("forbidden", "your token does not allow channel " + *sub.channel, sub.id));
+    s.send_error("forbidden", "your token does not allow channel " + *sub.channel, sub.id);
     return false;
 }
 
 bool Gatekeeper::authorize_subscribe(session::Session &s, const protocol::Subscribe &sub,
                                      const stream::LiveState &live, std::shared_ptr<const SubscriptionScope> *scope) {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     const Identity *id = s.identity();
     const Rule *rule = id ? live.rules.find(id->role, sub.table) : nullptr;
     if (rule == nullptr) {
         counters_.forbidden_subscriptions.fetch_add(1);
         audit(s, "forbidden", "subscribe to " + sub.table + " as role \"" + (id ? id->role : std::string()) + "\"");
-        s.send_text(protocol::encode_error("forbidden", "your role may not read " + sub.table, sub.id));
+        s.send_error("forbidden", "your role may not read " + sub.table, sub.id);
         return false;
     }
     Viewer v;
@@ -205,7 +218,7 @@ bool Gatekeeper::authorize_subscribe(session::Session &s, const protocol::Subscr
     std::string error;
     auto made = make_subscription_scope(sub.filter, sub.columns, visible_columns(v), &error);
     if (!made) {
-        s.send_text(protocol::encode_error("bad_request", error, sub.id));
+        s.send_error("bad_request", error, sub.id);
         return false;
     }
     if (made->filter || made->columns) *scope = std::make_shared<const SubscriptionScope>(std::move(*made));
@@ -213,6 +226,7 @@ bool Gatekeeper::authorize_subscribe(session::Session &s, const protocol::Subscr
 }
 
 void Gatekeeper::sweep(session::SessionTable &sessions, int64_t now, int64_t now_ms) {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     const int64_t hello_deadline_ms = static_cast<int64_t>(authenticator_.config().hello_timeout_seconds) * 1000;
     std::vector<session::Session *> expired, silent;
     sessions.for_each([&](session::Session &s) {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -96,6 +97,8 @@ private:
     SecurityStore *store_ = nullptr;
     std::unordered_map<std::string, int64_t> audit_quiet_until_;     // kind|address → unix ms
     std::unordered_map<std::string, ActivityDelta> activity_;        // owner → counts since the last flush
+    // Every service thread calls in (net/server_group.hpp); each public method holds it.
+    std::recursive_mutex mutex_;
 };
 
 }  // namespace livesync::sidecar::auth

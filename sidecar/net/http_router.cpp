@@ -20,8 +20,7 @@ constexpr std::string_view kClientsPrefix = "/v1/clients/";
 
 HttpResponse client_presence(const std::string &client_id, const session::SessionTable &sessions,
                              const std::string &sidecar_id) {
-    const session::Session *s = sessions.find_client(client_id);
-    if (s == nullptr) {
+    if (!sessions.client_connected(client_id)) {
         HttpResponse r{410, "{\"error\":\"gone\",\"client_id\":"};
         common::append_json_string(r.body, client_id);
         r.body += '}';

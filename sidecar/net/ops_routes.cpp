@@ -33,7 +33,7 @@ HttpResponse readiness_response(const ops::Counters &counters, const stream::Liv
 HttpResponse metrics_response(const ops::Counters &counters, const stream::LiveState &live,
                               const session::SessionTable &sessions) {
     ops::Gauges g;
-    g.sessions_open = sessions.size();
+    g.sessions_open = sessions.open_everywhere();
     g.stream_ready = counters.stream_connected.load() && live.ready;
     uint64_t handed = counters.stream_entries_handed.load(), applied = counters.stream_entries_applied.load();
     g.stream_lag_entries = handed > applied ? handed - applied : 0;

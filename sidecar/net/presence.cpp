@@ -63,7 +63,7 @@ HttpResponse answer_presence(std::string_view body, const session::SessionTable 
     std::unordered_set<std::string_view> listed;
     bool first = true;
     for (const std::string &id : *ids) {
-        if (sessions.find_client(id) != nullptr || !listed.insert(id).second) continue;
+        if (sessions.client_connected(id) || !listed.insert(id).second) continue;
         if (!first) r.body += ',';
         first = false;
         common::append_json_string(r.body, id);

@@ -1,6 +1,7 @@
 #include "sidecar/net/server.hpp"
 
 #include <libwebsockets.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -17,6 +18,8 @@
 #include "sidecar/stream/batch_applier.hpp"
 
 namespace livesync::net {
+
+static_assert(LWS_PRE <= protocol::kFrameHeadroom, "lws writes the frame header into the frame's headroom");
 
 namespace {
 
@@ -56,10 +59,15 @@ int sync_trampoline(struct lws *wsi, enum lws_callback_reasons reason, void *use
 // protocols[0] gets plain HTTP; a WebSocket upgrade binds to the protocol named by its
 // Sec-WebSocket-Protocol (an upgrade without one falls to protocols[0] and is refused).
 // Both encodings of the client protocol share one callback; the session remembers which.
+// tx_packet_size: lws sends at most this much of one lws_write() at once and copies the
+// rest per connection for later (0 means its 4 KiB default: a 10 KB frame was three
+// send()s and a copy per session). Above a fragment, every frame goes out in one send().
+constexpr size_t kTxPacketBytes = 128u << 10;
+static_assert(kTxPacketBytes > kFragmentBytes + LWS_PRE);
 const struct lws_protocols kProtocols[] = {
     {"http", http_trampoline, 0, 0, 0, nullptr, 0},
-    {protocol::kJsonSubprotocol, sync_trampoline, sizeof(SyncSessionData), 0, 0, nullptr, 0},
-    {protocol::kMsgpackSubprotocol, sync_trampoline, sizeof(SyncSessionData), 0, 0, nullptr, 0},
+    {protocol::kJsonSubprotocol, sync_trampoline, sizeof(SyncSessionData), 0, 0, nullptr, kTxPacketBytes},
+    {protocol::kMsgpackSubprotocol, sync_trampoline, sizeof(SyncSessionData), 0, 0, nullptr, kTxPacketBytes},
     {nullptr, nullptr, 0, 0, 0, nullptr, 0},
 };
 const struct lws_protocols *const kServiceProtocol = &kProtocols[1];  // drains the event queue
@@ -75,13 +83,18 @@ std::string header(struct lws *wsi, enum lws_token_indexes token) {
 
 void on_grace_over(lws_sorted_usec_list_t *) {}
 
-int on_listener_closed() { return 0; }
-
 }  // namespace
 
-Server::Server(ServerConfig config, stream::EventQueue &events, registry::RegistrySink &registry,
+Server::Server(ServerConfig config, ShardLinks links, stream::EventQueue &events, registry::RegistrySink &registry,
                ops::Counters &counters, sidecar::auth::Gatekeeper &gate)
-    : config_(std::move(config)), events_(events), counters_(counters), gate_(gate),
+    : config_(std::move(config)), links_(std::move(links)), events_(events), counters_(counters),
+      sessions_(links_.shard, links_.directory,
+                [this](uint64_t serial) {
+                    if (links_.post)
+                        links_.post(session::shard_of_serial(serial),
+                                    [serial](Server &other) { other.close_replaced(serial); });
+                }),
+      gate_(gate),
       handler_(config_.sidecar_id, sessions_, live_, registry, gate),
       replay_(sessions_, live_, counters_,
               [this](stream::ReplayRequest r) {
@@ -96,6 +109,7 @@ Server::Server(ServerConfig config, stream::EventQueue &events, registry::Regist
     });
     handler_.set_snapshots(&snapshots_);
     snapshots_.set_counters(&counters_);
+    snapshots_.set_shard(links_.shard);
     // A quarter of the bound stays free for the entry being fanned out when the mark is
     // passed (livesync.batch_max_bytes, 1 MiB, is about 1.3 MiB of JSON frames).
     pacing_.high_water_bytes = config_.max_send_queue_bytes / 4 * 3;
@@ -128,17 +142,65 @@ void Server::deliver_snapshot_event(snapshot::SnapshotEvent event) {
 
 Server::~Server() {
     if (context_) lws_context_destroy(context_);
+    for (int fd : adopt_inbox_) close(fd);
+}
+
+void Server::adopt(int fd) {
+    {
+        std::lock_guard<std::mutex> lock(inbox_mutex_);
+        adopt_inbox_.push_back(fd);
+    }
+    wake();
+}
+
+void Server::post(std::function<void(Server &)> task) {
+    {
+        std::lock_guard<std::mutex> lock(inbox_mutex_);
+        task_inbox_.push_back(std::move(task));
+    }
+    wake();
+}
+
+void Server::drain_inbox() {
+    std::vector<int> fds;
+    std::vector<std::function<void(Server &)>> tasks;
+    {
+        std::lock_guard<std::mutex> lock(inbox_mutex_);
+        fds.swap(adopt_inbox_);
+        tasks.swap(task_inbox_);
+    }
+    struct lws_vhost *vhost = lws_get_vhost_by_name(context_, "default");
+    for (int fd : fds) {
+        if (stopping_ || vhost == nullptr) {
+            close(fd);
+            continue;
+        }
+        lws_sock_file_fd_type desc;
+        desc.sockfd = fd;
+        int type = LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP;
+        if (!config_.tls_cert.empty()) type |= LWS_ADOPT_ALLOW_SSL;
+        // On failure lws closed the socket.
+        if (!lws_adopt_descriptor_vhost(vhost, static_cast<lws_adoption_type>(type), desc, nullptr, nullptr))
+            ops::warn("could not take over an accepted connection", {{"shard", links_.shard}});
+    }
+    for (auto &task : tasks) task(*this);
+}
+
+void Server::close_replaced(uint64_t serial) {
+    session::Session *s = sessions_.find_serial(serial);
+    if (!s || s->close_request()) return;
+    ops::info("client connected again: closing its older session",
+              {{"client_id", s->client_id()}, {"address", s->address()}});
+    s->request_close(session::kCloseReplaced, session::kReplacedReason);
 }
 
 bool Server::listen(std::string *error) {
     struct lws_context_creation_info info;
     std::memset(&info, 0, sizeof info);
-    info.port = config_.port;
-    info.iface = config_.host.c_str();
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
     info.protocols = kProtocols;
     info.user = this;
-    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DISABLE_IPV6;
-    if (config_.host.find(':') != std::string::npos) info.options &= ~LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
     if (!config_.tls_cert.empty()) {
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = config_.tls_cert.c_str();
@@ -149,7 +211,7 @@ bool Server::listen(std::string *error) {
     }
     context_ = lws_create_context(&info);
     if (context_ == nullptr) {
-        *error = "cannot listen on " + config_.host + ":" + std::to_string(config_.port);
+        *error = "cannot create the libwebsockets context of service thread " + std::to_string(links_.shard);
         return false;
     }
     sweep_timer_.server = this;
@@ -217,10 +279,8 @@ void Server::run() {
         if (sessions_.size() == 0) break;
         auto now = std::chrono::steady_clock::now();
         if (!grace_scheduled) {
-            // Close the listening socket now, not when the process exits: a new
-            // livesyncd started right after SIGTERM binds the port at once while this
-            // one says goodbye to its sessions.
-            lws_context_deprecate(context_, on_listener_closed);
+            // (The group closed the listening socket already: a new livesyncd started
+            // right after SIGTERM binds the port at once while this one says goodbye.)
             // Wakes the loop when the grace period ends even if no socket does.
             deadline = now + std::chrono::milliseconds(config_.shutdown_grace_ms);
             lws_sul_schedule(context_, 0, &grace, on_grace_over,
@@ -285,38 +345,39 @@ void Server::drain_events() {
     if (waiting_for_busy_sessions()) return;
     busy_since_ms_ = 0;
     lws_sul_cancel(&pace_timer_.sul);
-    std::vector<stream::StreamEvent> batch;
-    bool more = events_.pop_some(kEventsPerWake, batch, kBytesPerWake);
-    for (stream::StreamEvent &event : batch) {
-        if (stream::apply_event(event, live_, sessions_, counters_, &pacing_))
+    std::vector<stream::EventQueue::Shared> batch;
+    bool more = events_.pop_some(kEventsPerWake, batch, kBytesPerWake, links_.shard);
+    for (const stream::EventQueue::Shared &event : batch) {
+        if (stream::apply_event(*event, live_, sessions_, counters_, &pacing_))
             counters_.subscriptions_revoked.fetch_add(handler_.end_lost_subscriptions());
-        if (const auto *entry = std::get_if<stream::StreamBatch>(&event)) {
+        if (const auto *entry = std::get_if<stream::StreamBatch>(event.get())) {
             const auto &txns = entry->batch.transactions;
             for (const common::Transaction &txn : txns) snapshots_.record_commit(txn.xid, txn.lsn);
             int64_t commit_us = txns.empty() ? 0 : txns.back().commit_sec * 1000000 + txns.back().commit_nsec / 1000;
-            record_fanout(counters_, entry->received_at, commit_us);
+            // Once per entry, not once per thread: the first thread's view.
+            if (links_.shard == 0) record_fanout(counters_, entry->received_at, commit_us);
         }
     }
     if (more) wake();
 }
 
 bool Server::write_front(struct lws *wsi, session::Session &s) {
-    const net::Frame &frame = s.queue().front();
-    size_t total = frame->size() - kFrameHeadroom;
+    const protocol::Frame &frame = s.queue().front();
+    size_t total = frame->size() - protocol::kFrameHeadroom;
     size_t done = s.queue().front_written();
     bool msgpack = s.encoding() == protocol::Encoding::Msgpack;
     auto opcode = msgpack ? LWS_WRITE_BINARY : LWS_WRITE_TEXT;
     if (done == 0 && total <= kFragmentBytes) {
         // The whole frame in place: lws writes its header into the frame's headroom
         // (the same bytes for every session sharing the frame).
-        auto *payload = reinterpret_cast<unsigned char *>(const_cast<char *>(frame->data())) + kFrameHeadroom;
+        auto *payload = reinterpret_cast<unsigned char *>(const_cast<char *>(frame->data())) + protocol::kFrameHeadroom;
         if (lws_write(wsi, payload, total, opcode) < static_cast<int>(total)) return false;
         s.queue().advance_front(total);
         return true;
     }
     size_t n = std::min(kFragmentBytes, total - done);
     fragment_.assign(LWS_PRE, '\0');
-    fragment_.append(frame->data() + kFrameHeadroom + done, n);
+    fragment_.append(frame->data() + protocol::kFrameHeadroom + done, n);
     auto flags = lws_write_ws_flags(opcode, done == 0, done + n == total);
     auto *payload = reinterpret_cast<unsigned char *>(fragment_.data()) + LWS_PRE;
     if (lws_write(wsi, payload, n, static_cast<enum lws_write_protocol>(flags)) < static_cast<int>(n)) return false;
@@ -432,6 +493,7 @@ int Server::on_sync(struct lws *wsi, int reason, void *user, void *in, size_t le
             // lws tells every protocol; the queue is drained once per wake.
             if (std::strcmp(lws_get_protocol(wsi)->name, kServiceProtocol->name) != 0) return 0;
             if (stop_requested_.load() && !stopping_) begin_shutdown();
+            drain_inbox();
             if (tls_reload_requested_.exchange(false) && !config_.tls_cert.empty()) {
                 // Reads the two files again (as lws did at start); the caller checked them.
                 lws_tls_cert_updated(context_, config_.tls_cert.c_str(), config_.tls_key.c_str(), nullptr, 0, nullptr,
@@ -510,18 +572,15 @@ int Server::on_sync(struct lws *wsi, int reason, void *user, void *in, size_t le
             // again while more wait.
             if (!write_front(wsi, *s)) return -1;
             s->queue_progress_ms = session::steady_now_ms();
-            const net::Frame &frame = s->queue().front();
-            size_t n = frame->size() - kFrameHeadroom;
+            const protocol::Frame &frame = s->queue().front();
+            size_t n = frame->size() - protocol::kFrameHeadroom;
             if (s->queue().front_written() < n) {
                 lws_callback_on_writable(wsi);
                 return 0;
             }
             counters_.frames_sent.fetch_add(1, std::memory_order_relaxed);
             counters_.bytes_sent.fetch_add(n, std::memory_order_relaxed);
-            bool msgpack = s->encoding() == protocol::Encoding::Msgpack;
-            auto code = msgpack ? protocol::msgpack_error_code(frame_payload(frame))
-                                : ops::error_frame_code(frame_payload(frame));
-            if (code) counters_.errors_by_code.count(*code);
+            if (!frame->error_code.empty()) counters_.errors_by_code.count(frame->error_code);
             s->queue().pop();
             if (!s->queue().empty()) lws_callback_on_writable(wsi);
             if (s->queue().bytes() < pacing_.low_water_bytes) {

@@ -1,10 +1,15 @@
-// The lws context of livesyncd and its service loop. One thread (the one calling run())
-// services every connection; the stream reader wakes it with lws_cancel_service() and
-// its events are applied in LWS_CALLBACK_EVENT_WAIT_CANCELLED.
+// One service thread of livesyncd: an lws context and its loop, serving the connections
+// the acceptor handed to it (net/server_group.hpp runs one per core). The thread calling
+// run() owns the context, its sessions and its copy of the stream state; the stream
+// reader wakes it with lws_cancel_service() and it takes every stream event (a shared,
+// read-only copy: stream/stream_event.hpp) in LWS_CALLBACK_EVENT_WAIT_CANCELLED, as do
+// connections handed over (adopt()) and tasks other threads post to it (post()).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -16,6 +21,7 @@
 #include "sidecar/net/http_router.hpp"
 #include "sidecar/ops/counters.hpp"
 #include "sidecar/registry/registry_writer.hpp"
+#include "sidecar/session/client_directory.hpp"
 #include "sidecar/session/frame_handler.hpp"
 #include "sidecar/session/session_table.hpp"
 #include "sidecar/snapshot/snapshot_coordinator.hpp"
@@ -43,16 +49,38 @@ struct ServerConfig {
     std::string presence_token;  // what /v1/clients/... ask for (presence.hpp); empty: nobody may ask
 };
 
+class Server;
+
+// What one service thread knows of the others (set up by ServerGroup).
+struct ShardLinks {
+    unsigned shard = 0;       // this thread's index, also its consumer index in the EventQueue
+    unsigned shard_count = 1;
+    session::ClientDirectory *directory = nullptr;  // client ids held on every thread
+    // Runs task on the thread of that shard, soon, in the order posted (thread-safe).
+    std::function<void(unsigned shard, std::function<void(Server &)> task)> post;
+};
+
 class Server {
 public:
-    Server(ServerConfig config, stream::EventQueue &events, registry::RegistrySink &registry,
+    Server(ServerConfig config, ShardLinks links, stream::EventQueue &events, registry::RegistrySink &registry,
            ops::Counters &counters, sidecar::auth::Gatekeeper &gate);
     ~Server();
     Server(const Server &) = delete;
     Server &operator=(const Server &) = delete;
 
-    // Creates the context and starts listening; false and *error on failure.
+    // Creates the context (it listens on nothing: the acceptor hands connections over);
+    // false and *error on failure.
     bool listen(std::string *error);
+    // Thread-safe: serve this accepted socket from now on (this thread owns it).
+    void adopt(int fd);
+    // Thread-safe: run task on this service thread.
+    void post(std::function<void(Server &)> task);
+    // This thread: closes the session with this serial here (a newer session of its client
+    // id said hello on another thread).
+    void close_replaced(uint64_t serial);
+    unsigned shard() const { return links_.shard; }
+    bool stop_requested() const { return stop_requested_.load(); }
+    admin::SecurityHub *hub() { return hub_; }
     // Services connections until request_stop(), then closes every session with 1001
     // and returns once they are gone (or after the grace period).
     void run();
@@ -97,7 +125,11 @@ private:
     // allowed: reads it to its end and answers 401).
     int begin_presence(struct lws *wsi, bool allowed);
 
+    // Adopts the handed-over sockets and runs the posted tasks (service thread).
+    void drain_inbox();
+
     ServerConfig config_;
+    ShardLinks links_;
     stream::EventQueue &events_;
     ops::Counters &counters_;
     session::SessionTable sessions_;
@@ -131,6 +163,9 @@ private:
     std::unordered_map<struct lws *, bool> http_close_after_;       // close after the body (non-GET)
     std::unordered_map<struct lws *, std::string> http_bodies_;    // POST bodies being received (bounded)
     std::unordered_set<struct lws *> presence_denied_;             // of those: without the presence token
+    std::mutex inbox_mutex_;
+    std::vector<int> adopt_inbox_;                              // guarded by inbox_mutex_
+    std::vector<std::function<void(Server &)>> task_inbox_;     // guarded by inbox_mutex_
     std::atomic<bool> stop_requested_{false};
     std::atomic<bool> tls_reload_requested_{false};
     bool stopping_ = false;

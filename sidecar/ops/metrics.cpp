@@ -156,13 +156,4 @@ std::string render_metrics(const Counters &c, const Gauges &g) {
     return out;
 }
 
-std::optional<std::string_view> error_frame_code(std::string_view payload) {
-    constexpr std::string_view kPrefix = "{\"type\":\"error\",\"code\":\"";
-    if (payload.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
-    payload.remove_prefix(kPrefix.size());
-    size_t end = payload.find('"');
-    if (end == std::string_view::npos) return std::nullopt;
-    return payload.substr(0, end);
-}
-
 }  // namespace livesync::ops

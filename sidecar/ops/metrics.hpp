@@ -25,8 +25,4 @@ struct Gauges {
 
 std::string render_metrics(const Counters &counters, const Gauges &gauges);
 
-// The error code of an error frame's JSON payload as protocol::encode_error writes it
-// ({"type":"error","code":"..."...), or nullopt for any other frame.
-std::optional<std::string_view> error_frame_code(std::string_view payload);
-
 }  // namespace livesync::ops

@@ -197,26 +197,4 @@ std::optional<std::string> json_to_msgpack(std::string_view json) {
     return out;
 }
 
-std::optional<std::string_view> msgpack_error_code(std::string_view payload) {
-    // fixmap, "type", "error", "code", then the code as fixstr / str8.
-    constexpr std::string_view kPrefix = "\xa4type\xa5" "error\xa4" "code";
-    if (payload.size() < 1 + kPrefix.size() + 1) return std::nullopt;
-    if ((static_cast<unsigned char>(payload[0]) & 0xf0) != 0x80) return std::nullopt;
-    if (payload.substr(1, kPrefix.size()) != kPrefix) return std::nullopt;
-    payload.remove_prefix(1 + kPrefix.size());
-    auto head = static_cast<unsigned char>(payload[0]);
-    size_t len, skip;
-    if ((head & 0xe0) == 0xa0) {
-        len = head & 0x1f;
-        skip = 1;
-    } else if (head == 0xd9 && payload.size() >= 2) {
-        len = static_cast<unsigned char>(payload[1]);
-        skip = 2;
-    } else {
-        return std::nullopt;
-    }
-    if (payload.size() < skip + len) return std::nullopt;
-    return payload.substr(skip, len);
-}
-
 }  // namespace livesync::protocol

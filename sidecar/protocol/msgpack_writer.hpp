@@ -53,8 +53,4 @@ uint32_t append_change_fields_msgpack(std::string &out, const common::Change &ch
 // does not parse (never for frames server_frame.hpp built).
 std::optional<std::string> json_to_msgpack(std::string_view json);
 
-// The code of a msgpack error frame ({"type":"error","code":..} as json_to_msgpack
-// writes it), for the errors-by-code metric; nullopt for any other frame.
-std::optional<std::string_view> msgpack_error_code(std::string_view payload);
-
 }  // namespace livesync::protocol

@@ -19,9 +19,9 @@ void SnapshotRowsBody::add(const std::vector<common::Column> &row) {
     common::append_columns_json(bytes, row);
 }
 
-net::Frame encode_snapshot_rows(std::string_view id, const SnapshotRowsBody &body) {
-    auto out = std::make_shared<std::string>(net::kFrameHeadroom, '\0');
-    out->reserve(net::kFrameHeadroom + body.bytes.size() + id.size() + 48);
+protocol::Frame encode_snapshot_rows(std::string_view id, const SnapshotRowsBody &body) {
+    auto out = std::make_shared<FrameBytes>(protocol::kFrameHeadroom, '\0');
+    out->reserve(protocol::kFrameHeadroom + body.bytes.size() + id.size() + 48);
     if (body.encoding == Encoding::Msgpack) {
         MsgpackOut w(*out);
         w.map(3);

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "common/change_batch.hpp"
-#include "sidecar/net/frame.hpp"
+#include "sidecar/protocol/frame.hpp"
 #include "sidecar/protocol/encoding.hpp"
 
 namespace livesync::protocol {
@@ -22,6 +22,6 @@ struct SnapshotRowsBody {
     void add(const std::vector<common::Column> &row);
 };
 
-net::Frame encode_snapshot_rows(std::string_view id, const SnapshotRowsBody &body);
+protocol::Frame encode_snapshot_rows(std::string_view id, const SnapshotRowsBody &body);
 
 }  // namespace livesync::protocol

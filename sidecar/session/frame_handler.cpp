@@ -41,7 +41,7 @@ void FrameHandler::on_text(Session &s, std::string_view text) {
 void FrameHandler::apply(Session &s, std::string_view text) {
     protocol::ClientFrame frame = protocol::parse_client_message(s.encoding(), text);
     if (auto *err = std::get_if<protocol::FrameError>(&frame)) {
-        s.send_text(protocol::encode_error(err->code, err->message, err->id));
+        s.send_error(err->code, err->message, err->id);
         return;
     }
     if (auto *h = std::get_if<protocol::Hello>(&frame)) {
@@ -49,7 +49,7 @@ void FrameHandler::apply(Session &s, std::string_view text) {
         return;
     }
     if (!s.greeted()) {
-        s.send_text(protocol::encode_error("hello_required", "send hello first", no_id));
+        s.send_error("hello_required", "send hello first", no_id);
         return;
     }
     if (auto *sub = std::get_if<protocol::Subscribe>(&frame)) {
@@ -65,26 +65,25 @@ void FrameHandler::apply(Session &s, std::string_view text) {
 
 void FrameHandler::hello(Session &s, const protocol::Hello &hello) {
     if (s.greeted() || s.hello_pending) {
-        s.send_text(protocol::encode_error("bad_request", "hello was already received on this connection", no_id));
+        s.send_error("bad_request", "hello was already received on this connection", no_id);
         return;
     }
     if (!gate_.on_hello(s, hello, static_cast<int64_t>(std::time(nullptr)))) return;
     bool resume = hello.last_lsn.has_value();
     if ((resume || !hello.subscriptions.empty()) && !live_.ready) {
         // Until the stream was read once there is no live position to resume up to.
-        s.send_text(protocol::encode_error("not_ready", "the sidecar has not read the change stream yet; retry",
-                                           no_id));
+        s.send_error("not_ready", "the sidecar has not read the change stream yet; retry", no_id);
         return;
     }
     if (resume && resumer_ == nullptr) {
-        s.send_text(protocol::encode_error("resume_unavailable", "this sidecar cannot resume from last_lsn", no_id));
+        s.send_error("resume_unavailable", "this sidecar cannot resume from last_lsn", no_id);
         return;
     }
     std::string client_id = hello.client_id ? *hello.client_id : random_client_id();
     if (ownership_ != nullptr) {
         const sidecar::auth::Identity *id = s.identity();
         if (!ownership_->claim(s.serial(), client_id, sidecar::auth::client_owner(*id, s.address()))) {
-            s.send_text(protocol::encode_error("not_ready", "cannot check the client id's owner now; retry", no_id));
+            s.send_error("not_ready", "cannot check the client id's owner now; retry", no_id);
             return;
         }
         s.hello_pending = true;
@@ -105,13 +104,12 @@ void FrameHandler::on_claim(uint64_t serial, const std::string &client_id, sidec
     switch (outcome) {
         case sidecar::auth::ClaimOutcome::Foreign: gate_.client_id_taken(*s, client_id); return;
         case sidecar::auth::ClaimOutcome::Unavailable:
-            s->send_text(protocol::encode_error(
-                "not_ready", "cannot check the client id's owner (Redis unreachable); send hello again", no_id));
+            s->send_error("not_ready", "cannot check the client id's owner (Redis unreachable); send hello again",
+                          no_id);
             break;
         case sidecar::auth::ClaimOutcome::Owned:
             if ((hello.last_lsn || !hello.subscriptions.empty()) && !live_.ready) {
-                s->send_text(protocol::encode_error(
-                    "not_ready", "the sidecar has not read the change stream yet; retry", no_id));
+                s->send_error("not_ready", "the sidecar has not read the change stream yet; retry", no_id);
                 break;
             }
             finish_hello(*s, hello, client_id);
@@ -145,19 +143,16 @@ void FrameHandler::finish_hello(Session &s, const protocol::Hello &hello, std::s
 
 void FrameHandler::subscribe(Session &s, const protocol::Subscribe &sub, uint64_t live_after) {
     if (s.has_subscription(sub.id)) {
-        s.send_text(protocol::encode_error("duplicate_id", "subscription id " + sub.id + " is already in use", sub.id));
+        s.send_error("duplicate_id", "subscription id " + sub.id + " is already in use", sub.id);
         return;
     }
     if (s.subscription_count() >= kMaxSubscriptionsPerSession) {
-        s.send_text(protocol::encode_error("too_many_subscriptions",
-                                           "at most " + std::to_string(kMaxSubscriptionsPerSession) +
-                                               " subscriptions per session",
-                                           sub.id));
+        s.send_error("too_many_subscriptions",
+                     "at most " + std::to_string(kMaxSubscriptionsPerSession) + " subscriptions per session", sub.id);
         return;
     }
     if (!live_.ready) {
-        s.send_text(protocol::encode_error("not_ready", "the sidecar has not read the change stream yet; retry",
-                                           sub.id));
+        s.send_error("not_ready", "the sidecar has not read the change stream yet; retry", sub.id);
         return;
     }
     if (sub.channel) {
@@ -170,15 +165,14 @@ void FrameHandler::subscribe(Session &s, const protocol::Subscribe &sub, uint64_
         return;
     }
     if (!live_.tables.contains(sub.table)) {
-        s.send_text(protocol::encode_error("unknown_table", "table " + sub.table + " is not published", sub.id));
+        s.send_error("unknown_table", "table " + sub.table + " is not published", sub.id);
         return;
     }
     std::shared_ptr<const sidecar::auth::SubscriptionScope> scope;
     if (!gate_.authorize_subscribe(s, sub, live_, &scope)) return;
     if (sub.snapshot && (snapshots_ == nullptr || !snapshots_->snapshots_available())) {
-        s.send_text(protocol::encode_error("snapshot_unavailable",
-                                           "this sidecar reads no snapshots (start livesyncd with --postgres)",
-                                           sub.id));
+        s.send_error("snapshot_unavailable", "this sidecar reads no snapshots (start livesyncd with --postgres)",
+                     sub.id);
         return;
     }
     s.add_subscription(sub.id, sub.table, live_after, std::move(scope));
@@ -191,8 +185,7 @@ void FrameHandler::subscribe(Session &s, const protocol::Subscribe &sub, uint64_
 void FrameHandler::unsubscribe(Session &s, const protocol::Unsubscribe &unsub) {
     auto table = s.remove_subscription(unsub.id);
     if (!table) {
-        s.send_text(
-            protocol::encode_error("unknown_subscription", "no subscription with id " + unsub.id, unsub.id));
+        s.send_error("unknown_subscription", "no subscription with id " + unsub.id, unsub.id);
         return;
     }
     if (!s.subs_by_table().count(*table)) sessions_.unindex_table(s, *table);

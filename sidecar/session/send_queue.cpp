@@ -2,8 +2,8 @@
 
 namespace livesync::session {
 
-bool SendQueue::push(net::Frame frame) {
-    size_t n = frame->size() - net::kFrameHeadroom;
+bool SendQueue::push(protocol::Frame frame) {
+    size_t n = frame->size() - protocol::kFrameHeadroom;
     // One frame (one transaction, or part of a split one) is always accepted into an
     // empty queue, however big: the bound is on how far behind a client may fall.
     if (!frames_.empty() && bytes_ + n > max_bytes_) return false;
@@ -13,7 +13,7 @@ bool SendQueue::push(net::Frame frame) {
 }
 
 void SendQueue::pop() {
-    bytes_ -= frames_.front()->size() - net::kFrameHeadroom;
+    bytes_ -= frames_.front()->size() - protocol::kFrameHeadroom;
     frames_.pop_front();
     front_written_ = 0;
 }

@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <deque>
 
-#include "sidecar/net/frame.hpp"
+#include "sidecar/protocol/frame.hpp"
 
 namespace livesync::session {
 
@@ -20,8 +20,8 @@ public:
 
     // False (and nothing queued) when the frame would exceed the bound; a frame into an
     // empty queue always fits.
-    bool push(net::Frame frame);
-    const net::Frame &front() const { return frames_.front(); }
+    bool push(protocol::Frame frame);
+    const protocol::Frame &front() const { return frames_.front(); }
     // Payload bytes of the front frame already written (a big frame goes out as
     // WebSocket fragments, one per writeable callback, so lws never copies more than a
     // fragment of it).
@@ -34,7 +34,7 @@ public:
     size_t bytes() const { return bytes_; }
 
 private:
-    std::deque<net::Frame> frames_;
+    std::deque<protocol::Frame> frames_;
     size_t bytes_ = 0;
     size_t front_written_ = 0;
     size_t max_bytes_;

@@ -5,6 +5,7 @@
 
 #include "sidecar/protocol/client_frame.hpp"
 #include "sidecar/protocol/msgpack_writer.hpp"
+#include "sidecar/protocol/server_frame.hpp"
 
 namespace livesync::session {
 
@@ -107,7 +108,7 @@ std::vector<std::string> Session::subscribed_tables() const {
     return tables;
 }
 
-Session::SendResult Session::send(net::Frame frame) {
+Session::SendResult Session::send(protocol::Frame frame) {
     if (close_) return SendResult::Closing;
     if (!queue_.push(std::move(frame))) {
         request_close(1008, std::string(kOverflowReason));
@@ -124,11 +125,22 @@ Session::SendResult Session::send(net::Frame frame) {
 void Session::send_text(std::string_view json) {
     if (encoding_ == protocol::Encoding::Msgpack) {
         if (auto packed = protocol::json_to_msgpack(json)) {
-            send(net::make_frame(*packed));
+            send(protocol::make_frame(*packed));
             return;
         }
     }
-    send(net::make_frame(json));
+    send(protocol::make_frame(json));
+}
+
+void Session::send_error(std::string_view code, std::string_view message, const std::optional<std::string> &id) {
+    std::string json = protocol::encode_error(code, message, id);
+    if (encoding_ == protocol::Encoding::Msgpack) {
+        if (auto packed = protocol::json_to_msgpack(json)) {
+            send(protocol::make_frame(*packed, code));
+            return;
+        }
+    }
+    send(protocol::make_frame(json, code));
 }
 
 void Session::request_close(uint16_t code, std::string reason) {

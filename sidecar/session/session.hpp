@@ -16,7 +16,7 @@
 #include "common/lsn.hpp"
 #include "sidecar/auth/access.hpp"
 #include "sidecar/auth/identity.hpp"
-#include "sidecar/net/frame.hpp"
+#include "sidecar/protocol/frame.hpp"
 #include "sidecar/protocol/encoding.hpp"
 #include "sidecar/session/send_queue.hpp"
 #include "sidecar/snapshot/xid_snapshot.hpp"
@@ -150,10 +150,13 @@ public:
     enum class SendResult { Queued, Overflow, Closing };
     // Queues a frame. Over the queue bound the queue is dropped and the session asks to
     // be closed with 1008 and kOverflowReason.
-    SendResult send(net::Frame frame);
+    SendResult send(protocol::Frame frame);
     // A server frame built as JSON (protocol/server_frame.hpp), sent in the session's
     // encoding: as is, or transcoded to msgpack.
     void send_text(std::string_view json);
+    // An error frame (protocol::encode_error), in the session's encoding; the frame
+    // carries its code for livesync_errors_total.
+    void send_error(std::string_view code, std::string_view message, const std::optional<std::string> &id);
 
     // The encoding the client chose with its subprotocol; set once, at ESTABLISHED.
     protocol::Encoding encoding() const { return encoding_; }

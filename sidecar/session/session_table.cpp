@@ -4,17 +4,23 @@ namespace livesync::session {
 
 Session &SessionTable::open(struct lws *wsi, std::string address, int64_t connected_at_ms,
                             size_t max_queue_bytes, std::function<void()> wake) {
-    uint64_t serial = next_serial_++;
+    uint64_t serial = (next_serial_++ << kShardBits) | shard_;
     auto s = std::make_unique<Session>(serial, wsi, std::move(address), connected_at_ms, max_queue_bytes,
                                        std::move(wake));
     Session &ref = *s;
     sessions_.emplace(serial, std::move(s));
+    if (directory_) directory_->opened();
     return ref;
 }
 
 void SessionTable::close(Session &s) {
     for (const auto &[table, subs] : s.subs_by_table()) unindex_table(s, table);
-    if (holds_client(s)) by_client_.erase(s.client_id());
+    if (s.greeted()) {
+        auto it = by_client_.find(s.client_id());
+        if (it != by_client_.end() && it->second == &s) by_client_.erase(it);
+        if (directory_) directory_->release(s.client_id(), s.serial());
+    }
+    if (directory_ && sessions_.count(s.serial())) directory_->closed();
     sessions_.erase(s.serial());
 }
 
@@ -22,18 +28,30 @@ Session *SessionTable::bind_client(Session &s) {
     Session *&slot = by_client_[s.client_id()];
     Session *previous = slot == &s ? nullptr : slot;
     slot = &s;
+    if (!directory_) return previous;
+    uint64_t held_by = directory_->bind(s.client_id(), s.serial());
+    if (held_by != 0 && shard_of_serial(held_by) != shard_ && close_elsewhere_) close_elsewhere_(held_by);
     return previous;
 }
 
 bool SessionTable::holds_client(const Session &s) const {
     if (!s.greeted()) return false;
+    if (directory_) return directory_->holds(s.client_id(), s.serial());
     auto it = by_client_.find(s.client_id());
     return it != by_client_.end() && it->second == &s;
 }
 
 Session *SessionTable::find_client(const std::string &client_id) const {
     auto it = by_client_.find(client_id);
-    return it == by_client_.end() ? nullptr : it->second;
+    if (it == by_client_.end()) return nullptr;
+    // Another thread's session may hold the id since.
+    if (directory_ && !directory_->holds(client_id, it->second->serial())) return nullptr;
+    return it->second;
+}
+
+bool SessionTable::client_connected(const std::string &client_id) const {
+    if (directory_) return directory_->find(client_id) != 0;
+    return by_client_.count(client_id) != 0;
 }
 
 Session *SessionTable::find_serial(uint64_t serial) const {

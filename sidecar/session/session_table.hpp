@@ -1,7 +1,9 @@
-// All sessions of this process, owned here (RAII: a session lives from the WebSocket's
-// ESTABLISHED to its CLOSED callback), with the two indexes the lws thread needs:
-// client id → session (for /v1/clients/{id}) and table → subscribed sessions (so a
-// transaction only visits the sessions that can match it).
+// The sessions of one service thread, owned here (RAII: a session lives from the
+// WebSocket's ESTABLISHED to its CLOSED callback), with the indexes that thread needs:
+// client id → session and table → subscribed sessions (so a transaction only visits the
+// sessions that can match it). With a ClientDirectory (every service thread shares one)
+// client ids are held across threads: the directory says who holds an id, and a holder
+// on another thread is closed there (close_elsewhere).
 #pragma once
 
 #include <cstdint>
@@ -12,22 +14,37 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "sidecar/session/client_directory.hpp"
 #include "sidecar/session/session.hpp"
 
 namespace livesync::session {
 
 class SessionTable {
 public:
+    SessionTable() = default;
+    // shard: this service thread's index (< kMaxShards), in the low bits of every serial.
+    // close_elsewhere: closes the session with this serial, held on another thread, that a
+    // newer session of its client id replaced here (called on this thread).
+    SessionTable(unsigned shard, ClientDirectory *directory, std::function<void(uint64_t serial)> close_elsewhere)
+        : shard_(shard), directory_(directory), close_elsewhere_(std::move(close_elsewhere)) {}
+
     Session &open(struct lws *wsi, std::string address, int64_t connected_at_ms, size_t max_queue_bytes,
                   std::function<void()> wake);
     // Forgets the session and every index entry of it.
     void close(Session &s);
 
-    // Makes s the holder of its client id; returns the session that held it before.
+    // Makes s the holder of its client id; returns the session of this thread that held it
+    // before (one on another thread is handed to close_elsewhere).
     Session *bind_client(Session &s);
     // True when s holds its client id (a newer session with the same id may hold it).
     bool holds_client(const Session &s) const;
+    // The session of this thread holding client_id.
     Session *find_client(const std::string &client_id) const;
+    // True when a session on any service thread holds client_id.
+    bool client_connected(const std::string &client_id) const;
+    // Open sessions on every service thread.
+    size_t open_everywhere() const { return directory_ ? directory_->open_sessions() : sessions_.size(); }
+    unsigned shard() const { return shard_; }
     // The session with this serial, if it is still open.
     Session *find_serial(uint64_t serial) const;
 
@@ -44,6 +61,9 @@ public:
     }
 
 private:
+    unsigned shard_ = 0;
+    ClientDirectory *directory_ = nullptr;
+    std::function<void(uint64_t)> close_elsewhere_;
     uint64_t next_serial_ = 1;
     std::map<uint64_t, std::unique_ptr<Session>> sessions_;
     std::unordered_map<std::string, Session *> by_client_;

@@ -91,7 +91,7 @@ void SnapshotCoordinator::begin_snapshot(session::Session &s, const std::string 
         }
     }
     Job job;
-    job.id = next_job_++;
+    job.id = (next_job_++ << session::kShardBits) | shard_;
     entry->snapshot_job = job.id;
     job.table = table;
     job.share_key = std::move(key);
@@ -322,9 +322,7 @@ void SnapshotCoordinator::fail(Job &job, const std::string &error) {
         // again with the same id.
         auto table = s->remove_subscription(sub.id);
         if (table && !s->subs_by_table().count(*table)) sessions_.unindex_table(*s, *table);
-        s->send_text(protocol::encode_error("snapshot_failed",
-                                            "cannot read the snapshot: " + error + "; subscribe again to retry",
-                                            sub.id));
+        s->send_error("snapshot_failed", "cannot read the snapshot: " + error + "; subscribe again to retry", sub.id);
         resume(*s);
     }
     release(job.id);

@@ -76,6 +76,9 @@ public:
     // Set before the server runs.
     void set_reader(SnapshotQueries *reader) { reader_ = reader; }
     void set_counters(ops::Counters *counters) { counters_ = counters; }
+    // The service thread's index, in the low bits of every job id (session::shard_of_serial
+    // of a job id names the thread its reader events go back to).
+    void set_shard(unsigned shard) { shard_ = shard; }
     bool snapshots_available() const override { return reader_ != nullptr; }
     void begin_snapshot(session::Session &s, const std::string &id) override;
     void subscriptions_changed(session::Session *s) override;
@@ -145,6 +148,7 @@ private:
     std::deque<uint64_t> queued_;  // jobs waiting for a query slot, in order
     size_t running_ = 0;
     uint64_t next_job_ = 1;
+    unsigned shard_ = 0;  // in the low bits of every job id (set_shard)
 };
 
 }  // namespace livesync::snapshot

@@ -11,7 +11,7 @@ namespace livesync::stream {
 
 namespace {
 
-void send_counted(session::Session &s, const net::Frame &frame, ops::Counters &counters) {
+void send_counted(session::Session &s, const protocol::Frame &frame, ops::Counters &counters) {
     switch (s.send(frame)) {
         case session::Session::SendResult::Queued: counters.frames_queued.fetch_add(1); break;
         case session::Session::SendResult::Overflow:
@@ -75,7 +75,7 @@ void deliver_to(const common::Transaction &txn, const ConfigVersion &config, ses
 }
 
 void fan_out(const common::Transaction &txn, const LiveState &live, session::SessionTable &sessions,
-             ops::Counters &counters, common::StreamId entry) {
+             ops::Counters &counters, common::StreamId entry, SharedFrames *shared, size_t txn_index) {
     // Only sessions subscribed to one of the transaction's tables can match.
     std::vector<session::Session *> candidates;
     for (const common::Change &c : txn.changes)
@@ -107,7 +107,7 @@ void fan_out(const common::Transaction &txn, const LiveState &live, session::Ses
     }
 
     std::vector<bool> got_frame(split ? candidates.size() : 0, false);
-    for (const PlannedFrame &planned : plan_fanout(txn, targets, live)) {
+    for (const PlannedFrame &planned : plan_fanout(txn, targets, live, shared, txn_index)) {
         counters.frames_built.fetch_add(1);
         for (size_t key : planned.targets) {
             send_counted(*candidates[key], planned.frame, counters);
@@ -118,9 +118,9 @@ void fan_out(const common::Transaction &txn, const LiveState &live, session::Ses
         for (size_t i = 0; i < candidates.size(); ++i) track_split(*candidates[i], txn, got_frame[i], counters);
 }
 
-bool apply_event(StreamEvent &event, LiveState &live, session::SessionTable &sessions, ops::Counters &counters,
+bool apply_event(const StreamEvent &event, LiveState &live, session::SessionTable &sessions, ops::Counters &counters,
                  const Pacing *pacing) {
-    if (auto *reset = std::get_if<StreamReset>(&event)) {
+    if (const auto *reset = std::get_if<StreamReset>(&event)) {
         // The config Redis offers is as of its newest version, or its tail (the hashes).
         common::StreamId offered = reset->tail;
         if (!reset->history.empty() && offered < reset->history.back().first) offered = reset->history.back().first;
@@ -133,11 +133,12 @@ bool apply_event(StreamEvent &event, LiveState &live, session::SessionTable &ses
             ops::error("Redis offers a sync config older than the one applied: kept the newer one",
                        {{"offered", common::format_stream_id(offered)}, {"applied", common::format_stream_id(*known)}});
         } else {
-            live.tables = std::move(reset->tables);
-            live.rules = std::move(reset->rules);
+            // Copied: every service thread applies the same event (EventQueue).
+            live.tables = reset->tables;
+            live.rules = reset->rules;
             live.history.clear();
-            for (auto &[key, version] : reset->history)
-                live.history.record(key, std::make_shared<const ConfigVersion>(std::move(version)));
+            for (const auto &[key, version] : reset->history)
+                live.history.record(key, std::make_shared<const ConfigVersion>(version));
             // The hashes are exact as of the tail (written in the same MULTI/EXEC as each
             // entry): the version in force from there on, unless the stream has it already.
             if (!live.history.newest() || *live.history.newest() < reset->tail)
@@ -153,7 +154,7 @@ bool apply_event(StreamEvent &event, LiveState &live, session::SessionTable &ses
         // applies the snapshot's rules all the same.
         return false;
     }
-    auto &batch = std::get<StreamBatch>(event);
+    const auto &batch = std::get<StreamBatch>(event);
     std::vector<session::Session *> candidates;
     if (pacing) {
         // Decided once per entry, before any of it is queued: a session that falls
@@ -163,7 +164,8 @@ bool apply_event(StreamEvent &event, LiveState &live, session::SessionTable &ses
             if (s->queue().bytes() >= pacing->high_water_bytes) pacing->fall_behind(*s, live.last_id);
     }
     bool config_changed = false;
-    for (const common::Transaction &txn : batch.batch.transactions) {
+    for (size_t txn_index = 0; txn_index < batch.batch.transactions.size(); ++txn_index) {
+        const common::Transaction &txn = batch.batch.transactions[txn_index];
         bool txn_config = false;
         for (const common::Change &c : txn.changes) {
             // Not exclusive: one TRUNCATE may empty both config tables.
@@ -182,7 +184,7 @@ bool apply_event(StreamEvent &event, LiveState &live, session::SessionTable &ses
             live.history.record(common::StreamId{txn.lsn, txn.part},
                                 std::make_shared<const ConfigVersion>(ConfigVersion{live.tables, live.rules}));
         }
-        fan_out(txn, live, sessions, counters, batch.id);
+        fan_out(txn, live, sessions, counters, batch.id, batch.frames.get(), txn_index);
         live.position = std::max(live.position, txn.lsn);
     }
     live.last_id = std::max(live.last_id, batch.id);

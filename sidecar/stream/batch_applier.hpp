@@ -31,13 +31,15 @@ struct Pacing {
     std::function<void(session::Session &, common::StreamId through)> fall_behind;
     std::vector<uint64_t> *busy = nullptr;  // serials
 };
-bool apply_event(StreamEvent &event, LiveState &live, session::SessionTable &sessions, ops::Counters &counters,
+bool apply_event(const StreamEvent &event, LiveState &live, session::SessionTable &sessions, ops::Counters &counters,
                  const Pacing *pacing = nullptr);
 
 // Fans one transaction of stream entry `entry` out to live sessions (resuming sessions
 // whose replay covers the entry are skipped); exposed for tests.
+// shared: the frames every service thread builds for this entry (nullptr: build here).
 void fan_out(const common::Transaction &txn, const LiveState &live, session::SessionTable &sessions,
-             ops::Counters &counters, common::StreamId entry = common::StreamId{UINT64_MAX, UINT64_MAX});
+             ops::Counters &counters, common::StreamId entry = common::StreamId{UINT64_MAX, UINT64_MAX},
+             SharedFrames *shared = nullptr, size_t txn_index = 0);
 
 // Sends one transaction to one session (a replay page), with the same frames fan-out builds.
 // Authorized like fan-out, by `config`: the version in force at txn's commit

@@ -28,6 +28,7 @@ struct TxnTables {
         sidecar::auth::Viewer viewer;
         std::optional<std::vector<std::string>> visible;
         std::string columns_key;  // the visible columns, for the body cache
+        std::string key;          // table index '#' viewer_key (length-prefixed parts)
     };
     std::vector<View> views;
     std::unordered_map<std::string, int> view_of_key;
@@ -62,9 +63,9 @@ int view_index(TxnTables &t, int table, const sidecar::auth::Identity *identity,
     v.identity = identity;
     v.scope = sub.scope.get();
     std::string key = std::to_string(table) + '#' + sidecar::auth::viewer_key(v);
-    auto [it, added] = t.view_of_key.emplace(std::move(key), static_cast<int>(t.views.size()));
+    auto [it, added] = t.view_of_key.emplace(key, static_cast<int>(t.views.size()));
     if (added) {
-        TxnTables::View view{v, sidecar::auth::visible_columns(v), {}};
+        TxnTables::View view{v, sidecar::auth::visible_columns(v), {}, std::move(key)};
         if (view.visible)
             for (const std::string &c : *view.visible) view.columns_key += c + ",";
         else
@@ -100,14 +101,15 @@ Matches match(const common::Transaction &txn, TxnTables &t, const FanoutTarget &
 }
 
 // A byte string equal for two targets exactly when their matches, views and encodings
-// are equal.
-std::string audience_key(const Matches &m, protocol::Encoding encoding) {
+// are equal. By the views' keys, not their indexes: the key names the same frame on
+// every service thread (SharedFrames).
+std::string audience_key(const TxnTables &t, const Matches &m, protocol::Encoding encoding) {
     std::string key(1, static_cast<char>(encoding));
     for (size_t i = 0; i < m.size(); ++i) {
         for (const Match &match : m[i]) {
             key += *match.id;
             key += '\0';
-            key += std::to_string(match.view);
+            key += t.views[match.view].key;
             key += '\0';
         }
         key += '\1';
@@ -239,7 +241,7 @@ void begin_frame_json(FrameOut &f, const common::Transaction &txn) {
 
 std::string encode_frame(const common::Transaction &txn, TxnTables &t, const Matches &m,
                          protocol::Encoding encoding, bool *any) {
-    FrameOut f{encoding, std::string(net::kFrameHeadroom, '\0')};
+    FrameOut f{encoding, std::string(protocol::kFrameHeadroom, '\0')};
     if (encoding == protocol::Encoding::Msgpack) begin_frame_msgpack(f, txn);
     else begin_frame_json(f, txn);
     for (size_t i = 0; i < txn.changes.size(); ++i) {
@@ -327,8 +329,8 @@ std::string encode_frame(const common::Transaction &txn, TxnTables &t, const Mat
 
 }  // namespace
 
-net::Frame encode_empty_part(const common::Transaction &txn, protocol::Encoding encoding) {
-    FrameOut f{encoding, std::string(net::kFrameHeadroom, '\0')};
+protocol::Frame encode_empty_part(const common::Transaction &txn, protocol::Encoding encoding) {
+    FrameOut f{encoding, std::string(protocol::kFrameHeadroom, '\0')};
     if (encoding == protocol::Encoding::Msgpack) {
         begin_frame_msgpack(f, txn);
         protocol::MsgpackOut(f.bytes).patch_count(f.changes_count_at, 0);
@@ -336,7 +338,7 @@ net::Frame encode_empty_part(const common::Transaction &txn, protocol::Encoding 
         begin_frame_json(f, txn);
         f.bytes += "]}";
     }
-    return net::Frame(std::make_shared<std::string>(std::move(f.bytes)));
+    return protocol::adopt_frame(std::move(f.bytes));
 }
 
 std::vector<std::string> change_tables(const common::Change &change) {
@@ -357,13 +359,11 @@ std::vector<std::string> change_tables(const common::Change &change) {
     return {};
 }
 
-std::vector<PlannedFrame> plan_fanout(const common::Transaction &txn, const std::vector<FanoutTarget> &targets,
-                                      const LiveState &live) {
-    return plan_fanout(txn, targets, live.tables, live.rules);
-}
+namespace {
 
-std::vector<PlannedFrame> plan_fanout(const common::Transaction &txn, const std::vector<FanoutTarget> &targets,
-                                      const PublishedTables &tables, const sidecar::auth::RuleSet &rules) {
+std::vector<PlannedFrame> plan(const common::Transaction &txn, const std::vector<FanoutTarget> &targets,
+                               const PublishedTables &tables, const sidecar::auth::RuleSet &rules,
+                               SharedFrames *shared, size_t txn_index) {
     std::vector<PlannedFrame> frames;
     if (targets.empty()) return frames;
     TxnTables t = index_tables(txn, tables);
@@ -372,19 +372,42 @@ std::vector<PlannedFrame> plan_fanout(const common::Transaction &txn, const std:
     for (const FanoutTarget &target : targets) {
         Matches m = match(txn, t, target, rules);
         if (!matches_anything(m)) continue;
-        auto [it, added] = frame_of_audience.emplace(audience_key(m, target.encoding), kNoFrame);
+        std::string audience = audience_key(t, m, target.encoding);
+        auto [it, added] = frame_of_audience.emplace(audience, kNoFrame);
         if (added) {
-            bool any = false;
-            std::string bytes = encode_frame(txn, t, m, target.encoding, &any);
-            if (any) {
-                it->second = frames.size();
+            auto build = [&]() -> std::optional<protocol::Frame> {
+                bool any = false;
+                std::string bytes = encode_frame(txn, t, m, target.encoding, &any);
                 // Not a const object: lws_write() fills the headroom in place.
-                frames.push_back(PlannedFrame{net::Frame(std::make_shared<std::string>(std::move(bytes))), {}});
+                if (any) return protocol::adopt_frame(std::move(bytes));
+                return std::nullopt;
+            };
+            std::optional<protocol::Frame> frame = shared ? shared->get(txn_index, audience, build) : build();
+            if (frame) {
+                it->second = frames.size();
+                frames.push_back(PlannedFrame{std::move(*frame), {}});
             }
         }
         if (it->second != kNoFrame) frames[it->second].targets.push_back(target.key);
     }
     return frames;
+}
+
+}  // namespace
+
+std::vector<PlannedFrame> plan_fanout(const common::Transaction &txn, const std::vector<FanoutTarget> &targets,
+                                      const LiveState &live) {
+    return plan(txn, targets, live.tables, live.rules, nullptr, 0);
+}
+
+std::vector<PlannedFrame> plan_fanout(const common::Transaction &txn, const std::vector<FanoutTarget> &targets,
+                                      const LiveState &live, SharedFrames *shared, size_t txn_index) {
+    return plan(txn, targets, live.tables, live.rules, shared, txn_index);
+}
+
+std::vector<PlannedFrame> plan_fanout(const common::Transaction &txn, const std::vector<FanoutTarget> &targets,
+                                      const PublishedTables &tables, const sidecar::auth::RuleSet &rules) {
+    return plan(txn, targets, tables, rules, nullptr, 0);
 }
 
 }  // namespace livesync::stream

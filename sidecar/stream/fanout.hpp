@@ -11,10 +11,11 @@
 #include <vector>
 
 #include "common/change_batch.hpp"
-#include "sidecar/net/frame.hpp"
+#include "sidecar/protocol/frame.hpp"
 #include "sidecar/protocol/encoding.hpp"
 #include "sidecar/session/session.hpp"
 #include "sidecar/stream/live_state.hpp"
+#include "sidecar/stream/shared_frames.hpp"
 
 namespace livesync::stream {
 
@@ -26,7 +27,7 @@ struct FanoutTarget {
 };
 
 struct PlannedFrame {
-    net::Frame frame;
+    protocol::Frame frame;
     std::vector<size_t> targets;  // keys of the targets that receive this frame
 };
 
@@ -44,9 +45,14 @@ std::vector<std::string> change_tables(const common::Change &change);
 // same subscription ids, views and encoding share one frame, encoded once.
 std::vector<PlannedFrame> plan_fanout(const common::Transaction &txn, const std::vector<FanoutTarget> &targets,
                                       const LiveState &live);
+// The same, taking the frames other service threads built for the same audiences of this
+// transaction (txn_index: its index in the stream entry) from shared, and leaving there
+// the ones built here.
+std::vector<PlannedFrame> plan_fanout(const common::Transaction &txn, const std::vector<FanoutTarget> &targets,
+                                      const LiveState &live, SharedFrames *shared, size_t txn_index);
 // The "changes" frame of a split transaction's part with no change in it: what a session
 // that got earlier parts receives when the final one has nothing for it.
-net::Frame encode_empty_part(const common::Transaction &txn, protocol::Encoding encoding);
+protocol::Frame encode_empty_part(const common::Transaction &txn, protocol::Encoding encoding);
 
 // The same, by a given config version (a replayed transaction: the version in force at
 // its commit).

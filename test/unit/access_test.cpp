@@ -59,7 +59,7 @@ std::string frame_of(const common::Transaction &txn, const Identity *id, const s
                      const session::SubsByTable &subs) {
     auto frames = stream::plan_fanout(txn, {{0, &subs, id}}, live);
     if (frames.empty()) return "";
-    return std::string(net::frame_payload(frames[0].frame));
+    return std::string(protocol::frame_payload(frames[0].frame));
 }
 
 TEST(Access, ChannelsComeFromTheTokensChannelsClaim) {
@@ -187,7 +187,7 @@ TEST(Access, EqualAudiencesShareOneFrameAndDistinctClaimsDoNot) {
     ASSERT_EQ(frames.size(), 2u);  // m6 sees nothing
     EXPECT_EQ(frames[0].targets, (std::vector<size_t>{0, 1}));
     EXPECT_EQ(frames[1].targets, (std::vector<size_t>{3}));
-    EXPECT_NE(net::frame_payload(frames[1].frame).find("secret"), std::string_view::npos);
+    EXPECT_NE(protocol::frame_payload(frames[1].frame).find("secret"), std::string_view::npos);
 }
 
 TEST(Access, TruncateOnlyReachesRolesWithARuleOnTheTable) {

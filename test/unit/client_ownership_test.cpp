@@ -27,7 +27,7 @@ std::vector<std::string> drain_types(session::Session &s) {
     std::vector<std::string> types;
     while (!s.queue().empty()) {
         rapidjson::Document d;
-        std::string payload(net::frame_payload(s.queue().front()));
+        std::string payload(protocol::frame_payload(s.queue().front()));
         d.Parse(payload.c_str());
         s.queue().pop();
         types.push_back(d["type"].GetString());

@@ -94,7 +94,7 @@ TEST(Fanout, NotifyMessagesReachTheirChannelsSubscribersInOrder) {
                                       live());
     ASSERT_EQ(frames.size(), 2u);
     EXPECT_EQ(frames[0].targets, (std::vector<size_t>{0}));
-    std::string_view json = net::frame_payload(frames[0].frame);
+    std::string_view json = protocol::frame_payload(frames[0].frame);
     size_t row = json.find(R"({"sub":["s1"],"op":"insert")");
     size_t note = json.find(R"({"sub":["n1"],"op":"message","channel":"alerts","payload":{"n":1}})");
     EXPECT_NE(row, std::string_view::npos) << json;
@@ -102,7 +102,7 @@ TEST(Fanout, NotifyMessagesReachTheirChannelsSubscribersInOrder) {
     EXPECT_LT(row, note) << json;
     EXPECT_EQ(json.find("other"), std::string_view::npos) << json;
     EXPECT_EQ(frames[1].targets, (std::vector<size_t>{1}));
-    EXPECT_EQ(net::frame_payload(frames[1].frame).find("message"), std::string_view::npos);
+    EXPECT_EQ(protocol::frame_payload(frames[1].frame).find("message"), std::string_view::npos);
 }
 
 // DDL on a table reaches its authorized subscribers in its place, with only the
@@ -134,7 +134,7 @@ TEST(Fanout, SchemaChangeReachesSubscribersCutToTheirVisibleColumns) {
                                       l);
     ASSERT_EQ(frames.size(), 3u);
     EXPECT_EQ(frames[0].targets, (std::vector<size_t>{0}));
-    std::string_view json = net::frame_payload(frames[0].frame);
+    std::string_view json = protocol::frame_payload(frames[0].frame);
     size_t first = json.find(R"({"sub":["s1"],"op":"insert","schema":"public","table":"items","new":{"id":1}})");
     size_t ddl = json.find(R"({"sub":["s1"],"op":"schema","schema":"public","table":"items","columns":[)"
                            R"({"name":"id","type":"integer"},{"name":"title","type":"text"}]})");
@@ -144,9 +144,9 @@ TEST(Fanout, SchemaChangeReachesSubscribersCutToTheirVisibleColumns) {
     EXPECT_LT(ddl, second) << json;
     EXPECT_EQ(json.find("secret"), std::string_view::npos) << json;
     EXPECT_EQ(frames[1].targets, (std::vector<size_t>{1}));
-    EXPECT_NE(net::frame_payload(frames[1].frame).find(R"({"name":"secret","type":"text"})"), std::string_view::npos);
+    EXPECT_NE(protocol::frame_payload(frames[1].frame).find(R"({"name":"secret","type":"text"})"), std::string_view::npos);
     EXPECT_EQ(frames[2].targets, (std::vector<size_t>{3}));
-    std::string_view packed = net::frame_payload(frames[2].frame);
+    std::string_view packed = protocol::frame_payload(frames[2].frame);
     EXPECT_NE(packed.find("\xa7" "columns\x92\x82\xa4name\xa2id\xa4type\xa7integer"), std::string_view::npos);
     EXPECT_EQ(packed.find("secret"), std::string_view::npos);
 }
@@ -160,7 +160,7 @@ TEST(Fanout, TwoSessionsWithTheSameMatchingSubsShareOneFrame) {
     EXPECT_EQ(frames[0].targets, (std::vector<size_t>{0, 1}));
     EXPECT_EQ(frames[1].targets, (std::vector<size_t>{2}));
     EXPECT_NE(frames[0].frame.get(), frames[1].frame.get());
-    EXPECT_EQ(net::frame_payload(frames[0].frame),
+    EXPECT_EQ(protocol::frame_payload(frames[0].frame),
               R"({"type":"changes","lsn":"0/64","xid":7,"commit_time":"2025-11-25T08:43:28.123456Z","changes":[)"
               R"({"sub":["s1"],"op":"insert","schema":"public","table":"items","new":{"id":1}},)"
               R"({"sub":["s1"],"op":"update","schema":"public","table":"items","new":{"id":1}}]})");
@@ -170,7 +170,7 @@ TEST(Fanout, ChangesAreTaggedWithEveryMatchingSubscriptionInCommitOrder) {
     auto a = subs({{"public.items", {"i1", "i2"}}, {"public.orders", {"o1"}}});
     auto frames = stream::plan_fanout(items_and_orders_txn(), {{0, &a, &member()}}, live());
     ASSERT_EQ(frames.size(), 1u);
-    std::string_view json = net::frame_payload(frames[0].frame);
+    std::string_view json = protocol::frame_payload(frames[0].frame);
     auto first = json.find(R"({"sub":["i1","i2"],"op":"insert","schema":"public","table":"items")");
     auto second = json.find(R"({"sub":["o1"],"op":"insert","schema":"public","table":"orders")");
     auto third = json.find(R"({"sub":["i1","i2"],"op":"update")");
@@ -185,7 +185,7 @@ TEST(Fanout, ConfigChangesAreNeverForwarded) {
     auto a = subs({{"livesync.tables", {"sneaky"}}, {"public.items", {"s1"}}});
     auto frames = stream::plan_fanout(items_and_orders_txn(), {{0, &a, &member()}}, live());
     ASSERT_EQ(frames.size(), 1u);
-    EXPECT_EQ(net::frame_payload(frames[0].frame).find("livesync"), std::string_view::npos);
+    EXPECT_EQ(protocol::frame_payload(frames[0].frame).find("livesync"), std::string_view::npos);
     auto only_config = subs({{"livesync.tables", {"sneaky"}}});
     EXPECT_TRUE(stream::plan_fanout(items_and_orders_txn(), {{0, &only_config, &member()}}, live()).empty());
 }
@@ -198,8 +198,8 @@ TEST(Fanout, TruncateReachesSubscribersOfEveryTableItEmptiedTaggedOnce) {
     auto frames = stream::plan_fanout(txn, {{0, &both, &member()}, {1, &orders, &member()}, {2, &other, &member()}}, live());
     ASSERT_EQ(frames.size(), 2u);
     EXPECT_EQ(frames[0].targets, (std::vector<size_t>{0}));
-    EXPECT_NE(net::frame_payload(frames[0].frame).find(R"({"sub":["a","b"],"op":"truncate")"), std::string_view::npos)
-        << net::frame_payload(frames[0].frame);
+    EXPECT_NE(protocol::frame_payload(frames[0].frame).find(R"({"sub":["a","b"],"op":"truncate")"), std::string_view::npos)
+        << protocol::frame_payload(frames[0].frame);
     EXPECT_EQ(frames[1].targets, (std::vector<size_t>{1}));
 }
 
@@ -226,7 +226,7 @@ TEST(Fanout, SplitTransactionPartsSayPartAndFinal) {
     auto a = subs({{"public.items", {"s1"}}});
     auto frames = stream::plan_fanout(b->transactions.at(0), {{0, &a, &member()}}, live());
     ASSERT_EQ(frames.size(), 1u);
-    EXPECT_NE(net::frame_payload(frames[0].frame).find(R"("part":2,"final":false)"), std::string_view::npos);
+    EXPECT_NE(protocol::frame_payload(frames[0].frame).find(R"("part":2,"final":false)"), std::string_view::npos);
 }
 
 TEST(Fanout, AppliedBatchQueuesTheSameFrameBytesToEqualSessions) {
@@ -252,6 +252,36 @@ TEST(Fanout, AppliedBatchQueuesTheSameFrameBytesToEqualSessions) {
     EXPECT_EQ(counters.frames_built.load(), 2u);
     EXPECT_EQ(counters.frames_queued.load(), 3u);
     EXPECT_EQ(wakes, 3);
+}
+
+TEST(Fanout, ServiceThreadsShareTheFramesOfAnEntryByAudience) {
+    // Two service threads: their own session tables and their own copies of the rules
+    // (other addresses), one SharedFrames for the entry.
+    session::ClientDirectory directory;
+    session::SessionTable thread0(0, &directory, nullptr), thread1(1, &directory, nullptr);
+    stream::LiveState live0 = live(), live1 = live();
+    auto &a = thread0.open(nullptr, "a", 0, 1 << 20, [] {});
+    auto &b = thread1.open(nullptr, "b", 0, 1 << 20, [] {});
+    auto &c = thread1.open(nullptr, "c", 0, 1 << 20, [] {});
+    for (auto *s : {&a, &b, &c}) s->set_identity(member());
+    for (auto [table, s, id] : {std::tuple{&thread0, &a, "s1"}, std::tuple{&thread1, &b, "s1"},
+                                std::tuple{&thread1, &c, "s2"}}) {
+        s->add_subscription(id, "public.items", 0);
+        table->index_table(*s, "public.items");
+    }
+    EXPECT_NE(a.serial(), b.serial());  // serials carry their thread
+    EXPECT_EQ(session::shard_of_serial(b.serial()), 1u);
+    ops::Counters counters;
+    stream::SharedFrames shared;
+    common::Transaction txn = items_and_orders_txn();
+    stream::fan_out(txn, live0, thread0, counters, common::StreamId{UINT64_MAX, UINT64_MAX}, &shared, 0);
+    stream::fan_out(txn, live1, thread1, counters, common::StreamId{UINT64_MAX, UINT64_MAX}, &shared, 0);
+    ASSERT_EQ(a.queue().size(), 1u);
+    ASSERT_EQ(b.queue().size(), 1u);
+    ASSERT_EQ(c.queue().size(), 1u);
+    EXPECT_EQ(a.queue().front().get(), b.queue().front().get());  // encoded once, on thread 0
+    EXPECT_NE(b.queue().front().get(), c.queue().front().get());  // another subscription id: its own frame
+    EXPECT_EQ(shared.reused(), 1u);
 }
 
 TEST(Fanout, SessionOverItsSendQueueBoundIsClosedWith1008) {

@@ -41,7 +41,7 @@ protected:
     std::vector<rapidjson::Document> exchange(session::Session &s, std::string_view frame) {
         size_t before = s.queue().size();
         handler.on_text(s, frame);
-        std::vector<net::Frame> all;
+        std::vector<protocol::Frame> all;
         while (!s.queue().empty()) {
             all.push_back(s.queue().front());
             s.queue().pop();
@@ -49,7 +49,7 @@ protected:
         std::vector<rapidjson::Document> out;
         for (size_t i = before; i < all.size(); ++i) {
             out.emplace_back();
-            std::string payload(net::frame_payload(all[i]));
+            std::string payload(protocol::frame_payload(all[i]));
             out.back().Parse(payload.c_str());
         }
         return out;
@@ -163,7 +163,7 @@ TEST_F(FrameHandlerTest, RevokeAndUnpublishEndTheSubscriptionsThatLostAccess) {
         std::vector<rapidjson::Document> out;
         while (!s.queue().empty()) {
             out.emplace_back();
-            std::string payload(net::frame_payload(s.queue().front()));
+            std::string payload(protocol::frame_payload(s.queue().front()));
             out.back().Parse(payload.c_str());
             s.queue().pop();
         }

@@ -64,7 +64,7 @@ protected:
         std::string type;
         while (!s.queue().empty()) {
             rapidjson::Document d;
-            std::string payload(net::frame_payload(s.queue().front()));
+            std::string payload(protocol::frame_payload(s.queue().front()));
             d.Parse(payload.c_str());
             s.queue().pop();
             type = d["type"].GetString();

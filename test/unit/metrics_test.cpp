@@ -5,6 +5,7 @@
 #include "sidecar/net/ops_routes.hpp"
 #include "sidecar/ops/metrics.hpp"
 #include "sidecar/protocol/server_frame.hpp"
+#include "sidecar/session/session.hpp"
 
 namespace livesync {
 namespace {
@@ -99,14 +100,23 @@ TEST(Metrics, ErrorCodesAreBounded) {
     EXPECT_EQ(snap["other"], 10u);
 }
 
-TEST(Metrics, ErrorFrameCodeRecognizesEncodeErrorOnly) {
-    std::optional<std::string> no_id;
-    EXPECT_EQ(ops::error_frame_code(protocol::encode_error("unknown_table", "no \"such\" table", no_id)),
-              std::optional<std::string_view>("unknown_table"));
-    EXPECT_EQ(ops::error_frame_code(protocol::encode_error("bad_json", "x", std::optional<std::string>("s1"))),
-              std::optional<std::string_view>("bad_json"));
-    EXPECT_FALSE(ops::error_frame_code(protocol::encode_pong(std::nullopt)).has_value());
-    EXPECT_FALSE(ops::error_frame_code(R"({"type":"changes","changes":[{"code":"error"}]})").has_value());
+TEST(Metrics, AnErrorFrameCarriesItsCodeInBothEncodingsAndNoOtherFrameDoes) {
+    for (auto encoding : {protocol::Encoding::Json, protocol::Encoding::Msgpack}) {
+        session::Session s(1, nullptr, "a", 0, 1 << 20, [] {});
+        s.set_encoding(encoding);
+        s.send_error("unknown_table", "no \"such\" table", std::nullopt);
+        s.send_text(protocol::encode_pong(std::nullopt));
+        s.send_text(R"({"type":"changes","changes":[{"code":"error"}]})");
+        ASSERT_EQ(s.queue().size(), 3u);
+        EXPECT_EQ(s.queue().front()->error_code, "unknown_table");
+        std::string_view payload = protocol::frame_payload(s.queue().front());
+        if (encoding == protocol::Encoding::Json) EXPECT_EQ(payload.substr(0, 31), R"({"type":"error","code":"unknown)");
+        else EXPECT_EQ(static_cast<unsigned char>(payload[0]) & 0xf0, 0x80);  // a msgpack map
+        s.queue().pop();
+        EXPECT_EQ(s.queue().front()->error_code, "");
+        s.queue().pop();
+        EXPECT_EQ(s.queue().front()->error_code, "");
+    }
 }
 
 TEST(Readyz, ReadyOnlyWhenTheReaderIsConnectedAndTheSnapshotApplied) {

@@ -262,13 +262,6 @@ TEST(MsgpackServer, EveryControlFrameTranscodesWithTypedFields) {
     EXPECT_EQ(member(unpack(a, auth_bytes), "expires_at")->via.u64, 1764060208u);
 }
 
-TEST(MsgpackServer, ErrorCodeIsReadBackForTheMetric) {
-    std::string error = *protocol::json_to_msgpack(protocol::encode_error("bad_msgpack", "x", std::nullopt));
-    EXPECT_EQ(protocol::msgpack_error_code(error), std::optional<std::string_view>("bad_msgpack"));
-    std::string other = *protocol::json_to_msgpack(protocol::encode_caught_up(1));
-    EXPECT_FALSE(protocol::msgpack_error_code(other));
-    EXPECT_FALSE(protocol::msgpack_error_code(""));
-}
 
 TEST(MsgpackServer, SessionSendsTextFramesInItsEncoding) {
     session::Session s(1, nullptr, "127.0.0.1", 0, 1 << 20, [] {});
@@ -276,7 +269,7 @@ TEST(MsgpackServer, SessionSendsTextFramesInItsEncoding) {
     s.send_text(protocol::encode_caught_up(1));
     ASSERT_EQ(s.queue().size(), 1u);
     Owned o;
-    EXPECT_EQ(str_of(member(unpack(o, net::frame_payload(s.queue().front())), "type")), "caught_up");
+    EXPECT_EQ(str_of(member(unpack(o, protocol::frame_payload(s.queue().front())), "type")), "caught_up");
 }
 
 // A transaction with one value of every kind.
@@ -336,7 +329,7 @@ TEST(MsgpackFanout, ChangesCarryEveryValueTyped) {
     auto frames = stream::plan_fanout(typed_txn(), {{0, &subs, &id, Encoding::Msgpack}}, live);
     ASSERT_EQ(frames.size(), 1u);
     Owned o;
-    const msgpack_object &root = unpack(o, net::frame_payload(frames[0].frame));
+    const msgpack_object &root = unpack(o, protocol::frame_payload(frames[0].frame));
     EXPECT_EQ(str_of(member(root, "type")), "changes");
     EXPECT_EQ(str_of(member(root, "lsn")), "0/64");
     EXPECT_EQ(member(root, "xid")->via.u64, 7u);
@@ -391,9 +384,9 @@ TEST(MsgpackFanout, OneFramePerAudienceAndEncoding) {
     ASSERT_EQ(frames.size(), 2u);
     EXPECT_EQ(frames[0].targets, (std::vector<size_t>{0, 3}));
     EXPECT_EQ(frames[1].targets, (std::vector<size_t>{1, 2}));
-    EXPECT_EQ(net::frame_payload(frames[0].frame).substr(0, 1), "{");
+    EXPECT_EQ(protocol::frame_payload(frames[0].frame).substr(0, 1), "{");
     Owned o;
-    EXPECT_EQ(str_of(member(unpack(o, net::frame_payload(frames[1].frame)), "type")), "changes");
+    EXPECT_EQ(str_of(member(unpack(o, protocol::frame_payload(frames[1].frame)), "type")), "changes");
 }
 
 TEST(MsgpackFanout, TruncateAndSplitPartsKeepTheJsonFields) {
@@ -411,7 +404,7 @@ TEST(MsgpackFanout, TruncateAndSplitPartsKeepTheJsonFields) {
     auto frames = stream::plan_fanout(b->transactions.at(0), {{0, &subs, &id, Encoding::Msgpack}}, live);
     ASSERT_EQ(frames.size(), 1u);
     Owned o;
-    const msgpack_object &root = unpack(o, net::frame_payload(frames[0].frame));
+    const msgpack_object &root = unpack(o, protocol::frame_payload(frames[0].frame));
     EXPECT_EQ(member(root, "part")->via.u64, 1u);
     EXPECT_EQ(member(root, "final")->via.boolean, false);
     const msgpack_object &c = member(root, "changes")->via.array.ptr[0];

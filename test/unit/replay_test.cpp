@@ -5,6 +5,7 @@
 
 #include <rapidjson/document.h>
 
+#include <atomic>
 #include <thread>
 
 #include "auth_fixture.hpp"
@@ -118,7 +119,7 @@ protected:
         std::vector<std::string> out;
         while (!s.queue().empty()) {
             rapidjson::Document d;
-            std::string payload(net::frame_payload(s.queue().front()));
+            std::string payload(protocol::frame_payload(s.queue().front()));
             d.Parse(payload.c_str());
             s.queue().pop();
             std::string t = d["type"].GetString();
@@ -318,7 +319,7 @@ TEST_F(LiveGapTest, EveryGreetedSessionGetsResyncRequiredThenChangesAfterIt) {
     apply_reset(gap_reset(live, StreamId{200, 0}, StreamId{500, 0}));
     EXPECT_EQ(drain(live_json), (std::vector<std::string>{"resync_required:0/1F4"}));
     ASSERT_EQ(live_msgpack.queue().size(), 1u);
-    EXPECT_EQ(std::string(net::frame_payload(live_msgpack.queue().front())),
+    EXPECT_EQ(std::string(protocol::frame_payload(live_msgpack.queue().front())),
               *protocol::json_to_msgpack(R"({"type":"resync_required","lsn":"0/1F4"})"));
     EXPECT_TRUE(not_greeted.queue().empty());
     EXPECT_EQ(counters.live_gaps.load(), 1u);
@@ -430,7 +431,7 @@ TEST(EventQueue, BoundedByEncodedBytesAndPopsAtLeastOneEvent) {
         return stream::StreamEvent(std::move(b));
     };
     ASSERT_TRUE(q.push(sized(500)));  // into an empty queue: always
-    std::vector<stream::StreamEvent> out;
+    std::vector<stream::EventQueue::Shared> out;
     EXPECT_FALSE(q.pop_some(10, out, 10));
     EXPECT_EQ(out.size(), 1u);
     ASSERT_TRUE(q.push(sized(40)));
@@ -445,6 +446,43 @@ TEST(EventQueue, BoundedByEncodedBytesAndPopsAtLeastOneEvent) {
     while (out.size() < 3) q.pop_some(10, out);
     pusher.join();
     EXPECT_EQ(out.size(), 3u);
+}
+
+TEST(EventQueue, EveryConsumerTakesEveryEventInOrderAndTheSlowestHoldsTheBound) {
+    stream::EventQueue q(256, 100, 2);
+    auto sized = [](size_t n, uint64_t lsn) {
+        stream::StreamBatch b;
+        b.bytes = n;
+        b.id = common::StreamId{lsn, 0};
+        return stream::StreamEvent(std::move(b));
+    };
+    auto lsn_of = [](const stream::EventQueue::Shared &e) { return std::get<stream::StreamBatch>(*e).id.lsn; };
+    ASSERT_TRUE(q.push(sized(40, 1)));
+    ASSERT_TRUE(q.push(sized(40, 2)));
+    std::vector<stream::EventQueue::Shared> a, b;
+    EXPECT_FALSE(q.pop_some(10, a, SIZE_MAX, 0));
+    ASSERT_EQ(a.size(), 2u);
+    EXPECT_EQ(lsn_of(a[0]), 1u);
+    EXPECT_EQ(lsn_of(a[1]), 2u);
+    // Consumer 1 took nothing: the 80 bytes are still held, so 30 more wait for it.
+    std::atomic<bool> pushed{false};
+    std::thread pusher([&] {
+        q.push(sized(30, 3));
+        pushed = true;
+    });
+    EXPECT_TRUE(q.pop_some(1, b, SIZE_MAX, 1));
+    ASSERT_EQ(b.size(), 1u);
+    EXPECT_EQ(lsn_of(b[0]), 1u);
+    EXPECT_EQ(b[0].get(), a[0].get());  // one event, shared
+    while (b.size() < 3) q.pop_some(10, b, SIZE_MAX, 1);
+    pusher.join();
+    EXPECT_TRUE(pushed);
+    EXPECT_EQ(lsn_of(b[1]), 2u);
+    EXPECT_EQ(lsn_of(b[2]), 3u);
+    a.clear();
+    EXPECT_FALSE(q.pop_some(10, a, SIZE_MAX, 0));
+    ASSERT_EQ(a.size(), 1u);
+    EXPECT_EQ(lsn_of(a[0]), 3u);
 }
 
 }  // namespace

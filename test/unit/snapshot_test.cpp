@@ -83,6 +83,9 @@ struct NoRegistry : registry::RegistrySink {
     void remove(const std::string &, uint64_t) override {}
 };
 
+// The first job of service thread 0 (job ids carry their thread in the low bits).
+constexpr uint64_t kFirstJob = uint64_t{1} << session::kShardBits;
+
 struct FakeQueries : snapshot::SnapshotQueries {
     void submit(snapshot::SnapshotQuery q) override { submitted.push_back(q); }
     void more(uint64_t job) override { ++mores[job]; }
@@ -148,7 +151,7 @@ protected:
     void event(snapshot::SnapshotEvent::Kind kind, std::vector<std::string> rows = {},
                const char *xids = "95:100:97", uint64_t bound = 250) {
         snapshot::SnapshotEvent e;
-        e.job = 1;
+        e.job = kFirstJob;
         e.kind = kind;
         e.snapshot_text = xids;
         e.wal_bound = bound;
@@ -169,7 +172,7 @@ protected:
         std::vector<std::string> out;
         while (!s.queue().empty()) {
             rapidjson::Document d;
-            std::string payload(net::frame_payload(s.queue().front()));
+            std::string payload(protocol::frame_payload(s.queue().front()));
             d.Parse(payload.c_str());
             s.queue().pop();
             std::string t = d["type"].GetString();
@@ -221,7 +224,7 @@ TEST_F(SnapshotTest, VisibilityNotLsnDecidesWhatTheSnapshotContains) {
     // Rows 1, 2 and 3 (xid 96's insert is in the snapshot); not 4 (xid 97) nor 5.
     event(snapshot::SnapshotEvent::Kind::Started);
     event(snapshot::SnapshotEvent::Kind::Rows, {row(1, "a"), row(2, "a"), row(3, "a")});
-    EXPECT_EQ(queries.mores[1], 1);
+    EXPECT_EQ(queries.mores[kFirstJob], 1);
     event(snapshot::SnapshotEvent::Kind::End);
     EXPECT_EQ(drain(s), (std::vector<std::string>{"snapshot_rows:s1=1,2,3,", "snapshot_end:0/FA"}));
 
@@ -280,7 +283,7 @@ TEST_F(SnapshotTest, RowsAreCutToTheViewAndPagedAtTheClientsPace) {
     drain(s);
     event(snapshot::SnapshotEvent::Kind::Started);
     event(snapshot::SnapshotEvent::Kind::Rows, {row(1, "a"), row(2, "b"), row(3, "a")});
-    std::string payload(net::frame_payload(s.queue().front()));
+    std::string payload(protocol::frame_payload(s.queue().front()));
     EXPECT_EQ(payload, R"({"type":"snapshot_rows","id":"s1","rows":[{"id":1},{"id":3}]})");
 }
 
@@ -292,7 +295,7 @@ TEST_F(SnapshotTest, NextPageIsReadOnlyOnceTheClientTookThePreviousOne) {
     handler.on_text(s, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
     drain(s);
     snapshot::SnapshotEvent e;
-    e.job = 1;
+    e.job = kFirstJob;
     e.kind = snapshot::SnapshotEvent::Kind::Started;
     e.snapshot_text = "95:100:";
     e.wal_bound = 250;
@@ -300,12 +303,12 @@ TEST_F(SnapshotTest, NextPageIsReadOnlyOnceTheClientTookThePreviousOne) {
     e.kind = snapshot::SnapshotEvent::Kind::Rows;
     e.rows = {row(1, "a"), row(2, "a")};
     paced.on_event(e);
-    EXPECT_EQ(queries.mores[1], 0);  // the rows wait in the send queue: no next page yet
+    EXPECT_EQ(queries.mores[kFirstJob], 0);  // the rows wait in the send queue: no next page yet
     paced.on_drained(s);
-    EXPECT_EQ(queries.mores[1], 0);
+    EXPECT_EQ(queries.mores[kFirstJob], 0);
     EXPECT_EQ(drain(s), (std::vector<std::string>{"snapshot_rows:s1=1,2,"}));
     paced.on_drained(s);
-    EXPECT_EQ(queries.mores[1], 1);
+    EXPECT_EQ(queries.mores[kFirstJob], 1);
 }
 
 TEST_F(SnapshotTest, FailureEndsOnlyThatSubscriptionAndItCanBeRetried) {
@@ -355,7 +358,7 @@ TEST_F(SnapshotTest, ClientThatLeavesCancelsItsQuery) {
     handler.on_text(a, R"({"type":"hello","client_id":"c1"})");
     handler.on_text(a, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
     handler.on_closed(a);
-    EXPECT_EQ(queries.cancelled, (std::vector<uint64_t>{1}));
+    EXPECT_EQ(queries.cancelled, (std::vector<uint64_t>{kFirstJob}));
     EXPECT_EQ(snapshots.running(), 0u);
 }
 
@@ -367,7 +370,7 @@ TEST_F(SnapshotTest, UnsubscribeCancelsTheQueryAndTheSessionFlowsAgain) {
     apply(entry(300, 101, 9, "other"));
     drain(s);
     handler.on_text(s, R"({"type":"unsubscribe","id":"s1"})");
-    EXPECT_EQ(queries.cancelled, (std::vector<uint64_t>{1}));
+    EXPECT_EQ(queries.cancelled, (std::vector<uint64_t>{kFirstJob}));
     ASSERT_EQ(requests.size(), 1u);  // held frames come from the stream now
     page(s, {entry(300, 101, 9, "other")});
     EXPECT_EQ(drain(s), (std::vector<std::string>{"unsubscribed", "changes:0/12C:o1=9"}));
@@ -386,7 +389,7 @@ TEST_F(SnapshotTest, WithoutPostgresSnapshotIsRefusedAndChannelsTakeNone) {
     std::vector<std::string> codes;
     while (!s.queue().empty()) {
         rapidjson::Document d;
-        std::string payload(net::frame_payload(s.queue().front()));
+        std::string payload(protocol::frame_payload(s.queue().front()));
         d.Parse(payload.c_str());
         s.queue().pop();
         codes.push_back(d["code"].GetString());
