@@ -3,6 +3,12 @@
 // "{livesync}:" carries a Redis Cluster hash tag: Cluster hashes only the text between
 // the first "{" and the next "}", so every key of one prefix lands in one hash slot and
 // each Lua script and MULTI/EXEC, which name several keys, touches a single slot.
+//
+// These names are a wire contract with the data in deployed Redis servers and with
+// every extension and sidecar of another version sharing that Redis: renaming a key (or
+// the default prefix) is a breaking change that needs a migration and a release note.
+// test/unit/redis_keys_test.cpp pins each name; the Python test harness spells the same
+// names through key() in test/integration/harness.py.
 #pragma once
 
 #include <string>

@@ -3,6 +3,7 @@
 // walsender that decodes with the `livesync` output plugin.
 #include "livesync.hpp"
 
+#include "common/redis_keys.hpp"
 #include "common/redis_url.hpp"
 
 #include <string>
@@ -91,7 +92,7 @@ void define_gucs() {
                                &settings.redis_primary_name, "livesync", PGC_SIGHUP, GUC_SUPERUSER_ONLY,
                                check_primary_name, nullptr, nullptr);
     DefineCustomStringVariable("livesync.redis_prefix", "Prefix of every Redis key livesync uses.", nullptr,
-                               &settings.redis_prefix, "{livesync}:", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+                               &settings.redis_prefix, common::kDefaultKeyPrefix.data(), PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomStringVariable("livesync.slot_name", "Logical replication slot the replicator reads.", nullptr,
                                &settings.slot_name, "livesync", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
     DefineCustomStringVariable("livesync.replication_conninfo",

@@ -89,7 +89,8 @@ std::string daemon_usage() {
            "                       default 127.0.0.1:8080)\n"
            "  --redis URL          redis://[[user]:password@]host[:port][/db] (env LIVESYNC_REDIS_URL,\n"
            "                       default redis://127.0.0.1:6379)\n"
-           "  --prefix STRING      Redis key prefix (env LIVESYNC_PREFIX, default {livesync}:)\n"
+           "  --prefix STRING      Redis key prefix (env LIVESYNC_PREFIX, default " +
+           std::string(common::kDefaultKeyPrefix) + ")\n"
            "  --redis-sentinels HOST:PORT,...  ask these Sentinels for the primary instead of using\n"
            "                       --redis's host (env LIVESYNC_REDIS_SENTINELS; --redis still gives the\n"
            "                       user, password and db)\n"

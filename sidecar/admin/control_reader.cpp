@@ -8,7 +8,6 @@
 namespace livesync::admin {
 
 namespace {
-constexpr std::chrono::milliseconds kConnectTimeout{2000};
 std::string str_of(const redisReply *r) { return r && r->str ? std::string(r->str, r->len) : std::string(); }
 }  // namespace
 
@@ -46,73 +45,68 @@ std::optional<ControlCommand> parse_control(const std::vector<std::pair<std::str
 }
 
 ControlReader::ControlReader(ControlConfig config, std::function<void(ControlCommand)> deliver)
-    : config_(std::move(config)), deliver_(std::move(deliver)) {}
+    : config_(std::move(config)), deliver_(std::move(deliver)),
+      worker_(redis::WorkerOptions("control_reader", config_.url,
+                                   // Outlasts XREAD's BLOCK, or every idle read would fail.
+                                   std::chrono::milliseconds(config_.block_ms + 3000),
+                                   [this](redis::Connection &conn, std::string *error) {
+                                       return last_id_ || find_start(conn, error);
+                                   })) {}
 
 ControlReader::~ControlReader() { stop(); }
 
-void ControlReader::start() { thread_ = std::thread([this] { run(); }); }
-
-void ControlReader::stop() {
-    stop_.store(true);
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
+void ControlReader::start() {
+    worker_.start([this] {
+        worker_.run_reader([this](redis::Connection &conn, std::string *error) { return read_once(conn, error); });
+    });
 }
 
-void ControlReader::run() {
-    redis::LinkState link("control_reader", config_.url.redacted());
-    redis::Backoff backoff;
-    const std::chrono::milliseconds read_timeout(config_.block_ms + 3000);
-    while (!stop_.load()) {
-        std::string error;
-        auto conn = redis::Connection::open(config_.url, kConnectTimeout, read_timeout, &error);
-        if (conn && !last_id_) {
-            // "$" as an ID that survives reconnects: entries written while livesyncd was
-            // down are old news, those written during a later outage are not.
-            auto newest = conn->command({"XREVRANGE", config_.stream_key, "+", "-", "COUNT", "1"}, &error);
-            if (!newest || newest->type != REDIS_REPLY_ARRAY) {
-                conn.reset();
-            } else if (newest->elements == 0) {
-                last_id_ = common::StreamId{0, 0};
-            } else {
-                const redisReply *entry = newest->element[0];
-                if (entry->type == REDIS_REPLY_ARRAY && entry->elements >= 1)
-                    last_id_ = common::parse_stream_id(str_of(entry->element[0]));
-                if (!last_id_) conn.reset();
-            }
-        }
-        while (conn && !stop_.load()) {
-            link.up();
-            backoff.reset();
-            auto reply = conn->command({"XREAD", "COUNT", "100", "BLOCK", std::to_string(config_.block_ms), "STREAMS",
-                                        config_.stream_key, common::format_stream_id(*last_id_)},
-                                       &error);
-            if (!reply || redis::is_error_reply(reply.get(), &error)) {
-                conn.reset();
-                break;
-            }
-            if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 1) continue;  // BLOCK timed out
-            const redisReply *entries = reply->element[0]->elements == 2 ? reply->element[0]->element[1] : nullptr;
-            if (!entries || entries->type != REDIS_REPLY_ARRAY) continue;
-            for (size_t i = 0; i < entries->elements; ++i) {
-                const redisReply *e = entries->element[i];
-                if (e->type != REDIS_REPLY_ARRAY || e->elements != 2) continue;
-                auto id = common::parse_stream_id(str_of(e->element[0]));
-                if (!id) continue;
-                last_id_ = *id;
-                std::vector<std::pair<std::string, std::string>> fields;
-                const redisReply *f = e->element[1];
-                for (size_t j = 0; f->type == REDIS_REPLY_ARRAY && j + 1 < f->elements; j += 2)
-                    fields.emplace_back(str_of(f->element[j]), str_of(f->element[j + 1]));
-                std::string why;
-                if (auto cmd = parse_control(fields, &why)) deliver_(std::move(*cmd));
-                else ops::warn("control entry ignored", {{"id", str_of(e->element[0])}, {"reason", why}});
-            }
-        }
-        if (stop_.load()) break;
-        link.down(error.empty() ? "connection lost" : error);
-        std::unique_lock<std::mutex> lock(mutex_);
-        cv_.wait_for(lock, backoff.next(), [&] { return stop_.load(); });
+void ControlReader::stop() { worker_.stop(); }
+
+bool ControlReader::find_start(redis::Connection &conn, std::string *error) {
+    // "$" as an ID that survives reconnects: entries written while livesyncd was down are
+    // old news, those written during a later outage are not.
+    auto newest = conn.command({"XREVRANGE", config_.stream_key, "+", "-", "COUNT", "1"}, error);
+    if (!newest) return false;
+    if (redis::is_error_reply(newest.get(), error)) return false;
+    if (newest->type != REDIS_REPLY_ARRAY) {
+        *error = "unexpected XREVRANGE reply";
+        return false;
     }
+    if (newest->elements == 0) {
+        last_id_ = common::StreamId{0, 0};
+        return true;
+    }
+    const redisReply *entry = newest->element[0];
+    if (entry->type == REDIS_REPLY_ARRAY && entry->elements >= 1)
+        last_id_ = common::parse_stream_id(str_of(entry->element[0]));
+    if (!last_id_) *error = "unexpected XREVRANGE reply";
+    return last_id_.has_value();
+}
+
+bool ControlReader::read_once(redis::Connection &conn, std::string *error) {
+    auto reply = conn.command({"XREAD", "COUNT", "100", "BLOCK", std::to_string(config_.block_ms), "STREAMS",
+                               config_.stream_key, common::format_stream_id(*last_id_)},
+                              error);
+    if (!reply || redis::is_error_reply(reply.get(), error)) return false;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 1) return true;  // BLOCK timed out
+    const redisReply *entries = reply->element[0]->elements == 2 ? reply->element[0]->element[1] : nullptr;
+    if (!entries || entries->type != REDIS_REPLY_ARRAY) return true;
+    for (size_t i = 0; i < entries->elements; ++i) {
+        const redisReply *e = entries->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2) continue;
+        auto id = common::parse_stream_id(str_of(e->element[0]));
+        if (!id) continue;
+        last_id_ = *id;
+        std::vector<std::pair<std::string, std::string>> fields;
+        const redisReply *f = e->element[1];
+        for (size_t j = 0; f->type == REDIS_REPLY_ARRAY && j + 1 < f->elements; j += 2)
+            fields.emplace_back(str_of(f->element[j]), str_of(f->element[j + 1]));
+        std::string why;
+        if (auto cmd = parse_control(fields, &why)) deliver_(std::move(*cmd));
+        else ops::warn("control entry ignored", {{"id", str_of(e->element[0])}, {"reason", why}});
+    }
+    return true;
 }
 
 }  // namespace livesync::admin

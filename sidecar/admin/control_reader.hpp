@@ -10,19 +10,16 @@
 // the server, which acts on the sessions it holds.
 #pragma once
 
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include "common/lsn.hpp"
 #include "common/redis_url.hpp"
+#include "sidecar/redis/redis_worker.hpp"
 
 namespace livesync::admin {
 
@@ -55,14 +52,13 @@ public:
     void stop();  // returns within one XREAD BLOCK period
 
 private:
-    void run();
+    // At the first connect: last_id_ = the newest entry ("$" that survives reconnects).
+    bool find_start(redis::Connection &conn, std::string *error);
+    bool read_once(redis::Connection &conn, std::string *error);
     ControlConfig config_;
     std::function<void(ControlCommand)> deliver_;
     std::optional<common::StreamId> last_id_;  // set once, at the first connect
-    std::thread thread_;
-    std::atomic<bool> stop_{false};
-    std::mutex mutex_;
-    std::condition_variable cv_;
+    redis::RedisWorker worker_;  // last: stopped before the members its thread uses
 };
 
 }  // namespace livesync::admin

@@ -8,9 +8,6 @@
 namespace livesync::sidecar::auth {
 
 namespace {
-constexpr std::chrono::milliseconds kConnectTimeout{2000};
-constexpr std::chrono::milliseconds kReadTimeout{5000};
-
 int64_t unix_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
@@ -29,20 +26,15 @@ std::vector<std::pair<std::string, std::string>> audit_fields(const AuditEvent &
 }
 
 AuditWriter::AuditWriter(AuditConfig config, ops::Counters &counters)
-    : config_(std::move(config)), counters_(counters) {}
+    : config_(std::move(config)), counters_(counters),
+      worker_(redis::WorkerOptions("audit", config_.url),
+              redis::BoundedInbox<Fields>(config_.max_pending)) {}
 
 AuditWriter::~AuditWriter() { stop(); }
 
-void AuditWriter::start() { thread_ = std::thread([this] { run(); }); }
+void AuditWriter::start() { worker_.start([this] { run(); }); }
 
-void AuditWriter::stop() {
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        stop_ = true;
-    }
-    wake_.notify_one();
-    if (thread_.joinable()) thread_.join();
-}
+void AuditWriter::stop() { worker_.stop(); }
 
 void AuditWriter::record(AuditEvent event) {
     auto fields = audit_fields(event, config_.sidecar_id, unix_ms());
@@ -52,33 +44,18 @@ void AuditWriter::record(AuditEvent event) {
                         {"client_id", event.client_id},
                         {"detail", event.detail}});
     counters_.audit_events.fetch_add(1);
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (pending_.size() >= config_.max_pending) {
-            counters_.audit_events_dropped.fetch_add(1);
-            return;
-        }
-        pending_.push_back(std::move(fields));
-    }
-    wake_.notify_one();
+    if (!worker_.post(std::move(fields))) counters_.audit_events_dropped.fetch_add(1);
 }
 
 void AuditWriter::run() {
-    redis::LinkState link("audit", config_.url.redacted());
-    redis::Backoff backoff;
-    std::unique_ptr<redis::Connection> conn;
     for (;;) {
-        std::deque<std::vector<std::pair<std::string, std::string>>> batch;
-        bool stopping;
-        {
-            std::unique_lock<std::mutex> lock(mutex_);
-            wake_.wait(lock, [&] { return stop_ || !pending_.empty(); });
-            batch.swap(pending_);
-            stopping = stop_;
-        }
+        auto work = worker_.wait_for_work();
+        auto &batch = work.items;
+        bool stopping = work.stopping;
         while (!batch.empty()) {
-            std::string error;
-            if (!conn) conn = redis::Connection::open(config_.url, kConnectTimeout, kReadTimeout, &error);
+            // Stopping: one more try, then what is left is dropped.
+            redis::Connection *conn =
+                worker_.connection(stopping ? redis::RedisWorker::Attempt::Now : redis::RedisWorker::Attempt::WhenDue);
             if (conn) {
                 std::vector<std::vector<std::string>> cmds;
                 for (const auto &fields : batch) {
@@ -90,23 +67,18 @@ void AuditWriter::run() {
                     }
                     cmds.push_back(std::move(cmd));
                 }
-                auto replies = conn->pipeline(cmds, &error);
-                if (!replies.empty()) {
-                    link.up();
-                    backoff.reset();
+                std::string error;
+                if (!conn->pipeline(cmds, &error).empty()) {
                     batch.clear();
                     break;
                 }
-                conn.reset();
+                worker_.lost(error);
             }
-            link.down(error);
             if (stopping) {
                 counters_.audit_events_dropped.fetch_add(batch.size());
                 break;
             }
-            std::unique_lock<std::mutex> lock(mutex_);
-            wake_.wait_for(lock, backoff.next(), [&] { return stop_; });
-            if (stop_) stopping = true;
+            if (!worker_.pause_until(worker_.next_attempt())) stopping = true;
         }
         if (stopping) return;
     }

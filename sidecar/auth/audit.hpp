@@ -4,17 +4,14 @@
 // every sidecar's events land in one place. The lws thread only enqueues.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include "common/redis_url.hpp"
 #include "sidecar/ops/counters.hpp"
+#include "sidecar/redis/redis_worker.hpp"
 
 namespace livesync::sidecar::auth {
 
@@ -56,14 +53,12 @@ public:
     void record(AuditEvent event) override;
 
 private:
+    using Fields = std::vector<std::pair<std::string, std::string>>;
     void run();
     AuditConfig config_;
     ops::Counters &counters_;
-    std::thread thread_;
-    std::mutex mutex_;
-    std::condition_variable wake_;
-    std::deque<std::vector<std::pair<std::string, std::string>>> pending_;  // guarded by mutex_
-    bool stop_ = false;                                                     // guarded by mutex_
+    // Events wait in its inbox (max_pending); last: stopped before the members its thread uses.
+    redis::RedisInboxWorker<redis::BoundedInbox<Fields>> worker_;
 };
 
 }  // namespace livesync::sidecar::auth

@@ -15,9 +15,7 @@ namespace livesync::sidecar::auth {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-constexpr std::chrono::milliseconds kConnectTimeout{2000};
-constexpr std::chrono::milliseconds kReadTimeout{5000};
+using redis::Clock;
 constexpr size_t kMaxReportOwners = 10000;
 
 // The owner of a client id, claimed or refreshed atomically: a key held by another
@@ -137,30 +135,16 @@ std::string render_activity(int64_t since_unix,
 }
 
 SecurityStore::SecurityStore(StoreConfig config, std::function<void(StoreResult)> deliver)
-    : config_(std::move(config)), deliver_(std::move(deliver)) {}
+    : config_(std::move(config)), deliver_(std::move(deliver)),
+      worker_(redis::WorkerOptions("security", config_.url), redis::BoundedInbox<Task>(config_.max_pending)) {}
 
 SecurityStore::~SecurityStore() { stop(); }
 
-void SecurityStore::start() { thread_ = std::thread([this] { run(); }); }
+void SecurityStore::start() { worker_.start([this] { run(); }); }
 
-void SecurityStore::stop() {
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        stop_ = true;
-    }
-    wake_.notify_one();
-    if (thread_.joinable()) thread_.join();
-}
+void SecurityStore::stop() { worker_.stop(); }
 
-bool SecurityStore::enqueue(Task task) {
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (stop_ || pending_.size() >= config_.max_pending) return false;
-        pending_.push_back(std::move(task));
-    }
-    wake_.notify_one();
-    return true;
-}
+bool SecurityStore::enqueue(Task task) { return worker_.post(std::move(task)); }
 
 bool SecurityStore::claim(uint64_t serial, std::string client_id, std::string owner) {
     return enqueue([this, serial, client_id = std::move(client_id), owner = std::move(owner)](redis::Connection *conn) {
@@ -293,50 +277,22 @@ bool SecurityStore::activity_report(uint64_t ticket, int64_t since_unix) {
 }
 
 void SecurityStore::run() {
-    redis::LinkState link("security", config_.url.redacted());
-    redis::Backoff backoff;
-    std::unique_ptr<redis::Connection> conn;
     auto next_refresh = Clock::now();
-    auto next_connect = Clock::now();
     for (;;) {
-        std::deque<Task> tasks;
-        {
-            std::unique_lock<std::mutex> lock(mutex_);
-            wake_.wait_until(lock, next_refresh, [&] { return stop_ || !pending_.empty(); });
-            if (stop_) return;
-            tasks.swap(pending_);
-        }
-        auto ensure = [&] {
-            if (conn || Clock::now() < next_connect) return;
-            std::string error;
-            conn = redis::Connection::open(config_.url, kConnectTimeout, kReadTimeout, &error);
-            if (conn) {
-                link.up();
-                backoff.reset();
-            } else {
-                link.down(error);
-                next_connect = Clock::now() + backoff.next();
-            }
-        };
-        auto lost = [&] {
-            conn.reset();
-            link.down("connection lost");
-            next_connect = Clock::now() + backoff.next();
-        };
-        for (Task &task : tasks) {
-            ensure();
-            if (!task(conn.get())) lost();
-        }
+        auto work = worker_.wait_for_work(next_refresh);
+        if (work.stopping) return;
+        for (Task &task : work.items)
+            if (!task(worker_.connection())) worker_.lost("connection lost");
         if (Clock::now() >= next_refresh) {
             next_refresh = Clock::now() + config_.ban_refresh;
-            ensure();
+            redis::Connection *conn = worker_.connection();
             if (!conn) continue;
             std::string now = std::to_string(unix_ms()), error;
             auto replies = conn->pipeline({{"ZREMRANGEBYSCORE", common::RedisKeys(config_.prefix).bans(), "-inf", now},
                                            {"ZRANGEBYSCORE", common::RedisKeys(config_.prefix).bans(), "(" + now, "+inf", "WITHSCORES"}},
                                           &error);
             if (replies.empty()) {
-                lost();
+                worker_.lost("connection lost");
                 continue;
             }
             const redisReply *list = replies[1].get();

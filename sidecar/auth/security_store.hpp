@@ -9,24 +9,17 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <utility>
 #include <variant>
 #include <vector>
 
 #include "common/redis_url.hpp"
 #include "sidecar/auth/ownership.hpp"
-
-namespace livesync::redis {
-class Connection;
-}
+#include "sidecar/redis/redis_worker.hpp"
 
 namespace livesync::sidecar::auth {
 
@@ -113,11 +106,8 @@ private:
 
     StoreConfig config_;
     std::function<void(StoreResult)> deliver_;
-    std::thread thread_;
-    std::mutex mutex_;
-    std::condition_variable wake_;
-    std::deque<Task> pending_;  // guarded by mutex_
-    bool stop_ = false;         // guarded by mutex_
+    // Tasks wait in its inbox (max_pending); last: stopped before the members its thread uses.
+    redis::RedisInboxWorker<redis::BoundedInbox<Task>> worker_;
 };
 
 }  // namespace livesync::sidecar::auth

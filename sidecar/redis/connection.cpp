@@ -282,10 +282,4 @@ void LinkState::down(std::string_view error) {
     ops::warn("redis down", {{"component", component_}, {"redis", url_}, {"error", error}});
 }
 
-std::chrono::milliseconds Backoff::next() {
-    auto d = delay_;
-    delay_ = std::min(delay_ * 2, kMax);
-    return d;
-}
-
 }  // namespace livesync::redis

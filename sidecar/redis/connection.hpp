@@ -1,7 +1,7 @@
-// redis/: the blocking hiredis connections livesyncd's Redis threads own (the stream
-// reader and the registry writer each have one; the lws thread never touches Redis).
+// redis/: the blocking hiredis connections livesyncd's Redis threads own (one each, held
+// by its RedisWorker: redis_worker.hpp; the lws thread never touches Redis).
 // Connection is RAII over redisContext; LinkState logs up/down transitions once each,
-// never every retry; Backoff paces reconnects.
+// never every retry.
 #pragma once
 
 #include <hiredis/hiredis.h>
@@ -102,18 +102,6 @@ private:
     std::string logged_error_;  // the reason last logged
     std::string component_;
     std::string url_;
-};
-
-// Exponential reconnect delay: 100 ms doubling to 5 s; reset() after a success.
-class Backoff {
-public:
-    std::chrono::milliseconds next();
-    void reset() { delay_ = kFirst; }
-
-private:
-    static constexpr std::chrono::milliseconds kFirst{100};
-    static constexpr std::chrono::milliseconds kMax{5000};
-    std::chrono::milliseconds delay_ = kFirst;
 };
 
 }  // namespace livesync::redis

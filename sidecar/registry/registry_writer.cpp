@@ -1,6 +1,7 @@
 #include "sidecar/registry/registry_writer.hpp"
 
 #include <algorithm>
+#include <map>
 #include <vector>
 
 #include "sidecar/ops/log.hpp"
@@ -10,10 +11,8 @@ namespace livesync::registry {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using redis::Clock;
 using Commands = std::vector<std::vector<std::string>>;
-constexpr std::chrono::milliseconds kConnectTimeout{2000};
-constexpr std::chrono::milliseconds kReadTimeout{5000};
 
 // Runs commands; false (and *error) on a connection error or an error reply.
 bool run_all(redis::Connection &conn, const Commands &commands, std::string *error) {
@@ -28,20 +27,20 @@ bool run_all(redis::Connection &conn, const Commands &commands, std::string *err
 }  // namespace
 
 RegistryWriter::RegistryWriter(RegistryConfig config, ops::Counters &counters)
-    : config_(std::move(config)), counters_(counters) {}
+    : config_(std::move(config)), counters_(counters),
+      worker_(redis::WorkerOptions("registry", config_.url, std::chrono::milliseconds(5000),
+                                   [this](redis::Connection &, std::string *) {
+                                       resync_ = true;
+                                       next_heartbeat_ = Clock::now();
+                                       return true;
+                                   }),
+              Inbox(config_.max_pending)) {}
 
 RegistryWriter::~RegistryWriter() { stop(); }
 
-void RegistryWriter::start() { thread_ = std::thread([this] { run(); }); }
+void RegistryWriter::start() { worker_.start([this] { run(); }); }
 
-void RegistryWriter::stop() {
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        stop_ = true;
-    }
-    wake_.notify_one();
-    if (thread_.joinable()) thread_.join();
-}
+void RegistryWriter::stop() { worker_.stop(); }
 
 void RegistryWriter::upsert(ClientRecord record) {
     std::string id = record.client_id;
@@ -54,32 +53,13 @@ void RegistryWriter::remove(const std::string &client_id, uint64_t generation) {
 }
 
 void RegistryWriter::enqueue(const std::string &client_id, Update update) {
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        auto it = pending_.find(client_id);
-        if (it != pending_.end()) {
-            it->second = std::move(update);
-        } else if (pending_.size() >= config_.max_pending) {
-            counters_.registry_ops_dropped.fetch_add(1);
-            return;
-        } else {
-            pending_.emplace(client_id, std::move(update));
-        }
-    }
-    wake_.notify_one();
+    if (!worker_.post(client_id, std::move(update))) counters_.registry_ops_dropped.fetch_add(1);
 }
 
 void RegistryWriter::run() {
     const Keys &keys = config_.keys;
-    redis::LinkState link("registry", config_.url.redacted());
-    redis::Backoff backoff;
-    std::unique_ptr<redis::Connection> conn;
     std::map<std::string, ClientRecord> held;  // every client this sidecar holds now
-    Pending unsent;                            // changes to held not yet written
-    bool resync = true;                        // rewrite everything (after a connect)
-    auto next_heartbeat = Clock::now();
-    auto next_connect = Clock::now();
-    bool stopping = false;
+    Inbox::Batch unsent;                       // changes to held not yet written
 
     auto heartbeat = [&]() -> Commands {
         return {{"SET", keys.sidecar(), heartbeat_json(keys.sidecar_id, config_.listen, config_.started_at_ms, config_.presence_token), "EX",
@@ -87,14 +67,14 @@ void RegistryWriter::run() {
                 {"SADD", keys.sidecars(), keys.sidecar_id}};
     };
 
-    auto write_changes = [&](std::string *error) -> bool {
+    auto write_changes = [&](redis::Connection &conn, std::string *error) -> bool {
         Commands cmds;
-        if (resync) {
+        if (resync_) {
             // Entries this sidecar wrote before a Redis outage may be stale: drop the
             // clients it no longer holds, then write every held client again. Both are
             // conditional: an id that said hello on another sidecar meanwhile keeps the
             // other sidecar's entry.
-            auto members = conn->command({"SMEMBERS", keys.sidecar_clients()}, error);
+            auto members = conn.command({"SMEMBERS", keys.sidecar_clients()}, error);
             if (!members) return false;
             if (members->type == REDIS_REPLY_ARRAY) {
                 for (size_t i = 0; i < members->elements; ++i) {
@@ -116,59 +96,39 @@ void RegistryWriter::run() {
                 }
             }
         }
-        if (!run_all(*conn, cmds, error)) return false;
-        resync = false;
+        if (!run_all(conn, cmds, error)) return false;
+        resync_ = false;
         unsent.clear();
         return true;
     };
 
     for (;;) {
-        Pending incoming;
-        {
-            std::unique_lock<std::mutex> lock(mutex_);
-            auto until = conn ? next_heartbeat : std::min(next_heartbeat, next_connect);
-            wake_.wait_until(lock, until, [&] { return stop_ || !pending_.empty(); });
-            incoming.swap(pending_);
-            stopping = stop_;
-        }
-        for (auto &[id, update] : incoming) {
+        auto until = worker_.current() ? next_heartbeat_ : std::min(next_heartbeat_, worker_.next_attempt());
+        auto work = worker_.wait_for_work(until);
+        const bool stopping = work.stopping;
+        for (auto &[id, update] : work.items) {
             if (update.record) held[id] = *update.record;
             else held.erase(id);
             unsent[id] = std::move(update);
         }
 
-        auto now = Clock::now();
-        if (!conn && (now >= next_connect || stopping)) {
-            std::string error;
-            conn = redis::Connection::open(config_.url, kConnectTimeout, kReadTimeout, &error);
-            if (conn) {
-                link.up();
-                backoff.reset();
-                resync = true;
-                next_heartbeat = now;
-            } else {
-                link.down(error);
-                next_connect = now + backoff.next();
-            }
-        }
+        // Stopping: one attempt whatever the backoff, to remove this sidecar's entries.
+        redis::Connection *conn =
+            worker_.connection(stopping ? redis::RedisWorker::Attempt::Now : redis::RedisWorker::Attempt::WhenDue);
         if (conn) {
             std::string error;
-            bool ok = write_changes(&error);
-            if (ok && !stopping && Clock::now() >= next_heartbeat) {
+            bool ok = write_changes(*conn, &error);
+            if (ok && !stopping && Clock::now() >= next_heartbeat_) {
                 ok = run_all(*conn, heartbeat(), &error);
-                next_heartbeat = Clock::now() + config_.heartbeat_every;
+                next_heartbeat_ = Clock::now() + config_.heartbeat_every;
             }
-            if (!ok) {
-                conn.reset();
-                link.down(error);
-                resync = true;
-                next_connect = Clock::now() + backoff.next();
-            }
+            if (!ok) worker_.lost(error);
         }
         if (stopping) break;
     }
 
     // Clean shutdown: this sidecar holds nobody any more.
+    redis::Connection *conn = worker_.current();
     if (!conn) {
         ops::warn("registry entries not removed: Redis unreachable at shutdown",
                   {{"sidecar", keys.sidecar_id}, {"clients", static_cast<uint64_t>(held.size())}});

@@ -8,16 +8,12 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
-#include <map>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
-#include <unordered_map>
 
 #include "common/redis_url.hpp"
 #include "sidecar/ops/counters.hpp"
+#include "sidecar/redis/redis_worker.hpp"
 #include "sidecar/registry/client_record.hpp"
 
 namespace livesync::registry {
@@ -60,17 +56,18 @@ private:
         std::optional<ClientRecord> record;
         uint64_t generation = 0;
     };
-    using Pending = std::unordered_map<std::string, Update>;
+    using Inbox = redis::CoalescingInbox<std::string, Update>;
     void run();
     void enqueue(const std::string &client_id, Update update);
 
     RegistryConfig config_;
     ops::Counters &counters_;
-    std::thread thread_;
-    std::mutex mutex_;
-    std::condition_variable wake_;
-    Pending pending_;  // guarded by mutex_
-    bool stop_ = false;  // guarded by mutex_
+    // Set by every new connection (worker thread only): rewrite everything, heartbeat now.
+    bool resync_ = true;
+    redis::Clock::time_point next_heartbeat_ = redis::Clock::now();
+    // Updates wait in its inbox, coalesced per client id (max_pending ids); last:
+    // stopped before the members its thread uses.
+    redis::RedisInboxWorker<Inbox> worker_;
 };
 
 }  // namespace livesync::registry

@@ -9,8 +9,6 @@ namespace livesync::stream {
 
 namespace {
 
-constexpr std::chrono::milliseconds kConnectTimeout{2000};
-constexpr std::chrono::milliseconds kReadTimeout{5000};
 // A page that cannot be read (Redis down) is retried this long before the session is
 // told; it then reconnects and resumes later, nothing is skipped.
 constexpr std::chrono::milliseconds kGiveUpAfter{10000};
@@ -25,30 +23,18 @@ common::StreamId next_stream_id(common::StreamId id) {
 ReplayReader::ReplayReader(ReplayConfig config, std::function<void(ReplayPage)> deliver, ops::Counters &counters)
     : config_(std::move(config)), stream_key_(common::RedisKeys(config_.prefix).changes()),
       trimmed_key_(common::RedisKeys(config_.prefix).trimmed_lsn()),
-      deliver_(std::move(deliver)), counters_(counters), sizer_(config_.page_bytes, config_.page_entries) {}
+      deliver_(std::move(deliver)), counters_(counters), sizer_(config_.page_bytes, config_.page_entries),
+      worker_(redis::WorkerOptions("replay_reader", config_.url),
+              redis::BoundedInbox<ReplayRequest>(config_.max_pending)) {}
 
 ReplayReader::~ReplayReader() { stop(); }
 
-void ReplayReader::start() { thread_ = std::thread([this] { run(); }); }
+void ReplayReader::start() { worker_.start([this] { run(); }); }
 
-void ReplayReader::stop() {
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        stop_ = true;
-    }
-    wake_.notify_all();
-    if (thread_.joinable()) thread_.join();
-}
+void ReplayReader::stop() { worker_.stop(); }
 
 void ReplayReader::request(ReplayRequest request) {
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (pending_.size() < config_.max_pending && !stop_) {
-            pending_.push_back(request);
-            wake_.notify_one();
-            return;
-        }
-    }
+    if (worker_.post(request)) return;
     ReplayPage page;
     page.session_serial = request.session_serial;
     page.after = request.after;
@@ -59,37 +45,29 @@ void ReplayReader::request(ReplayRequest request) {
 
 void ReplayReader::run() {
     for (;;) {
-        ReplayRequest request;
-        {
-            std::unique_lock<std::mutex> lock(mutex_);
-            wake_.wait(lock, [&] { return stop_ || !pending_.empty(); });
-            if (stop_) return;
-            request = pending_.front();
-            pending_.pop_front();
-        }
-        deliver_(read_page(request));
+        // One at a time: the others keep their places in the bounded inbox.
+        auto work = worker_.wait_for_work(redis::Clock::time_point::max(), 1);
+        if (work.stopping) return;
+        for (const ReplayRequest &request : work.items) deliver_(read_page(request));
     }
 }
 
 ReplayPage ReplayReader::read_page(const ReplayRequest &request) {
-    redis::LinkState link("replay_reader", config_.url.redacted());
-    redis::Backoff backoff;
-    auto give_up = std::chrono::steady_clock::now() + kGiveUpAfter;
+    auto give_up = redis::Clock::now() + kGiveUpAfter;
     ReplayPage page;
     page.session_serial = request.session_serial;
     page.after = request.after;
     std::string error;
     for (;;) {
-        if (!conn_) conn_ = redis::Connection::open(config_.url, kConnectTimeout, kReadTimeout, &error);
-        if (conn_) {
+        // A new request tries at once, whatever the backoff of the one before.
+        if (redis::Connection *conn = worker_.connection(redis::RedisWorker::Attempt::Now); conn) {
             page.entries.clear();
-            if (query(*conn_, request, page, &error)) return page;
-            conn_.reset();
+            if (query(*conn, request, page, &error)) return page;
+            worker_.lost(error);
+        } else {
+            error = worker_.last_error();
         }
-        link.down(error);
-        if (std::chrono::steady_clock::now() >= give_up) break;
-        std::unique_lock<std::mutex> lock(mutex_);
-        if (wake_.wait_for(lock, backoff.next(), [&] { return stop_; })) break;
+        if (redis::Clock::now() >= give_up || !worker_.pause_until(worker_.next_attempt())) break;
     }
     page.entries.clear();
     page.outcome = ReplayPage::Outcome::Failed;

@@ -5,27 +5,21 @@
 // without that proof the page says Gap and the session gets resync_required.
 #pragma once
 
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "common/lsn.hpp"
 #include "common/redis_url.hpp"
 #include "sidecar/ops/counters.hpp"
+#include "sidecar/redis/redis_worker.hpp"
 #include "sidecar/stream/continuity.hpp"
 #include "sidecar/stream/stream_entry.hpp"
 #include "sidecar/stream/stream_event.hpp"
-
-namespace livesync::redis {
-class Connection;
-}
 
 namespace livesync::stream {
 
@@ -80,13 +74,9 @@ private:
     std::string trimmed_key_;
     std::function<void(ReplayPage)> deliver_;
     ops::Counters &counters_;
-    std::unique_ptr<redis::Connection> conn_;
     ReadSizer sizer_;  // reader thread only
-    std::thread thread_;
-    std::mutex mutex_;
-    std::condition_variable wake_;
-    std::deque<ReplayRequest> pending_;  // guarded by mutex_
-    bool stop_ = false;                  // guarded by mutex_
+    // Requests wait in its inbox (max_pending); last: stopped before the members its thread uses.
+    redis::RedisInboxWorker<redis::BoundedInbox<ReplayRequest>> worker_;
 };
 
 // Hands finished pages from the replay thread to the lws thread.

@@ -9,8 +9,6 @@ namespace livesync::stream {
 
 namespace {
 
-constexpr std::chrono::milliseconds kConnectTimeout{2000};
-
 std::string str_of(const redisReply *r) { return std::string(r->str, r->len); }
 
 }  // namespace
@@ -22,22 +20,23 @@ StreamReader::StreamReader(ReaderConfig config, EventQueue &queue, std::function
       history_key_(common::RedisKeys(config_.prefix).config_history()),
       trimmed_key_(common::RedisKeys(config_.prefix).trimmed_lsn()),
       queue_(queue), wake_(std::move(wake)), counters_(counters),
-      sizer_(config_.read_bytes, static_cast<size_t>(config_.count)) {}
+      sizer_(config_.read_bytes, static_cast<size_t>(config_.count)),
+      worker_(redis::WorkerOptions("stream_reader", config_.url,
+                                   // Outlasts XREAD's BLOCK, or every idle read would fail.
+                                   std::chrono::milliseconds(config_.block_ms + 3000),
+                                   [this](redis::Connection &conn, std::string *error) {
+                                       if (!snapshot(conn, error)) return false;
+                                       counters_.stream_connected.store(true);
+                                       return true;
+                                   })) {}
 
 StreamReader::~StreamReader() { stop(); }
 
-void StreamReader::start() { thread_ = std::thread([this] { run(); }); }
+void StreamReader::start() { worker_.start([this] { run(); }); }
 
 void StreamReader::stop() {
-    stop_.store(true);
     queue_.close();
-    pause_cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-}
-
-void StreamReader::pause(std::chrono::milliseconds d) {
-    std::unique_lock<std::mutex> lock(pause_mutex_);
-    pause_cv_.wait_for(lock, d, [&] { return stop_.load(); });
+    worker_.stop();
 }
 
 void StreamReader::deliver(StreamEvent event) {
@@ -45,25 +44,11 @@ void StreamReader::deliver(StreamEvent event) {
 }
 
 void StreamReader::run() {
-    redis::LinkState link("stream_reader", config_.url.redacted());
-    redis::Backoff backoff;
-    // The read timeout must outlast XREAD's BLOCK, or every idle read would fail.
-    const std::chrono::milliseconds read_timeout(config_.block_ms + 3000);
-    while (!stop_.load()) {
-        std::string error;
-        auto conn = redis::Connection::open(config_.url, kConnectTimeout, read_timeout, &error);
-        if (conn && snapshot(*conn, &error)) {
-            link.up();
-            counters_.stream_connected.store(true);
-            backoff.reset();
-            while (!stop_.load() && read_once(*conn, &error)) {
-            }
-            if (stop_.load()) break;
-        }
+    worker_.run_reader([this](redis::Connection &conn, std::string *error) {
+        if (read_once(conn, error)) return true;
         counters_.stream_connected.store(false);
-        link.down(error);
-        pause(backoff.next());
-    }
+        return false;
+    });
 }
 
 bool StreamReader::snapshot(redis::Connection &conn, std::string *error) {
@@ -204,7 +189,7 @@ bool StreamReader::hand_over(const redisReply *reply, std::string *error) {
     const redisReply *entries = reply->element[0]->element[1];
     sizer_.observe(entries);
     auto received_at = std::chrono::steady_clock::now();
-    for (size_t i = 0; i < entries->elements && !stop_.load(); ++i) {
+    for (size_t i = 0; i < entries->elements && !worker_.stopping(); ++i) {
         // Handed over already: the wait after a read that found entries repeats the first.
         if (auto id = stream_entry_id(entries->element[i]); id && *id <= *last_id_) continue;
         StreamBatch entry;

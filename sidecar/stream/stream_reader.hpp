@@ -8,25 +8,16 @@
 // gap_after set, and the lws thread tells the live sessions resync_required.
 #pragma once
 
-#include <atomic>
-#include <condition_variable>
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 
 #include "common/lsn.hpp"
 #include "common/redis_url.hpp"
 #include "sidecar/ops/counters.hpp"
+#include "sidecar/redis/redis_worker.hpp"
 #include "sidecar/stream/stream_entry.hpp"
 #include "sidecar/stream/stream_event.hpp"
-
-struct redisReply;
-
-namespace livesync::redis {
-class Connection;
-}
 
 namespace livesync::stream {
 
@@ -64,7 +55,6 @@ private:
     // on a malformed reply.
     bool hand_over(const redisReply *xread_reply, std::string *error);
     void deliver(StreamEvent event);
-    void pause(std::chrono::milliseconds d);
 
     ReaderConfig config_;
     std::string stream_key_;
@@ -78,10 +68,7 @@ private:
     ReadSizer sizer_;
     std::optional<common::StreamId> last_id_;  // last entry handed over (or the snapshot's tail)
     std::optional<uint64_t> trimmed_at_snapshot_;  // the trim marker the last snapshot saw
-    std::thread thread_;
-    std::atomic<bool> stop_{false};
-    std::mutex pause_mutex_;
-    std::condition_variable pause_cv_;
+    redis::RedisWorker worker_;  // last: stopped before the members its thread uses
 };
 
 }  // namespace livesync::stream

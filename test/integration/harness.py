@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -23,9 +24,22 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("LIVESYNC_BUILD_DIR", os.path.join(ROOT, "build"))
-# The default key prefix of livesync.redis_prefix and livesyncd --prefix
-# (common/redis_keys.hpp): tests run with the defaults and name keys through key().
-KEY_PREFIX = "{livesync}:"
+
+
+def _default_key_prefix():
+    """The default key prefix of livesync.redis_prefix and livesyncd --prefix, read from
+    where it is defined (common/redis_keys.hpp), so the harness cannot drift from it."""
+    path = os.path.join(ROOT, "common", "redis_keys.hpp")
+    with open(path) as f:
+        m = re.search(r'kDefaultKeyPrefix = "([^"]+)";', f.read())
+    if not m:
+        raise RuntimeError(f"no kDefaultKeyPrefix = \"...\"; in {path}")
+    return m.group(1)
+
+
+# Tests run with the default prefix and name keys through key(); the names after the
+# prefix are those of common::RedisKeys (pinned by test/unit/redis_keys_test.cpp).
+KEY_PREFIX = _default_key_prefix()
 
 
 def key(name):

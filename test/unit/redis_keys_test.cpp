@@ -41,3 +41,33 @@ TEST(RedisKeys, PrefixWithoutTagIsToldApart) {
     EXPECT_EQ(custom.rules(), "app:{t}:rules");
     EXPECT_EQ(cluster_hash_tag(custom.client("x")), "t");
 }
+
+// The key names are a wire contract with deployed Redis data and with other versions of
+// the extension and livesyncd sharing it (common/redis_keys.hpp): this test fails on any
+// rename, which must then come with a migration.
+TEST(RedisKeys, NamesArePinnedBecauseDeployedDataUsesThem) {
+    EXPECT_EQ(livesync::common::kDefaultKeyPrefix, "{livesync}:");
+    RedisKeys keys;
+    EXPECT_EQ(keys.prefix(), "{livesync}:");
+    EXPECT_EQ(keys.changes(), "{livesync}:changes");
+    EXPECT_EQ(keys.trimmed_lsn(), "{livesync}:trimmed_lsn");
+    EXPECT_EQ(keys.tables(), "{livesync}:tables");
+    EXPECT_EQ(keys.rules(), "{livesync}:rules");
+    EXPECT_EQ(keys.config_history(), "{livesync}:config");
+    EXPECT_EQ(keys.control(), "{livesync}:control");
+    EXPECT_EQ(keys.audit(), "{livesync}:audit");
+    EXPECT_EQ(keys.sidecars(), "{livesync}:sidecars");
+    EXPECT_EQ(keys.sidecar("s1"), "{livesync}:sidecar:s1");
+    EXPECT_EQ(keys.sidecar_clients("s1"), "{livesync}:sidecar:s1:clients");
+    EXPECT_EQ(keys.client("c1"), "{livesync}:client:c1");
+    EXPECT_EQ(keys.client_prefix(), "{livesync}:client:");
+    EXPECT_EQ(keys.client_owner("c1"), "{livesync}:client_owner:c1");
+    EXPECT_EQ(keys.client_holder("c1"), "{livesync}:client_holder:c1");
+    EXPECT_EQ(keys.client_generation(), "{livesync}:client_generation");
+    EXPECT_EQ(keys.ban("10.0.0.1"), "{livesync}:ban:10.0.0.1");
+    EXPECT_EQ(keys.bans(), "{livesync}:bans");
+    EXPECT_EQ(keys.activity(), "{livesync}:activity");
+    EXPECT_EQ(keys.activity("sub:u1"), "{livesync}:activity:sub:u1");
+    // A custom prefix is used as given, with nothing added or dropped.
+    EXPECT_EQ(RedisKeys("app:").changes(), "app:changes");
+}
