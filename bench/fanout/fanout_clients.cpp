@@ -5,12 +5,16 @@
 // counts delivered changes until every client has --expect of them (or --timeout), and
 // prints one JSON line of results:
 //   clients, changes (total delivered), first_s/last_s (delivery window, seconds since
-//   ready), changes_per_s, latency_ms {p50,p99,max,samples} (now - commit_time of each
-//   changes frame, per client; same host clock as Postgres), errors, closed.
+//   ready), changes_per_s, latency_ms {p50,p99,p999,max,samples} (now - commit_time of
+//   each changes frame, per client; same host clock as Postgres), errors, closed.
 //
 // usage: fanout-clients --url ws://127.0.0.1:8080/v1/sync --clients N --table public.t
 //                       [--expect N] [--timeout S] [--last-lsn X/Y] [--connect-batch N]
-//                       [--client-prefix P] [--msgpack]
+//                       [--client-prefix P] [--msgpack] [--no-hello] [--protocol P|none]
+//
+// --no-hello (for nginx + Nchan, which speaks no livesync protocol): no hello is sent and
+// a client counts as subscribed once its WebSocket is open. --protocol: the subprotocol
+// offered (default livesync.v1.json, or .msgpack with --msgpack; none: no header).
 //
 // --msgpack speaks livesync.v1.msgpack (the same counts, from msgpack frames). Also
 // printed: done_after_commit_ms {min,p50,max}: per client, from the commit time of the
@@ -41,6 +45,8 @@ struct Options {
     int connect_batch = 200;  // connections started per service round while others are pending
     std::string client_prefix = "bench-";  // client ids are <prefix><index>
     bool msgpack = false;
+    bool no_hello = false;
+    std::string protocol;  // empty: the livesync one of the encoding; "none": not offered
 };
 
 struct Client {
@@ -237,6 +243,14 @@ int callback(struct lws *wsi, enum lws_callback_reasons reason, void *, void *in
     switch (reason) {
         case LWS_CALLBACK_CLIENT_ESTABLISHED:
             --bench.connecting;
+            if (bench.opt.no_hello) {
+                if (c && !c->acked) {
+                    c->acked = true;
+                    ++bench.acked;
+                    mark_ready_if_all();
+                }
+                return 0;
+            }
             lws_callback_on_writable(wsi);
             return 0;
         case LWS_CALLBACK_CLIENT_WRITEABLE: {
@@ -298,6 +312,8 @@ void connect_more() {
         ci.host = bench.host.c_str();
         ci.origin = bench.host.c_str();
         ci.protocol = bench.opt.msgpack ? "livesync.v1.msgpack" : "livesync.v1.json";
+        if (bench.opt.protocol == "none") ci.protocol = nullptr;
+        else if (!bench.opt.protocol.empty()) ci.protocol = bench.opt.protocol.c_str();
         ci.opaque_user_data = &c;
         ci.pwsi = &c.wsi;
         ++bench.connecting;
@@ -322,6 +338,8 @@ bool parse(int argc, char **argv, Options &o) {
         else if (a == "--connect-batch" && (v = next())) o.connect_batch = std::atoi(v);
         else if (a == "--client-prefix" && (v = next())) o.client_prefix = v;
         else if (a == "--msgpack") o.msgpack = true;
+        else if (a == "--no-hello") o.no_hello = true;
+        else if (a == "--protocol" && (v = next())) o.protocol = v;
         else return false;
     }
     return o.clients > 0 && o.connect_batch > 0;
@@ -347,7 +365,8 @@ int main(int argc, char **argv) {
     if (!parse(argc, argv, bench.opt)) {
         std::fprintf(stderr,
                      "usage: fanout-clients --url URL --clients N --table T [--expect N] [--timeout S] "
-                     "[--last-lsn X/Y] [--connect-batch N]\n");
+                     "[--last-lsn X/Y] [--connect-batch N] [--client-prefix P] [--msgpack] [--no-hello] "
+                     "[--protocol P|none]\n");
         return 2;
     }
     // One fd per client, plus slack; lws sizes its tables from this limit.
@@ -407,14 +426,15 @@ int main(int argc, char **argv) {
     double done_max = done_ms.empty() ? 0 : *std::max_element(done_ms.begin(), done_ms.end());
     double done_p50 = percentile(done_ms, 0.50);
     size_t samples = bench.latency_ms.size();
-    double p50 = percentile(bench.latency_ms, 0.50), p99 = percentile(bench.latency_ms, 0.99);
+    double p50 = percentile(bench.latency_ms, 0.50), p99 = percentile(bench.latency_ms, 0.99),
+           p999 = percentile(bench.latency_ms, 0.999);
     double max = samples ? *std::max_element(bench.latency_ms.begin(), bench.latency_ms.end()) : 0;
     std::printf(
         "{\"clients\":%d,\"acked\":%d,\"done\":%d,\"changes\":%ld,\"first_s\":%.6f,\"last_s\":%.6f,"
-        "\"first_unix\":%.6f,\"last_unix\":%.6f,\"changes_per_s\":%.0f,\"latency_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f,\"samples\":%zu},"
+        "\"first_unix\":%.6f,\"last_unix\":%.6f,\"changes_per_s\":%.0f,\"latency_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f,\"samples\":%zu},"
         "\"done_after_commit_ms\":{\"min\":%.1f,\"p50\":%.1f,\"max\":%.1f},"
         "\"errors\":%d,\"closed\":%d,\"generator_cpu_s\":%.2f}\n",
-        bench.opt.clients, bench.acked, bench.done, bench.total_changes, first, last, first_unix, last_unix, rate, p50, p99, max, samples,
+        bench.opt.clients, bench.acked, bench.done, bench.total_changes, first, last, first_unix, last_unix, rate, p50, p99, p999, max, samples,
         done_min, done_p50, done_max, bench.errors, bench.closed, cpu_seconds());
     std::fflush(stdout);
     lws_context_destroy(bench.context);
