@@ -32,7 +32,7 @@ scripts/install-deps.sh).
     sudo python3 bench/fanout/fanout_bench.py catchup --rows 100 --txns 2000 --clients 1
     sudo python3 bench/fanout/fanout_bench.py bigtxn --rows 2000000 --clients 100 [--msgpack]
     sudo python3 bench/fanout/fanout_bench.py throughput --clients 1000 --rows 100 --txns 200 --procs 2 \
-        --server all --repeat 3
+        --server all --repeat 3 [--raw-clients]
 """
 import argparse
 import json
@@ -398,7 +398,7 @@ def run_load(stack, args, clients, rate, server=None):
     server = server or Livesyncd(stack).start()
     expect = args.txns * args.rows
     gen = start_generator(stack, clients, expect, args.timeout, procs=args.procs, url=server.url,
-                          extra=server.generator_args)
+                          extra=server.generator_args + (("--raw",) if args.raw_clients else ()))
     wait_ready(gen, args.timeout)
     server.wait_subscribed(clients, args.timeout)
     pids = server.pids()
@@ -416,7 +416,8 @@ def run_load(stack, args, clients, rate, server=None):
             # Service-thread time from entry arrival to frames queued (writes come after).
             result["fanout_queue_ms_mean"] = round((h1[1] - h0[1]) / (h1[0] - h0[0]) * 1000, 3)
     result.update(server=server.name, commit_s=round(commit_s, 2), committed_changes_per_s=round(expect / commit_s),
-                  rows_per_txn=args.rows, txns=args.txns, loadavg_1m_at_start=round(load[0], 2), **cpu)
+                  rows_per_txn=args.rows, txns=args.txns, loadavg_1m_at_start=round(load[0], 2),
+                  client="raw" if args.raw_clients else "lws", **cpu)
     return result
 
 
@@ -444,21 +445,27 @@ def compare(stack, args, rate):
 
 
 def print_table(rounds, names):
-    cols = ("changes/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms")
+    # server CPU: every process of the server (nginx's worker and the relay for nchan),
+    # per delivered change.
+    cols = ("changes/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "srv ns/chg")
+
+    def server_cpu(r):
+        return sum(v for k, v in r.items() if k.endswith("_cpu_s") and k != "generator_cpu_s")
 
     def values(r):
         lat = r["latency_ms"]
-        return (r["changes_per_s"], lat["p50"], lat["p99"], lat.get("p999", 0), lat["max"])
+        per = server_cpu(r) / r["changes"] * 1e9 if r["changes"] else 0.0
+        return (r["changes_per_s"], lat["p50"], lat["p99"], lat.get("p999", 0), lat["max"], per)
 
     print()
-    print(f"{'round':>5} {'server':<10} " + " ".join(f"{c:>12}" for c in cols) + "  load1  done/clients  CPU s")
+    print(f"{'round':>5} {'server':<10} " + " ".join(f"{c:>12}" for c in cols) + "  load1  done/clients  CPU s (generator)")
     for i, runs in enumerate(rounds, 1):
         for name in names:
             r = runs[name]
             cpu = " ".join(f"{k[:-6]}={v}" for k, v in r.items() if k.endswith("_cpu_s") and k != "generator_cpu_s")
             print(f"{i:>5} {name:<10} " + " ".join(f"{v:>12,.1f}" if isinstance(v, float) else f"{v:>12,}"
                                                  for v in values(r))
-                  + f"  {r['loadavg_1m_at_start']:5.2f}  {r['done']}/{r['clients']}  {cpu}")
+                  + f"  {r['loadavg_1m_at_start']:5.2f}  {r['done']}/{r['clients']}  {cpu} ({r['generator_cpu_s']})")
         base = runs.get("livesyncd")
         for other in names:
             if base is None or other == "livesyncd":
@@ -482,6 +489,8 @@ def main():
     ap.add_argument("--server", choices=["livesyncd", "bare", "nchan", "all"], default="livesyncd",
                     help="what the clients connect to (throughput, latency)")
     ap.add_argument("--repeat", type=int, default=1, help="rounds of --server (throughput, latency)")
+    ap.add_argument("--raw-clients", action="store_true",
+                    help="fanout-clients --raw: its own epoll WebSocket client instead of libwebsockets")
     args = ap.parse_args()
     if args.server != "livesyncd" and args.scenario not in ("throughput", "latency"):
         ap.error("--server applies to throughput and latency only")
