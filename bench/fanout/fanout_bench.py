@@ -172,7 +172,8 @@ def finish(gens, timeout):
         return results[0]
     # Several processes: one delivery window over all; latency percentiles are the worst
     # process's (each process computes its own).
-    total = {k: sum(r[k] for r in results) for k in ("clients", "acked", "done", "changes", "errors", "closed")}
+    total = {k: sum(r.get(k, 0) for r in results)
+             for k in ("clients", "acked", "done", "changes", "errors", "closed", "payload_bytes")}
     first = min(r["first_unix"] for r in results if r["changes"])
     last = max(r["last_unix"] for r in results if r["changes"])
     total["changes_per_s"] = round(total["changes"] / (last - first)) if last > first else 0

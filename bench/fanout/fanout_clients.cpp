@@ -88,6 +88,7 @@ struct Bench {
     std::chrono::steady_clock::time_point ready_at, first_change, last_change;
     bool any_change = false;
     long total_changes = 0;
+    long long payload_bytes = 0;  // message bytes received (--raw only)
     std::vector<float> latency_ms;  // bounded: kMaxSamples
 };
 
@@ -458,6 +459,7 @@ bool raw_frames(Client &c, RawConn &rc) {
         } else if (opcode == 0x9) {
             raw_send(rc, raw_frame(0xA, payload));
         } else if (opcode == 0x0 || opcode == 0x1 || opcode == 0x2) {
+            bench.payload_bytes += static_cast<long long>(len);
             if (fin && opcode != 0x0 && rc.msg.empty()) {
                 dispatch(c, payload);  // no copy
             } else {
@@ -696,9 +698,9 @@ int report() {
         "{\"clients\":%d,\"acked\":%d,\"done\":%d,\"changes\":%ld,\"first_s\":%.6f,\"last_s\":%.6f,"
         "\"first_unix\":%.6f,\"last_unix\":%.6f,\"changes_per_s\":%.0f,\"latency_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f,\"samples\":%zu},"
         "\"done_after_commit_ms\":{\"min\":%.1f,\"p50\":%.1f,\"max\":%.1f},"
-        "\"errors\":%d,\"closed\":%d,\"generator_cpu_s\":%.2f}\n",
+        "\"errors\":%d,\"closed\":%d,\"generator_cpu_s\":%.2f,\"payload_bytes\":%lld}\n",
         bench.opt.clients, bench.acked, bench.done, bench.total_changes, first, last, first_unix, last_unix, rate, p50, p99, p999, max, samples,
-        done_min, done_p50, done_max, bench.errors, bench.closed, cpu_seconds());
+        done_min, done_p50, done_max, bench.errors, bench.closed, cpu_seconds(), bench.payload_bytes);
     std::fflush(stdout);
     return bench.errors == 0 && (bench.opt.expect == 0 || bench.done == bench.opt.clients) ? 0 : 1;
 }
