@@ -403,6 +403,15 @@ def run_load(stack, args, clients, rate, server=None):
     wait_ready(gen, args.timeout)
     server.wait_subscribed(clients, args.timeout)
     pids = server.pids()
+    tracer = None
+    if args.strace:
+        # Syscall counts of the server's main process, all threads (timings of such a
+        # run are slowed by strace and not comparable). One second for strace to attach
+        # every thread: it says nothing when it has.
+        out = f"{args.strace}-{server.name}-{args.scenario}-{int(time.time())}.txt"
+        tracer = subprocess.Popen(["strace", "-c", "-f", "-o", out, "-p", str(next(iter(pids.values())))],
+                                  stderr=subprocess.DEVNULL)
+        time.sleep(1)
     load = os.getloadavg()
     cpu0, t0 = {k: cpu_s(p) for k, p in pids.items()}, time.monotonic()
     is_livesyncd = server.name == "livesyncd"
@@ -411,6 +420,10 @@ def run_load(stack, args, clients, rate, server=None):
     commit_s = time.monotonic() - t0
     result = finish(gen, args.timeout + 30)
     cpu = {f"{k}_cpu_s": round(cpu_s(p) - cpu0[k], 2) for k, p in pids.items()}
+    if tracer:
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait()
+        result["strace_summary"] = out
     if is_livesyncd:
         h1 = fanout_histogram(stack)
         if h1[0] > h0[0]:
@@ -490,6 +503,8 @@ def main():
     ap.add_argument("--server", choices=["livesyncd", "bare", "nchan", "all"], default="livesyncd",
                     help="what the clients connect to (throughput, latency)")
     ap.add_argument("--repeat", type=int, default=1, help="rounds of --server (throughput, latency)")
+    ap.add_argument("--strace", metavar="PREFIX",
+                    help="strace -c the server's process during each run, into PREFIX-<server>-...txt")
     ap.add_argument("--raw-clients", action="store_true",
                     help="fanout-clients --raw: its own epoll WebSocket client instead of libwebsockets")
     args = ap.parse_args()
