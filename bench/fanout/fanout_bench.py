@@ -21,7 +21,9 @@ bare-broadcaster (epoll, each transaction's frame encoded once and written to ev
 socket, no per-session logic: the upper bound); nchan, nginx with the Nchan module (one
 worker, in-memory channel, WebSocket subscribers) fed by bench/fanout's nchan-relay; or
 all, the three back to back on one stack, --repeat times, then one table with the
-ratios of each round. livesyncd is stopped while the other two run, so every server has
+ratios of each round. --raw-clients: fanout-clients --raw (its own epoll WebSocket
+client; libwebsockets' receive path is slower than the servers measured here).
+--strace PREFIX: strace -c of each server's process during its run (slows it). livesyncd is stopped while the other two run, so every server has
 the machine to itself. The nchan server needs Debian's libnginx-mod-nchan: the driver
 installs it with apt-get when it is missing (a bench-only dependency, not in
 scripts/install-deps.sh).
