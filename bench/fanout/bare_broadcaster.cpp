@@ -285,10 +285,13 @@ std::atomic<bool> g_stop{false};
 int main(int argc, char **argv) {
     int port = 0, redis_port = 6379;
     std::string redis_host = "127.0.0.1", key = livesync::common::RedisKeys().changes(), table = "public.bench";
-    for (int i = 1; i < argc; ++i) {
+    for (int i = 1; i < argc; i += 2) {
         std::string a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : nullptr;
-        if (!v) break;
+        if (i + 1 >= argc) {
+            std::fprintf(stderr, "bare-broadcaster: %s needs a value\n", a.c_str());
+            return 2;
+        }
+        const char *v = argv[i + 1];
         if (a == "--listen") port = std::atoi(v);
         else if (a == "--redis-port") redis_port = std::atoi(v);
         else if (a == "--redis-host") redis_host = v;
@@ -298,7 +301,6 @@ int main(int argc, char **argv) {
             std::fprintf(stderr, "bare-broadcaster: unknown option %s\n", a.c_str());
             return 2;
         }
-        ++i;
     }
     if (port <= 0) {
         std::fprintf(stderr,

@@ -75,10 +75,13 @@ int main(int argc, char **argv) {
     int pub_port = 0, redis_port = 6379;
     std::string pub_path = "/pub", redis_host = "127.0.0.1", key = livesync::common::RedisKeys().changes(),
                 table = "public.bench";
-    for (int i = 1; i < argc; ++i) {
+    for (int i = 1; i < argc; i += 2) {
         std::string a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : nullptr;
-        if (!v) break;
+        if (i + 1 >= argc) {
+            std::fprintf(stderr, "nchan-relay: %s needs a value\n", a.c_str());
+            return 2;
+        }
+        const char *v = argv[i + 1];
         if (a == "--pub-port") pub_port = std::atoi(v);
         else if (a == "--pub-path") pub_path = v;
         else if (a == "--redis-port") redis_port = std::atoi(v);
@@ -89,7 +92,6 @@ int main(int argc, char **argv) {
             std::fprintf(stderr, "nchan-relay: unknown option %s\n", a.c_str());
             return 2;
         }
-        ++i;
     }
     if (pub_port <= 0) {
         std::fprintf(stderr, "usage: nchan-relay --pub-port PORT [--pub-path P] --redis-port PORT [--key K] [--table T]\n");
