@@ -15,26 +15,48 @@ process. Measures, per scenario:
 
 Results print as one JSON line per run; docs/benchmarks.md has the table and commands.
 
+--server (throughput and latency only) picks what the same clients and the same
+transactions are measured against: livesyncd (the default); bare, bench/fanout's
+bare-broadcaster (epoll, each transaction's frame encoded once and written to every
+socket, no per-session logic: the upper bound); nchan, nginx with the Nchan module (one
+worker, in-memory channel, WebSocket subscribers) fed by bench/fanout's nchan-relay; or
+all, the three back to back on one stack, --repeat times, then one table with the
+ratios of each round. --raw-clients: fanout-clients --raw (its own epoll WebSocket
+client; libwebsockets' receive path is slower than the servers measured here).
+--strace PREFIX: strace -c of each server's process during its run (slows it). livesyncd is stopped while the other two run, so every server has
+the machine to itself. The nchan server needs Debian's libnginx-mod-nchan: the driver
+installs it with apt-get when it is missing (a bench-only dependency, not in
+scripts/install-deps.sh).
+
     sudo python3 bench/fanout/fanout_bench.py throughput --clients 1000 --rows 100 --txns 300
     sudo python3 bench/fanout/fanout_bench.py latency --clients 1000 --rows 1 --rate 1000 --seconds 10
     sudo python3 bench/fanout/fanout_bench.py idle --clients 10000
     sudo python3 bench/fanout/fanout_bench.py catchup --rows 100 --txns 2000 --clients 1
     sudo python3 bench/fanout/fanout_bench.py bigtxn --rows 2000000 --clients 100 [--msgpack]
+    sudo python3 bench/fanout/fanout_bench.py throughput --clients 1000 --rows 100 --txns 200 --procs 2 \
+        --server all --repeat 3 [--raw-clients]
 """
 import argparse
 import json
 import os
+import re
 import resource
+import shutil
 import subprocess
 import sys
+import signal
 import threading
 import time
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "test", "integration"))
 import harness  # noqa: E402
 
 GENERATOR = os.path.join(harness.BUILD, "bench", "fanout", "fanout-clients")
+BARE = os.path.join(harness.BUILD, "bench", "fanout", "bare-broadcaster")
+RELAY = os.path.join(harness.BUILD, "bench", "fanout", "nchan-relay")
+NCHAN_MODULE = "/usr/lib/nginx/modules/ngx_nchan_module.so"
 
 LOAD_PROC = """
 CREATE PROCEDURE bench_load(txns int, nrows int, txn_per_s float8) LANGUAGE plpgsql AS $$
@@ -108,12 +130,13 @@ def big_transaction(stack, args):
     return result
 
 
-def start_generator(stack, clients, expect, timeout, last_lsn=None, procs=1, msgpack=False):
+def start_generator(stack, clients, expect, timeout, last_lsn=None, procs=1, msgpack=False, url=None, extra=()):
     """procs generator processes sharing the clients (one core each at most)."""
     gens = []
     for p in range(procs):
         n = clients // procs + (1 if p < clients % procs else 0)
-        argv = [GENERATOR, "--url", stack.sidecar.url, "--clients", str(n), "--table", "public.bench",
+        argv = [GENERATOR, "--url", url or stack.sidecar.url, "--clients", str(n), "--table", "public.bench",
+                *extra,
                 "--expect", str(expect), "--timeout", str(timeout), "--client-prefix", f"bench-{p}-"]
         if last_lsn:
             argv += ["--last-lsn", last_lsn]
@@ -151,11 +174,12 @@ def finish(gens, timeout):
         return results[0]
     # Several processes: one delivery window over all; latency percentiles are the worst
     # process's (each process computes its own).
-    total = {k: sum(r[k] for r in results) for k in ("clients", "acked", "done", "changes", "errors", "closed")}
+    total = {k: sum(r.get(k, 0) for r in results)
+             for k in ("clients", "acked", "done", "changes", "errors", "closed", "payload_bytes")}
     first = min(r["first_unix"] for r in results if r["changes"])
     last = max(r["last_unix"] for r in results if r["changes"])
     total["changes_per_s"] = round(total["changes"] / (last - first)) if last > first else 0
-    total["latency_ms"] = {k: max(r["latency_ms"][k] for r in results) for k in ("p50", "p99", "max")}
+    total["latency_ms"] = {k: max(r["latency_ms"][k] for r in results) for k in ("p50", "p99", "p999", "max")}
     total["latency_ms"]["samples"] = sum(r["latency_ms"]["samples"] for r in results)
     total["generator_cpu_s"] = round(sum(r["generator_cpu_s"] for r in results), 2)
     total["generator_procs"] = len(results)
@@ -194,24 +218,276 @@ def fanout_histogram(stack):
     return count, total
 
 
-def run_load(stack, args, clients, rate):
+class Livesyncd:
+    """The server under test: the stack's own livesyncd (restarted if another ran)."""
+    name = "livesyncd"
+    generator_args = ()
+
+    def __init__(self, stack):
+        self.stack = stack
+
+    def start(self):
+        if self.stack.sidecar.proc.poll() is not None:
+            self.stack.sidecar.start()
+            self.stack.wait_published("public.bench")
+        self.url = self.stack.sidecar.url
+        return self
+
+    def wait_subscribed(self, clients, timeout):
+        pass  # the clients' "ready" already means every subscription was acknowledged
+
+    def pids(self):
+        return {"livesyncd": self.stack.sidecar.proc.pid}
+
+    def stop(self):
+        pass  # kept for the next round; stop_sidecar() before another server runs
+
+
+def stop_sidecar(stack):
+    harness.stop_process(stack.sidecar.proc)
+
+
+class Bare:
+    """bench/fanout's bare-broadcaster on the stack's stream."""
+    name = "bare"
+    generator_args = ()
+
+    def __init__(self, stack):
+        self.stack = stack
+        self.proc = None
+
+    def start(self):
+        stop_sidecar(self.stack)
+        port = harness.free_port()
+        self.proc = subprocess.Popen([BARE, "--listen", str(port), "--redis-port", str(self.stack.redis.port),
+                                      "--key", harness.key("changes"), "--table", "public.bench"],
+                                     stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if line.strip() != "listening":
+            raise SystemExit(f"bare-broadcaster did not start: {line!r}")
+        self.url = f"ws://127.0.0.1:{port}/v1/sync"
+        return self
+
+    def wait_subscribed(self, clients, timeout):
+        pass
+
+    def pids(self):
+        return {"bare": self.proc.pid}
+
+    def stop(self):
+        harness.stop_process(self.proc)
+
+
+NCHAN_CONF = """load_module {module};
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+worker_rlimit_nofile {nofile};
+events {{ worker_connections {nofile}; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    nchan_shared_memory_size 256m;
+    server {{
+        listen 127.0.0.1:{port};
+        location = /pub {{
+            nchan_publisher http;
+            nchan_channel_id bench;
+            nchan_message_buffer_length 64;
+            client_max_body_size 64m;
+            client_body_buffer_size 64m;
+        }}
+        location = /sub {{
+            nchan_subscriber websocket;
+            nchan_channel_id bench;
+            nchan_subscriber_first_message newest;
+        }}
+    }}
+}}
+"""
+
+
+def ensure_nchan():
+    """libnginx-mod-nchan is a bench-only dependency: installed here, when missing."""
+    if os.path.exists(NCHAN_MODULE):
+        return
+    print("installing libnginx-mod-nchan (apt-get)", file=sys.stderr)
+    subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "libnginx-mod-nchan"], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+class Nchan:
+    """nginx + Nchan (one worker, in-memory channel "bench", WebSocket at /sub, publisher
+    at /pub), fed by bench/fanout's nchan-relay over one keep-alive connection."""
+    name = "nchan"
+    generator_args = ("--no-hello", "--protocol", "none")
+
+    def __init__(self, stack):
+        self.stack = stack
+        self.nginx = self.relay = None
+
+    def start(self):
+        ensure_nchan()
+        stop_sidecar(self.stack)
+        self.dir = os.path.join(self.stack.workdir, "nchan")
+        shutil.rmtree(self.dir, ignore_errors=True)
+        os.makedirs(self.dir)
+        self.port = harness.free_port()
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NCHAN_CONF.format(module=NCHAN_MODULE, dir=self.dir, port=self.port,
+                                      nofile=resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+        self.nginx = subprocess.Popen(["nginx", "-p", self.dir, "-c", conf, "-e", os.path.join(self.dir, "error.log"),
+                                       "-g", "daemon off;"])
+        harness.wait_until(lambda: self.channel_info() is not None, 15, "nginx to answer on /pub")
+        harness.wait_until(lambda: self.worker_pid() is not None, 15, "nginx's worker")
+        self.relay = subprocess.Popen([RELAY, "--pub-port", str(self.port), "--pub-path", "/pub",
+                                       "--redis-port", str(self.stack.redis.port), "--key", harness.key("changes"),
+                                       "--table", "public.bench"], stdout=subprocess.PIPE, text=True)
+        line = self.relay.stdout.readline()
+        if line.strip() != "relaying":
+            raise SystemExit(f"nchan-relay did not start: {line!r}")
+        self.url = f"ws://127.0.0.1:{self.port}/sub"
+        return self
+
+    def channel_info(self):
+        """GET /pub: Nchan's channel info (text), "" when the channel has no subscriber
+        yet (404), None when nginx does not answer."""
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/pub", headers={"Accept": "text/plain"})
+        try:
+            with urllib.request.urlopen(req, timeout=2) as r:
+                return r.read().decode()
+        except urllib.error.HTTPError as e:
+            return "" if e.code == 404 else None
+        except OSError:
+            return None
+
+    def subscribers(self):
+        m = re.search(r"subscribers: (\d+)", self.channel_info() or "")
+        return int(m.group(1)) if m else 0
+
+    def wait_subscribed(self, clients, timeout):
+        # The clients count themselves ready once their WebSocket is open; the load starts
+        # only when Nchan counts every one of them on the channel.
+        harness.wait_until(lambda: self.subscribers() >= clients, timeout, f"{clients} Nchan subscribers")
+
+    def worker_pid(self):
+        try:
+            with open(f"/proc/{self.nginx.pid}/task/{self.nginx.pid}/children") as f:
+                kids = f.read().split()
+            return int(kids[0]) if kids else None
+        except OSError:
+            return None
+
+    def pids(self):
+        return {"nginx_worker": self.worker_pid(), "relay": self.relay.pid}
+
+    def stop(self):
+        if self.relay:
+            harness.stop_process(self.relay)
+        if self.nginx:
+            harness.stop_process(self.nginx, signal.SIGQUIT)
+
+
+SERVERS = {"livesyncd": Livesyncd, "bare": Bare, "nchan": Nchan}
+
+
+def run_load(stack, args, clients, rate, server=None):
     """Clients subscribe, then TXNS x ROWS are committed (rate: txn/s, 0 = flat out)."""
+    server = server or Livesyncd(stack).start()
     expect = args.txns * args.rows
-    gen = start_generator(stack, clients, expect, args.timeout, procs=args.procs)
+    gen = start_generator(stack, clients, expect, args.timeout, procs=args.procs, url=server.url,
+                          extra=server.generator_args + (("--raw",) if args.raw_clients else ()))
     wait_ready(gen, args.timeout)
-    pid = stack.sidecar.proc.pid
-    cpu0, t0 = cpu_s(pid), time.monotonic()
-    h0 = fanout_histogram(stack)
+    server.wait_subscribed(clients, args.timeout)
+    pids = server.pids()
+    tracer = None
+    if args.strace:
+        # Syscall counts of the server's main process, all threads (timings of such a
+        # run are slowed by strace and not comparable). One second for strace to attach
+        # every thread: it says nothing when it has.
+        out = f"{args.strace}-{server.name}-{args.scenario}-{int(time.time())}.txt"
+        tracer = subprocess.Popen(["strace", "-c", "-f", "-o", out, "-p", str(next(iter(pids.values())))],
+                                  stderr=subprocess.DEVNULL)
+        time.sleep(1)
+    load = os.getloadavg()
+    cpu0, t0 = {k: cpu_s(p) for k, p in pids.items()}, time.monotonic()
+    is_livesyncd = server.name == "livesyncd"
+    h0 = fanout_histogram(stack) if is_livesyncd else None
     stack.pg.psql(f"CALL bench_load({args.txns}, {args.rows}, {rate})")
     commit_s = time.monotonic() - t0
     result = finish(gen, args.timeout + 30)
-    h1 = fanout_histogram(stack)
-    if h1[0] > h0[0]:
-        # Service-thread time from entry arrival to frames queued (writes come after).
-        result["fanout_queue_ms_mean"] = round((h1[1] - h0[1]) / (h1[0] - h0[0]) * 1000, 3)
-    result.update(livesyncd_cpu_s=round(cpu_s(pid) - cpu0, 2), commit_s=round(commit_s, 2),
-                  committed_changes_per_s=round(expect / commit_s), rows_per_txn=args.rows, txns=args.txns)
+    cpu = {f"{k}_cpu_s": round(cpu_s(p) - cpu0[k], 2) for k, p in pids.items()}
+    if tracer:
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait()
+        result["strace_summary"] = out
+    if is_livesyncd:
+        h1 = fanout_histogram(stack)
+        if h1[0] > h0[0]:
+            # Service-thread time from entry arrival to frames queued (writes come after).
+            result["fanout_queue_ms_mean"] = round((h1[1] - h0[1]) / (h1[0] - h0[0]) * 1000, 3)
+    result.update(server=server.name, commit_s=round(commit_s, 2), committed_changes_per_s=round(expect / commit_s),
+                  rows_per_txn=args.rows, txns=args.txns, loadavg_1m_at_start=round(load[0], 2),
+                  client="raw" if args.raw_clients else "lws", **cpu)
     return result
+
+
+def compare(stack, args, rate):
+    """Each server of --server in turn on the same stack, --repeat rounds; one JSON line
+    per run, then one table with each round's ratios."""
+    names = list(SERVERS) if args.server == "all" else [args.server]
+    rounds = []
+    for r in range(args.repeat):
+        runs = {}
+        for name in names:
+            server = SERVERS[name](stack).start()
+            try:
+                result = run_load(stack, args, args.clients, rate, server)
+            finally:
+                server.stop()
+            result.update(scenario=args.scenario, round=r + 1)
+            if args.scenario == "latency":
+                result["target_committed_changes_per_s"] = args.rate
+            print(json.dumps(result), flush=True)
+            runs[name] = result
+        rounds.append(runs)
+    if len(names) > 1 or args.repeat > 1:
+        print_table(rounds, names)
+
+
+def print_table(rounds, names):
+    # server CPU: every process of the server (nginx's worker and the relay for nchan),
+    # per delivered change.
+    cols = ("changes/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "srv ns/chg")
+
+    def server_cpu(r):
+        return sum(v for k, v in r.items() if k.endswith("_cpu_s") and k != "generator_cpu_s")
+
+    def values(r):
+        lat = r["latency_ms"]
+        per = server_cpu(r) / r["changes"] * 1e9 if r["changes"] else 0.0
+        return (r["changes_per_s"], lat["p50"], lat["p99"], lat.get("p999", 0), lat["max"], per)
+
+    print()
+    print(f"{'round':>5} {'server':<10} " + " ".join(f"{c:>12}" for c in cols) + "  load1  done/clients  CPU s (generator)")
+    for i, runs in enumerate(rounds, 1):
+        for name in names:
+            r = runs[name]
+            cpu = " ".join(f"{k[:-6]}={v}" for k, v in r.items() if k.endswith("_cpu_s") and k != "generator_cpu_s")
+            print(f"{i:>5} {name:<10} " + " ".join(f"{v:>12,.1f}" if isinstance(v, float) else f"{v:>12,}"
+                                                 for v in values(r))
+                  + f"  {r['loadavg_1m_at_start']:5.2f}  {r['done']}/{r['clients']}  {cpu} ({r['generator_cpu_s']})")
+        base = runs.get("livesyncd")
+        for other in names:
+            if base is None or other == "livesyncd":
+                continue
+            ratio = [(a / b if b else float("nan")) for a, b in zip(values(base), values(runs[other]))]
+            print(f"{i:>5} {'ls/' + other:<10} " + " ".join(f"{v:>12.2f}" for v in ratio))
 
 
 def main():
@@ -226,7 +502,18 @@ def main():
     ap.add_argument("--max-send-queue", default="64MiB")
     ap.add_argument("--procs", type=int, default=1, help="generator processes sharing the clients")
     ap.add_argument("--msgpack", action="store_true", help="clients speak livesync.v1.msgpack")
+    ap.add_argument("--server", choices=["livesyncd", "bare", "nchan", "all"], default="livesyncd",
+                    help="what the clients connect to (throughput, latency)")
+    ap.add_argument("--repeat", type=int, default=1, help="rounds of --server (throughput, latency)")
+    ap.add_argument("--strace", metavar="PREFIX",
+                    help="strace -c the server's process during each run, into PREFIX-<server>-...txt")
+    ap.add_argument("--raw-clients", action="store_true",
+                    help="fanout-clients --raw: its own epoll WebSocket client instead of libwebsockets")
     args = ap.parse_args()
+    if args.server != "livesyncd" and args.scenario not in ("throughput", "latency"):
+        ap.error("--server applies to throughput and latency only")
+    if args.server != "livesyncd" and args.msgpack:
+        ap.error("--server bare/nchan send JSON frames only")
 
     # livesyncd inherits this: one fd per session.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -239,11 +526,12 @@ def main():
         if args.scenario == "bigtxn":
             result = big_transaction(stack, args)
         elif args.scenario == "throughput":
-            result = run_load(stack, args, args.clients, 0)
+            compare(stack, args, 0)
+            return
         elif args.scenario == "latency":
             args.txns = max(1, int(args.rate * args.seconds / args.rows))
-            result = run_load(stack, args, args.clients, args.rate / args.rows)
-            result["target_committed_changes_per_s"] = args.rate
+            compare(stack, args, args.rate / args.rows)
+            return
         elif args.scenario == "idle":
             pid = stack.sidecar.proc.pid
             time.sleep(1)
