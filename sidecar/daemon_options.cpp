@@ -247,20 +247,18 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
         o.trusted_proxies = *parsed;
     }
     if (postgres) o.postgres = *postgres;
-    if (snapshot_queries) {
-        const std::string &v = *snapshot_queries;
-        size_t n = 0;
-        auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-        if (ec != std::errc() || end != v.data() + v.size() || n < 1 || n > 64)
-            return OptionsError{"--snapshot-queries must be from 1 to 64, not \"" + v + "\""};
-        o.snapshot_queries = n;
-    }
+    // A count from 1 to 64, or the error that says so.
+    auto count_of = [](const char *flag, const std::string &v, size_t *n) -> std::optional<OptionsError> {
+        auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), *n);
+        if (ec != std::errc() || end != v.data() + v.size() || *n < 1 || *n > 64)
+            return OptionsError{std::string(flag) + " must be from 1 to 64, not \"" + v + "\""};
+        return std::nullopt;
+    };
+    if (snapshot_queries)
+        if (auto bad = count_of("--snapshot-queries", *snapshot_queries, &o.snapshot_queries)) return *bad;
     if (service_threads) {
-        const std::string &v = *service_threads;
         size_t n = 0;
-        auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-        if (ec != std::errc() || end != v.data() + v.size() || n < 1 || n > 64)
-            return OptionsError{"--service-threads must be from 1 to 64, not \"" + v + "\""};
+        if (auto bad = count_of("--service-threads", *service_threads, &n)) return *bad;
         o.service_threads = static_cast<unsigned>(n);
     }
     if (!security.resolve(getenv, o.security, &error)) return OptionsError{error};

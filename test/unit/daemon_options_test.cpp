@@ -32,6 +32,28 @@ TEST(DaemonOptions, DefaultsAreLocal) {
     EXPECT_FALSE(o.sidecar_id.empty());
 }
 
+TEST(DaemonOptions, ServiceThreadsAndSnapshotQueriesAreCountsFrom1To64) {
+    auto d = parse({"--allow-anonymous"});
+    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(d));
+    EXPECT_EQ(std::get<DaemonOptions>(d).service_threads, 0u);  // 0: the machine's cores
+    EXPECT_EQ(std::get<DaemonOptions>(d).snapshot_queries, 4u);
+    auto p = parse({"--allow-anonymous", "--service-threads", "4", "--snapshot-queries=64"});
+    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(p)) << std::get<OptionsError>(p).message;
+    EXPECT_EQ(std::get<DaemonOptions>(p).service_threads, 4u);
+    EXPECT_EQ(std::get<DaemonOptions>(p).snapshot_queries, 64u);
+    auto e = parse({"--allow-anonymous"}, {{"LIVESYNC_SERVICE_THREADS", "2"}});
+    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(e));
+    EXPECT_EQ(std::get<DaemonOptions>(e).service_threads, 2u);
+    for (const char *bad : {"0", "65", "-1", "4x", "", "four"}) {
+        for (const char *flag : {"--service-threads", "--snapshot-queries"}) {
+            auto r = parse({"--allow-anonymous", flag, bad});
+            ASSERT_TRUE(std::holds_alternative<OptionsError>(r)) << flag << " " << bad;
+            EXPECT_EQ(std::get<OptionsError>(r).message,
+                      std::string(flag) + " must be from 1 to 64, not \"" + bad + "\"");
+        }
+    }
+}
+
 TEST(DaemonOptions, FlagsWinOverEnvironment) {
     auto p = parse({"--listen", "127.0.0.1:9001", "--prefix=x:", "--allow-anonymous"},
                    {{"LIVESYNC_LISTEN", "127.0.0.1:9000"}, {"LIVESYNC_PREFIX", "env:"},
