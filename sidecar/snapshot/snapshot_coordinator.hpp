@@ -109,6 +109,7 @@ private:
         bool rows_seen = false;
         bool waiting_for_drain = false;
         std::shared_ptr<const SnapshotCut> cut;
+        std::shared_ptr<const stream::ConfigVersion> config;  // what the snapshot saw
         std::optional<std::string> tenant;
         uint64_t rows = 0;  // read from Postgres
         size_t served = 0;  // subscribers that got snapshot_end
@@ -120,7 +121,7 @@ private:
     void drop_gone(Job &job);
     // Cancels the queries (and forgets the queued requests) no subscriber waits for.
     void cancel_abandoned();
-    void send_rows(Job &job, std::vector<std::string> &rows);
+    void send_rows(Job &job, std::vector<std::string> &pages);
     void finish(Job &job);
     void fail(Job &job, const std::string &error);
     void release(uint64_t job_id);
