@@ -64,3 +64,5 @@ SELECT count(*) FROM livesync.sync_config();
 RESET ROLE;
 DROP OWNED BY snap_reader;
 DROP ROLE snap_reader;
+DROP TABLE snap;
+DROP EXTENSION livesync;
