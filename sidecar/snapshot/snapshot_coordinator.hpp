@@ -3,8 +3,9 @@
 // active and does not page while any of its subscriptions sends rows), so the client sees
 // subscribed, snapshot_rows..., snapshot_end, then stream frames in commit order. The
 // rows come from a SnapshotReader query; each is judged with auth::classify() as an
-// insert of that row (the one rule evaluator), cut to the visible columns and encoded
-// once per view and encoding. The next page is read only when every session of the query
+// insert of that row (the one rule evaluator) under the sync config the snapshot itself
+// saw (read in its transaction: not the rules held when the rows arrive), cut to the
+// visible columns and encoded once per view and encoding. The next page is read only when every session of the query
 // drained below the low-water mark, so memory does not grow with the table.
 //
 // At snapshot_end the subscription becomes `Ready` with its cut (the snapshot's xids and
