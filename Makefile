@@ -21,6 +21,7 @@ OBJS = \
 	extension/sql_api/compile_filter.o \
 	extension/sql_api/registry_functions.o \
 	extension/sql_api/encode_row.o \
+	extension/sql_api/snapshot_pages.o \
 	common/filter_tree.o \
 	common/change_batch.o \
 	common/batch_writer.o \
@@ -29,7 +30,7 @@ OBJS = \
 	common/redis_url.o
 
 MODULEDIR = extension
-DATA = sql/livesync.control sql/livesync--0.1.sql sql/livesync--0.1--0.2.sql sql/livesync--0.2--0.3.sql
+DATA = sql/livesync.control sql/livesync--0.1.sql sql/livesync--0.1--0.2.sql sql/livesync--0.2--0.3.sql sql/livesync--0.3--0.4.sql
 PGFILEDESC = "livesync - stream committed changes to live clients"
 
 PG_CONFIG ?= pg_config

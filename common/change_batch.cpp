@@ -346,6 +346,31 @@ std::optional<std::vector<Column>> decode_row(std::string_view bytes, std::strin
     return row;
 }
 
+struct PageRows::Unpacker {
+    Unpacked unpacked;
+};
+
+PageRows::PageRows(std::string_view page) : page_(page), unpacker_(std::make_unique<Unpacker>()) {}
+
+PageRows::~PageRows() = default;
+
+bool PageRows::next(std::vector<Column> &row, std::string_view &raw, std::string *error) {
+    if (offset_ >= page_.size()) return false;
+    std::string_view rest = page_.substr(offset_);
+    if (!msgpack_sizes_plausible(rest, 64, error)) return false;
+    size_t off = 0;
+    // msgpack-c clears and reuses the result's zone.
+    msgpack_unpack_return rc = msgpack_unpack_next(&unpacker_->unpacked.result, rest.data(), rest.size(), &off);
+    if (rc != MSGPACK_UNPACK_SUCCESS && rc != MSGPACK_UNPACK_EXTRA_BYTES) {
+        *error = rc == MSGPACK_UNPACK_CONTINUE ? "truncated msgpack" : "malformed msgpack";
+        return false;
+    }
+    if (!decode_columns(unpacker_->unpacked.result.data, row, error)) return false;
+    raw = rest.substr(0, off);
+    offset_ += off;
+    return true;
+}
+
 std::optional<Change> decode_change(std::string_view bytes, std::string *error) {
     Unpacked u;
     if (!unpack_one(bytes, u, error)) return std::nullopt;
@@ -356,7 +381,13 @@ std::optional<Change> decode_change(std::string_view bytes, std::string *error) 
 
 void append_json_string(std::string &out, std::string_view text) {
     out += '"';
-    for (unsigned char ch : text) {
+    // Runs of characters that need no escape are appended whole.
+    size_t run = 0;
+    for (size_t i = 0; i < text.size(); ++i) {
+        unsigned char ch = static_cast<unsigned char>(text[i]);
+        if (ch >= 0x20 && ch != '"' && ch != '\\') continue;
+        out.append(text.data() + run, i - run);
+        run = i + 1;
         switch (ch) {
             case '"': out += "\\\""; break;
             case '\\': out += "\\\\"; break;
@@ -366,15 +397,12 @@ void append_json_string(std::string &out, std::string_view text) {
             case '\b': out += "\\b"; break;
             case '\f': out += "\\f"; break;
             default:
-                if (ch < 0x20) {
-                    out += "\\u00";
-                    out += kHex[ch >> 4];
-                    out += kHex[ch & 15];
-                } else {
-                    out += static_cast<char>(ch);
-                }
+                out += "\\u00";
+                out += kHex[ch >> 4];
+                out += kHex[ch & 15];
         }
     }
+    out.append(text.data() + run, text.size() - run);
     out += '"';
 }
 

@@ -28,6 +28,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -153,6 +154,26 @@ std::optional<Change> decode_change(std::string_view bytes, std::string *error);
 // Decodes one row: a msgpack {column: value} map as the "new" map of an insert
 // (livesync.encode_row's output, a snapshot row).
 std::optional<std::vector<Column>> decode_row(std::string_view bytes, std::string *error);
+
+// The rows of a snapshot page (livesync.snapshot_pages: msgpack row maps back to back),
+// one at a time. Each row is decoded into the caller's vector, whose strings and
+// vectors it reuses, so reading a page allocates next to nothing per row.
+class PageRows {
+public:
+    explicit PageRows(std::string_view page);
+    ~PageRows();
+    PageRows(const PageRows &) = delete;
+    PageRows &operator=(const PageRows &) = delete;
+    // The next row into `row` and its msgpack bytes into `raw`; false at the end of the
+    // page, or (with *error set) when the bytes are not a row.
+    bool next(std::vector<Column> &row, std::string_view &raw, std::string *error);
+
+private:
+    struct Unpacker;
+    std::string_view page_;
+    size_t offset_ = 0;
+    std::unique_ptr<Unpacker> unpacker_;
+};
 
 // Appends a value as JSON text. Numeric and other-text values become JSON strings
 // (lossless), json/jsonb is embedded as JSON, bytea becomes "\\x<hex>", timestamptz

@@ -1,21 +1,27 @@
 #!/usr/bin/env python3
 """Subscription snapshots: rows/s to one client against `COPY (SELECT ...) TO STDOUT`
-through psql in the same run, and N clients subscribing with a snapshot to the same table
-at once (shared query) against one client. Starts Postgres + Redis + livesyncd
-(test/integration/harness.py), fills a table, measures, samples livesyncd's RSS every
-20 ms (and VmHWM at the end). Not a test; results go to docs/benchmarks.md.
+through psql in the same run, N clients subscribing with a snapshot to the same table at
+once (shared query) against one client, and live changes to other sessions while
+snapshots run. Starts Postgres + Redis + livesyncd (test/integration/harness.py), fills a
+table, measures, samples livesyncd's RSS every 20 ms for the whole run (and VmHWM at the
+end). Not a test; results go to docs/benchmarks.md.
 
-    python3 bench/snapshot/snapshot_bench.py one --rows 1000000 [--msgpack]
+    python3 bench/snapshot/snapshot_bench.py one --rows 1000000 [--msgpack] [--repeat 3]
     python3 bench/snapshot/snapshot_bench.py many --rows 100000 --clients 100 [--msgpack]
+    python3 bench/snapshot/snapshot_bench.py live --rows 1000000 --clients 10 --live-clients 100 \
+        --rate 200 --seconds 20 [--msgpack]
 
-The client is a bare WebSocket reader (harness.RawWebSocket's framing, no decoding of
-rows): it counts a snapshot_rows frame's rows from its header and stops at snapshot_end,
-so what is measured is livesyncd and Postgres, not a JSON parser.
+The clients are build/bench/snapshot/snapshot-clients (C++, libwebsockets: it counts a
+snapshot_rows frame's rows from its header and stops at snapshot_end, so what is measured
+is livesyncd and Postgres, not a JSON parser) and, for `live`, build/bench/fanout/
+fanout-clients (commit -> client latency of each changes frame). `one` alternates COPY and
+the snapshot --repeat times and compares the medians (the machine is shared). `live`
+measures the live sessions' latency twice, once with no snapshot running and once while
+--clients clients take snapshots of the --rows table one round after another.
 """
 import argparse
 import json
 import os
-import struct
 import subprocess
 import sys
 import threading
@@ -26,80 +32,18 @@ sys.path.insert(0, os.path.join(ROOT, "test", "integration"))
 import harness  # noqa: E402
 
 
-def msgpack_map(fields):
-    """A msgpack map of short str keys and str / bool values (what a subscribe needs)."""
-    out = bytes([0x80 | len(fields)])
-    for k, v in fields.items():
-        for s in (k, v):
-            if isinstance(s, bool):
-                out += b"\xc3" if s else b"\xc2"
-            else:
-                b = s.encode()
-                out += bytes([0xa0 | len(b)]) + b
-    return out
+SNAPSHOT_CLIENTS = os.path.join(harness.BUILD, "bench", "snapshot", "snapshot-clients")
+FANOUT_CLIENTS = os.path.join(harness.BUILD, "bench", "fanout", "fanout-clients")
 
 
-class Reader(harness.RawWebSocket):
-    def send_raw(self, payload, binary):
-        mask = os.urandom(4)
-        n = len(payload)
-        header = bytes([0x82 if binary else 0x81]) + (bytes([0x80 | n]) if n < 126 else
-                                                        bytes([0x80 | 126]) + struct.pack(">H", n))
-        self.sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
-
-    def message(self):
-        data = b""
-        while True:
-            b0, b1 = self._read(2)
-            n = b1 & 0x7F
-            if n == 126:
-                n = struct.unpack(">H", self._read(2))[0]
-            elif n == 127:
-                n = struct.unpack(">Q", self._read(8))[0]
-            data += self._read(n)
-            if b0 & 0x80:
-                return data
-
-
-def rows_in(frame, msgpack):
-    """Rows of a snapshot_rows frame without decoding them; None for other frames."""
-    if msgpack:
-        at = frame.find(b"\xa4rows")
-        if not frame.startswith(b"\x83\xa4type\xadsnapshot_rows") or at < 0:
-            return None
-        t = frame[at + 5]
-        if t & 0xF0 == 0x90:
-            return t & 0x0F
-        if t == 0xDC:
-            return struct.unpack(">H", frame[at + 6:at + 8])[0]
-        return struct.unpack(">I", frame[at + 6:at + 10])[0]
-    if not frame.startswith(b'{"type":"snapshot_rows"'):
-        return None
-    return frame.count(b'{"id":')
-
-
-def snapshot(port, msgpack, client_id, result):
-    ws = Reader(port, protocol="livesync.v1.msgpack" if msgpack else "livesync.v1.json", timeout=600)
-    hello = {"type": "hello", "client_id": client_id}
-    sub = {"type": "subscribe", "id": "s1", "table": "items", "snapshot": True}
-    start = time.monotonic()
-    for frame in (hello, sub):
-        if msgpack:
-            ws.send_raw(msgpack_map(frame), True)
-        else:
-            ws.send_raw(json.dumps(frame).encode(), False)
-    rows = 0
-    while True:
-        f = ws.message()
-        n = rows_in(f, msgpack)
-        if n is not None:
-            rows += n
-        elif b"snapshot_end" in f[:40]:
-            break
-        elif b"error" in f[:20]:
-            raise RuntimeError(f"error frame: {f[:300]}")
-    result.append((time.monotonic() - start, rows))
-    ws.close()
+def snapshot_clients(port, msgpack, clients, table="items"):
+    """Runs snapshot-clients: its JSON result line (total_s, rows_min, rows_max, ...)."""
+    cmd = [SNAPSHOT_CLIENTS, "--url", f"ws://127.0.0.1:{port}/v1/sync", "--clients", str(clients), "--table", table,
+           "--timeout", "600"] + (["--msgpack"] if msgpack else [])
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=700)
+    if out.returncode != 0:
+        raise RuntimeError(f"snapshot-clients failed: {out.stdout} {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 class RssSampler(threading.Thread):
@@ -128,6 +72,7 @@ def fill(stack, rows):
     pg.psql("VACUUM ANALYZE items")
     pg.psql("SELECT livesync.publish('items'), livesync.grant('anonymous', 'items')")
     pg.psql("GRANT USAGE ON SCHEMA livesync TO livesync_reader")
+    pg.psql("GRANT EXECUTE ON FUNCTION livesync.sync_config() TO livesync_reader")
     pg.psql("GRANT SELECT ON items TO livesync_reader")
     stack.wait_replicator()
     stack.wait_published("public.items")
@@ -142,41 +87,133 @@ def copy_seconds(stack):
     return time.monotonic() - start
 
 
+def median(values):
+    values = sorted(values)
+    return values[len(values) // 2]
+
+
+def run_one(stack, args, enc):
+    copies, snaps = [], []
+    for _ in range(args.repeat):
+        copies.append(copy_seconds(stack))
+        r = snapshot_clients(stack.sidecar.port, args.msgpack, 1)
+        assert r["rows_min"] == args.rows, r
+        snaps.append(r["total_s"])
+    copy_s, one_s = median(copies), median(snaps)
+    print(f"{enc}: COPY TO STDOUT via psql {args.rows} rows: {' '.join(f'{c:.2f}' for c in copies)} s, median "
+          f"{copy_s:.2f}s = {args.rows / copy_s:,.0f} rows/s; snapshot to one client: "
+          f"{' '.join(f'{c:.2f}' for c in snaps)} s, median {one_s:.2f}s = {args.rows / one_s:,.0f} rows/s "
+          f"({copy_s / one_s:.2f} of COPY)", flush=True)
+    return one_s
+
+
+def run_many(stack, args, enc, one_s):
+    r = snapshot_clients(stack.sidecar.port, args.msgpack, args.clients)
+    assert r["done"] == args.clients and r["rows_min"] == r["rows_max"] == args.rows, r
+    with open(stack.sidecar.log_path) as f:
+        queries = [json.loads(l) for l in f if '"snapshot sent"' in l][1:]  # the first served run_one
+    subscribers = sorted(q["subscribers"] for q in queries)
+    print(f"{enc}: {args.clients} clients at once, {args.rows} rows each: total {r['total_s']:.2f}s "
+          f"({r['total_s'] / one_s:.2f}x one client's {one_s:.2f}s), per client p50 {r['client_s']['p50']:.2f}s "
+          f"max {r['client_s']['max']:.2f}s, {r['bytes'] / 1e6:.0f} MB received; {len(queries)} queries served "
+          f"them (subscribers per query: {subscribers})", flush=True)
+
+
+def fill_ticks(stack):
+    stack.pg.psql("CREATE TABLE ticks (id bigserial PRIMARY KEY, at timestamptz DEFAULT now(), note text)")
+    stack.pg.psql("SELECT livesync.publish('ticks'), livesync.grant('anonymous', 'ticks')")
+    stack.wait_published("public.ticks")
+
+
+class Writer(threading.Thread):
+    """Commits one INSERT into ticks `rate` times a second through one psql session."""
+
+    def __init__(self, stack, rate):
+        super().__init__(daemon=True)
+        self.rate, self.stop, self.count = rate, threading.Event(), 0
+        self.proc = subprocess.Popen([os.path.join(stack.pg.bindir, "psql"), "-X", "-q", "-h", "127.0.0.1", "-p",
+                                      str(stack.pg.port), "-U", "postgres", "-d", "postgres"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+
+    def run(self):
+        period = 1.0 / self.rate
+        next_at = time.monotonic()
+        while not self.stop.is_set():
+            self.proc.stdin.write("INSERT INTO ticks (note) VALUES ('x');\n")
+            self.proc.stdin.flush()
+            self.count += 1
+            next_at += period
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                self.stop.wait(delay)
+
+    def close(self):
+        self.stop.set()
+        self.join()
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+def live_latency(stack, args, during_snapshots, enc):
+    """fanout-clients on ticks for --seconds; with during_snapshots, snapshot rounds of
+    --clients clients each run meanwhile. Returns fanout-clients' result."""
+    proc = subprocess.Popen([FANOUT_CLIENTS, "--url", f"ws://127.0.0.1:{stack.sidecar.port}/v1/sync", "--clients",
+                             str(args.live_clients), "--table", "public.ticks", "--timeout", str(args.seconds),
+                             "--client-prefix", "live-" + ("s" if during_snapshots else "q")] +
+                            (["--msgpack"] if args.msgpack else []),
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    rounds = []
+    if during_snapshots:
+        deadline = time.monotonic() + args.seconds - 1
+        while time.monotonic() < deadline:
+            r = snapshot_clients(stack.sidecar.port, args.msgpack, args.clients)
+            assert r["rows_min"] == r["rows_max"] == args.rows, r
+            rounds.append(r["total_s"])
+    result = json.loads(proc.stdout.read().strip().splitlines()[-1])
+    proc.wait(timeout=60)
+    lat = result["latency_ms"]
+    what = (f"while {len(rounds)} rounds of {args.clients} snapshots of {args.rows} rows ran "
+            f"({' '.join(f'{t:.1f}' for t in rounds)} s each)" if during_snapshots else "with no snapshot running")
+    print(f"{enc}: live changes to {args.live_clients} other sessions {what}: p50 {lat['p50']:.1f} ms, "
+          f"p99 {lat['p99']:.1f} ms, max {lat['max']:.1f} ms over {lat['samples']} deliveries", flush=True)
+    return result
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["one", "many"])
+    ap.add_argument("mode", choices=["one", "many", "live"])
     ap.add_argument("--rows", type=int, default=1000000)
     ap.add_argument("--clients", type=int, default=100)
     ap.add_argument("--msgpack", action="store_true")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--live-clients", type=int, default=100)
+    ap.add_argument("--rate", type=int, default=200, help="live transactions per second (live)")
+    ap.add_argument("--seconds", type=int, default=20, help="length of each live measurement (live)")
     args = ap.parse_args()
+    for binary in (SNAPSHOT_CLIENTS,) + ((FANOUT_CLIENTS,) if args.mode == "live" else ()):
+        if not os.path.exists(binary):
+            sys.exit(f"{binary} is missing: cmake --build build --target {os.path.basename(binary)}")
     with harness.Stack(snapshot_role="livesync_reader") as stack:
         fill(stack, args.rows)
         sampler = RssSampler(stack.sidecar.proc.pid)
         sampler.start()
         enc = "msgpack" if args.msgpack else "json"
-        copy_s = copy_seconds(stack)
-        one = []
-        snapshot(stack.sidecar.port, args.msgpack, "bench-one", one)
-        (one_s, one_rows), = one
-        print(f"{enc}: COPY TO STDOUT via psql {args.rows} rows {copy_s:.2f}s = {args.rows / copy_s:,.0f} rows/s; "
-              f"snapshot to one client {one_rows} rows {one_s:.2f}s = {one_rows / one_s:,.0f} rows/s "
-              f"({one_rows / one_s / (args.rows / copy_s):.2f} of COPY)", flush=True)
-        if args.mode == "many":
-            results = []
-            threads = [threading.Thread(target=snapshot, args=(stack.sidecar.port, args.msgpack, f"bench-{i}", results))
-                       for i in range(args.clients)]
-            start = time.monotonic()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            total = time.monotonic() - start
-            assert len(results) == args.clients and all(r == one_rows for _, r in results), results[:3]
-            with open(stack.sidecar.log_path) as f:
-                queries = [json.loads(l) for l in f if '"snapshot sent"' in l][1:]
-            print(f"{enc}: {args.clients} clients at once, {args.rows} rows each: total {total:.2f}s "
-                  f"({total / one_s:.2f}x one client's {one_s:.2f}s); {len(queries)} queries served them "
-                  f"(subscribers per query: {sorted(q['subscribers'] for q in queries)})", flush=True)
+        if args.mode == "one":
+            run_one(stack, args, enc)
+        elif args.mode == "many":
+            args.repeat = 1
+            one_s = run_one(stack, args, enc)
+            run_many(stack, args, enc, one_s)
+        else:
+            fill_ticks(stack)
+            writer = Writer(stack, args.rate)
+            writer.start()
+            try:
+                live_latency(stack, args, False, enc)
+                live_latency(stack, args, True, enc)
+            finally:
+                writer.close()
         sampler.stop.set()
         print(f"livesyncd peak RSS sampled {sampler.peak / 1024:.0f} MiB, VmHWM "
               f"{status_kb(stack.sidecar.proc.pid, 'VmHWM') / 1024:.0f} MiB", flush=True)

@@ -133,7 +133,34 @@ bool encode_change(msgpack_packer *pk, Relation relation, ReorderBufferChange *c
 }
 
 void encode_row(msgpack_packer *pk, TupleDesc desc, HeapTuple tuple) {
-    pack_tuple(pk, desc, tuple, nullptr, nullptr);
+    Datum *values = static_cast<Datum *>(palloc(desc->natts * sizeof(Datum)));
+    bool *nulls = static_cast<bool *>(palloc(desc->natts * sizeof(bool)));
+    heap_deform_tuple(tuple, desc, values, nulls);
+    encode_row_values(pk, desc, values, nulls);
+}
+
+void encode_row_values(msgpack_packer *pk, TupleDesc desc, Datum *values, bool *nulls) {
+    uint32_t count = 0;
+    for (int i = 0; i < desc->natts; ++i) {
+        Form_pg_attribute attr = TupleDescAttr(desc, i);
+        if (!attr->attisdropped && attr->attnum > 0) ++count;
+    }
+    msgpack_pack_map(pk, count);
+    for (int i = 0; i < desc->natts; ++i) {
+        Form_pg_attribute attr = TupleDescAttr(desc, i);
+        if (attr->attisdropped || attr->attnum <= 0) continue;
+        pack_cstring(pk, NameStr(attr->attname));
+        if (nulls[i]) {
+            msgpack_pack_nil(pk);
+            continue;
+        }
+        Datum value = values[i];
+        // A row read by a scan may point into TOAST (or be an expanded datum): the value
+        // itself is packed, as the insert that stored it carried it.
+        if (attr->attlen == -1 && VARATT_IS_EXTERNAL(DatumGetPointer(value)))
+            value = PointerGetDatum(detoast_external_attr(reinterpret_cast<struct varlena *>(DatumGetPointer(value))));
+        pack_value(pk, attr->atttypid, value);
+    }
 }
 
 void encode_truncate_header(msgpack_packer *pk, int count, bool cascade, bool restart_identity) {

@@ -22,6 +22,9 @@ bool encode_change(msgpack_packer *pk, Relation relation, ReorderBufferChange *c
 // typed exactly as encode_change packs the row of an insert. The tuple holds no
 // on-disk TOAST pointers (a composite datum is flattened), so nothing is "unchanged".
 void encode_row(msgpack_packer *pk, TupleDesc desc, HeapTuple tuple);
+// The same map from deformed values (a snapshot page: livesync.snapshot_pages); values
+// pointing into TOAST are fetched. Allocates in the current memory context.
+void encode_row_values(msgpack_packer *pk, TupleDesc desc, Datum *values, bool *nulls);
 
 // {"op":"t","relations":[...],"cascade":..,"restart_identity":..}: packs everything
 // but the relations, which follow as `count` encode_relation_name() calls.

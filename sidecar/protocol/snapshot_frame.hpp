@@ -20,6 +20,11 @@ struct SnapshotRowsBody {
     std::string bytes;  // JSON: row objects joined by ','; msgpack: the row maps
     uint32_t rows = 0;
     void add(const std::vector<common::Column> &row);
+    // msgpack only: a row map as Postgres packed it (a row shown whole).
+    void add_raw(std::string_view row_msgpack) {
+        ++rows;
+        bytes.append(row_msgpack);
+    }
 };
 
 protocol::Frame encode_snapshot_rows(std::string_view id, const SnapshotRowsBody &body);

@@ -122,13 +122,8 @@ void SnapshotCoordinator::submit(Job &job) {
     auto dot = job.table.find('.');
     q.schema = job.table.substr(0, dot);
     q.table = job.table.substr(dot + 1);
-    if (const sidecar::auth::TableScope *scope = live_.tables.scope(job.table)) {
-        q.columns = scope->columns;
-        if (job.tenant) {
-            q.tenant_column = scope->tenant_column;
-            q.tenant = job.tenant;
-        }
-    }
+    // The columns and tenant column come from the config the snapshot sees (the reader).
+    q.tenant = job.tenant;
     job.submitted = true;
     ++running_;
     count(&ops::Counters::snapshot_queries);
@@ -176,13 +171,21 @@ void SnapshotCoordinator::on_event(SnapshotEvent &event) {
                 fail(job, error);
                 return;
             }
+            if (!event.config) {
+                fail(job, "the snapshot came without its sync config");
+                return;
+            }
             job.cut = std::make_shared<const SnapshotCut>(SnapshotCut{std::move(*xids), event.wal_bound});
+            job.config = std::move(event.config);
             break;
         }
         case SnapshotEvent::Kind::Rows:
+            if (!job.config) {
+                fail(job, "snapshot rows before the snapshot started");
+                return;
+            }
             job.rows_seen = true;
-            job.rows += event.rows.size();
-            send_rows(job, event.rows);
+            send_rows(job, event.pages);
             break;
         case SnapshotEvent::Kind::End: finish(job); return;
         case SnapshotEvent::Kind::Failed: fail(job, event.error); return;
@@ -195,73 +198,96 @@ void SnapshotCoordinator::on_event(SnapshotEvent &event) {
     if (event.kind == SnapshotEvent::Kind::Rows) maybe_more(job);
 }
 
-void SnapshotCoordinator::send_rows(Job &job, std::vector<std::string> &rows) {
-    // Decoded once, judged once per distinct view, encoded once per view and encoding.
-    // Only op and values matter to classify() and to the rows sent (no schema or table).
-    std::vector<common::Change> changes(rows.size());
-    for (size_t i = 0; i < rows.size(); ++i) {
-        std::string error;
-        auto row = common::decode_row(rows[i], &error);
-        std::string().swap(rows[i]);
-        if (!row) {
-            ops::error("bad snapshot row: skipped", {{"table", job.table}, {"error", error}});
-            continue;
-        }
-        changes[i].op = common::Op::Insert;
-        changes[i].new_values = std::move(*row);
-    }
+void SnapshotCoordinator::send_rows(Job &job, std::vector<std::string> &pages) {
+    // Judged by the config the snapshot saw (livesync.sync_config() in its transaction),
+    // not by the one in force now: the rows are the database at the snapshot.
+    const stream::ConfigVersion &config = *job.config;
     struct Audience {
         sidecar::auth::Viewer viewer;
         std::optional<std::vector<std::string>> visible;
         protocol::Encoding encoding;
         std::vector<std::pair<session::Session *, const std::string *>> targets;
+        // Every row is shown whole: no tenant column, the rule's filter is TRUE, no
+        // subscription filter, every selected column visible. Its rows need no judging,
+        // and msgpack clients get the row's bytes as Postgres packed them.
+        bool whole = false;
+        protocol::SnapshotRowsBody body;
     };
     std::map<std::string, Audience> audiences;
+    const sidecar::auth::TableScope *table = config.tables.scope(job.table);
     for (const Subscriber &sub : job.subscribers) {
         session::Session *s = nullptr;
         Entry *e = waiting_entry(sub, job.id, &s);
         if (e == nullptr) continue;
         sidecar::auth::Viewer v;
-        v.table = live_.tables.scope(job.table);
+        v.table = table;
         v.identity = s->identity();
-        v.rule = v.identity ? live_.rules.find(v.identity->role, job.table) : nullptr;
+        v.rule = v.identity ? config.rules.find(v.identity->role, job.table) : nullptr;
         v.scope = e->scope.get();
         std::string key = std::string(1, static_cast<char>(s->encoding())) + sidecar::auth::viewer_key(v);
         auto [at, added] = audiences.try_emplace(key);
         if (added) {
-            at->second.viewer = v;
-            at->second.visible = sidecar::auth::visible_columns(v);
-            at->second.encoding = s->encoding();
+            Audience &a = at->second;
+            a.viewer = v;
+            a.visible = sidecar::auth::visible_columns(v);
+            a.encoding = s->encoding();
+            a.body.encoding = a.encoding;
+            a.body.bytes.reserve(kFrameBytes + (64u << 10));
+            a.whole = v.table && v.rule && v.identity && !v.table->tenant_column &&
+                      v.rule->filter.kind == common::FilterNode::Kind::Const && v.rule->filter.constant &&
+                      !(v.scope && v.scope->filter) && a.visible == v.table->columns;
         }
         at->second.targets.emplace_back(s, &sub.id);
     }
+    std::vector<Audience *> shown;
     for (auto &entry : audiences) {
-        // A plain reference, not a structured binding: lambdas below capture it (C++17).
-        auto &audience = entry.second;
-        const sidecar::auth::Viewer &v = audience.viewer;
+        const sidecar::auth::Viewer &v = entry.second.viewer;
         // Default deny: without a table scope, rule or identity nothing is shown (the
         // subscription is ended by the config change that took its access away).
-        if (!v.table || !v.rule || !v.identity) continue;
-        protocol::SnapshotRowsBody body;
-        body.encoding = audience.encoding;
-        body.bytes.reserve(kFrameBytes + (64u << 10));
-        auto flush = [&] {
-            if (body.rows == 0) return;
-            for (auto &[s, id] : audience.targets) s->send(protocol::encode_snapshot_rows(*id, body));
-            count(&ops::Counters::snapshot_rows, uint64_t{body.rows} * audience.targets.size());
-            body.bytes.clear();
-            body.rows = 0;
-        };
-        for (const common::Change &c : changes) {
-            if (c.op != common::Op::Insert || c.new_values.empty()) continue;
-            if (sidecar::auth::classify(c, v, audience.visible) != sidecar::auth::Shown::Insert) continue;
-            // Every column visible: the row as it is (project() would copy it unchanged).
-            if (audience.visible) body.add(sidecar::auth::project(c, sidecar::auth::Shown::Insert, audience.visible).new_values);
-            else body.add(c.new_values);
-            if (body.bytes.size() >= kFrameBytes) flush();
-        }
-        flush();
+        if (v.table && v.rule && v.identity) shown.push_back(&entry.second);
     }
+    auto flush = [&](Audience &audience) {
+        protocol::SnapshotRowsBody &body = audience.body;
+        if (body.rows == 0) return;
+        // One frame per distinct subscription id (clients mostly name theirs alike).
+        std::map<std::string_view, net::Frame> frames;
+        for (auto &[s, id] : audience.targets) {
+            net::Frame &frame = frames[*id];
+            if (!frame) frame = protocol::encode_snapshot_rows(*id, body);
+            s->send(frame);
+        }
+        count(&ops::Counters::snapshot_rows, uint64_t{body.rows} * audience.targets.size());
+        body.bytes.clear();
+        body.rows = 0;
+    };
+    common::Change change;  // decoded once per row, its storage reused row after row
+    change.op = common::Op::Insert;
+    std::string_view raw;
+    for (std::string &page : pages) {
+        common::PageRows rows(page);
+        std::string error;
+        while (rows.next(change.new_values, raw, &error)) {
+            ++job.rows;
+            if (change.new_values.empty()) continue;
+            for (Audience *a : shown) {
+                if (a->whole) {
+                    if (a->encoding == protocol::Encoding::Msgpack) a->body.add_raw(raw);
+                    else a->body.add(change.new_values);
+                } else {
+                    if (sidecar::auth::classify(change, a->viewer, a->visible) != sidecar::auth::Shown::Insert)
+                        continue;
+                    if (a->visible)
+                        a->body.add(sidecar::auth::project(change, sidecar::auth::Shown::Insert, a->visible).new_values);
+                    else
+                        a->body.add(change.new_values);
+                }
+                if (a->body.bytes.size() >= kFrameBytes) flush(*a);
+            }
+        }
+        if (!error.empty()) ops::error("bad snapshot page: rest of it skipped", {{"table", job.table}, {"error", error}});
+        std::string().swap(page);
+    }
+    for (Audience *a : shown) flush(*a);
 }
 
 void SnapshotCoordinator::maybe_more(Job &job) {

@@ -3,8 +3,9 @@
 // active and does not page while any of its subscriptions sends rows), so the client sees
 // subscribed, snapshot_rows..., snapshot_end, then stream frames in commit order. The
 // rows come from a SnapshotReader query; each is judged with auth::classify() as an
-// insert of that row (the one rule evaluator), cut to the visible columns and encoded
-// once per view and encoding. The next page is read only when every session of the query
+// insert of that row (the one rule evaluator) under the sync config the snapshot itself
+// saw (read in its transaction: not the rules held when the rows arrive), cut to the
+// visible columns and encoded once per view and encoding. The next page is read only when every session of the query
 // drained below the low-water mark, so memory does not grow with the table.
 //
 // At snapshot_end the subscription becomes `Ready` with its cut (the snapshot's xids and
@@ -112,6 +113,7 @@ private:
         bool rows_seen = false;
         bool waiting_for_drain = false;
         std::shared_ptr<const SnapshotCut> cut;
+        std::shared_ptr<const stream::ConfigVersion> config;  // what the snapshot saw
         std::optional<std::string> tenant;
         uint64_t rows = 0;  // read from Postgres
         size_t served = 0;  // subscribers that got snapshot_end
@@ -123,7 +125,7 @@ private:
     void drop_gone(Job &job);
     // Cancels the queries (and forgets the queued requests) no subscriber waits for.
     void cancel_abandoned();
-    void send_rows(Job &job, std::vector<std::string> &rows);
+    void send_rows(Job &job, std::vector<std::string> &pages);
     void finish(Job &job);
     void fail(Job &job, const std::string &error);
     void release(uint64_t job_id);

@@ -36,20 +36,74 @@ struct PgResult {
 
 }  // namespace
 
-std::string snapshot_sql(const SnapshotQuery &query) {
-    std::string columns;
-    if (query.columns) {
-        for (const std::string &c : *query.columns) {
-            if (!columns.empty()) columns += ", ";
-            columns += quote_ident(c);
+std::string snapshot_sql(const std::string &table, const std::optional<std::vector<std::string>> &columns,
+                         const std::optional<std::string> &tenant_column, const std::optional<std::string> &tenant,
+                         size_t page_rows, const std::function<std::string(const std::string &)> &literal) {
+    std::string sql = "COPY (SELECT livesync.snapshot_pages(" + literal(table) + "::regclass, ";
+    sql += columns ? literal(text_array_literal(*columns)) + "::text[], " : std::string("NULL, ");
+    sql += tenant_column && tenant ? literal(*tenant_column) + ", " + literal(*tenant) + ", " : std::string("NULL, NULL, ");
+    return sql + std::to_string(page_rows) + ")) TO STDOUT (FORMAT binary)";
+}
+
+bool parse_copy_row(std::string_view message, bool first, std::string_view *field, bool *trailer, std::string *error) {
+    static constexpr std::string_view kSignature("PGCOPY\n\377\r\n\0", 11);
+    auto u16 = [&](size_t at) {
+        return static_cast<int16_t>((static_cast<uint8_t>(message[at]) << 8) | static_cast<uint8_t>(message[at + 1]));
+    };
+    auto u32 = [&](size_t at) {
+        uint32_t v = 0;
+        for (size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<uint8_t>(message[at + i]);
+        return v;
+    };
+    size_t at = 0;
+    if (first) {
+        // Signature, flags, header extension length (and the extension, skipped).
+        if (message.size() < 19 || message.substr(0, 11) != kSignature) {
+            *error = "not a binary COPY stream";
+            return false;
         }
-    } else {
-        columns = "*";
+        uint32_t extension = u32(15);
+        if (extension > message.size() - 19) {
+            *error = "truncated binary COPY header";
+            return false;
+        }
+        at = 19 + extension;
     }
-    std::string sql = "DECLARE livesync_snapshot NO SCROLL CURSOR FOR SELECT livesync.encode_row(r) FROM (SELECT " +
-                      columns + " FROM " + quote_ident(query.schema) + "." + quote_ident(query.table);
-    if (query.tenant_column) sql += " WHERE " + quote_ident(*query.tenant_column) + "::text = $1";
-    return sql + ") r";
+    *trailer = false;
+    if (message.size() - at < 2) {
+        *error = "truncated binary COPY row";
+        return false;
+    }
+    int16_t fields = u16(at);
+    if (fields == -1) {
+        *trailer = true;
+        return true;
+    }
+    if (fields != 1 || message.size() - at < 6) {
+        *error = "a binary COPY row of one column expected";
+        return false;
+    }
+    uint32_t len = u32(at + 2);
+    if (len == 0xFFFFFFFFu || len != message.size() - at - 6) {
+        *error = "malformed binary COPY row";
+        return false;
+    }
+    *field = message.substr(at + 6, len);
+    return true;
+}
+
+std::string text_array_literal(const std::vector<std::string> &names) {
+    std::string out = "{";
+    for (const std::string &name : names) {
+        if (out.size() > 1) out += ',';
+        out += '"';
+        for (char c : name) {
+            if (c == '"' || c == '\\') out += '\\';
+            out += c;
+        }
+        out += '"';
+    }
+    return out + '}';
 }
 
 struct SnapshotReader::Worker {
@@ -250,38 +304,98 @@ void SnapshotReader::read(Worker &worker, const std::shared_ptr<Job> &job) {
         started.wal_bound = *lsn;
     }
     {
-        const SnapshotQuery &q = job->query;
-        std::string sql = snapshot_sql(q);
-        const char *params[1] = {q.tenant ? q.tenant->c_str() : nullptr};
-        PgResult r(PQexecParams(conn, sql.c_str(), q.tenant_column ? 1 : 0, nullptr, params, nullptr, nullptr, 0));
-        if (!command_ok(r.res, PGRES_COMMAND_OK, "cannot read the table")) return end(true);
+        // The config this snapshot sees: which columns are published, the tenant column,
+        // and (in the coordinator) the rules every row is judged by.
+        PgResult r(PQexec(conn, "SELECT field, value FROM livesync.sync_config()"));
+        if (!command_ok(r.res, PGRES_TUPLES_OK, "cannot read the sync config")) return end(true);
+        std::vector<std::pair<std::string, std::string>> fields{{"v", "1"}};
+        for (int i = 0; i < PQntuples(r.res); ++i) fields.emplace_back(PQgetvalue(r.res, i, 0), PQgetvalue(r.res, i, 1));
+        std::string error;
+        std::vector<std::string> rule_errors;  // a bad rule denies, as in the stream
+        auto config = stream::parse_config_version(fields, &error, &rule_errors);
+        if (!config) {
+            fail("cannot read the sync config: " + error);
+            return end(true);
+        }
+        started.config = std::make_shared<const stream::ConfigVersion>(std::move(*config));
     }
-    if (cancelled()) return end(true);
+    const sidecar::auth::TableScope *scope = started.config->tables.scope(job->query.schema + "." + job->query.table);
+    if (scope == nullptr) {
+        // Not published at the snapshot: no row of it is visible there.
+        end(false);
+        if (cancelled()) return;
+        deliver_(std::move(started));
+        SnapshotEvent done;
+        done.job = id;
+        done.kind = SnapshotEvent::Kind::End;
+        deliver_(std::move(done));
+        return;
+    }
+    {
+        // COPY, not a cursor: each page travels once (a FETCH materializes its rows in the
+        // portal, then copies them out), and the client's pace still drives the reads —
+        // this thread reads the next page only with credit, and a backend whose socket is
+        // full waits in send().
+        const SnapshotQuery &q = job->query;
+        auto literal = [&](const std::string &text) {
+            char *quoted = PQescapeLiteral(conn, text.data(), text.size());
+            std::string out = quoted ? quoted : "NULL";
+            PQfreemem(quoted);
+            return out;
+        };
+        std::string sql = snapshot_sql(quote_ident(q.schema) + "." + quote_ident(q.table), scope->columns,
+                                       scope->tenant_column, q.tenant, config_.page_rows, literal);
+        PgResult r(PQexec(conn, sql.c_str()));
+        if (!command_ok(r.res, PGRES_COPY_OUT, "cannot read the table")) return end(true);
+    }
+    if (cancelled()) return abandon(worker);
     deliver_(std::move(started));
-    std::string fetch = "FETCH FORWARD " + std::to_string(config_.page_rows) + " FROM livesync_snapshot";
+    bool first = true;
     for (;;) {
         {
             std::unique_lock<std::mutex> lock(mutex_);
             wake_.wait(lock, [&] { return stop_ || job->cancelled || job->credit > 0; });
-            if (stop_ || job->cancelled) break;
+            if (stop_ || job->cancelled) return abandon(worker);
             --job->credit;
         }
-        // Binary results: the bytea arrives as is, not as hex text.
-        PgResult r(PQexecParams(conn, fetch.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 1));
-        if (!command_ok(r.res, PGRES_TUPLES_OK, "cannot read the table")) return end(true);
-        int n = PQntuples(r.res);
+        // Pages up to about kEventBytes per event: one hand-over and one frame per client.
         SnapshotEvent page;
         page.job = id;
         page.kind = SnapshotEvent::Kind::Rows;
-        page.rows.reserve(static_cast<size_t>(n));
-        for (int i = 0; i < n; ++i)
-            page.rows.emplace_back(PQgetvalue(r.res, i, 0), static_cast<size_t>(PQgetlength(r.res, i, 0)));
-        bool last = static_cast<size_t>(n) < config_.page_rows;
-        if (n > 0) {
-            if (cancelled()) break;
-            deliver_(std::move(page));
+        size_t bytes = 0;
+        bool finished = false;
+        while (bytes < kEventBytes) {
+            char *buf = nullptr;
+            int n = PQgetCopyData(conn, &buf, 0);
+            if (n == -1) {
+                // The COPY ended: its result says whether it succeeded.
+                PgResult r(PQgetResult(conn));
+                if (!command_ok(r.res, PGRES_COMMAND_OK, "cannot read the table")) return abandon(worker);
+                finished = true;
+                break;
+            }
+            if (n < 0) {
+                fail("cannot read the table: " + first_line(PQerrorMessage(conn)));
+                return abandon(worker);
+            }
+            std::string_view field;
+            bool trailer = false;
+            std::string error;
+            bool ok = parse_copy_row(std::string_view(buf, static_cast<size_t>(n)), first, &field, &trailer, &error);
+            first = false;
+            if (ok && !trailer) {
+                page.pages.emplace_back(field);
+                bytes += field.size();
+            }
+            PQfreemem(buf);
+            if (!ok) {
+                fail("cannot read the table: " + error);
+                return abandon(worker);
+            }
         }
-        if (last) {
+        if (cancelled()) return abandon(worker);
+        if (!page.pages.empty()) deliver_(std::move(page));
+        if (finished) {
             end(false);
             if (cancelled()) return;
             SnapshotEvent done;
@@ -290,9 +404,20 @@ void SnapshotReader::read(Worker &worker, const std::shared_ptr<Job> &job) {
             deliver_(std::move(done));
             return;
         }
-        if (n == 0) break;
     }
-    end(true);
+}
+
+void SnapshotReader::abandon(Worker &worker) {
+    // Mid-COPY (or after a failure) the connection is closed rather than drained: the
+    // backend sees it go and ends the query and its transaction.
+    {
+        std::lock_guard<std::mutex> lock(worker.cancel_mutex);
+        if (worker.cancel) PQfreeCancel(worker.cancel);
+        worker.cancel = nullptr;
+        worker.job = 0;
+    }
+    if (worker.conn) PQfinish(worker.conn);
+    worker.conn = nullptr;
 }
 
 }  // namespace livesync::snapshot

@@ -3,12 +3,17 @@
 // one query at a time:
 //   BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY
 //   SELECT pg_current_snapshot(), <WAL position>   -- the snapshot, taken here
-//   DECLARE c NO SCROLL CURSOR FOR SELECT livesync.encode_row(r) FROM (SELECT <published
-//     columns> FROM <table> [WHERE <tenant column>::text = $1]) r
-//   FETCH <n> FROM c ...  -- one page per more(), so the client's pace drives the reads
-// Rows arrive as the output plugin's msgpack maps (livesync.encode_row), so they carry
-// the same typed values an insert would. A query whose job is cancelled (every client
-// left) is cancelled in Postgres (PQcancel) and its transaction rolled back.
+//   SELECT field, value FROM livesync.sync_config() -- the config that snapshot sees
+//   COPY (SELECT livesync.snapshot_pages(<table>, <its published columns>, <its tenant
+//     column>, <tenant>, <page rows>)) TO STDOUT (FORMAT binary)
+// and reads the COPY's pages (about 64 KiB each) one event (about 256 KiB) per more(), so
+// the client's pace drives the reads: a backend whose socket is full waits. The published
+// columns and tenant column come from the config read in the snapshot, which the rows
+// are then judged by (docs/architecture.md). Rows arrive as the output plugin's msgpack
+// maps (livesync.snapshot_pages packs them as encode_row does), a page of them back to
+// back, so they carry the same typed values an insert would. A query whose job is
+// cancelled (every client left) is cancelled in Postgres (PQcancel) and its connection
+// closed.
 #pragma once
 
 #include <atomic>
@@ -20,9 +25,12 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
+
+#include "sidecar/stream/config_history.hpp"
 
 namespace livesync::snapshot {
 
@@ -30,15 +38,26 @@ struct SnapshotQuery {
     uint64_t job = 0;
     std::string schema;
     std::string table;
-    std::optional<std::vector<std::string>> columns;  // the published columns; nullopt: all
-    // Rows of other tenants never leave Postgres: WHERE <tenant_column>::text = tenant.
-    // (The sidecar still checks every row the way it checks a change.)
-    std::optional<std::string> tenant_column;
+    // When the table has a tenant column in the snapshot's config, rows of other tenants
+    // never leave Postgres: WHERE <tenant_column>::text = tenant. (The sidecar still checks
+    // every row the way it checks a change.)
     std::optional<std::string> tenant;
 };
 
-// The SQL of a snapshot query ($1: the tenant, when tenant_column is set). Exposed for tests.
-std::string snapshot_sql(const SnapshotQuery &query);
+// The statement that reads a snapshot's rows: COPY (SELECT livesync.snapshot_pages(table,
+// columns, tenant column, tenant, page_rows)) TO STDOUT (FORMAT binary); `literal` quotes
+// a string as an SQL literal (PQescapeLiteral). The tenant is used only with a tenant
+// column. Exposed for tests.
+std::string snapshot_sql(const std::string &table, const std::optional<std::vector<std::string>> &columns,
+                         const std::optional<std::string> &tenant_column, const std::optional<std::string> &tenant,
+                         size_t page_rows, const std::function<std::string(const std::string &)> &literal);
+// One CopyData message of that COPY: the page in it (*field, pointing into message), or
+// the trailer (*trailer); the first message starts with the binary COPY header. false
+// and *error for anything else.
+bool parse_copy_row(std::string_view message, bool first, std::string_view *field, bool *trailer,
+                    std::string *error);
+// A text[] literal of names ({"a","b\"c"}).
+std::string text_array_literal(const std::vector<std::string> &names);
 
 struct SnapshotEvent {
     enum class Kind { Started, Rows, End, Failed };
@@ -46,7 +65,12 @@ struct SnapshotEvent {
     Kind kind = Kind::Rows;
     std::string snapshot_text;   // Started: pg_current_snapshot()
     uint64_t wal_bound = 0;      // Started
-    std::vector<std::string> rows;  // Rows: encode_row() bytes, in order
+    // Started: the sync config as the snapshot sees it (livesync.sync_config()): the rows
+    // are judged by it.
+    std::shared_ptr<const stream::ConfigVersion> config;
+    // Rows: pages of rows in order, each the rows' msgpack maps back to back
+    // (livesync.snapshot_pages; common::PageRows reads them).
+    std::vector<std::string> pages;
     std::string error;           // Failed: what Postgres said
 };
 
@@ -66,7 +90,7 @@ public:
 struct SnapshotReaderConfig {
     std::string conninfo;
     size_t max_queries = 4;        // threads: snapshot queries running at once
-    size_t page_rows = 5000;       // rows per FETCH
+    size_t page_rows = 10000;      // rows per page at most (a page also stops near 64 KiB)
 };
 
 class SnapshotReader final : public SnapshotQueries {
@@ -93,6 +117,10 @@ private:
     struct Worker;
     void run(Worker &worker);
     void read(Worker &worker, const std::shared_ptr<Job> &job);
+    // Ends a query mid-way (cancelled, failed): closes its connection.
+    void abandon(Worker &worker);
+    // Pages handed over per event (and per credit): about one snapshot_rows frame.
+    static constexpr size_t kEventBytes = 256u << 10;
 
     SnapshotReaderConfig config_;
     std::function<void(SnapshotEvent)> deliver_;

@@ -175,6 +175,7 @@ class BrowserTable(unittest.TestCase):
             pg.psql("INSERT INTO items SELECT g, g, 'row ' || g FROM generate_series(1, 500) g")
             pg.psql("SELECT livesync.publish('items'), livesync.grant('anonymous', 'items')")
             pg.psql("GRANT USAGE ON SCHEMA livesync TO livesync_reader")
+            pg.psql("GRANT EXECUTE ON FUNCTION livesync.sync_config() TO livesync_reader")
             pg.psql("GRANT SELECT ON items TO livesync_reader")
             stack.wait_published("public.items")
             page = PageServer()

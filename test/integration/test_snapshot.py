@@ -141,6 +141,7 @@ class SnapshotThenLive(unittest.TestCase):
             pg.psql("SELECT livesync.publish('items'), livesync.publish('hidden'), livesync.publish('empty')")
             pg.psql("SELECT livesync.grant('anonymous', 'items'), livesync.grant('anonymous', 'empty')")
             pg.psql("GRANT USAGE ON SCHEMA livesync TO livesync_reader")
+            pg.psql("GRANT EXECUTE ON FUNCTION livesync.sync_config() TO livesync_reader")
             pg.psql("GRANT SELECT ON items, hidden, empty TO livesync_reader")
             stack.wait_replicator()
             stack.wait_published("public.items")

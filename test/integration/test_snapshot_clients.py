@@ -54,6 +54,7 @@ def setup(stack):
     pg.psql("SELECT livesync.publish('items')")
     pg.psql("SELECT livesync.grant('anonymous', 'items')")
     pg.psql("GRANT USAGE ON SCHEMA livesync TO livesync_reader")
+    pg.psql("GRANT EXECUTE ON FUNCTION livesync.sync_config() TO livesync_reader")
     pg.psql("GRANT SELECT ON items TO livesync_reader")
     stack.wait_replicator()
     stack.wait_published("public.items")

@@ -1,12 +1,20 @@
 #!/usr/bin/env python3
 """Snapshot, then live, against an independent model: four writers commit inserts, updates,
 tenant moves and deletes (about 2,000 transactions/s on a quiet machine; the rate is
-printed) while clients with different roles (rule filters and columns), tenants and encodings subscribe
-with a snapshot at random moments (livesync-cli --snapshot, json or --msgpack). Each
-client's lines are applied to its own copy as they come, checking every step (no row
-twice, no update or delete of a row it lacks, nothing before snapshot_end); at the end
-each copy must equal SELECT of exactly what that client may see (tenant, role rule and
-columns). The seed is printed; LIVESYNC_MODEL_SEED repeats a run."""
+printed) while a fifth changes the grants every ~20 ms (the column lists of both roles
+flip between two versions) and clients with different roles (rule filters and columns),
+tenants and encodings subscribe with a snapshot at random moments (livesync-cli
+--snapshot, json or --msgpack). Each client's lines are applied to its own copy as they
+come, checking every step (no row twice, no update or delete of a row it lacks, nothing
+before snapshot_end); at the end each copy must equal SELECT of exactly what that client
+may see (tenant, role rule; each row with the columns of one of the two versions, their
+values current).
+
+The grant changes are checked exactly: every grant change also sets n = 1000 + version
+on one marker row per tenant in the same transaction, so the marker row in a client's
+snapshot names the config version that snapshot saw, and every snapshot row must carry
+exactly that version's columns (it fails when rows are judged by the rules the sidecar
+holds when it sends them). The seed is printed; LIVESYNC_MODEL_SEED repeats a run."""
 import json
 import os
 import random
@@ -48,11 +56,48 @@ BEGIN
 END $$;
 """
 
-# role -> (rule filter SQL, rule columns or None), and the same filter in Python.
+# role -> (rule filter SQL, rule columns at even / odd config versions (None: all), and
+# the same filter in Python). The filters never change, the columns flip.
+ALL = ("id", "org", "n", "note")
 RULES = {
-    "member": ("true", None, lambda row: True),
-    "viewer": ("n >= 100", ["id", "org", "n"], lambda row: row["n"] >= 100),
+    "member": ("true", (None, ["id", "org", "n"]), lambda row: True),
+    "viewer": ("n >= 100", (["id", "org", "n"], ["id", "org", "n", "note"]), lambda row: row["n"] >= 100),
 }
+# One marker row per tenant, n = 1000 + the config version (visible to every role).
+MARKERS = {"o1": -11, "o2": -12, "o3": -13}
+
+
+def grant_sql(version):
+    calls = []
+    for role, (rule, versions, _) in RULES.items():
+        cols = versions[version % 2]
+        arr = "NULL" if cols is None else "ARRAY[" + ",".join(f"'{c}'" for c in cols) + "]"
+        calls.append(f"PERFORM livesync.grant('{role}', 'items', '{rule}', {arr});")
+    return " ".join(calls)
+
+
+def columns_at(role, version):
+    cols = RULES[role][1][version % 2]
+    return set(ALL if cols is None else cols)
+
+
+# Flips the grants' columns every ~20 ms until model_stop has a row; each flip sets the
+# markers' n to 1000 + its version in the same transaction.
+GRANTER_SQL = """
+DO $$
+DECLARE v int := 0;
+BEGIN
+  WHILE NOT EXISTS (SELECT 1 FROM model_stop) LOOP
+    v := v + 1;
+    IF v %% 2 = 1 THEN %(odd)s
+    ELSE %(even)s
+    END IF;
+    UPDATE items SET n = 1000 + v WHERE id < -10;
+    COMMIT;
+    PERFORM pg_sleep(0.02);
+  END LOOP;
+END $$;
+"""
 
 
 class ModelClient:
@@ -61,6 +106,7 @@ class ModelClient:
     def __init__(self, stack, index, role, tenant, encoding):
         self.index, self.role, self.tenant, self.encoding = index, role, tenant, encoding
         self.copy, self.errors, self.stderr = {}, [], []
+        self.snapshot = {}  # the rows of its snapshot, as they came
         self.ended = False
         token = harness.mint_token({"sub": f"user{index}", "role": role, "tenant": tenant,
                                     "exp": int(time.time()) + 3600}, SECRET)
@@ -93,6 +139,7 @@ class ModelClient:
             if rid in self.copy:
                 self.errors.append(f"snapshot row {rid} twice")
             self.copy[rid] = c["new"]
+            self.snapshot[rid] = c["new"]
             return
         if not self.ended:
             self.errors.append(f"{op} before snapshot_end")
@@ -114,14 +161,33 @@ class ModelClient:
         elif op == "reset":
             self.errors.append("reset (resync_required)")
 
-    def expected(self, rows):
-        _, rule_columns, rule_ok = RULES[self.role]
-        columns = [c for c in ("id", "org", "n", "note") if rule_columns is None or c in rule_columns]
-        out = {}
-        for row in rows:
-            if row["org"] == self.tenant and rule_ok(row):
-                out[row["id"]] = {c: row[c] for c in columns}
-        return out
+    def check(self, rows):
+        """Differences between its copy and SELECT of what it may see: the same rows, each
+        with the columns of one config version and their current values; and its snapshot
+        rows with exactly the columns of the version its snapshot saw."""
+        problems = []
+        rule_ok = RULES[self.role][2]
+        want = {row["id"]: row for row in rows if row["org"] == self.tenant and rule_ok(row)}
+        for rid in sorted(set(want) ^ set(self.copy)):
+            problems.append(f"row {rid}: {'missing' if rid in want else 'extra'} ({want.get(rid) or self.copy[rid]})")
+        for rid in sorted(set(want) & set(self.copy)):
+            got = self.copy[rid]
+            if set(got) not in (columns_at(self.role, 0), columns_at(self.role, 1)):
+                problems.append(f"row {rid}: columns {sorted(got)} of no config version")
+            elif any(got[c] != want[rid][c] for c in got):
+                problems.append(f"row {rid}: {got} != {want[rid]}")
+        marker = self.snapshot.get(MARKERS[self.tenant])
+        if marker is None:
+            problems.append("no marker row in the snapshot")
+        else:
+            version = marker["n"] - 1000
+            cols = columns_at(self.role, version)
+            wrong = [rid for rid, row in self.snapshot.items() if set(row) != cols]
+            if wrong:
+                problems.append(f"snapshot of config version {version} (columns {sorted(cols)}): "
+                                f"{len(wrong)} of {len(self.snapshot)} rows with other columns, e.g. "
+                                f"{self.snapshot[wrong[0]]}")
+        return problems
 
     def stop(self):
         self.proc.terminate()
@@ -140,11 +206,13 @@ class SnapshotModel(unittest.TestCase):
             pg.psql("ALTER TABLE items REPLICA IDENTITY FULL")
             pg.psql(f"INSERT INTO items (org, n, note) SELECT (ARRAY['o1','o2','o3'])[1 + g % 3], g % 200, md5(g::text) "
                     f"FROM generate_series(1, {PRELOAD}) g")
+            pg.psql("INSERT INTO items (id, org, n, note) VALUES (-11, 'o1', 1000, 'marker'), "
+                    "(-12, 'o2', 1000, 'marker'), (-13, 'o3', 1000, 'marker')")
+            pg.psql("CREATE TABLE model_stop (stop boolean)")
             pg.psql("SELECT livesync.publish('items', tenant_column => 'org')")
-            for role, (rule, cols, _) in RULES.items():
-                arr = "NULL" if cols is None else "ARRAY[" + ",".join(f"'{c}'" for c in cols) + "]"
-                pg.psql(f"SELECT livesync.grant('{role}', 'items', '{rule}', {arr})")
+            pg.psql(f"DO $$ BEGIN {grant_sql(0)} END $$")
             pg.psql("GRANT USAGE ON SCHEMA livesync TO livesync_reader")
+            pg.psql("GRANT EXECUTE ON FUNCTION livesync.sync_config() TO livesync_reader")
             pg.psql("GRANT SELECT ON items TO livesync_reader")
             stack.wait_replicator()
             token = harness.mint_token({"sub": "probe", "role": "member", "tenant": "o1", "exp": int(time.time()) + 3600}, SECRET)
@@ -155,9 +223,11 @@ class SnapshotModel(unittest.TestCase):
 
             writers = [threading.Thread(target=pg.psql, args=(WRITER_SQL % {"n": TXNS_PER_WRITER},))
                        for _ in range(WRITERS)]
+            granter = threading.Thread(target=pg.psql, args=(GRANTER_SQL % {"odd": grant_sql(1), "even": grant_sql(2)},))
             started = time.monotonic()
             for w in writers:
                 w.start()
+            granter.start()
             # Subscribes at random points of the writes (by the id sequence, a state, not a time).
             marks = sorted(rng.randrange(PRELOAD, PRELOAD + WRITERS * TXNS_PER_WRITER // 4) for _ in range(CLIENTS))
             clients = []
@@ -169,6 +239,10 @@ class SnapshotModel(unittest.TestCase):
             for w in writers:
                 w.join(600)
             elapsed = time.monotonic() - started
+            pg.psql("INSERT INTO model_stop VALUES (true)")
+            granter.join(60)
+            versions = int(pg.psql("SELECT n - 1000 FROM items WHERE id = -11"))
+            print(f"grants: {versions} config versions", flush=True)
             self.assertTrue(all(not w.is_alive() for w in writers))
             print(f"writers: {WRITERS * TXNS_PER_WRITER} transactions in {elapsed:.1f}s "
                   f"({WRITERS * TXNS_PER_WRITER / elapsed:.0f}/s); {CLIENTS} clients", flush=True)
@@ -185,7 +259,7 @@ class SnapshotModel(unittest.TestCase):
                 c.stop()
                 desc = f"client {c.index} ({c.role}, {c.tenant}, {c.encoding})"
                 self.assertEqual(c.errors, [], desc + "".join(c.stderr[-5:]))
-                self.assertEqual(c.copy, c.expected(rows), desc)
+                self.assertEqual(c.check(rows), [], desc)
 
 
 if __name__ == "__main__":

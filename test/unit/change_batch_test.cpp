@@ -244,5 +244,47 @@ TEST(ChangeBatchCodec, TimestampWithNanosecondsOutOfRangeIsRejected) {
               "malformed timestamp value");
 }
 
+// A snapshot page: rows back to back, each decoded into the same reused vector, with its
+// raw bytes; garbage after good rows ends the page with a message.
+TEST(ChangeBatchCodec, PageRowsReadsRowsBackToBackAndRefusesGarbage) {
+    auto row = [](int64_t id, const std::string &note) {
+        std::string out;
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &out, append_to_string);
+        msgpack_pack_map(&pk, 2);
+        pack_str(pk, "id");
+        msgpack_pack_int64(&pk, id);
+        pack_str(pk, "note");
+        pack_str(pk, note);
+        return out;
+    };
+    std::string page = row(1, "a") + row(2, std::string(300, 'b')) + row(3, "c");
+    common::PageRows rows(page);
+    std::vector<common::Column> got;
+    std::string_view raw;
+    std::string error;
+    std::vector<int64_t> ids;
+    size_t bytes = 0;
+    while (rows.next(got, raw, &error)) {
+        ASSERT_EQ(got.size(), 2u);
+        ids.push_back(got[0].value.i);
+        bytes += raw.size();
+    }
+    EXPECT_EQ(error, "");
+    EXPECT_EQ(ids, (std::vector<int64_t>{1, 2, 3}));
+    EXPECT_EQ(bytes, page.size());
+    EXPECT_EQ(got[1].value.s, "c");
+
+    for (const std::string &bad : {row(1, "a") + "\xc1", row(1, "a") + row(2, "b").substr(0, 5),
+                                   row(1, "a") + std::string("\x92\x01\x02")}) {
+        common::PageRows page_rows(bad);
+        error.clear();
+        int n = 0;
+        while (page_rows.next(got, raw, &error)) ++n;
+        EXPECT_EQ(n, 1);
+        EXPECT_FALSE(error.empty()) << bad.size();
+    }
+}
+
 }  // namespace
 }  // namespace livesync

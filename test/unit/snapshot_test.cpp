@@ -155,8 +155,19 @@ protected:
         e.kind = kind;
         e.snapshot_text = xids;
         e.wal_bound = bound;
-        e.rows = std::move(rows);
+        if (kind == snapshot::SnapshotEvent::Kind::Started) e.config = snapshot_config ? snapshot_config : config_now();
+        e.pages = {page_of(rows)};
         snapshots.on_event(e);
+    }
+    // The config as the sidecar holds it now (what a snapshot taken now would read).
+    std::shared_ptr<const stream::ConfigVersion> config_now() const {
+        return std::make_shared<const stream::ConfigVersion>(stream::ConfigVersion{live.tables, live.rules});
+    }
+    // Rows back to back, as livesync.snapshot_pages returns a page.
+    static std::string page_of(const std::vector<std::string> &rows) {
+        std::string out;
+        for (const std::string &r : rows) out += r;
+        return out;
     }
     void page(session::Session &s, std::vector<stream::StreamBatch> entries) {
         ASSERT_FALSE(requests.empty());
@@ -201,6 +212,7 @@ protected:
     stream::ReplayCoordinator replay;
     FakeQueries queries;
     snapshot::SnapshotCoordinator snapshots;
+    std::shared_ptr<const stream::ConfigVersion> snapshot_config;  // nullptr: config_now()
 };
 
 // The heart of it: a transaction that committed in WAL below the snapshot's WAL bound
@@ -299,9 +311,10 @@ TEST_F(SnapshotTest, NextPageIsReadOnlyOnceTheClientTookThePreviousOne) {
     e.kind = snapshot::SnapshotEvent::Kind::Started;
     e.snapshot_text = "95:100:";
     e.wal_bound = 250;
+    e.config = config_now();
     paced.on_event(e);
     e.kind = snapshot::SnapshotEvent::Kind::Rows;
-    e.rows = {row(1, "a"), row(2, "a")};
+    e.pages = {row(1, "a") + row(2, "a")};
     paced.on_event(e);
     EXPECT_EQ(queries.mores[kFirstJob], 0);  // the rows wait in the send queue: no next page yet
     paced.on_drained(s);
@@ -398,16 +411,72 @@ TEST_F(SnapshotTest, WithoutPostgresSnapshotIsRefusedAndChannelsTakeNone) {
     EXPECT_FALSE(s.has_subscription("s1"));
 }
 
-TEST(SnapshotSql, QuotesIdentifiersAndPushesTheTenantDown) {
-    snapshot::SnapshotQuery q;
-    q.schema = "public";
-    q.table = "to\"do";
-    q.columns = std::vector<std::string>{"id", "title"};
-    q.tenant_column = "org";
-    q.tenant = "o1";
-    EXPECT_EQ(snapshot::snapshot_sql(q),
-              "DECLARE livesync_snapshot NO SCROLL CURSOR FOR SELECT livesync.encode_row(r) FROM "
-              "(SELECT \"id\", \"title\" FROM \"public\".\"to\"\"do\" WHERE \"org\"::text = $1) r");
+TEST(SnapshotSql, CopiesPagesAndQuotesEveryName) {
+    auto literal = [](const std::string &s) { return "'" + s + "'"; };
+    EXPECT_EQ(snapshot::snapshot_sql("\"public\".\"items\"", std::vector<std::string>{"id", "ti\"tle"}, std::string("org"),
+                                     std::string("o1"), 2000, literal),
+              "COPY (SELECT livesync.snapshot_pages('\"public\".\"items\"'::regclass, '{\"id\",\"ti\\\"tle\"}'::text[], "
+              "'org', 'o1', 2000)) TO STDOUT (FORMAT binary)");
+    // No tenant column (or no tenant): every row is read, the sidecar checks each.
+    EXPECT_EQ(snapshot::snapshot_sql("t", std::nullopt, std::nullopt, std::string("o1"), 5, literal),
+              "COPY (SELECT livesync.snapshot_pages('t'::regclass, NULL, NULL, NULL, 5)) TO STDOUT (FORMAT binary)");
+    EXPECT_EQ(snapshot::text_array_literal({"id", "ti\"tle", "a\\b"}), R"({"id","ti\"tle","a\\b"})");
+}
+
+TEST(SnapshotSql, ReadsBinaryCopyRowsAndRefusesGarbage) {
+    const std::string header("PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0", 19);
+    const std::string row("\0\1\0\0\0\3abc", 9);
+    std::string_view field;
+    bool trailer = true;
+    std::string error;
+    ASSERT_TRUE(snapshot::parse_copy_row(header + row, true, &field, &trailer, &error)) << error;
+    EXPECT_EQ(field, "abc");
+    EXPECT_FALSE(trailer);
+    ASSERT_TRUE(snapshot::parse_copy_row(row, false, &field, &trailer, &error)) << error;
+    EXPECT_EQ(field, "abc");
+    ASSERT_TRUE(snapshot::parse_copy_row(std::string("\xff\xff", 2), false, &field, &trailer, &error));
+    EXPECT_TRUE(trailer);
+    for (const std::string &bad : {std::string("x"), row, std::string("\0\2\0\0\0\0", 6),
+                                   std::string("\0\1\0\0\0\4abc", 9), std::string("\0\1\xff\xff\xff\xff", 6)}) {
+        error.clear();
+        EXPECT_FALSE(snapshot::parse_copy_row(bad, bad == row, &field, &trailer, &error)) << bad.size();
+        EXPECT_FALSE(error.empty());
+    }
+}
+
+// Rows are judged by the config the snapshot's own transaction read, not by the one the
+// sidecar holds when they arrive: a grant that came (or went) after the snapshot does
+// not change which of its rows are shown.
+TEST_F(SnapshotTest, RowsAreJudgedByTheConfigTheSnapshotSaw) {
+    auto &s = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
+    handler.on_text(s, R"({"type":"hello","client_id":"c1"})");
+    handler.on_text(s, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    drain(s);
+    // At the snapshot the role could see only owner "a"'s rows; since then it sees all.
+    stream::LiveState then;
+    then.tables = live.tables;
+    grant(then, "anonymous", "public.items", R"({"cmp":"=","type":"text","args":[{"col":"owner"},{"value":"a"}]})");
+    snapshot_config = std::make_shared<const stream::ConfigVersion>(stream::ConfigVersion{then.tables, then.rules});
+    event(snapshot::SnapshotEvent::Kind::Started);
+    event(snapshot::SnapshotEvent::Kind::Rows, {row(1, "a"), row(2, "b"), row(3, "a")});
+    EXPECT_EQ(drain(s), (std::vector<std::string>{"snapshot_rows:s1=1,3,"}));
+    // And the other way round: no rule at the snapshot, no rows.
+    handler.on_text(s, R"({"type":"subscribe","id":"s2","table":"other","snapshot":true})");
+    drain(s);
+    stream::LiveState none;
+    none.tables = live.tables;
+    snapshot_config = std::make_shared<const stream::ConfigVersion>(stream::ConfigVersion{none.tables, none.rules});
+    snapshot::SnapshotEvent e;
+    e.job = 2;
+    e.kind = snapshot::SnapshotEvent::Kind::Started;
+    e.snapshot_text = "95:100:97";
+    e.wal_bound = 250;
+    e.config = snapshot_config;
+    snapshots.on_event(e);
+    e.kind = snapshot::SnapshotEvent::Kind::Rows;
+    e.pages = {row(7, "a")};
+    snapshots.on_event(e);
+    for (const std::string &f : drain(s)) EXPECT_NE(f.rfind("snapshot_rows", 0), 0u) << f;
 }
 
 }  // namespace
