@@ -348,7 +348,7 @@ void Server::drain_events() {
     std::vector<stream::EventQueue::Shared> batch;
     bool more = events_.pop_some(kEventsPerWake, batch, kBytesPerWake, links_.shard);
     for (const stream::EventQueue::Shared &event : batch) {
-        if (stream::apply_event(*event, live_, sessions_, counters_, &pacing_))
+        if (stream::apply_event(*event, live_, sessions_, counters_, &pacing_, links_.shard == 0))
             counters_.subscriptions_revoked.fetch_add(handler_.end_lost_subscriptions());
         if (const auto *entry = std::get_if<stream::StreamBatch>(event.get())) {
             const auto &txns = entry->batch.transactions;

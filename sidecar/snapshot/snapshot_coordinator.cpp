@@ -250,9 +250,9 @@ void SnapshotCoordinator::send_rows(Job &job, std::vector<std::string> &pages) {
         protocol::SnapshotRowsBody &body = audience.body;
         if (body.rows == 0) return;
         // One frame per distinct subscription id (clients mostly name theirs alike).
-        std::map<std::string_view, net::Frame> frames;
+        std::map<std::string_view, protocol::Frame> frames;
         for (auto &[s, id] : audience.targets) {
-            net::Frame &frame = frames[*id];
+            protocol::Frame &frame = frames[*id];
             if (!frame) frame = protocol::encode_snapshot_rows(*id, body);
             s->send(frame);
         }

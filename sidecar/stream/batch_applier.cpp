@@ -119,7 +119,7 @@ void fan_out(const common::Transaction &txn, const LiveState &live, session::Ses
 }
 
 bool apply_event(const StreamEvent &event, LiveState &live, session::SessionTable &sessions, ops::Counters &counters,
-                 const Pacing *pacing) {
+                 const Pacing *pacing, bool first_thread) {
     if (const auto *reset = std::get_if<StreamReset>(&event)) {
         // The config Redis offers is as of its newest version, or its tail (the hashes).
         common::StreamId offered = reset->tail;
@@ -129,8 +129,8 @@ bool apply_event(const StreamEvent &event, LiveState &live, session::SessionTabl
             // Redis went back in time (restarted empty, restored from a backup, a replica
             // promoted before it had everything): its copy is older than the config this
             // sidecar already applied. Never applied: the newer one stays.
-            counters.stale_config_refused.fetch_add(1);
-            ops::error("Redis offers a sync config older than the one applied: kept the newer one",
+            if (first_thread) counters.stale_config_refused.fetch_add(1);
+            if (first_thread) ops::error("Redis offers a sync config older than the one applied: kept the newer one",
                        {{"offered", common::format_stream_id(offered)}, {"applied", common::format_stream_id(*known)}});
         } else {
             // Copied: every service thread applies the same event (EventQueue).
@@ -148,7 +148,7 @@ bool apply_event(const StreamEvent &event, LiveState &live, session::SessionTabl
         live.position = std::max(live.position, reset->tail.lsn);
         live.last_id = std::max(live.last_id, reset->tail);
         live.ready = true;
-        if (reset->gap_after) resync_after_gap(*reset, live, sessions, counters);
+        if (reset->gap_after) resync_after_gap(*reset, live, sessions, counters, first_thread);
         // A snapshot, not a change at an LSN: a Redis that lost the config hashes (until
         // the replicator seeds them again) must not end every subscription. Fan-out
         // applies the snapshot's rules all the same.
@@ -176,7 +176,8 @@ bool apply_event(const StreamEvent &event, LiveState &live, session::SessionTabl
             if (sidecar::auth::RuleSet::is_rule_change(c)) {
                 txn_config = true;
                 std::string error;
-                if (!live.rules.apply(c, &error)) ops::error("bad access rule change: it denies", {{"error", error}});
+                if (!live.rules.apply(c, &error) && first_thread)
+                    ops::error("bad access rule change: it denies", {{"error", error}});
             }
         }
         if (txn_config) {

@@ -31,8 +31,10 @@ struct Pacing {
     std::function<void(session::Session &, common::StreamId through)> fall_behind;
     std::vector<uint64_t> *busy = nullptr;  // serials
 };
+// first_thread: count and log what concerns the event itself (not a session) here; the
+// other service threads apply the same event silently.
 bool apply_event(const StreamEvent &event, LiveState &live, session::SessionTable &sessions, ops::Counters &counters,
-                 const Pacing *pacing = nullptr);
+                 const Pacing *pacing = nullptr, bool first_thread = true);
 
 // Fans one transaction of stream entry `entry` out to live sessions (resuming sessions
 // whose replay covers the entry are skipped); exposed for tests.

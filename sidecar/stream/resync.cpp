@@ -16,7 +16,7 @@ void require_resync(session::Session &s, const LiveState &live) {
 }
 
 size_t resync_after_gap(const StreamReset &reset, const LiveState &live, session::SessionTable &sessions,
-                        ops::Counters &counters) {
+                        ops::Counters &counters, bool count_gap) {
     size_t told = 0;
     sessions.for_each([&](session::Session &s) {
         // Not greeted: no position was promised yet (its welcome will carry the new one).
@@ -24,13 +24,15 @@ size_t resync_after_gap(const StreamReset &reset, const LiveState &live, session
         require_resync(s, live);
         ++told;
     });
-    counters.live_gaps.fetch_add(1);
     counters.live_resyncs.fetch_add(told);
+    if (!count_gap) return told;
+    // Once for the gap, whatever the number of service threads: each tells its own
+    // sessions (livesync_live_resyncs_total counts them all).
+    counters.live_gaps.fetch_add(1);
     ops::warn("stream gap: entries after the last one read are gone; live sessions told resync_required",
               {{"after", reset.gap_after ? common::format_stream_id(*reset.gap_after) : std::string("none")},
                {"tail", common::format_stream_id(reset.tail)},
-               {"lsn", common::format_lsn(live.position)},
-               {"sessions", static_cast<uint64_t>(told)}});
+               {"lsn", common::format_lsn(live.position)}});
     return told;
 }
 

@@ -20,9 +20,10 @@ namespace livesync::stream {
 void require_resync(session::Session &s, const LiveState &live);
 
 // After `reset` (already applied to live) was taken because of a gap: every greeted
-// session -- live or still replaying -- gets resync_required; counted and logged once.
+// session -- live or still replaying -- gets resync_required; the gap is counted and
+// logged where count_gap is set (the first service thread only).
 // Returns how many sessions were told.
 size_t resync_after_gap(const StreamReset &reset, const LiveState &live, session::SessionTable &sessions,
-                        ops::Counters &counters);
+                        ops::Counters &counters, bool count_gap = true);
 
 }  // namespace livesync::stream

@@ -467,7 +467,7 @@ TEST_F(SnapshotTest, RowsAreJudgedByTheConfigTheSnapshotSaw) {
     none.tables = live.tables;
     snapshot_config = std::make_shared<const stream::ConfigVersion>(stream::ConfigVersion{none.tables, none.rules});
     snapshot::SnapshotEvent e;
-    e.job = 2;
+    e.job = 2 * kFirstJob;  // the second job
     e.kind = snapshot::SnapshotEvent::Kind::Started;
     e.snapshot_text = "95:100:97";
     e.wal_bound = 250;
