@@ -118,7 +118,7 @@ void FrameHandler::on_claim(uint64_t serial, const std::string &client_id, sidec
     // Messages sent after the hello, in order; one of them may be a hello again.
     while (!s->held.empty() && !s->hello_pending && !s->close_request()) {
         std::string text = std::move(s->held.front());
-        s->held.pop_front();
+        s->held.erase(s->held.begin());
         s->held_bytes -= text.size();
         apply(*s, text);
     }

@@ -180,7 +180,9 @@ public:
     // A hello waiting for the client-id ownership check (auth/ownership.hpp), and the
     // messages that arrived meanwhile (bounded; applied in order once it is settled).
     bool hello_pending = false;
-    std::deque<std::string> held;
+    // A vector, not a deque: an empty std::deque already holds 576 bytes, on every idle
+    // session; this is short (kMaxHeldMessages) and rarely used.
+    std::vector<std::string> held;
     size_t held_bytes = 0;
 
     // The generation Redis gave this session's client-id claim, set when the claim is
