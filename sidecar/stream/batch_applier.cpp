@@ -29,12 +29,16 @@ bool served_by_replay(const session::Session &s, common::StreamId entry) {
 }
 
 // The live sessions that would receive anything of the batch.
+// Adds the tables txn's changes are on to tables, each once.
+void add_tables(const common::Transaction &txn, std::vector<std::string> &tables) {
+    for (const common::Change &c : txn.changes)
+        for (std::string &table : change_tables(c))
+            if (std::find(tables.begin(), tables.end(), table) == tables.end()) tables.push_back(std::move(table));
+}
+
 std::vector<session::Session *> batch_candidates(const StreamBatch &batch, session::SessionTable &sessions) {
     std::vector<std::string> tables;
-    for (const common::Transaction &txn : batch.batch.transactions)
-        for (const common::Change &c : txn.changes)
-            for (std::string &table : change_tables(c))
-                if (std::find(tables.begin(), tables.end(), table) == tables.end()) tables.push_back(std::move(table));
+    for (const common::Transaction &txn : batch.batch.transactions) add_tables(txn, tables);
     std::vector<session::Session *> out;
     for (const std::string &table : tables)
         if (const auto *subs = sessions.subscribers(table))
@@ -76,13 +80,16 @@ void deliver_to(const common::Transaction &txn, const ConfigVersion &config, ses
 
 void fan_out(const common::Transaction &txn, const LiveState &live, session::SessionTable &sessions,
              ops::Counters &counters, common::StreamId entry, SharedFrames *shared, size_t txn_index) {
-    // Only sessions subscribed to one of the transaction's tables can match.
+    // Only sessions subscribed to one of the transaction's tables can match. Each table
+    // once: a transaction of 100 rows on one table would otherwise list every subscriber
+    // 100 times and sort them all (perf: 63% of livesyncd's CPU at 1,000 clients).
+    std::vector<std::string> tables;
+    add_tables(txn, tables);
     std::vector<session::Session *> candidates;
-    for (const common::Change &c : txn.changes)
-        for (const std::string &table : change_tables(c))
-            if (const auto *subs = sessions.subscribers(table))
-                for (session::Session *s : *subs)
-                    if (!served_by_replay(*s, entry)) candidates.push_back(s);
+    for (const std::string &table : tables)
+        if (const auto *subs = sessions.subscribers(table))
+            for (session::Session *s : *subs)
+                if (!served_by_replay(*s, entry)) candidates.push_back(s);
     bool split = txn.part != 0 || !txn.final;
     if (split && txn.final) {
         // Sessions holding earlier parts may not be candidates of this one (it may touch
