@@ -54,7 +54,6 @@ class Server;
 // What one service thread knows of the others (set up by ServerGroup).
 struct ShardLinks {
     unsigned shard = 0;       // this thread's index, also its consumer index in the EventQueue
-    unsigned shard_count = 1;
     session::ClientDirectory *directory = nullptr;  // client ids held on every thread
     // Runs task on the thread of that shard, soon, in the order posted (thread-safe).
     std::function<void(unsigned shard, std::function<void(Server &)> task)> post;

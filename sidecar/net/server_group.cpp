@@ -15,7 +15,6 @@ ServerGroup::ServerGroup(ServerConfig config, unsigned threads, stream::EventQue
     for (unsigned i = 0; i < threads; ++i) {
         ShardLinks links;
         links.shard = i;
-        links.shard_count = threads;
         links.directory = &directory_;
         links.post = [this](unsigned shard, std::function<void(Server &)> task) {
             servers_.at(shard)->post(std::move(task));
