@@ -50,7 +50,7 @@ public:
     std::string tables() const { return key("tables"); }
     std::string rules() const { return key("rules"); }
     // Every version of that config the stream may still need, whole, by the stream
-    // position that made it (stream: sidecar/stream/config_history.hpp).
+    // position that made it (stream: sidecar/rules/config_history.hpp).
     std::string config_history() const { return key("config"); }
     // Kick / replace commands every sidecar reads (stream).
     std::string control() const { return key("control"); }

@@ -14,10 +14,10 @@
 
 #include "common/redis_keys.hpp"
 
-#include "sidecar/admin/security_layer.hpp"
+#include "sidecar/security_layer.hpp"
 #include "sidecar/auth/audit.hpp"
 #include "sidecar/auth/authenticator.hpp"
-#include "sidecar/auth/gatekeeper.hpp"
+#include "sidecar/session/gatekeeper.hpp"
 #include "sidecar/daemon_options.hpp"
 #include "sidecar/net/server_group.hpp"
 #include "sidecar/net/tls_files.hpp"
@@ -92,9 +92,9 @@ int main(int argc, char **argv) {
     audit_config.stream_key = common::RedisKeys(opts.prefix).audit();
     audit_config.sidecar_id = opts.sidecar_id;
     sidecar::auth::AuditWriter audit(audit_config, counters);
-    sidecar::auth::Gatekeeper gate(authenticator, audit, counters);
+    session::Gatekeeper gate(authenticator, audit, counters);
     net::ServerGroup server(server_config, service_threads, events, registry, counters, gate);
-    admin::SecurityLayer security(opts.security, opts.redis_url, opts.prefix, opts.sidecar_id, gate, audit, counters);
+    sidecar::SecurityLayer security(opts.security, opts.redis_url, opts.prefix, opts.sidecar_id, gate, audit, counters);
     security.attach(server);
     std::string error;
     if (!server.listen(&error)) {

@@ -8,7 +8,7 @@
 // transaction part that changed it, ID <commit lsn>-<part> (the part's own stream
 // position), fields "v" -> "1", "t:<schema.table>" -> table JSON, "r:<role>|<table>" ->
 // rule JSON, the newest kVersionsKept kept. A sidecar judges a replayed transaction by
-// the version in force at its commit (sidecar/stream/config_history.hpp).
+// the version in force at its commit (sidecar/rules/config_history.hpp).
 #pragma once
 
 #include "redis_link.hpp"

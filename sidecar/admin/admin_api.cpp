@@ -1,7 +1,5 @@
 #include "sidecar/admin/admin_api.hpp"
 
-#include <openssl/crypto.h>
-#include <openssl/sha.h>
 #include <rapidjson/document.h>
 
 #include <cctype>
@@ -14,7 +12,7 @@ namespace livesync::admin {
 
 namespace {
 
-net::HttpResponse bad(std::string_view message) { return net::http_error(400, "bad_request", message); }
+http::HttpResponse bad(std::string_view message) { return http::http_error(400, "bad_request", message); }
 
 void append_opt(std::string &out, const std::string *v) {
     if (v) common::append_json_string(out, *v);
@@ -22,16 +20,6 @@ void append_opt(std::string &out, const std::string *v) {
 }
 
 }  // namespace
-
-bool token_matches(const std::string &configured, std::string_view authorization) {
-    if (configured.empty()) return false;
-    auto presented = sidecar::auth::bearer_token(authorization);
-    if (!presented) return false;
-    unsigned char a[SHA256_DIGEST_LENGTH], b[SHA256_DIGEST_LENGTH];
-    SHA256(reinterpret_cast<const unsigned char *>(configured.data()), configured.size(), a);
-    SHA256(reinterpret_cast<const unsigned char *>(presented->data()), presented->size(), b);
-    return CRYPTO_memcmp(a, b, sizeof a) == 0;
-}
 
 bool valid_address(std::string_view a) {
     if (a.empty() || a.size() > 64) return false;
@@ -42,11 +30,11 @@ bool valid_address(std::string_view a) {
 
 AdminRequest parse_admin(std::string_view method, std::string_view path, const std::string *since,
                          std::string_view body) {
-    if (path.substr(0, kAdminPrefix.size()) != kAdminPrefix) return net::http_error(404, "not_found", "no such path");
+    if (path.substr(0, kAdminPrefix.size()) != kAdminPrefix) return http::http_error(404, "not_found", "no such path");
     std::string_view rest = path.substr(kAdminPrefix.size());
-    auto only = [&](std::string_view allowed) -> std::optional<net::HttpResponse> {
+    auto only = [&](std::string_view allowed) -> std::optional<http::HttpResponse> {
         if (method == allowed) return std::nullopt;
-        return net::http_error(405, "method_not_allowed", "use " + std::string(allowed));
+        return http::http_error(405, "method_not_allowed", "use " + std::string(allowed));
     };
     if (rest == "sessions") {
         if (auto e = only("GET")) return *e;
@@ -70,11 +58,11 @@ AdminRequest parse_admin(std::string_view method, std::string_view path, const s
         if (!valid_address(address)) return bad("not an address: " + address);
         return Unban{address};
     }
-    if (rest != "kick" && rest != "bans") return net::http_error(404, "not_found", "no such admin path");
+    if (rest != "kick" && rest != "bans") return http::http_error(404, "not_found", "no such admin path");
     if (auto e = only("POST")) return *e;
     rapidjson::Document d;
     d.Parse(body.data(), body.size());
-    if (d.HasParseError() || !d.IsObject()) return net::http_error(400, "bad_json", "the body must be a JSON object");
+    if (d.HasParseError() || !d.IsObject()) return http::http_error(400, "bad_json", "the body must be a JSON object");
     auto text = [&](const char *k) -> std::optional<std::string> {
         auto it = d.FindMember(k);
         if (it == d.MemberEnd() || !it->value.IsString()) return std::nullopt;
@@ -126,7 +114,7 @@ std::string render_session_items(session::SessionTable &sessions) {
     sessions.for_each([&](session::Session &s) {
         if (!first) out += ',';
         first = false;
-        const sidecar::auth::Identity *id = s.identity();
+        const rules::Identity *id = s.identity();
         out += "{\"client_id\":";
         append_opt(out, s.greeted() ? &s.client_id() : nullptr);
         out += ",\"user\":";

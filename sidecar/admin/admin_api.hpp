@@ -10,7 +10,7 @@
 #include <vector>
 #include <variant>
 
-#include "sidecar/net/http_router.hpp"
+#include "sidecar/http/http_router.hpp"
 #include "sidecar/session/session_table.hpp"
 
 namespace livesync::admin {
@@ -22,10 +22,6 @@ inline constexpr const char *kKickedReason = "kicked by an administrator";
 inline constexpr const char *kBannedReason = "forbidden: address banned";
 inline constexpr size_t kMaxAdminBodyBytes = 64 * 1024;
 inline constexpr int64_t kMaxBanSeconds = 30LL * 86400;
-
-// True when authorization is "Bearer <configured>". Compares SHA-256 digests with
-// CRYPTO_memcmp, so neither the token's bytes nor its length leak through timing.
-bool token_matches(const std::string &configured, std::string_view authorization);
 
 struct ListSessions {};
 struct Kick {
@@ -43,10 +39,10 @@ struct ListBans {};
 struct Activity {
     int64_t since = 0;  // unix seconds
 };
-using AdminRequest = std::variant<ListSessions, Kick, Ban, Unban, ListBans, Activity, net::HttpResponse>;
+using AdminRequest = std::variant<ListSessions, Kick, Ban, Unban, ListBans, Activity, http::HttpResponse>;
 
 // method: "GET", "POST", "DELETE" (anything else: 405). since: the raw value of the
-// `since` query argument, if any. A net::HttpResponse is an error answer.
+// `since` query argument, if any. A http::HttpResponse is an error answer.
 AdminRequest parse_admin(std::string_view method, std::string_view path, const std::string *since,
                          std::string_view body);
 

@@ -31,7 +31,7 @@ std::string method_of(struct lws *wsi) {
 
 }  // namespace
 
-SecurityHub::SecurityHub(HubConfig config, sidecar::auth::Gatekeeper &gate, sidecar::auth::SecurityStore *store,
+SecurityHub::SecurityHub(HubConfig config, session::Gatekeeper &gate, sidecar::auth::SecurityStore *store,
                          ops::Counters &counters, sidecar::auth::AuditSink &audit)
     : config_(std::move(config)), gate_(gate), store_(store), counters_(counters), audit_(audit) {}
 
@@ -86,7 +86,7 @@ void SecurityHub::drain() {
             struct lws *wsi = it->second;
             waiting_.erase(it);
             ticket_of_.erase(wsi);
-            respond_(wsi, net::HttpResponse{a->status, std::move(a->body)}, false);
+            respond_(wsi, http::HttpResponse{a->status, std::move(a->body)}, false);
         }
     }
 }
@@ -140,7 +140,7 @@ size_t SecurityHub::kick(const ControlCommand &c) {
         if (session::Session *s = sessions_->find_client(c.client_id)) matched.push_back(s);
     } else {
         sessions_->for_each([&](session::Session &s) {
-            const sidecar::auth::Identity *id = s.identity();
+            const rules::Identity *id = s.identity();
             if (c.kind == "kick" ? (id && !id->anonymous && id->subject == c.user) : s.address() == c.address)
                 matched.push_back(&s);
         });
@@ -150,7 +150,7 @@ size_t SecurityHub::kick(const ControlCommand &c) {
         if (s->close_request()) continue;
         ++n;
         if (c.kind == "ban") {
-            s->request_close(sidecar::auth::kCloseForbidden, kBannedReason);
+            s->request_close(session::kCloseForbidden, kBannedReason);
             continue;
         }
         counters_.kicks.fetch_add(1);
@@ -162,11 +162,11 @@ size_t SecurityHub::kick(const ControlCommand &c) {
 
 int SecurityHub::on_request(struct lws *wsi, std::string_view path) {
     if (config_.admin_token.empty())
-        return respond_(wsi, net::http_error(404, "not_found", "no such path"), true);
+        return respond_(wsi, http::http_error(404, "not_found", "no such path"), true);
     Request r;
     r.method = method_of(wsi);
     r.path = std::string(path);
-    if (!token_matches(config_.admin_token, header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, 4096))) {
+    if (!sidecar::auth::token_matches(config_.admin_token, header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, 4096))) {
         std::string address = address_of_(wsi);
         sidecar::auth::AuditEvent e;
         e.kind = "admin_auth_failed";
@@ -176,7 +176,7 @@ int SecurityHub::on_request(struct lws *wsi, std::string_view path) {
         counters_.auth_failures.fetch_add(1);
         gate_.auth_failure_from(address, registry::unix_ms_now());
         return respond_(wsi,
-                        net::http_error(401, "unauthorized", "send Authorization: Bearer <admin token>"), true);
+                        http::http_error(401, "unauthorized", "send Authorization: Bearer <admin token>"), true);
     }
     char buf[64];
     if (const char *v = lws_get_urlarg_by_name(wsi, "since=", buf, sizeof buf)) r.since = std::string(v);
@@ -185,9 +185,9 @@ int SecurityHub::on_request(struct lws *wsi, std::string_view path) {
     char *rest = nullptr;
     unsigned long long length = std::strtoull(length_text.c_str(), &rest, 10);
     if (length_text.empty() || *rest != '\0')
-        return respond_(wsi, net::http_error(411, "length_required", "send the body with a Content-Length"), true);
+        return respond_(wsi, http::http_error(411, "length_required", "send the body with a Content-Length"), true);
     if (length > kMaxAdminBodyBytes)
-        return respond_(wsi, net::http_error(413, "too_large", "admin request bodies are at most 64 KiB"), true);
+        return respond_(wsi, http::http_error(413, "too_large", "admin request bodies are at most 64 KiB"), true);
     if (length == 0) return answer(wsi, r);
     bodies_[wsi] = std::move(r);
     return 0;
@@ -198,7 +198,7 @@ int SecurityHub::on_body(struct lws *wsi, const char *data, size_t len) {
     if (it == bodies_.end()) return 0;
     if (it->second.body.size() + len > kMaxAdminBodyBytes) {
         bodies_.erase(it);
-        return respond_(wsi, net::http_error(413, "too_large", "admin request bodies are at most 64 KiB"), true);
+        return respond_(wsi, http::http_error(413, "too_large", "admin request bodies are at most 64 KiB"), true);
     }
     it->second.body.append(data, len);
     return 0;
@@ -221,7 +221,7 @@ void SecurityHub::on_http_closed(struct lws *wsi) {
 }
 
 int SecurityHub::answer_across(struct lws *wsi, std::function<std::string(SecurityHub &)> part,
-                               std::function<net::HttpResponse(std::vector<std::string>)> finish, bool close_after) {
+                               std::function<http::HttpResponse(std::vector<std::string>)> finish, bool close_after) {
     if (!gather_) return respond_(wsi, finish({part(*this)}), close_after);
     uint64_t ticket = new_ticket();
     waiting_[ticket] = wsi;
@@ -229,7 +229,7 @@ int SecurityHub::answer_across(struct lws *wsi, std::function<std::string(Securi
     // The answer comes back through the inbox like a Redis answer (drain()), so it is
     // written on this thread, and dropped if the client went away meanwhile.
     gather_(std::move(part), [this, ticket, finish = std::move(finish)](std::vector<std::string> results) {
-        net::HttpResponse response = finish(std::move(results));
+        http::HttpResponse response = finish(std::move(results));
         push(sidecar::auth::StoreResult(sidecar::auth::AdminAnswer{ticket, response.status, std::move(response.body)}));
     });
     return 0;
@@ -247,12 +247,12 @@ int SecurityHub::answer(struct lws *wsi, const Request &r) {
     AdminRequest request = parse_admin(r.method, r.path, r.since ? &*r.since : nullptr, r.body);
     bool close_after = r.method != "GET";
     const int64_t now_ms = registry::unix_ms_now();
-    if (auto *error = std::get_if<net::HttpResponse>(&request)) return respond_(wsi, std::move(*error), close_after);
+    if (auto *error = std::get_if<http::HttpResponse>(&request)) return respond_(wsi, std::move(*error), close_after);
     if (std::holds_alternative<ListSessions>(request))
         return answer_across(
             wsi, [](SecurityHub &hub) { return render_session_items(*hub.sessions_); },
             [sidecar = config_.sidecar_id](std::vector<std::string> items) {
-                return net::HttpResponse{200, render_sessions(items, sidecar)};
+                return http::HttpResponse{200, render_sessions(items, sidecar)};
             },
             close_after);
     if (std::holds_alternative<ListBans>(request)) {
@@ -267,12 +267,12 @@ int SecurityHub::answer(struct lws *wsi, const Request &r) {
                 body += ",\"until\":" + std::to_string(until / 1000) + "}";
             }
         body += "]}";
-        return respond_(wsi, net::HttpResponse{200, body}, close_after);
+        return respond_(wsi, http::HttpResponse{200, body}, close_after);
     }
     if (auto *activity = std::get_if<Activity>(&request)) {
         uint64_t ticket = new_ticket();
         if (!store_ || !store_->activity_report(ticket, activity->since))
-            return respond_(wsi, net::http_error(503, "unavailable", "the activity report cannot be read now"),
+            return respond_(wsi, http::http_error(503, "unavailable", "the activity report cannot be read now"),
                             close_after);
         waiting_[ticket] = wsi;
         ticket_of_[wsi] = ticket;
@@ -303,7 +303,7 @@ int SecurityHub::answer(struct lws *wsi, const Request &r) {
                                    ",\"published\":" + (published ? "true" : "false") + ",\"sidecar\":";
                 common::append_json_string(body, config_.sidecar_id);
                 body += '}';
-                return net::HttpResponse{200, body};
+                return http::HttpResponse{200, body};
             },
             close_after);
     }
@@ -319,7 +319,7 @@ int SecurityHub::answer(struct lws *wsi, const Request &r) {
                 common::append_json_string(body, address);
                 body += ",\"until\":" + std::to_string(until) + ",\"closed_here\":" + std::to_string(sum_counts(counts)) +
                         "}";
-                return net::HttpResponse{200, body};
+                return http::HttpResponse{200, body};
             },
             close_after);
     }
@@ -333,7 +333,7 @@ int SecurityHub::answer(struct lws *wsi, const Request &r) {
     std::string body = "{\"address\":";
     common::append_json_string(body, unban.address);
     body += ",\"unbanned\":true}";
-    return respond_(wsi, net::HttpResponse{200, body}, close_after);
+    return respond_(wsi, http::HttpResponse{200, body}, close_after);
 }
 
 }  // namespace livesync::admin

@@ -17,7 +17,7 @@
 #include "sidecar/admin/admin_api.hpp"
 #include "sidecar/admin/client_handover.hpp"
 #include "sidecar/admin/control_reader.hpp"
-#include "sidecar/auth/gatekeeper.hpp"
+#include "sidecar/session/gatekeeper.hpp"
 #include "sidecar/auth/security_store.hpp"
 #include "sidecar/session/frame_handler.hpp"
 
@@ -37,13 +37,13 @@ struct HubConfig {
 // (list, kick, ban) is gathered from every thread's hub before it is answered.
 class SecurityHub {
 public:
-    using Respond = std::function<int(struct lws *, net::HttpResponse, bool close_after)>;
+    using Respond = std::function<int(struct lws *, http::HttpResponse, bool close_after)>;
     // Runs part on every service thread's hub (each on its thread), then done with the
     // results (on any thread).
     using Gather = std::function<void(std::function<std::string(SecurityHub &)> part,
                                       std::function<void(std::vector<std::string>)> done)>;
 
-    SecurityHub(HubConfig config, sidecar::auth::Gatekeeper &gate, sidecar::auth::SecurityStore *store,
+    SecurityHub(HubConfig config, session::Gatekeeper &gate, sidecar::auth::SecurityStore *store,
                 ops::Counters &counters, sidecar::auth::AuditSink &audit);
 
     // Called by the server before run(): what drain() and the admin API act on.
@@ -86,7 +86,7 @@ private:
     // Runs part on every thread's hub and answers wsi with finish(results) when all did
     // (at once, on this thread only, without a gather).
     int answer_across(struct lws *wsi, std::function<std::string(SecurityHub &)> part,
-                      std::function<net::HttpResponse(std::vector<std::string>)> finish, bool close_after);
+                      std::function<http::HttpResponse(std::vector<std::string>)> finish, bool close_after);
     void apply(ControlCommand &command);
     void on_claim(sidecar::auth::ClaimResult &claim);
     // A replace entry: closes the session of its client id here if that one is older.
@@ -94,7 +94,7 @@ private:
     void close_replaced(session::Session &s, const std::string &holder, uint64_t generation);
 
     HubConfig config_;
-    sidecar::auth::Gatekeeper &gate_;
+    session::Gatekeeper &gate_;
     sidecar::auth::SecurityStore *store_;
     ops::Counters &counters_;
     sidecar::auth::AuditSink &audit_;

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <variant>
 
-#include "sidecar/auth/identity.hpp"
+#include "sidecar/rules/identity.hpp"
 #include "sidecar/auth/token_verifier.hpp"
 
 namespace livesync::sidecar::auth {
@@ -34,9 +34,9 @@ public:
     const AuthConfig &config() const { return config_; }
 
     // Verifies the token at now (unix seconds). Errors never echo the token.
-    std::variant<Identity, TokenError> authenticate(std::string_view token, int64_t now) const;
+    std::variant<rules::Identity, TokenError> authenticate(std::string_view token, int64_t now) const;
     // Role "anonymous", no claims, never expires; only meaningful when allows_anonymous().
-    Identity anonymous() const;
+    rules::Identity anonymous() const;
 
 private:
     AuthConfig config_;
@@ -46,8 +46,9 @@ private:
 // "Bearer <token>" (scheme case-insensitive) → token; anything else → nullopt.
 std::optional<std::string> bearer_token(std::string_view authorization_header);
 
-// A claim or column value as the text the tenant check compares: text, uuid, numeric
-// and integers by their text form; anything else (null, floats, JSON...) → nullopt.
-std::optional<std::string> value_text(const common::Value &value);
+// True when authorization is "Bearer <configured>" (the admin and presence tokens).
+// Compares SHA-256 digests with CRYPTO_memcmp, so neither the token's bytes nor its
+// length leak through timing.
+bool token_matches(const std::string &configured, std::string_view authorization);
 
 }  // namespace livesync::sidecar::auth

@@ -33,7 +33,7 @@ int hex_value(char c) {
 
 }  // namespace
 
-std::string client_owner(const Identity &identity, const std::string &address) {
+std::string client_owner(const rules::Identity &identity, const std::string &address) {
     if (identity.anonymous) return "anonymous:" + address;
     std::string out(kUserPrefix);
     if (identity.tenant) append_encoded(out, *identity.tenant);

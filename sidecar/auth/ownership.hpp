@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "sidecar/auth/identity.hpp"
+#include "sidecar/rules/identity.hpp"
 
 namespace livesync::sidecar::auth {
 
@@ -19,7 +19,7 @@ namespace livesync::sidecar::auth {
 //   "anonymous:<address>"   an anonymous session
 // Tenant and sub are percent-encoded (every byte but A-Z a-z 0-9 - . _ ~ @ as %XX), so
 // neither holds a ':' or a '*' of its own and no two (tenant, sub) pairs share an owner.
-std::string client_owner(const Identity &identity, const std::string &address);
+std::string client_owner(const rules::Identity &identity, const std::string &address);
 
 // The owner that sidecars before the tenant was part of it wrote for the same user:
 // "sub:<sub>" for "user:<tenant>:<sub>"; any other owner is returned as it is. A stored

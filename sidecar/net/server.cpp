@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "sidecar/auth/connection_token.hpp"
-#include "sidecar/net/ops_routes.hpp"
-#include "sidecar/net/presence.hpp"
+#include "sidecar/http/ops_routes.hpp"
+#include "sidecar/http/presence.hpp"
 #include "sidecar/ops/metrics.hpp"
 #include "sidecar/ops/log.hpp"
 #include "sidecar/protocol/msgpack_writer.hpp"
@@ -86,7 +86,7 @@ void on_grace_over(lws_sorted_usec_list_t *) {}
 }  // namespace
 
 Server::Server(ServerConfig config, ShardLinks links, stream::EventQueue &events, registry::RegistrySink &registry,
-               ops::Counters &counters, sidecar::auth::Gatekeeper &gate)
+               ops::Counters &counters, session::Gatekeeper &gate)
     : config_(std::move(config)), links_(std::move(links)), events_(events), counters_(counters),
       sessions_(links_.shard, links_.directory,
                 [this](uint64_t serial) {
@@ -104,7 +104,7 @@ Server::Server(ServerConfig config, ShardLinks links, stream::EventQueue &events
       snapshots_(sessions_, live_, replay_, nullptr,
                  std::min<size_t>(kReplayLowWaterBytes, config_.max_send_queue_bytes / 4)) {
     handler_.set_resumer(&replay_);
-    replay_.on_config_change([this](session::Session &s, const stream::ConfigVersion &config) {
+    replay_.on_config_change([this](session::Session &s, const rules::ConfigVersion &config) {
         counters_.subscriptions_revoked.fetch_add(handler_.end_lost_subscriptions(s, config.tables, config.rules));
     });
     handler_.set_snapshots(&snapshots_);
@@ -124,7 +124,7 @@ void Server::set_security_hub(admin::SecurityHub *hub) {
     handler_.set_ownership(hub ? hub->ownership() : nullptr);
     if (!hub) return;
     hub->bind(sessions_, handler_,
-              [this](struct lws *wsi, HttpResponse response, bool close_after) {
+              [this](struct lws *wsi, http::HttpResponse response, bool close_after) {
                   return respond_http(wsi, std::move(response), close_after);
               },
               [this] { wake(); }, [this](struct lws *wsi) { return client_address(wsi); });
@@ -355,7 +355,7 @@ void Server::drain_events() {
             for (const common::Transaction &txn : txns) snapshots_.record_commit(txn.xid, txn.lsn);
             int64_t commit_us = txns.empty() ? 0 : txns.back().commit_sec * 1000000 + txns.back().commit_nsec / 1000;
             // Once per entry, not once per thread: the first thread's view.
-            if (links_.shard == 0) record_fanout(counters_, entry->received_at, commit_us);
+            if (links_.shard == 0) http::record_fanout(counters_, entry->received_at, commit_us);
         }
     }
     if (more) wake();
@@ -400,7 +400,7 @@ int Server::write_http(struct lws *wsi) {
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
-int Server::respond_http(struct lws *wsi, HttpResponse response, bool close_after) {
+int Server::respond_http(struct lws *wsi, http::HttpResponse response, bool close_after) {
     unsigned char headers[LWS_PRE + 1024];
     unsigned char *start = headers + LWS_PRE, *p = start, *end = headers + sizeof headers - 1;
     if (lws_add_http_common_headers(wsi, response.status, response.content_type.c_str(), response.body.size(), &p,
@@ -418,12 +418,12 @@ int Server::begin_presence(struct lws *wsi, bool allowed) {
     char *rest = nullptr;
     unsigned long long length = std::strtoull(length_text.c_str(), &rest, 10);
     if (length_text.empty() || *rest != '\0')
-        return respond_http(wsi, http_error(411, "length_required", "send the body with a Content-Length"), true);
-    if (length > kMaxPresenceBodyBytes) return respond_http(wsi, presence_body_too_large(), true);
-    if (http_bodies_.size() >= kMaxPresenceInFlight)
-        return respond_http(wsi, http_error(503, "busy", "too many presence requests at once; retry"), true);
+        return respond_http(wsi, http::http_error(411, "length_required", "send the body with a Content-Length"), true);
+    if (length > http::kMaxPresenceBodyBytes) return respond_http(wsi, http::presence_body_too_large(), true);
+    if (http_bodies_.size() >= http::kMaxPresenceInFlight)
+        return respond_http(wsi, http::http_error(503, "busy", "too many presence requests at once; retry"), true);
     // Without a body lws never calls HTTP_BODY_COMPLETION: answer (400 or 401) now.
-    if (length == 0) return respond_http(wsi, allowed ? answer_presence("", sessions_) : presence_unauthorized(), false);
+    if (length == 0) return respond_http(wsi, allowed ? http::answer_presence("", sessions_) : http::presence_unauthorized(), false);
     // A request without the presence token is read to its end like any other (closing
     // with its body unread would reset the connection before the 401 is read), then 401.
     std::string &body = http_bodies_[wsi];
@@ -439,14 +439,14 @@ int Server::on_http(struct lws *wsi, int reason, void *user, void *in, size_t le
             std::string path = in ? static_cast<const char *>(in) : "";
             if (hub_ && admin::SecurityHub::owns_path(path)) return hub_->on_request(wsi, path);
             bool presence_allowed = path.rfind("/v1/clients/", 0) == 0 &&
-                                    presence_authorized(config_.presence_token,
+                                    http::presence_authorized(config_.presence_token,
                                                         header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION));
-            if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0 && path == kPresencePath)
+            if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0 && path == http::kPresencePath)
                 return begin_presence(wsi, presence_allowed);
-            OpsEndpoints ops{[this] { return readiness_response(counters_, live_); },
-                             [this] { return metrics_response(counters_, live_, sessions_); }};
-            HttpResponse response =
-                route_http(is_get ? "GET" : "OTHER", path, sessions_, config_.sidecar_id, ops, presence_allowed);
+            http::OpsEndpoints ops{[this] { return http::readiness_response(counters_, live_); },
+                             [this] { return http::metrics_response(counters_, live_, sessions_); }};
+            http::HttpResponse response =
+                http::route_http(is_get ? "GET" : "OTHER", path, sessions_, config_.sidecar_id, ops, presence_allowed);
             return respond_http(wsi, std::move(response), !is_get);
         }
         case LWS_CALLBACK_HTTP_BODY: {
@@ -454,10 +454,10 @@ int Server::on_http(struct lws *wsi, int reason, void *user, void *in, size_t le
             auto it = http_bodies_.find(wsi);
             if (it == http_bodies_.end()) return 0;
             // lws stops at Content-Length, which begin_presence() bounded.
-            if (it->second.size() + len > kMaxPresenceBodyBytes) {
+            if (it->second.size() + len > http::kMaxPresenceBodyBytes) {
                 http_bodies_.erase(it);
                 presence_denied_.erase(wsi);
-                return respond_http(wsi, presence_body_too_large(), true);
+                return respond_http(wsi, http::presence_body_too_large(), true);
             }
             if (!presence_denied_.count(wsi)) it->second.append(static_cast<const char *>(in), len);
             return 0;
@@ -468,8 +468,8 @@ int Server::on_http(struct lws *wsi, int reason, void *user, void *in, size_t le
             if (it == http_bodies_.end()) return 0;
             std::string body = std::move(it->second);
             http_bodies_.erase(it);
-            if (presence_denied_.erase(wsi)) return respond_http(wsi, presence_unauthorized(), false);
-            return respond_http(wsi, answer_presence(body, sessions_), false);
+            if (presence_denied_.erase(wsi)) return respond_http(wsi, http::presence_unauthorized(), false);
+            return respond_http(wsi, http::answer_presence(body, sessions_), false);
         }
         case LWS_CALLBACK_HTTP_WRITEABLE: return write_http(wsi);
         case LWS_CALLBACK_CLOSED_HTTP:
@@ -510,7 +510,7 @@ int Server::on_sync(struct lws *wsi, int reason, void *user, void *in, size_t le
                 // A banned address is refused before the handshake completes.
                 if (hub_->refuse_connection(client_address(wsi))) return 1;
             }
-            return header(wsi, WSI_TOKEN_GET_URI) == kSyncPath ? 0 : 1;
+            return header(wsi, WSI_TOKEN_GET_URI) == http::kSyncPath ? 0 : 1;
 
         case LWS_CALLBACK_ESTABLISHED: {
             session::Session &s = sessions_.open(wsi, client_address(wsi), registry::unix_ms_now(), config_.max_send_queue_bytes,

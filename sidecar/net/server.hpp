@@ -16,16 +16,16 @@
 #include <vector>
 
 #include "sidecar/admin/security_hub.hpp"
-#include "sidecar/auth/gatekeeper.hpp"
+#include "sidecar/session/gatekeeper.hpp"
 #include "sidecar/net/client_address.hpp"
-#include "sidecar/net/http_router.hpp"
+#include "sidecar/http/http_router.hpp"
 #include "sidecar/ops/counters.hpp"
 #include "sidecar/registry/registry_writer.hpp"
 #include "sidecar/session/client_directory.hpp"
 #include "sidecar/session/frame_handler.hpp"
 #include "sidecar/session/session_table.hpp"
 #include "sidecar/snapshot/snapshot_coordinator.hpp"
-#include "sidecar/stream/live_state.hpp"
+#include "sidecar/rules/live_state.hpp"
 #include "sidecar/stream/replay.hpp"
 #include "sidecar/stream/batch_applier.hpp"
 #include "sidecar/stream/replay_reader.hpp"
@@ -62,7 +62,7 @@ struct ShardLinks {
 class Server {
 public:
     Server(ServerConfig config, ShardLinks links, stream::EventQueue &events, registry::RegistrySink &registry,
-           ops::Counters &counters, sidecar::auth::Gatekeeper &gate);
+           ops::Counters &counters, session::Gatekeeper &gate);
     ~Server();
     Server(const Server &) = delete;
     Server &operator=(const Server &) = delete;
@@ -119,7 +119,7 @@ private:
     void begin_shutdown();
     int write_http(struct lws *wsi);
     // Sends headers now and the body from HTTP_WRITEABLE; 1 when the headers failed.
-    int respond_http(struct lws *wsi, HttpResponse response, bool close_after);
+    int respond_http(struct lws *wsi, http::HttpResponse response, bool close_after);
     // POST /v1/clients/presence: checks Content-Length, then collects the body (or, not
     // allowed: reads it to its end and answers 401).
     int begin_presence(struct lws *wsi, bool allowed);
@@ -132,8 +132,8 @@ private:
     stream::EventQueue &events_;
     ops::Counters &counters_;
     session::SessionTable sessions_;
-    stream::LiveState live_;
-    sidecar::auth::Gatekeeper &gate_;
+    rules::LiveState live_;
+    session::Gatekeeper &gate_;
     session::FrameHandler handler_;
     // Security sweep (token expiry, hello timeout), once a second on the service thread.
     struct SweepTimer {
@@ -158,7 +158,7 @@ private:
     static void on_pace_timer(lws_sorted_usec_list_t *sul);
     std::string fragment_;  // LWS_PRE + one fragment: a fragment is written from a copy
     struct lws_context *context_ = nullptr;
-    std::unordered_map<struct lws *, HttpResponse> http_pending_;  // response bodies awaiting HTTP_WRITEABLE
+    std::unordered_map<struct lws *, http::HttpResponse> http_pending_;  // response bodies awaiting HTTP_WRITEABLE
     std::unordered_map<struct lws *, bool> http_close_after_;       // close after the body (non-GET)
     std::unordered_map<struct lws *, std::string> http_bodies_;    // POST bodies being received (bounded)
     std::unordered_set<struct lws *> presence_denied_;             // of those: without the presence token

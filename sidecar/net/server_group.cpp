@@ -9,7 +9,7 @@
 namespace livesync::net {
 
 ServerGroup::ServerGroup(ServerConfig config, unsigned threads, stream::EventQueue &events,
-                         registry::RegistrySink &registry, ops::Counters &counters, sidecar::auth::Gatekeeper &gate)
+                         registry::RegistrySink &registry, ops::Counters &counters, session::Gatekeeper &gate)
     : config_(std::move(config)), acceptor_([this](int fd) { hand_over(fd); }) {
     threads = std::clamp(threads, 1u, session::kMaxShards);
     for (unsigned i = 0; i < threads; ++i) {

@@ -23,7 +23,7 @@ class ServerGroup {
 public:
     // threads: 1 to session::kMaxShards.
     ServerGroup(ServerConfig config, unsigned threads, stream::EventQueue &events, registry::RegistrySink &registry,
-                ops::Counters &counters, sidecar::auth::Gatekeeper &gate);
+                ops::Counters &counters, session::Gatekeeper &gate);
     ~ServerGroup();
 
     // Listens (host:port of the config) and creates every thread's context; false and

@@ -12,8 +12,8 @@ namespace {
 std::optional<std::string> no_id;
 }
 
-FrameHandler::FrameHandler(std::string sidecar_id, SessionTable &sessions, const stream::LiveState &live,
-                           registry::RegistrySink &registry, sidecar::auth::Gatekeeper &gate)
+FrameHandler::FrameHandler(std::string sidecar_id, SessionTable &sessions, const rules::LiveState &live,
+                           registry::RegistrySink &registry, session::Gatekeeper &gate)
     : sidecar_id_(std::move(sidecar_id)), sessions_(sessions), live_(live), registry_(registry),
       rng_(std::random_device{}()), gate_(gate) {}
 
@@ -81,7 +81,7 @@ void FrameHandler::hello(Session &s, const protocol::Hello &hello) {
     }
     std::string client_id = hello.client_id ? *hello.client_id : random_client_id();
     if (ownership_ != nullptr) {
-        const sidecar::auth::Identity *id = s.identity();
+        const rules::Identity *id = s.identity();
         if (!ownership_->claim(s.serial(), client_id, sidecar::auth::client_owner(*id, s.address()))) {
             s.send_error("not_ready", "cannot check the client id's owner now; retry", no_id);
             return;
@@ -168,7 +168,7 @@ void FrameHandler::subscribe(Session &s, const protocol::Subscribe &sub, uint64_
         s.send_error("unknown_table", "table " + sub.table + " is not published", sub.id);
         return;
     }
-    std::shared_ptr<const sidecar::auth::SubscriptionScope> scope;
+    std::shared_ptr<const rules::SubscriptionScope> scope;
     if (!gate_.authorize_subscribe(s, sub, live_, &scope)) return;
     if (sub.snapshot && (snapshots_ == nullptr || !snapshots_->snapshots_available())) {
         s.send_error("snapshot_unavailable", "this sidecar reads no snapshots (start livesyncd with --postgres)",
@@ -206,8 +206,8 @@ size_t FrameHandler::end_lost_subscriptions() {
     return ended;
 }
 
-size_t FrameHandler::end_lost_subscriptions(Session &s, const stream::PublishedTables &tables,
-                                            const sidecar::auth::RuleSet &rules) {
+size_t FrameHandler::end_lost_subscriptions(Session &s, const rules::PublishedTables &tables,
+                                            const rules::RuleSet &rules) {
     size_t ended = 0;
     {
         if (!s.greeted() || s.close_request()) return 0;
@@ -217,7 +217,7 @@ size_t FrameHandler::end_lost_subscriptions(Session &s, const stream::PublishedT
             bool schema_changed;  // disabled by a schema change, not revoked or unpublished
         };
         std::vector<Lost> lost;
-        const sidecar::auth::Identity *identity = s.identity();
+        const rules::Identity *identity = s.identity();
         for (const auto &[table, subs] : s.subs_by_table()) {
             if (protocol::is_channel_key(table)) continue;  // granted by the token, not by rules
             bool published = tables.contains(table);
@@ -255,7 +255,7 @@ void FrameHandler::publish_record(const Session &s) {
     r.last_activity_ms = registry::unix_ms_now();
     r.subscriptions = s.subscribed_tables();
     r.generation = s.claim_generation;
-    if (const sidecar::auth::Identity *id = s.identity()) {
+    if (const rules::Identity *id = s.identity()) {
         if (!id->anonymous) r.user = id->subject;
         r.tenant = id->tenant;
         if (!id->role.empty()) r.role = id->role;

@@ -10,14 +10,14 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "sidecar/auth/gatekeeper.hpp"
+#include "sidecar/session/gatekeeper.hpp"
 #include "sidecar/auth/ownership.hpp"
 #include "sidecar/protocol/client_frame.hpp"
 #include "sidecar/registry/registry_writer.hpp"
 #include "sidecar/session/resumer.hpp"
 #include "sidecar/session/session_table.hpp"
 #include "sidecar/session/snapshot_starter.hpp"
-#include "sidecar/stream/live_state.hpp"
+#include "sidecar/rules/live_state.hpp"
 
 namespace livesync::session {
 
@@ -31,8 +31,8 @@ inline constexpr const char *kReplacedReason = "client_id connected again";
 class FrameHandler {
 public:
     // gate authenticates and authorizes every session (sidecar/auth).
-    FrameHandler(std::string sidecar_id, SessionTable &sessions, const stream::LiveState &live,
-                 registry::RegistrySink &registry, sidecar::auth::Gatekeeper &gate);
+    FrameHandler(std::string sidecar_id, SessionTable &sessions, const rules::LiveState &live,
+                 registry::RegistrySink &registry, session::Gatekeeper &gate);
 
     // Where hello with last_lsn hands the session for replay (without one, such a hello
     // is refused with resume_unavailable).
@@ -61,8 +61,8 @@ public:
     // this tells the client instead of leaving it silent. Returns how many ended.
     size_t end_lost_subscriptions();
     // The same for one session, by a given config version (a replayed transaction's).
-    size_t end_lost_subscriptions(Session &s, const stream::PublishedTables &tables,
-                                  const sidecar::auth::RuleSet &rules);
+    size_t end_lost_subscriptions(Session &s, const rules::PublishedTables &tables,
+                                  const rules::RuleSet &rules);
 
 private:
     void apply(Session &s, std::string_view text);
@@ -76,10 +76,10 @@ private:
 
     std::string sidecar_id_;
     SessionTable &sessions_;
-    const stream::LiveState &live_;
+    const rules::LiveState &live_;
     registry::RegistrySink &registry_;
     std::mt19937_64 rng_;
-    sidecar::auth::Gatekeeper &gate_;
+    session::Gatekeeper &gate_;
     Resumer *resumer_ = nullptr;
     SnapshotStarter *snapshots_ = nullptr;
     sidecar::auth::OwnershipClaims *ownership_ = nullptr;

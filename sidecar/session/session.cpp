@@ -20,7 +20,7 @@ Session::Session(uint64_t serial, struct lws *wsi, std::string address, int64_t 
       queue_(max_queue_bytes), wake_(std::move(wake)) {}
 
 void Session::add_subscription(const std::string &id, const std::string &table, uint64_t live_after,
-                               std::shared_ptr<const sidecar::auth::SubscriptionScope> scope) {
+                               std::shared_ptr<const rules::SubscriptionScope> scope) {
     table_of_[id] = table;
     auto &subs = subs_by_table_[table];
     auto at = std::lower_bound(subs.begin(), subs.end(), id,

@@ -14,12 +14,12 @@
 
 #include "common/change_batch.hpp"
 #include "common/lsn.hpp"
-#include "sidecar/auth/access.hpp"
-#include "sidecar/auth/identity.hpp"
+#include "sidecar/rules/access.hpp"
+#include "sidecar/rules/identity.hpp"
 #include "sidecar/protocol/frame.hpp"
 #include "sidecar/protocol/encoding.hpp"
 #include "sidecar/session/send_queue.hpp"
-#include "sidecar/snapshot/xid_snapshot.hpp"
+#include "sidecar/session/xid_snapshot.hpp"
 
 struct lws;
 
@@ -33,7 +33,7 @@ struct SubscriptionEntry {
     uint64_t live_after = 0;
     // The client's own filter and columns (auth/access.hpp); nullptr: the whole view
     // its role's rule allows.
-    std::shared_ptr<const sidecar::auth::SubscriptionScope> scope;
+    std::shared_ptr<const rules::SubscriptionScope> scope;
 
     // A subscription made with "snapshot": true (snapshot/snapshot_coordinator.hpp).
     // Rows: its snapshot rows are being sent; nothing of the stream reaches it, and the
@@ -46,7 +46,7 @@ struct SubscriptionEntry {
     uint64_t snapshot_job = 0;  // Rows: the query sending them (a re-made subscription of the same id has another)
     // After its snapshot: transactions the snapshot rows already contain (by xid) are not
     // sent to it; dropped once the stream passed cut->wal_bound.
-    std::shared_ptr<const snapshot::SnapshotCut> cut;
+    std::shared_ptr<const session::SnapshotCut> cut;
     // Stream entries up to here already reached this subscription: set on the others when
     // the session's replay is rewound for a snapshot subscription.
     common::StreamId skip_through;
@@ -107,15 +107,15 @@ public:
 
     // Who the session is (auth/); nullptr until its token (or anonymous access) was
     // accepted. Fan-out shows an unauthenticated session nothing.
-    const sidecar::auth::Identity *identity() const { return identity_.get(); }
-    void set_identity(sidecar::auth::Identity id) {
-        identity_ = std::make_shared<const sidecar::auth::Identity>(std::move(id));
+    const rules::Identity *identity() const { return identity_.get(); }
+    void set_identity(rules::Identity id) {
+        identity_ = std::make_shared<const rules::Identity>(std::move(id));
     }
 
     bool has_subscription(const std::string &id) const { return table_of_.count(id) != 0; }
     size_t subscription_count() const { return table_of_.size(); }
     void add_subscription(const std::string &id, const std::string &table, uint64_t live_after,
-                          std::shared_ptr<const sidecar::auth::SubscriptionScope> scope = nullptr);
+                          std::shared_ptr<const rules::SubscriptionScope> scope = nullptr);
     // Returns the table the subscription was on, or nullopt if there was none.
     std::optional<std::string> remove_subscription(const std::string &id);
     const SubsByTable &subs_by_table() const { return subs_by_table_; }
@@ -202,7 +202,7 @@ private:
     std::string address_;
     int64_t connected_at_ms_;
     std::optional<std::string> client_id_;
-    std::shared_ptr<const sidecar::auth::Identity> identity_;
+    std::shared_ptr<const rules::Identity> identity_;
     std::map<std::string, std::string> table_of_;  // subscription id → table
     SubsByTable subs_by_table_;
     SendQueue queue_;

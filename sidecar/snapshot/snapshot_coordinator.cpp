@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "sidecar/auth/access.hpp"
+#include "sidecar/rules/access.hpp"
 #include "sidecar/ops/log.hpp"
 #include "sidecar/protocol/server_frame.hpp"
 #include "sidecar/protocol/snapshot_frame.hpp"
@@ -13,31 +13,7 @@ namespace livesync::snapshot {
 
 using Entry = session::SubscriptionEntry;
 
-void snapshot_rewind(session::Session &s) {
-    if (!s.has_snapshot(Entry::Snapshot::Ready)) return;
-    common::StreamId through = s.replay.through;
-    std::vector<std::string> ids;
-    for (const auto &[table, subs] : s.subs_by_table())
-        for (const Entry &e : subs) ids.push_back(e.id);
-    uint64_t start = UINT64_MAX;
-    for (const std::string &id : ids) {
-        Entry *e = s.find_subscription(id);
-        if (e->snapshot == Entry::Snapshot::None) {
-            // It has every entry up to `through`: from the rewound position it gets only
-            // what follows.
-            if (e->skip_through < through) e->skip_through = through;
-        } else if (e->snapshot == Entry::Snapshot::Ready) {
-            e->snapshot = Entry::Snapshot::None;
-            e->live_after = e->snapshot_start_after;
-            start = std::min(start, e->snapshot_start_after);
-        }
-    }
-    common::StreamId rewound{start, stream::kWholeTransaction};
-    if (rewound < through) s.replay.through = rewound;
-    s.set_snapshot_filters();
-}
-
-SnapshotCoordinator::SnapshotCoordinator(session::SessionTable &sessions, const stream::LiveState &live,
+SnapshotCoordinator::SnapshotCoordinator(session::SessionTable &sessions, const rules::LiveState &live,
                                          stream::ReplayCoordinator &replay, SnapshotQueries *reader,
                                          size_t low_water_bytes)
     : sessions_(sessions), live_(live), replay_(replay), reader_(reader), low_water_bytes_(low_water_bytes) {}
@@ -68,8 +44,8 @@ void SnapshotCoordinator::begin_snapshot(session::Session &s, const std::string 
     for (const auto &[t, subs] : s.subs_by_table())
         for (const Entry &e : subs)
             if (e.id == id) table = t;
-    const sidecar::auth::TableScope *scope = live_.tables.scope(table);
-    const sidecar::auth::Identity *identity = s.identity();
+    const rules::TableScope *scope = live_.tables.scope(table);
+    const rules::Identity *identity = s.identity();
     std::optional<std::string> tenant;
     if (scope && scope->tenant_column && identity && identity->tenant) tenant = identity->tenant;
     // One query per table and tenant while none of its rows were handled yet: each
@@ -166,7 +142,7 @@ void SnapshotCoordinator::on_event(SnapshotEvent &event) {
     switch (event.kind) {
         case SnapshotEvent::Kind::Started: {
             std::string error;
-            auto xids = XidSnapshot::parse(event.snapshot_text, &error);
+            auto xids = session::XidSnapshot::parse(event.snapshot_text, &error);
             if (!xids) {
                 fail(job, error);
                 return;
@@ -175,7 +151,7 @@ void SnapshotCoordinator::on_event(SnapshotEvent &event) {
                 fail(job, "the snapshot came without its sync config");
                 return;
             }
-            job.cut = std::make_shared<const SnapshotCut>(SnapshotCut{std::move(*xids), event.wal_bound});
+            job.cut = std::make_shared<const session::SnapshotCut>(session::SnapshotCut{std::move(*xids), event.wal_bound});
             job.config = std::move(event.config);
             break;
         }
@@ -201,9 +177,9 @@ void SnapshotCoordinator::on_event(SnapshotEvent &event) {
 void SnapshotCoordinator::send_rows(Job &job, std::vector<std::string> &pages) {
     // Judged by the config the snapshot saw (livesync.sync_config() in its transaction),
     // not by the one in force now: the rows are the database at the snapshot.
-    const stream::ConfigVersion &config = *job.config;
+    const rules::ConfigVersion &config = *job.config;
     struct Audience {
-        sidecar::auth::Viewer viewer;
+        rules::Viewer viewer;
         std::optional<std::vector<std::string>> visible;
         protocol::Encoding encoding;
         std::vector<std::pair<session::Session *, const std::string *>> targets;
@@ -214,22 +190,22 @@ void SnapshotCoordinator::send_rows(Job &job, std::vector<std::string> &pages) {
         protocol::SnapshotRowsBody body;
     };
     std::map<std::string, Audience> audiences;
-    const sidecar::auth::TableScope *table = config.tables.scope(job.table);
+    const rules::TableScope *table = config.tables.scope(job.table);
     for (const Subscriber &sub : job.subscribers) {
         session::Session *s = nullptr;
         Entry *e = waiting_entry(sub, job.id, &s);
         if (e == nullptr) continue;
-        sidecar::auth::Viewer v;
+        rules::Viewer v;
         v.table = table;
         v.identity = s->identity();
         v.rule = v.identity ? config.rules.find(v.identity->role, job.table) : nullptr;
         v.scope = e->scope.get();
-        std::string key = std::string(1, static_cast<char>(s->encoding())) + sidecar::auth::viewer_key(v);
+        std::string key = std::string(1, static_cast<char>(s->encoding())) + rules::viewer_key(v);
         auto [at, added] = audiences.try_emplace(key);
         if (added) {
             Audience &a = at->second;
             a.viewer = v;
-            a.visible = sidecar::auth::visible_columns(v);
+            a.visible = rules::visible_columns(v);
             a.encoding = s->encoding();
             a.body.encoding = a.encoding;
             a.body.bytes.reserve(kFrameBytes + (64u << 10));
@@ -241,7 +217,7 @@ void SnapshotCoordinator::send_rows(Job &job, std::vector<std::string> &pages) {
     }
     std::vector<Audience *> shown;
     for (auto &entry : audiences) {
-        const sidecar::auth::Viewer &v = entry.second.viewer;
+        const rules::Viewer &v = entry.second.viewer;
         // Default deny: without a table scope, rule or identity nothing is shown (the
         // subscription is ended by the config change that took its access away).
         if (v.table && v.rule && v.identity) shown.push_back(&entry.second);
@@ -274,10 +250,10 @@ void SnapshotCoordinator::send_rows(Job &job, std::vector<std::string> &pages) {
                     if (a->encoding == protocol::Encoding::Msgpack) a->body.add_raw(raw);
                     else a->body.add(change.new_values);
                 } else {
-                    if (sidecar::auth::classify(change, a->viewer, a->visible) != sidecar::auth::Shown::Insert)
+                    if (rules::classify(change, a->viewer, a->visible) != rules::Shown::Insert)
                         continue;
                     if (a->visible)
-                        a->body.add(sidecar::auth::project(change, sidecar::auth::Shown::Insert, a->visible).new_values);
+                        a->body.add(rules::project(change, rules::Shown::Insert, a->visible).new_values);
                     else
                         a->body.add(change.new_values);
                 }

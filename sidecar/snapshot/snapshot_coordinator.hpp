@@ -2,7 +2,7 @@
 // subscription's entry `Rows` and holds the session's stream frames (its replay cursor is
 // active and does not page while any of its subscriptions sends rows), so the client sees
 // subscribed, snapshot_rows..., snapshot_end, then stream frames in commit order. The
-// rows come from a SnapshotReader query; each is judged with auth::classify() as an
+// rows come from a SnapshotReader query; each is judged with rules::classify() as an
 // insert of that row (the one rule evaluator) under the sync config the snapshot itself
 // saw (read in its transaction: not the rules held when the rows arrive), cut to the
 // visible columns and encoded once per view and encoding. The next page is read only when every session of the query
@@ -12,7 +12,7 @@
 // WAL bound) and the position to start from: its subscribe position, or just below the
 // oldest transaction applied live at or before it that the snapshot does not see
 // (RecentCommits). The replay then rewinds the session to the lowest such position
-// (snapshot_rewind()), and feeds it from the stream: the new subscription gets each
+// (snapshot_rewind() in stream/replay.cpp), and feeds it from the stream: the new subscription gets each
 // transaction its snapshot does not contain, the others only entries they did not get.
 //
 // Admission: at most reader.max_queries() queries run; further requests wait in order and
@@ -35,8 +35,8 @@
 #include "sidecar/session/session_table.hpp"
 #include "sidecar/session/snapshot_starter.hpp"
 #include "sidecar/snapshot/snapshot_reader.hpp"
-#include "sidecar/snapshot/xid_snapshot.hpp"
-#include "sidecar/stream/live_state.hpp"
+#include "sidecar/session/xid_snapshot.hpp"
+#include "sidecar/rules/live_state.hpp"
 
 namespace livesync::stream {
 class ReplayCoordinator;
@@ -63,15 +63,10 @@ private:
     std::deque<SnapshotEvent> events_;
 };
 
-// Rewinds a session's replay for its Ready snapshot subscriptions (called by the replay
-// before it asks for a page): they go live from their start positions, the others skip
-// what they already had. No-op when none is Ready.
-void snapshot_rewind(session::Session &s);
-
 class SnapshotCoordinator final : public session::SnapshotStarter {
 public:
     // reader may be nullptr (no --postgres): snapshots are refused.
-    SnapshotCoordinator(session::SessionTable &sessions, const stream::LiveState &live,
+    SnapshotCoordinator(session::SessionTable &sessions, const rules::LiveState &live,
                         stream::ReplayCoordinator &replay, SnapshotQueries *reader, size_t low_water_bytes);
 
     // Set before the server runs.
@@ -112,8 +107,8 @@ private:
         bool submitted = false;
         bool rows_seen = false;
         bool waiting_for_drain = false;
-        std::shared_ptr<const SnapshotCut> cut;
-        std::shared_ptr<const stream::ConfigVersion> config;  // what the snapshot saw
+        std::shared_ptr<const session::SnapshotCut> cut;
+        std::shared_ptr<const rules::ConfigVersion> config;  // what the snapshot saw
         std::optional<std::string> tenant;
         uint64_t rows = 0;  // read from Postgres
         size_t served = 0;  // subscribers that got snapshot_end
@@ -137,7 +132,7 @@ private:
     void resume(session::Session &s);
 
     session::SessionTable &sessions_;
-    const stream::LiveState &live_;
+    const rules::LiveState &live_;
     stream::ReplayCoordinator &replay_;
     SnapshotQueries *reader_;
     ops::Counters *counters_ = nullptr;
@@ -145,7 +140,7 @@ private:
         if (counters_) (counters_->*counter).fetch_add(n);
     }
     size_t low_water_bytes_;
-    RecentCommits recent_;
+    session::RecentCommits recent_;
     std::map<uint64_t, Job> jobs_;
     std::deque<uint64_t> queued_;  // jobs waiting for a query slot, in order
     size_t running_ = 0;

@@ -312,14 +312,14 @@ void SnapshotReader::read(Worker &worker, const std::shared_ptr<Job> &job) {
         for (int i = 0; i < PQntuples(r.res); ++i) fields.emplace_back(PQgetvalue(r.res, i, 0), PQgetvalue(r.res, i, 1));
         std::string error;
         std::vector<std::string> rule_errors;  // a bad rule denies, as in the stream
-        auto config = stream::parse_config_version(fields, &error, &rule_errors);
+        auto config = rules::parse_config_version(fields, &error, &rule_errors);
         if (!config) {
             fail("cannot read the sync config: " + error);
             return end(true);
         }
-        started.config = std::make_shared<const stream::ConfigVersion>(std::move(*config));
+        started.config = std::make_shared<const rules::ConfigVersion>(std::move(*config));
     }
-    const sidecar::auth::TableScope *scope = started.config->tables.scope(job->query.schema + "." + job->query.table);
+    const rules::TableScope *scope = started.config->tables.scope(job->query.schema + "." + job->query.table);
     if (scope == nullptr) {
         // Not published at the snapshot: no row of it is visible there.
         end(false);

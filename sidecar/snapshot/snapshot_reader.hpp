@@ -30,7 +30,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "sidecar/stream/config_history.hpp"
+#include "sidecar/rules/config_history.hpp"
 
 namespace livesync::snapshot {
 
@@ -67,7 +67,7 @@ struct SnapshotEvent {
     uint64_t wal_bound = 0;      // Started
     // Started: the sync config as the snapshot sees it (livesync.sync_config()): the rows
     // are judged by it.
-    std::shared_ptr<const stream::ConfigVersion> config;
+    std::shared_ptr<const rules::ConfigVersion> config;
     // Rows: pages of rows in order, each the rows' msgpack maps back to back
     // (livesync.snapshot_pages; common::PageRows reads them).
     std::vector<std::string> pages;

@@ -65,7 +65,7 @@ void track_split(session::Session &s, const common::Transaction &txn, bool got_f
 
 }  // namespace
 
-void deliver_to(const common::Transaction &txn, const ConfigVersion &config, session::Session &s,
+void deliver_to(const common::Transaction &txn, const rules::ConfigVersion &config, session::Session &s,
                 ops::Counters &counters, common::StreamId entry) {
     session::SubsByTable scratch;
     std::vector<FanoutTarget> targets{FanoutTarget{0, &s.subs_for(txn, entry, scratch), s.identity(), s.encoding()}};
@@ -78,7 +78,7 @@ void deliver_to(const common::Transaction &txn, const ConfigVersion &config, ses
     track_split(s, txn, got_frame, counters);
 }
 
-void fan_out(const common::Transaction &txn, const LiveState &live, session::SessionTable &sessions,
+void fan_out(const common::Transaction &txn, const rules::LiveState &live, session::SessionTable &sessions,
              ops::Counters &counters, common::StreamId entry, SharedFrames *shared, size_t txn_index) {
     // Only sessions subscribed to one of the transaction's tables can match. Each table
     // once: a transaction of 100 rows on one table would otherwise list every subscriber
@@ -125,7 +125,7 @@ void fan_out(const common::Transaction &txn, const LiveState &live, session::Ses
         for (size_t i = 0; i < candidates.size(); ++i) track_split(*candidates[i], txn, got_frame[i], counters);
 }
 
-bool apply_event(const StreamEvent &event, LiveState &live, session::SessionTable &sessions, ops::Counters &counters,
+bool apply_event(const StreamEvent &event, rules::LiveState &live, session::SessionTable &sessions, ops::Counters &counters,
                  const Pacing *pacing, bool first_thread) {
     if (const auto *reset = std::get_if<StreamReset>(&event)) {
         // The config Redis offers is as of its newest version, or its tail (the hashes).
@@ -145,12 +145,12 @@ bool apply_event(const StreamEvent &event, LiveState &live, session::SessionTabl
             live.rules = reset->rules;
             live.history.clear();
             for (const auto &[key, version] : reset->history)
-                live.history.record(key, std::make_shared<const ConfigVersion>(version));
+                live.history.record(key, std::make_shared<const rules::ConfigVersion>(version));
             // The hashes are exact as of the tail (written in the same MULTI/EXEC as each
             // entry): the version in force from there on, unless the stream has it already.
             if (!live.history.newest() || *live.history.newest() < reset->tail)
                 live.history.record(reset->tail,
-                                    std::make_shared<const ConfigVersion>(ConfigVersion{live.tables, live.rules}));
+                                    std::make_shared<const rules::ConfigVersion>(rules::ConfigVersion{live.tables, live.rules}));
         }
         live.position = std::max(live.position, reset->tail.lsn);
         live.last_id = std::max(live.last_id, reset->tail);
@@ -176,11 +176,11 @@ bool apply_event(const StreamEvent &event, LiveState &live, session::SessionTabl
         bool txn_config = false;
         for (const common::Change &c : txn.changes) {
             // Not exclusive: one TRUNCATE may empty both config tables.
-            if (PublishedTables::is_table_change(c)) {
+            if (rules::PublishedTables::is_table_change(c)) {
                 live.tables.apply(c);
                 txn_config = true;
             }
-            if (sidecar::auth::RuleSet::is_rule_change(c)) {
+            if (rules::RuleSet::is_rule_change(c)) {
                 txn_config = true;
                 std::string error;
                 if (!live.rules.apply(c, &error) && first_thread)
@@ -190,7 +190,7 @@ bool apply_event(const StreamEvent &event, LiveState &live, session::SessionTabl
         if (txn_config) {
             config_changed = true;
             live.history.record(common::StreamId{txn.lsn, txn.part},
-                                std::make_shared<const ConfigVersion>(ConfigVersion{live.tables, live.rules}));
+                                std::make_shared<const rules::ConfigVersion>(rules::ConfigVersion{live.tables, live.rules}));
         }
         fan_out(txn, live, sessions, counters, batch.id, batch.frames.get(), txn_index);
         live.position = std::max(live.position, txn.lsn);

@@ -9,7 +9,7 @@
 
 #include "sidecar/ops/counters.hpp"
 #include "sidecar/session/session_table.hpp"
-#include "sidecar/stream/live_state.hpp"
+#include "sidecar/rules/live_state.hpp"
 #include "sidecar/stream/stream_event.hpp"
 
 namespace livesync::stream {
@@ -33,13 +33,13 @@ struct Pacing {
 };
 // first_thread: count and log what concerns the event itself (not a session) here; the
 // other service threads apply the same event silently.
-bool apply_event(const StreamEvent &event, LiveState &live, session::SessionTable &sessions, ops::Counters &counters,
+bool apply_event(const StreamEvent &event, rules::LiveState &live, session::SessionTable &sessions, ops::Counters &counters,
                  const Pacing *pacing = nullptr, bool first_thread = true);
 
 // Fans one transaction of stream entry `entry` out to live sessions (resuming sessions
 // whose replay covers the entry are skipped); exposed for tests.
 // shared: the frames every service thread builds for this entry (nullptr: build here).
-void fan_out(const common::Transaction &txn, const LiveState &live, session::SessionTable &sessions,
+void fan_out(const common::Transaction &txn, const rules::LiveState &live, session::SessionTable &sessions,
              ops::Counters &counters, common::StreamId entry = common::StreamId{UINT64_MAX, UINT64_MAX},
              SharedFrames *shared = nullptr, size_t txn_index = 0);
 
@@ -48,7 +48,7 @@ void fan_out(const common::Transaction &txn, const LiveState &live, session::Ses
 // (live.history.at()), so a replayed transaction reaches the session exactly as it
 // did the sessions that were live at the time.
 // `entry`: the stream entry it came from (the session's subscriptions skip what they had).
-void deliver_to(const common::Transaction &txn, const ConfigVersion &config, session::Session &s,
+void deliver_to(const common::Transaction &txn, const rules::ConfigVersion &config, session::Session &s,
                 ops::Counters &counters, common::StreamId entry = common::StreamId{UINT64_MAX, UINT64_MAX});
 
 }  // namespace livesync::stream

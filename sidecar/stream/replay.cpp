@@ -3,14 +3,46 @@
 #include "common/lsn.hpp"
 #include "sidecar/ops/log.hpp"
 #include "sidecar/protocol/server_frame.hpp"
-#include "sidecar/snapshot/snapshot_coordinator.hpp"
 #include "sidecar/stream/batch_applier.hpp"
 #include "sidecar/stream/resync.hpp"
 #include "sidecar/stream/stream_entry.hpp"
 
 namespace livesync::stream {
 
-ReplayCoordinator::ReplayCoordinator(session::SessionTable &sessions, const LiveState &live, ops::Counters &counters,
+namespace {
+
+using Entry = session::SubscriptionEntry;
+
+// Rewinds a session's replay for its Ready snapshot subscriptions (before the replay asks
+// for a page): they go live from their start positions (snapshot_coordinator.hpp), the
+// others skip what they already had. No-op when none is Ready.
+void snapshot_rewind(session::Session &s) {
+    if (!s.has_snapshot(Entry::Snapshot::Ready)) return;
+    common::StreamId through = s.replay.through;
+    std::vector<std::string> ids;
+    for (const auto &[table, subs] : s.subs_by_table())
+        for (const Entry &e : subs) ids.push_back(e.id);
+    uint64_t start = UINT64_MAX;
+    for (const std::string &id : ids) {
+        Entry *e = s.find_subscription(id);
+        if (e->snapshot == Entry::Snapshot::None) {
+            // It has every entry up to `through`: from the rewound position it gets only
+            // what follows.
+            if (e->skip_through < through) e->skip_through = through;
+        } else if (e->snapshot == Entry::Snapshot::Ready) {
+            e->snapshot = Entry::Snapshot::None;
+            e->live_after = e->snapshot_start_after;
+            start = std::min(start, e->snapshot_start_after);
+        }
+    }
+    common::StreamId rewound{start, stream::kWholeTransaction};
+    if (rewound < through) s.replay.through = rewound;
+    s.set_snapshot_filters();
+}
+
+}  // namespace
+
+ReplayCoordinator::ReplayCoordinator(session::SessionTable &sessions, const rules::LiveState &live, ops::Counters &counters,
                                      std::function<void(ReplayRequest)> request, size_t low_water_bytes)
     : sessions_(sessions), live_(live), counters_(counters), request_(std::move(request)),
       low_water_bytes_(low_water_bytes) {}
@@ -19,7 +51,7 @@ namespace {
 
 bool changes_config(const common::Transaction &txn) {
     for (const common::Change &c : txn.changes)
-        if (PublishedTables::is_config_change(c)) return true;
+        if (rules::PublishedTables::is_config_change(c)) return true;
     return false;
 }
 
@@ -50,7 +82,7 @@ void ReplayCoordinator::advance(session::Session &s) {
     if (s.snapshot_filters()) {
         // Held while a subscription sends its snapshot rows; rewound for those that ended.
         if (s.has_snapshot(session::SubscriptionEntry::Snapshot::Rows)) return;
-        snapshot::snapshot_rewind(s);
+        snapshot_rewind(s);
     }
     if (live_.last_id <= s.replay.through) {
         // Everything live fan-out applied so far went out through the replay; what it
@@ -145,7 +177,7 @@ void ReplayCoordinator::on_page(ReplayPage &page) {
         if (!entry.raw.empty() && !decode_raw(entry, &error)) entry.batch.transactions.clear();  // the live reader logs it
         for (const common::Transaction &txn : entry.batch.transactions) {
             // Judged by the config in force at its own commit, as it was live.
-            std::shared_ptr<const ConfigVersion> config = live_.history.at(common::StreamId{txn.lsn, txn.part});
+            std::shared_ptr<const rules::ConfigVersion> config = live_.history.at(common::StreamId{txn.lsn, txn.part});
             if (!config) {
                 counters_.resume_config_missing.fetch_add(1);
                 ops::info("resume impossible: no config version that old", {{"lsn", common::format_lsn(txn.lsn)}});

@@ -23,14 +23,14 @@
 #include "sidecar/ops/counters.hpp"
 #include "sidecar/session/resumer.hpp"
 #include "sidecar/session/session_table.hpp"
-#include "sidecar/stream/live_state.hpp"
+#include "sidecar/rules/live_state.hpp"
 #include "sidecar/stream/replay_reader.hpp"
 
 namespace livesync::stream {
 
 class ReplayCoordinator final : public session::Resumer {
 public:
-    ReplayCoordinator(session::SessionTable &sessions, const LiveState &live, ops::Counters &counters,
+    ReplayCoordinator(session::SessionTable &sessions, const rules::LiveState &live, ops::Counters &counters,
                       std::function<void(ReplayRequest)> request, size_t low_water_bytes);
 
     void begin_resume(session::Session &s, uint64_t last_lsn) override;
@@ -41,7 +41,7 @@ public:
     // Called after a replayed transaction changed the config, with the version it made:
     // ends the session's subscriptions that version no longer allows, as live fan-out's
     // caller does for every session (FrameHandler::end_lost_subscriptions).
-    void on_config_change(std::function<void(session::Session &, const ConfigVersion &)> check) {
+    void on_config_change(std::function<void(session::Session &, const rules::ConfigVersion &)> check) {
         on_config_ = std::move(check);
     }
     // Lets s's replay go on after a snapshot subscription of it ended its rows
@@ -72,10 +72,10 @@ private:
     void resync(session::Session &s);
 
     session::SessionTable &sessions_;
-    const LiveState &live_;
+    const rules::LiveState &live_;
     ops::Counters &counters_;
     std::function<void(ReplayRequest)> request_;
-    std::function<void(session::Session &, const ConfigVersion &)> on_config_;
+    std::function<void(session::Session &, const rules::ConfigVersion &)> on_config_;
     size_t low_water_bytes_;
     std::unordered_set<uint64_t> holders_;  // serials holding a slot
     std::deque<uint64_t> waiting_;          // serials waiting for one, in order

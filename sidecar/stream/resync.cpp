@@ -6,7 +6,7 @@
 
 namespace livesync::stream {
 
-void require_resync(session::Session &s, const LiveState &live) {
+void require_resync(session::Session &s, const rules::LiveState &live) {
     s.set_live_after_all(live.position);
     // A page still with the replay reader is dropped when it comes back (replay inactive);
     // every entry the live reader applies from here on is above live.last_id.
@@ -15,7 +15,7 @@ void require_resync(session::Session &s, const LiveState &live) {
     s.send_text(protocol::encode_resync_required(live.position));
 }
 
-size_t resync_after_gap(const StreamReset &reset, const LiveState &live, session::SessionTable &sessions,
+size_t resync_after_gap(const StreamReset &reset, const rules::LiveState &live, session::SessionTable &sessions,
                         ops::Counters &counters, bool count_gap) {
     size_t told = 0;
     sessions.for_each([&](session::Session &s) {

@@ -15,9 +15,9 @@
 
 #include "common/change_batch.hpp"
 #include "common/lsn.hpp"
-#include "sidecar/auth/rule_set.hpp"
-#include "sidecar/stream/config_history.hpp"
-#include "sidecar/stream/published_tables.hpp"
+#include "sidecar/rules/rule_set.hpp"
+#include "sidecar/rules/config_history.hpp"
+#include "sidecar/rules/published_tables.hpp"
 #include "sidecar/stream/shared_frames.hpp"
 
 namespace livesync::stream {
@@ -25,12 +25,12 @@ namespace livesync::stream {
 // The reader (re)started from a snapshot: the config and the stream tail, read in one
 // MULTI/EXEC, so the set of published tables is exact as of tail.
 struct StreamReset {
-    PublishedTables tables;
+    rules::PublishedTables tables;
     common::StreamId tail;  // 0-0 when the stream is empty
-    sidecar::auth::RuleSet rules;  // access rules ("<prefix>rules"), as of tail
+    rules::RuleSet rules;  // access rules ("<prefix>rules"), as of tail
     // The config versions "<prefix>config" keeps, oldest first, read in the same
     // MULTI/EXEC (stream/config_history.hpp).
-    std::vector<std::pair<common::StreamId, ConfigVersion>> history;
+    std::vector<std::pair<common::StreamId, rules::ConfigVersion>> history;
     // Set when the stream could no longer prove it held every entry after the last one
     // the reader handed over (stream/continuity.hpp): that entry. Live sessions may have
     // missed what came after it; they get resync_required.

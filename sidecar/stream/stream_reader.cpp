@@ -82,7 +82,7 @@ bool StreamReader::snapshot(redis::Connection &conn, std::string *error) {
         for (size_t i = 0; i + 1 < config->elements; i += 2)
             fields.emplace_back(str_of(config->element[i]), str_of(config->element[i + 1]));
         std::string config_error;
-        auto tables = PublishedTables::from_hash(fields, &config_error);
+        auto tables = rules::PublishedTables::from_hash(fields, &config_error);
         if (tables) {
             reset.tables = std::move(*tables);
         } else {
@@ -95,7 +95,7 @@ bool StreamReader::snapshot(redis::Connection &conn, std::string *error) {
         for (size_t i = 0; i + 1 < rules->elements; i += 2)
             fields.emplace_back(str_of(rules->element[i]), str_of(rules->element[i + 1]));
         std::vector<std::string> rule_errors;
-        reset.rules = sidecar::auth::RuleSet::from_hash(fields, &rule_errors);
+        reset.rules = rules::RuleSet::from_hash(fields, &rule_errors);
         for (const std::string &e : rule_errors)
             ops::error("bad access rule: it denies until it is fixed", {{"key", rules_key_}, {"error", e}});
     }
@@ -113,7 +113,7 @@ bool StreamReader::snapshot(redis::Connection &conn, std::string *error) {
 }
 
 void StreamReader::read_history(const redisReply *reply,
-                                std::vector<std::pair<common::StreamId, ConfigVersion>> &out) const {
+                                std::vector<std::pair<common::StreamId, rules::ConfigVersion>> &out) const {
     if (reply->type != REDIS_REPLY_ARRAY) return;
     for (size_t i = 0; i < reply->elements; ++i) {
         const redisReply *entry = reply->element[i];
@@ -124,7 +124,7 @@ void StreamReader::read_history(const redisReply *reply,
         for (size_t f = 0; f + 1 < kv->elements; f += 2) fields.emplace_back(str_of(kv->element[f]), str_of(kv->element[f + 1]));
         std::string error;
         std::vector<std::string> rule_errors;
-        auto version = parse_config_version(fields, &error, &rule_errors);
+        auto version = rules::parse_config_version(fields, &error, &rule_errors);
         if (!version) {
             // Not a guess either way: positions it would have covered have no version
             // (resync_required) once an older one is found, or it is skipped when it is

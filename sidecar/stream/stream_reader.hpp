@@ -46,7 +46,7 @@ private:
     // entries were missed). False on a Redis error.
     bool snapshot(redis::Connection &conn, std::string *error);
     // The XRANGE reply of "<prefix>config", parsed oldest first.
-    void read_history(const redisReply *reply, std::vector<std::pair<common::StreamId, ConfigVersion>> &out) const;
+    void read_history(const redisReply *reply, std::vector<std::pair<common::StreamId, rules::ConfigVersion>> &out) const;
     // One read, one round trip: the continuity proof and a non-blocking XREAD in one
     // MULTI/EXEC, and pipelined after it an XREAD BLOCK that waits only when that found
     // nothing new. False on a Redis error.

@@ -4,14 +4,14 @@
 
 #include "auth_fixture.hpp"
 #include "msgpack_change.hpp"
-#include "sidecar/auth/access.hpp"
+#include "sidecar/rules/access.hpp"
 #include "sidecar/stream/fanout.hpp"
 
 namespace livesync {
 namespace {
 
 using namespace test;
-using sidecar::auth::Identity;
+using rules::Identity;
 
 common::Transaction txn_of(const std::string &bytes) {
     std::string error;
@@ -22,10 +22,10 @@ common::Transaction txn_of(const std::string &bytes) {
 
 // docs(id, tenant, owner, title, secret): tenant column "tenant"; published columns
 // exclude nothing; member sees own rows (owner = sub) without secret; admin all.
-stream::LiveState docs_live() {
-    stream::LiveState live;
+rules::LiveState docs_live() {
+    rules::LiveState live;
     std::string error;
-    live.tables = *stream::PublishedTables::from_hash(
+    live.tables = *rules::PublishedTables::from_hash(
         {{"public.docs", R"({"schema":"public","table":"docs","tenant_column":"tenant","columns":null})"}}, &error);
     grant(live, "admin", "public.docs");
     grant(live, "member", "public.docs", R"({"cmp":"=","type":"int","args":[{"col":"owner"},{"claim":"sub"}]})",
@@ -49,13 +49,13 @@ Columns doc(int64_t id, const std::string &tenant, int64_t owner, const std::str
     return {{"id", i64(id)}, {"tenant", str(tenant)}, {"owner", i64(owner)}, {"title", str(title)}, {"secret", str("s")}};
 }
 
-session::SubsByTable sub_on_docs(std::shared_ptr<const sidecar::auth::SubscriptionScope> scope = nullptr) {
+session::SubsByTable sub_on_docs(std::shared_ptr<const rules::SubscriptionScope> scope = nullptr) {
     session::SubsByTable subs;
     subs["public.docs"].push_back(session::SubscriptionEntry{"s1", 0, std::move(scope)});
     return subs;
 }
 
-std::string frame_of(const common::Transaction &txn, const Identity *id, const stream::LiveState &live,
+std::string frame_of(const common::Transaction &txn, const Identity *id, const rules::LiveState &live,
                      const session::SubsByTable &subs) {
     auto frames = stream::plan_fanout(txn, {{0, &subs, id}}, live);
     if (frames.empty()) return "";
@@ -74,25 +74,25 @@ TEST(Access, ChannelsComeFromTheTokensChannelsClaim) {
     list.kind = common::Value::Kind::Json;
     list.s = R"(["alerts","org:42:*",7])";
     Identity a = with_claim(list);
-    EXPECT_TRUE(sidecar::auth::channel_allowed(a, "channels", "alerts"));
-    EXPECT_TRUE(sidecar::auth::channel_allowed(a, "channels", "org:42:jobs"));
-    EXPECT_TRUE(sidecar::auth::channel_allowed(a, "channels", "org:42:"));
-    EXPECT_FALSE(sidecar::auth::channel_allowed(a, "channels", "org:4"));
-    EXPECT_FALSE(sidecar::auth::channel_allowed(a, "channels", "alerts2"));
-    EXPECT_FALSE(sidecar::auth::channel_allowed(a, "channels", "7"));       // only strings count
-    EXPECT_FALSE(sidecar::auth::channel_allowed(a, "other_claim", "alerts"));
+    EXPECT_TRUE(rules::channel_allowed(a, "channels", "alerts"));
+    EXPECT_TRUE(rules::channel_allowed(a, "channels", "org:42:jobs"));
+    EXPECT_TRUE(rules::channel_allowed(a, "channels", "org:42:"));
+    EXPECT_FALSE(rules::channel_allowed(a, "channels", "org:4"));
+    EXPECT_FALSE(rules::channel_allowed(a, "channels", "alerts2"));
+    EXPECT_FALSE(rules::channel_allowed(a, "channels", "7"));       // only strings count
+    EXPECT_FALSE(rules::channel_allowed(a, "other_claim", "alerts"));
     common::Value one;
     one.kind = common::Value::Kind::Text;
     one.s = "*";
-    EXPECT_TRUE(sidecar::auth::channel_allowed(with_claim(one), "channels", "anything"));
+    EXPECT_TRUE(rules::channel_allowed(with_claim(one), "channels", "anything"));
     common::Value number;
     number.kind = common::Value::Kind::Int;
     number.i = 1;
-    EXPECT_FALSE(sidecar::auth::channel_allowed(with_claim(number), "channels", "1"));
+    EXPECT_FALSE(rules::channel_allowed(with_claim(number), "channels", "1"));
     Identity anonymous = with_claim(one);
     anonymous.anonymous = true;
-    EXPECT_FALSE(sidecar::auth::channel_allowed(anonymous, "channels", "anything"));
-    EXPECT_FALSE(sidecar::auth::channel_allowed(Identity{}, "channels", "alerts"));
+    EXPECT_FALSE(rules::channel_allowed(anonymous, "channels", "anything"));
+    EXPECT_FALSE(rules::channel_allowed(Identity{}, "channels", "alerts"));
 }
 
 TEST(Access, RowsOfAnotherTenantNeverReachTheSession) {
@@ -159,9 +159,9 @@ TEST(Access, SubscriptionScopeNarrowsAndCannotReadClaimsOrHiddenColumns) {
     std::string error;
     auto filter = common::parse_filter(R"({"cmp":">","type":"int","args":[{"col":"id"},{"value":1}]})", &error);
     std::optional<std::vector<std::string>> visible = std::vector<std::string>{"id", "owner", "tenant", "title"};
-    auto scope = sidecar::auth::make_subscription_scope(filter, std::vector<std::string>{"title", "id"}, visible, &error);
+    auto scope = rules::make_subscription_scope(filter, std::vector<std::string>{"title", "id"}, visible, &error);
     ASSERT_TRUE(scope) << error;
-    auto subs = sub_on_docs(std::make_shared<const sidecar::auth::SubscriptionScope>(*scope));
+    auto subs = sub_on_docs(std::make_shared<const rules::SubscriptionScope>(*scope));
     auto m = who("member", "acme", "5");
     auto txn = txn_of(batch(100, 7, {change("i", "public", "docs", doc(1, "acme", 5)),
                                      change("i", "public", "docs", doc(2, "acme", 5))}));
@@ -170,10 +170,10 @@ TEST(Access, SubscriptionScopeNarrowsAndCannotReadClaimsOrHiddenColumns) {
     EXPECT_EQ(json.find(R"("id":1)"), std::string::npos) << json;
 
     auto claims = common::parse_filter(R"({"cmp":"=","type":"text","args":[{"col":"title"},{"claim":"sub"}]})", &error);
-    EXPECT_FALSE(sidecar::auth::make_subscription_scope(claims, std::nullopt, visible, &error));
+    EXPECT_FALSE(rules::make_subscription_scope(claims, std::nullopt, visible, &error));
     auto probe = common::parse_filter(R"({"cmp":"=","type":"text","args":[{"col":"secret"},{"value":"s"}]})", &error);
-    EXPECT_FALSE(sidecar::auth::make_subscription_scope(probe, std::nullopt, visible, &error));
-    EXPECT_FALSE(sidecar::auth::make_subscription_scope(std::nullopt, std::vector<std::string>{"secret"}, visible, &error));
+    EXPECT_FALSE(rules::make_subscription_scope(probe, std::nullopt, visible, &error));
+    EXPECT_FALSE(rules::make_subscription_scope(std::nullopt, std::vector<std::string>{"secret"}, visible, &error));
 }
 
 TEST(Access, EqualAudiencesShareOneFrameAndDistinctClaimsDoNot) {
@@ -200,7 +200,7 @@ TEST(Access, TruncateOnlyReachesRolesWithARuleOnTheTable) {
 }
 
 TEST(Access, RuleChangesInTheStreamGrantAndRevokeAtTheirLsn) {
-    sidecar::auth::RuleSet rules;
+    rules::RuleSet rules;
     common::Change grant_row;
     grant_row.op = common::Op::Insert;
     grant_row.schema = "livesync";

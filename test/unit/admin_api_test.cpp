@@ -5,6 +5,7 @@
 
 #include "sidecar/admin/admin_api.hpp"
 #include "sidecar/admin/control_reader.hpp"
+#include "sidecar/auth/authenticator.hpp"
 #include "sidecar/auth/security_store.hpp"
 #include "tools/livesyncctl/ctl_args.hpp"
 
@@ -13,17 +14,17 @@ namespace {
 
 TEST(AdminApi, TokenMustMatchExactlyAsBearer) {
     const std::string t = "0123456789abcdef-admin";
-    EXPECT_TRUE(token_matches(t, "Bearer " + t));
-    EXPECT_TRUE(token_matches(t, "bearer " + t));
-    EXPECT_FALSE(token_matches(t, t));
-    EXPECT_FALSE(token_matches(t, "Bearer " + t + "x"));
-    EXPECT_FALSE(token_matches(t, "Bearer " + t.substr(1)));
-    EXPECT_FALSE(token_matches(t, ""));
-    EXPECT_FALSE(token_matches("", "Bearer "));
+    EXPECT_TRUE(sidecar::auth::token_matches(t, "Bearer " + t));
+    EXPECT_TRUE(sidecar::auth::token_matches(t, "bearer " + t));
+    EXPECT_FALSE(sidecar::auth::token_matches(t, t));
+    EXPECT_FALSE(sidecar::auth::token_matches(t, "Bearer " + t + "x"));
+    EXPECT_FALSE(sidecar::auth::token_matches(t, "Bearer " + t.substr(1)));
+    EXPECT_FALSE(sidecar::auth::token_matches(t, ""));
+    EXPECT_FALSE(sidecar::auth::token_matches("", "Bearer "));
 }
 
 unsigned status_of(const AdminRequest &r) {
-    auto *e = std::get_if<net::HttpResponse>(&r);
+    auto *e = std::get_if<http::HttpResponse>(&r);
     return e ? e->status : 0;
 }
 
@@ -58,7 +59,7 @@ TEST(AdminApi, BadRequestsGetClearErrors) {
 TEST(AdminApi, SessionListShowsWhoIsConnected) {
     session::SessionTable sessions;
     auto &s = sessions.open(nullptr, "10.0.0.9", 1700000000123, 1 << 20, [] {});
-    sidecar::auth::Identity id;
+    rules::Identity id;
     id.subject = "42";
     id.role = "member";
     id.tenant = "acme";

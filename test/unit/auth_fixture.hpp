@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "sidecar/auth/gatekeeper.hpp"
-#include "sidecar/stream/live_state.hpp"
+#include "sidecar/session/gatekeeper.hpp"
+#include "sidecar/rules/live_state.hpp"
 
 namespace livesync::test {
 
@@ -32,23 +32,23 @@ struct AnonymousGate {
     FakeAudit audit;
     ops::Counters counters;
     sidecar::auth::Authenticator authenticator;
-    sidecar::auth::Gatekeeper gate;
+    session::Gatekeeper gate;
 };
 
 // Grants role on "schema.table" with a filter tree (JSON) and optional columns.
-inline void grant(stream::LiveState &live, const std::string &role, const std::string &table,
+inline void grant(rules::LiveState &live, const std::string &role, const std::string &table,
                   const std::string &filter = R"({"const":true})", const std::string &columns = "null") {
     auto dot = table.find('.');
     std::string json = "{\"role\":\"" + role + "\",\"schema\":\"" + table.substr(0, dot) + "\",\"table\":\"" +
                        table.substr(dot + 1) + "\",\"filter\":" + filter + ",\"columns\":" + columns + "}";
     std::vector<std::string> errors;
-    auto one = sidecar::auth::RuleSet::from_hash({{role + "|" + table, json}}, &errors);
+    auto one = rules::RuleSet::from_hash({{role + "|" + table, json}}, &errors);
     ASSERT_TRUE(errors.empty()) << errors[0];
-    sidecar::auth::Rule rule = *one.find(role, table);
+    rules::Rule rule = *one.find(role, table);
     live.rules.set(std::move(rule));
     // In force from the start of the stream, for replayed transactions too.
     live.history.record(common::StreamId{0, 0},
-                        std::make_shared<const stream::ConfigVersion>(stream::ConfigVersion{live.tables, live.rules}));
+                        std::make_shared<const rules::ConfigVersion>(rules::ConfigVersion{live.tables, live.rules}));
 }
 
 }  // namespace livesync::test

@@ -85,7 +85,7 @@ protected:
           hub(admin::HubConfig{"sc1", ""}, gate.gate, nullptr, gate.counters, gate.audit) {
         live.ready = true;
         handler.set_ownership(&claims);
-        hub.bind(sessions, handler, [](struct lws *, net::HttpResponse, bool) { return 0; }, [] {},
+        hub.bind(sessions, handler, [](struct lws *, http::HttpResponse, bool) { return 0; }, [] {},
                  [](struct lws *) { return std::string("127.0.0.1"); });
     }
     // A session that said hello with client_id; its claim is answered with generation.
@@ -107,7 +107,7 @@ protected:
     }
     test::AnonymousGate gate;
     session::SessionTable sessions;
-    stream::LiveState live;
+    rules::LiveState live;
     NoRegistry registry;
     PendingClaims claims;
     session::FrameHandler handler;

@@ -13,7 +13,7 @@ namespace livesync {
 namespace {
 
 using sidecar::auth::client_owner;
-using sidecar::auth::Identity;
+using rules::Identity;
 using sidecar::auth::legacy_client_owner;
 
 Identity user(const std::string &sub, std::optional<std::string> tenant) {

@@ -45,7 +45,7 @@ protected:
     session::Session &open() { return sessions.open(nullptr, "10.0.0.1", 0, 1 << 20, [] {}); }
     test::AnonymousGate gate;
     session::SessionTable sessions;
-    stream::LiveState live;
+    rules::LiveState live;
     NoRegistry registry;
     FakeClaims claims;
     session::FrameHandler handler;

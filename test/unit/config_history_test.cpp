@@ -1,18 +1,18 @@
 #include <gtest/gtest.h>
 
-#include "sidecar/stream/config_history.hpp"
+#include "sidecar/rules/config_history.hpp"
 
 namespace livesync {
 namespace {
 
 using common::StreamId;
-using stream::ConfigHistory;
-using stream::ConfigVersion;
+using rules::ConfigHistory;
+using rules::ConfigVersion;
 
 std::shared_ptr<const ConfigVersion> version_with(const std::string &table) {
     std::string error;
     std::vector<std::string> rule_errors;
-    auto v = stream::parse_config_version(
+    auto v = rules::parse_config_version(
         {{"v", "1"}, {"t:" + table, R"({"schema":"public","table":")" + table.substr(7) + R"("})"}}, &error, &rule_errors);
     EXPECT_TRUE(v) << error;
     return std::make_shared<const ConfigVersion>(std::move(*v));
@@ -40,15 +40,15 @@ TEST(ConfigHistory, KeysOnlyGrowAndTheOldestVersionsGo) {
     EXPECT_EQ(*h.newest(), (StreamId{200, 1}));
     EXPECT_EQ(h.at(StreamId{150, 0}), nullptr);
     EXPECT_EQ(h.at(StreamId{300, 0}), b);
-    for (uint64_t i = 0; i < stream::kConfigVersionsKept; ++i) h.record(StreamId{1000 + i, 0}, a);
-    EXPECT_EQ(h.size(), stream::kConfigVersionsKept);
+    for (uint64_t i = 0; i < rules::kConfigVersionsKept; ++i) h.record(StreamId{1000 + i, 0}, a);
+    EXPECT_EQ(h.size(), rules::kConfigVersionsKept);
     EXPECT_EQ(h.at(StreamId{500, 0}), nullptr);  // gone: resync_required rather than a guess
 }
 
 TEST(ConfigHistory, AVersionEntryIsParsedOrRefusedWithAReason) {
     std::string error;
     std::vector<std::string> rule_errors;
-    auto v = stream::parse_config_version(
+    auto v = rules::parse_config_version(
         {{"v", "1"},
          {"t:public.docs", R"({"schema":"public","table":"docs","tenant_column":"tenant","columns":null})"},
          {"r:member|public.docs", R"({"role":"member","schema":"public","table":"docs","filter":{"const":true},"columns":["id"]})"}},
@@ -57,14 +57,14 @@ TEST(ConfigHistory, AVersionEntryIsParsedOrRefusedWithAReason) {
     EXPECT_TRUE(v->tables.contains("public.docs"));
     EXPECT_NE(v->rules.find("member", "public.docs"), nullptr);
 
-    EXPECT_FALSE(stream::parse_config_version({{"v", "1"}, {"x", "1"}}, &error, &rule_errors));
+    EXPECT_FALSE(rules::parse_config_version({{"v", "1"}, {"x", "1"}}, &error, &rule_errors));
     EXPECT_NE(error.find("unknown field x"), std::string::npos) << error;
-    EXPECT_FALSE(stream::parse_config_version({{"t:public.docs", "{not json"}}, &error, &rule_errors));
+    EXPECT_FALSE(rules::parse_config_version({{"t:public.docs", "{not json"}}, &error, &rule_errors));
     EXPECT_NE(error.find("not JSON"), std::string::npos) << error;
 
     // A bad rule denies (it is dropped) and says why; the version stands.
     rule_errors.clear();
-    auto w = stream::parse_config_version({{"r:member|public.docs", R"({"role":"member"})"}}, &error, &rule_errors);
+    auto w = rules::parse_config_version({{"r:member|public.docs", R"({"role":"member"})"}}, &error, &rule_errors);
     ASSERT_TRUE(w);
     EXPECT_EQ(w->rules.size(), 0u);
     ASSERT_EQ(rule_errors.size(), 1u);

@@ -31,15 +31,15 @@ common::Transaction items_and_orders_txn(uint64_t lsn = 100) {
 }
 
 // Tables items and orders published; role "member" may see all of both.
-const stream::LiveState &live() {
-    static const stream::LiveState state = [] {
-        stream::LiveState l;
+const rules::LiveState &live() {
+    static const rules::LiveState state = [] {
+        rules::LiveState l;
         std::string error;
-        l.tables = *stream::PublishedTables::from_hash({{"public.items", R"({"schema":"public","table":"items"})"},
+        l.tables = *rules::PublishedTables::from_hash({{"public.items", R"({"schema":"public","table":"items"})"},
                                                         {"public.orders", R"({"schema":"public","table":"orders"})"}},
                                                        &error);
         std::vector<std::string> errors;
-        l.rules = sidecar::auth::RuleSet::from_hash(
+        l.rules = rules::RuleSet::from_hash(
             {{"member|public.items", R"({"role":"member","schema":"public","table":"items","filter":{"const":true},"columns":null})"},
              {"member|public.orders", R"({"role":"member","schema":"public","table":"orders","filter":{"const":true}})"}},
             &errors);
@@ -48,9 +48,9 @@ const stream::LiveState &live() {
     return state;
 }
 
-const sidecar::auth::Identity &member() {
-    static const sidecar::auth::Identity id = [] {
-        sidecar::auth::Identity i;
+const rules::Identity &member() {
+    static const rules::Identity id = [] {
+        rules::Identity i;
         i.subject = "u1";
         i.role = "member";
         return i;
@@ -109,19 +109,19 @@ TEST(Fanout, NotifyMessagesReachTheirChannelsSubscribersInOrder) {
 // columns each may see (the role's rule columns), in both encodings; a session without
 // a rule for the table gets nothing.
 TEST(Fanout, SchemaChangeReachesSubscribersCutToTheirVisibleColumns) {
-    stream::LiveState l;
+    rules::LiveState l;
     std::string error;
-    l.tables = *stream::PublishedTables::from_hash({{"public.items", R"({"schema":"public","table":"items"})"}}, &error);
+    l.tables = *rules::PublishedTables::from_hash({{"public.items", R"({"schema":"public","table":"items"})"}}, &error);
     std::vector<std::string> errors;
-    l.rules = sidecar::auth::RuleSet::from_hash(
+    l.rules = rules::RuleSet::from_hash(
         {{"member|public.items",
           R"({"role":"member","schema":"public","table":"items","filter":{"const":true},"columns":["id","title"]})"},
          {"admin|public.items", R"({"role":"admin","schema":"public","table":"items","filter":{"const":true}})"}},
         &errors);
     ASSERT_TRUE(errors.empty());
-    sidecar::auth::Identity admin = member();
+    rules::Identity admin = member();
     admin.role = "admin";
-    sidecar::auth::Identity stranger = member();
+    rules::Identity stranger = member();
     stranger.role = "stranger";
     auto txn = txn_of(batch(100, 7, {change("i", "public", "items", {{"id", i64(1)}}),
                                      schema_change("public", "items",
@@ -259,7 +259,7 @@ TEST(Fanout, ServiceThreadsShareTheFramesOfAnEntryByAudience) {
     // (other addresses), one SharedFrames for the entry.
     session::ClientDirectory directory;
     session::SessionTable thread0(0, &directory, nullptr), thread1(1, &directory, nullptr);
-    stream::LiveState live0 = live(), live1 = live();
+    rules::LiveState live0 = live(), live1 = live();
     auto &a = thread0.open(nullptr, "a", 0, 1 << 20, [] {});
     auto &b = thread1.open(nullptr, "b", 0, 1 << 20, [] {});
     auto &c = thread1.open(nullptr, "c", 0, 1 << 20, [] {});

@@ -63,7 +63,7 @@ protected:
     }
 
     session::SessionTable sessions;
-    stream::LiveState live;
+    rules::LiveState live;
     FakeRegistry registry;
     test::AnonymousGate anonymous;
     session::FrameHandler handler;
@@ -173,7 +173,7 @@ TEST_F(FrameHandlerTest, RevokeAndUnpublishEndTheSubscriptionsThatLostAccess) {
     EXPECT_EQ(handler.end_lost_subscriptions(), 0u);  // nothing changed: nothing ends
     EXPECT_TRUE(drain(a).empty());
 
-    live.rules = sidecar::auth::RuleSet{};  // revoke everything, then grant other again
+    live.rules = rules::RuleSet{};  // revoke everything, then grant other again
     test::grant(live, "anonymous", "public.other");
     EXPECT_EQ(handler.end_lost_subscriptions(), 2u);
     auto ended = drain(a);

@@ -53,7 +53,7 @@ protected:
         : gate(std::move(config)), handler("sc1", sessions, live, registry, gate.gate) {
         live.ready = true;
         std::string error;
-        live.tables = *stream::PublishedTables::from_hash(
+        live.tables = *rules::PublishedTables::from_hash(
             {{"public.items", R"({"schema":"public","table":"items"})"},
              {"public.secrets", R"({"schema":"public","table":"secrets"})"}},
             &error);
@@ -75,7 +75,7 @@ protected:
     int64_t now() const { return static_cast<int64_t>(std::time(nullptr)); }
 
     session::SessionTable sessions;
-    stream::LiveState live;
+    rules::LiveState live;
     NoRegistry registry;
     AnonymousGate gate;
     session::FrameHandler handler;

@@ -2,7 +2,7 @@
 
 #include <sstream>
 
-#include "sidecar/net/ops_routes.hpp"
+#include "sidecar/http/ops_routes.hpp"
 #include "sidecar/ops/metrics.hpp"
 #include "sidecar/protocol/server_frame.hpp"
 #include "sidecar/session/session.hpp"
@@ -121,29 +121,29 @@ TEST(Metrics, AnErrorFrameCarriesItsCodeInBothEncodingsAndNoOtherFrameDoes) {
 
 TEST(Readyz, ReadyOnlyWhenTheReaderIsConnectedAndTheSnapshotApplied) {
     ops::Counters c;
-    stream::LiveState live;
-    auto r = net::readiness_response(c, live);
+    rules::LiveState live;
+    auto r = http::readiness_response(c, live);
     EXPECT_EQ(r.status, 503u);
     EXPECT_NE(r.body.find("not connected to Redis"), std::string::npos) << r.body;
     c.stream_connected = true;
-    r = net::readiness_response(c, live);
+    r = http::readiness_response(c, live);
     EXPECT_EQ(r.status, 503u);
     EXPECT_NE(r.body.find("snapshot"), std::string::npos) << r.body;
     live.ready = true;
-    EXPECT_EQ(net::readiness_response(c, live).status, 200u);
+    EXPECT_EQ(http::readiness_response(c, live).status, 200u);
     c.stream_connected = false;  // Redis went away after the snapshot
-    EXPECT_EQ(net::readiness_response(c, live).status, 503u);
+    EXPECT_EQ(http::readiness_response(c, live).status, 503u);
 }
 
 TEST(MetricsResponse, ReportsLagOpenSessionsAndFanoutObservations) {
     ops::Counters c;
-    stream::LiveState live;
+    rules::LiveState live;
     session::SessionTable sessions;
     sessions.open(nullptr, "a", 0, 1024, [] {});
     c.stream_entries_handed = 5;
-    net::record_fanout(c, std::chrono::steady_clock::now(), 0);
-    net::record_fanout(c, std::chrono::steady_clock::now(), 0);
-    auto r = net::metrics_response(c, live, sessions);
+    http::record_fanout(c, std::chrono::steady_clock::now(), 0);
+    http::record_fanout(c, std::chrono::steady_clock::now(), 0);
+    auto r = http::metrics_response(c, live, sessions);
     EXPECT_EQ(r.status, 200u);
     EXPECT_EQ(r.content_type, std::string(ops::kMetricsContentType));
     auto s = samples(r.body);

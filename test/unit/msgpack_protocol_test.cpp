@@ -302,20 +302,20 @@ common::Transaction typed_txn() {
     return b->transactions.at(0);
 }
 
-stream::LiveState items_live() {
-    stream::LiveState l;
+rules::LiveState items_live() {
+    rules::LiveState l;
     std::string error;
-    l.tables = *stream::PublishedTables::from_hash({{"public.items", R"({"schema":"public","table":"items"})"}}, &error);
+    l.tables = *rules::PublishedTables::from_hash({{"public.items", R"({"schema":"public","table":"items"})"}}, &error);
     std::vector<std::string> errors;
-    l.rules = sidecar::auth::RuleSet::from_hash(
+    l.rules = rules::RuleSet::from_hash(
         {{"member|public.items",
           R"({"role":"member","schema":"public","table":"items","filter":{"const":true},"columns":null})"}},
         &errors);
     return l;
 }
 
-sidecar::auth::Identity member_identity() {
-    sidecar::auth::Identity i;
+rules::Identity member_identity() {
+    rules::Identity i;
     i.subject = "u1";
     i.role = "member";
     return i;

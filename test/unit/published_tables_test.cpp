@@ -3,13 +3,13 @@
 #include "msgpack_change.hpp"
 #include "sidecar/session/session_table.hpp"
 #include "sidecar/stream/batch_applier.hpp"
-#include "sidecar/stream/published_tables.hpp"
+#include "sidecar/rules/published_tables.hpp"
 
 namespace livesync {
 namespace {
 
 using namespace test;
-using stream::PublishedTables;
+using rules::PublishedTables;
 
 common::ChangeBatch decode(const std::string &bytes) {
     std::string error;
@@ -40,7 +40,7 @@ TEST(PublishedTables, BadTablesHashIsRejected) {
 }
 
 TEST(PublishedTables, ConfigChangesInTheStreamPublishAndUnpublishInOrder) {
-    stream::LiveState live;
+    rules::LiveState live;
     session::SessionTable sessions;
     ops::Counters counters;
     stream::StreamEvent reset = stream::StreamReset{};
@@ -73,7 +73,7 @@ TEST(PublishedTables, ConfigChangesInTheStreamPublishAndUnpublishInOrder) {
 // TRUNCATE livesync.tables / livesync.rules (one statement may name both) unpublishes
 // every table and drops every rule at its LSN: default deny, as if each row was deleted.
 TEST(PublishedTables, TruncateOfTheConfigTablesUnpublishesAndRevokesEverything) {
-    stream::LiveState live;
+    rules::LiveState live;
     session::SessionTable sessions;
     ops::Counters counters;
     stream::StreamEvent reset = stream::StreamReset{};
@@ -108,7 +108,7 @@ TEST(PublishedTables, TruncateOfTheConfigTablesUnpublishesAndRevokesEverything) 
 }
 
 TEST(PublishedTables, ResetReplacesTablesAndNeverMovesThePositionBack) {
-    stream::LiveState live;
+    rules::LiveState live;
     live.position = 50;
     common::Change row;
     row.schema = "livesync";
@@ -131,7 +131,7 @@ TEST(PublishedTables, ResetReplacesTablesAndNeverMovesThePositionBack) {
 }
 
 TEST(PublishedTables, ARedisConfigOlderThanTheAppliedOneIsNeverApplied) {
-    stream::LiveState live;
+    rules::LiveState live;
     common::Change row;
     row.schema = "livesync";
     row.table = "tables";
@@ -144,7 +144,7 @@ TEST(PublishedTables, ARedisConfigOlderThanTheAppliedOneIsNeverApplied) {
     }
     live.tables.apply(row);
     live.history.record(common::StreamId{60, 0},
-                        std::make_shared<const stream::ConfigVersion>(stream::ConfigVersion{live.tables, live.rules}));
+                        std::make_shared<const rules::ConfigVersion>(rules::ConfigVersion{live.tables, live.rules}));
     session::SessionTable sessions;
     ops::Counters counters;
     // Redis restored from an older backup: its copy is as of 30, this sidecar applied 60.

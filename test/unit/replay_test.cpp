@@ -135,7 +135,7 @@ protected:
     }
 
     session::SessionTable sessions;
-    stream::LiveState live;
+    rules::LiveState live;
     NoRegistry registry;
     ops::Counters counters;
     test::AnonymousGate anonymous;
@@ -184,12 +184,12 @@ TEST_F(ResumeTest, ReplayAsksForMorePagesUntilItReachesTheLivePosition) {
 TEST_F(ResumeTest, ReplayedTransactionsAreJudgedByTheRulesInForceAtTheirCommit) {
     // Today the role may see items; between 150 and 250 it could not (revoked, granted
     // again). The replay sends 100 and 300, never 200.
-    stream::ConfigVersion revoked{live.tables, sidecar::auth::RuleSet{}};
-    stream::ConfigVersion granted{live.tables, live.rules};
+    rules::ConfigVersion revoked{live.tables, rules::RuleSet{}};
+    rules::ConfigVersion granted{live.tables, live.rules};
     live.history.clear();
-    live.history.record(StreamId{50, 0}, std::make_shared<const stream::ConfigVersion>(granted));
-    live.history.record(StreamId{150, 0}, std::make_shared<const stream::ConfigVersion>(revoked));
-    live.history.record(StreamId{250, 0}, std::make_shared<const stream::ConfigVersion>(granted));
+    live.history.record(StreamId{50, 0}, std::make_shared<const rules::ConfigVersion>(granted));
+    live.history.record(StreamId{150, 0}, std::make_shared<const rules::ConfigVersion>(revoked));
+    live.history.record(StreamId{250, 0}, std::make_shared<const rules::ConfigVersion>(granted));
     apply(entry(300, 3));
     auto &s = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
     handler.on_text(s, R"({"type":"hello","last_lsn":"0/50","subscriptions":[{"id":"s1","table":"items"}]})");
@@ -201,7 +201,7 @@ TEST_F(ResumeTest, ReplayedTransactionsAreJudgedByTheRulesInForceAtTheirCommit) 
 TEST_F(ResumeTest, NoConfigVersionThatOldAnswersResyncRequired) {
     live.history.clear();
     live.history.record(StreamId{150, 0},
-                        std::make_shared<const stream::ConfigVersion>(stream::ConfigVersion{live.tables, live.rules}));
+                        std::make_shared<const rules::ConfigVersion>(rules::ConfigVersion{live.tables, live.rules}));
     auto &s = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
     handler.on_text(s, R"({"type":"hello","last_lsn":"0/50","subscriptions":[{"id":"s1","table":"items"}]})");
     drain(s);
@@ -288,7 +288,7 @@ TEST_F(ResumeTest, AtMostSixteenPagesAreInFlightAndWaitingSessionsGetTheirTurnIn
 
 // A live gap: the reader took a new snapshot (tail) because the stream could not prove
 // it still held everything after gap_after. The tables and rules are unchanged here.
-stream::StreamReset gap_reset(const stream::LiveState &live, StreamId gap_after, StreamId tail) {
+stream::StreamReset gap_reset(const rules::LiveState &live, StreamId gap_after, StreamId tail) {
     stream::StreamReset reset;
     reset.tables = live.tables;
     reset.rules = live.rules;

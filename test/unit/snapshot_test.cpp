@@ -19,7 +19,7 @@ namespace {
 
 using namespace test;
 using common::StreamId;
-using snapshot::XidSnapshot;
+using session::XidSnapshot;
 
 TEST(XidSnapshot, ParsesPgSnapshotText) {
     std::string error;
@@ -60,13 +60,13 @@ TEST(XidSnapshot, WidensThirtyTwoBitXidsAcrossAnEpoch) {
     EXPECT_FALSE(s.sees(2));
     EXPECT_TRUE(s.sees(3));
     EXPECT_FALSE(s.sees(5));
-    EXPECT_EQ(snapshot::widen_xid(0xFFFFFFFFu, (1ull << 32) + 5), (1ull << 32) - 1);
+    EXPECT_EQ(session::widen_xid(0xFFFFFFFFu, (1ull << 32) + 5), (1ull << 32) - 1);
 }
 
 TEST(RecentCommits, StartsBelowTheOldestCommitTheSnapshotDoesNotSee) {
     std::string error;
-    snapshot::SnapshotCut cut{*XidSnapshot::parse("100:110:104", &error), 500};
-    snapshot::RecentCommits recent(4);
+    session::SnapshotCut cut{*XidSnapshot::parse("100:110:104", &error), 500};
+    session::RecentCommits recent(4);
     recent.add(101, 100);
     recent.add(104, 200);  // in WAL (and the stream) before 300, in progress for the snapshot
     recent.add(105, 300);
@@ -160,8 +160,8 @@ protected:
         snapshots.on_event(e);
     }
     // The config as the sidecar holds it now (what a snapshot taken now would read).
-    std::shared_ptr<const stream::ConfigVersion> config_now() const {
-        return std::make_shared<const stream::ConfigVersion>(stream::ConfigVersion{live.tables, live.rules});
+    std::shared_ptr<const rules::ConfigVersion> config_now() const {
+        return std::make_shared<const rules::ConfigVersion>(rules::ConfigVersion{live.tables, live.rules});
     }
     // Rows back to back, as livesync.snapshot_pages returns a page.
     static std::string page_of(const std::vector<std::string> &rows) {
@@ -203,7 +203,7 @@ protected:
     }
 
     session::SessionTable sessions;
-    stream::LiveState live;
+    rules::LiveState live;
     NoRegistry registry;
     ops::Counters counters;
     test::AnonymousGate anonymous;
@@ -212,7 +212,7 @@ protected:
     stream::ReplayCoordinator replay;
     FakeQueries queries;
     snapshot::SnapshotCoordinator snapshots;
-    std::shared_ptr<const stream::ConfigVersion> snapshot_config;  // nullptr: config_now()
+    std::shared_ptr<const rules::ConfigVersion> snapshot_config;  // nullptr: config_now()
 };
 
 // The heart of it: a transaction that committed in WAL below the snapshot's WAL bound
@@ -453,19 +453,19 @@ TEST_F(SnapshotTest, RowsAreJudgedByTheConfigTheSnapshotSaw) {
     handler.on_text(s, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
     drain(s);
     // At the snapshot the role could see only owner "a"'s rows; since then it sees all.
-    stream::LiveState then;
+    rules::LiveState then;
     then.tables = live.tables;
     grant(then, "anonymous", "public.items", R"({"cmp":"=","type":"text","args":[{"col":"owner"},{"value":"a"}]})");
-    snapshot_config = std::make_shared<const stream::ConfigVersion>(stream::ConfigVersion{then.tables, then.rules});
+    snapshot_config = std::make_shared<const rules::ConfigVersion>(rules::ConfigVersion{then.tables, then.rules});
     event(snapshot::SnapshotEvent::Kind::Started);
     event(snapshot::SnapshotEvent::Kind::Rows, {row(1, "a"), row(2, "b"), row(3, "a")});
     EXPECT_EQ(drain(s), (std::vector<std::string>{"snapshot_rows:s1=1,3,"}));
     // And the other way round: no rule at the snapshot, no rows.
     handler.on_text(s, R"({"type":"subscribe","id":"s2","table":"other","snapshot":true})");
     drain(s);
-    stream::LiveState none;
+    rules::LiveState none;
     none.tables = live.tables;
-    snapshot_config = std::make_shared<const stream::ConfigVersion>(stream::ConfigVersion{none.tables, none.rules});
+    snapshot_config = std::make_shared<const rules::ConfigVersion>(rules::ConfigVersion{none.tables, none.rules});
     snapshot::SnapshotEvent e;
     e.job = 2 * kFirstJob;  // the second job
     e.kind = snapshot::SnapshotEvent::Kind::Started;

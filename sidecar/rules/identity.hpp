@@ -9,7 +9,7 @@
 
 #include "common/filter_tree.hpp"
 
-namespace livesync::sidecar::auth {
+namespace livesync::rules {
 
 struct Identity {
     bool anonymous = false;
@@ -21,4 +21,4 @@ struct Identity {
     int64_t close_at = 0;               // expires_at + leeway: when the session is closed 4401
 };
 
-}  // namespace livesync::sidecar::auth
+}  // namespace livesync::rules

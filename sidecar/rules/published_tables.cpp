@@ -1,35 +1,24 @@
-#include "sidecar/stream/published_tables.hpp"
+#include "sidecar/rules/published_tables.hpp"
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 
 #include <algorithm>
 
+#include "sidecar/rules/config_row.hpp"
 
-namespace livesync::stream {
+namespace livesync::rules {
 
 namespace {
 
-std::optional<std::string> text_column(const std::vector<common::Column> &cols, std::string_view name) {
-    for (const common::Column &c : cols)
-        if (c.name == name && c.value.kind == common::Value::Kind::Text) return c.value.s;
-    return std::nullopt;
-}
-
-const common::Value *column_value(const std::vector<common::Column> &cols, std::string_view name) {
-    for (const common::Column &c : cols)
-        if (c.name == name) return &c.value;
-    return nullptr;
-}
-
 // A row's tenant_column (text or NULL) and columns (text[] or NULL); a value of another
 // shape scopes the table to nothing rather than to everything.
-sidecar::auth::TableScope scope_of_row(const std::vector<common::Column> &cols) {
-    sidecar::auth::TableScope scope;
+rules::TableScope scope_of_row(const std::vector<common::Column> &cols) {
+    rules::TableScope scope;
     if (const common::Value *t = column_value(cols, "tenant_column"); t && t->kind != common::Value::Kind::Null)
         scope.tenant_column = t->kind == common::Value::Kind::Text ? t->s : std::string("\x01 unreadable tenant column");
     if (const common::Value *c = column_value(cols, "columns"))
-        if (!sidecar::auth::parse_column_list(*c, scope.columns)) scope.columns = std::vector<std::string>{};
+        if (!rules::parse_column_list(*c, scope.columns)) scope.columns = std::vector<std::string>{};
     return scope;
 }
 
@@ -60,7 +49,7 @@ std::optional<PublishedTables> PublishedTables::from_hash(
         }
         std::string name = std::string(doc["schema"].GetString(), doc["schema"].GetStringLength()) + "." +
                            std::string(doc["table"].GetString(), doc["table"].GetStringLength());
-        sidecar::auth::TableScope scope;
+        rules::TableScope scope;
         if (auto it = doc.FindMember("tenant_column"); it != doc.MemberEnd() && !it->value.IsNull()) {
             if (!it->value.IsString()) {
                 *error = "tables[" + field + "].tenant_column must be a string or null";
@@ -134,9 +123,9 @@ void PublishedTables::apply(const common::Change &change) {
     }
 }
 
-const sidecar::auth::TableScope *PublishedTables::scope(const std::string &qualified_table) const {
+const rules::TableScope *PublishedTables::scope(const std::string &qualified_table) const {
     auto it = scopes_.find(qualified_table);
     return it == scopes_.end() ? nullptr : &it->second;
 }
 
-}  // namespace livesync::stream
+}  // namespace livesync::rules

@@ -1,9 +1,9 @@
-#include "sidecar/net/http_router.hpp"
+#include "sidecar/http/http_router.hpp"
 
 #include "common/change_batch.hpp"
-#include "sidecar/net/presence.hpp"
+#include "sidecar/http/presence.hpp"
 
-namespace livesync::net {
+namespace livesync::http {
 
 HttpResponse http_error(unsigned status, std::string_view code, std::string_view message) {
     HttpResponse r{status, "{\"error\":"};
@@ -53,4 +53,4 @@ HttpResponse route_http(std::string_view method, std::string_view path, const se
     return client_presence(std::string(path.substr(kClientsPrefix.size())), sessions, sidecar_id);
 }
 
-}  // namespace livesync::net
+}  // namespace livesync::http

@@ -1,4 +1,4 @@
-#include "sidecar/auth/gatekeeper.hpp"
+#include "sidecar/session/gatekeeper.hpp"
 
 #include <vector>
 
@@ -6,14 +6,14 @@
 #include "sidecar/protocol/server_frame.hpp"
 #include "sidecar/registry/client_record.hpp"
 
-namespace livesync::sidecar::auth {
+namespace livesync::session {
 
-Gatekeeper::Gatekeeper(const Authenticator &authenticator, AuditSink &audit, ops::Counters &counters)
+Gatekeeper::Gatekeeper(const sidecar::auth::Authenticator &authenticator, sidecar::auth::AuditSink &audit, ops::Counters &counters)
     : authenticator_(authenticator), audit_(audit), counters_(counters) {}
 
 void Gatekeeper::audit(const session::Session &s, const char *kind, std::string detail) {
     std::lock_guard<std::recursive_mutex> lock(mutex_);
-    AuditEvent e;
+    sidecar::auth::AuditEvent e;
     e.kind = kind;
     e.address = s.address();
     if (s.identity()) e.subject = s.identity()->subject;
@@ -29,7 +29,7 @@ void Gatekeeper::refuse(session::Session &s, const std::string &code, const std:
     auth_failure(s);
 }
 
-void Gatekeeper::attach(AbuseGuard *guard, SecurityStore *store) {
+void Gatekeeper::attach(sidecar::auth::AbuseGuard *guard, sidecar::auth::SecurityStore *store) {
     std::lock_guard<std::recursive_mutex> lock(mutex_);
     guard_ = guard;
     store_ = store;
@@ -43,7 +43,7 @@ void Gatekeeper::audit_throttled(const std::string &address, const session::Sess
     if (audit_quiet_until_.size() >= 10000) audit_quiet_until_.clear();  // bounded; worst case: more events
     audit_quiet_until_[key] = now_ms + 10000;
     if (s) return audit(*s, kind, std::move(detail));
-    AuditEvent e;
+    sidecar::auth::AuditEvent e;
     e.kind = kind;
     e.address = address;
     e.detail = std::move(detail);
@@ -62,10 +62,10 @@ bool Gatekeeper::admit_message(session::Session &s, int64_t now_ms) {
     std::lock_guard<std::recursive_mutex> lock(mutex_);
     ++s.messages_in;
     if (!guard_) return true;
-    const Identity *id = s.identity();
+    const rules::Identity *id = s.identity();
     // One bucket per address until a token names a user (anonymous sessions included).
-    std::string key = id && !id->anonymous ? owner_key(true, false, id->subject, s.address())
-                                           : owner_key(false, false, std::string(), s.address());
+    std::string key = id && !id->anonymous ? sidecar::auth::owner_key(true, false, id->subject, s.address())
+                                           : sidecar::auth::owner_key(false, false, std::string(), s.address());
     if (guard_->allow_message(key, now_ms)) return true;
     counters_.rate_limited.fetch_add(1);
     audit_throttled(s.address(), &s, "rate_limited", "messages over --rate-messages", now_ms);
@@ -95,7 +95,7 @@ void Gatekeeper::ban(const std::string &address, int64_t seconds, const std::str
     if (guard_) guard_->ban(address, until_ms, now_ms);
     if (store_) store_->ban(address, until_ms, reason);
     counters_.bans.fetch_add(1);
-    AuditEvent e;
+    sidecar::auth::AuditEvent e;
     e.kind = "banned";
     e.address = address;
     e.detail = reason + " (" + std::to_string(seconds) + " s)";
@@ -103,11 +103,11 @@ void Gatekeeper::ban(const std::string &address, int64_t seconds, const std::str
 }
 
 void Gatekeeper::collect_activity(session::Session &s, int64_t now_ms) {
-    const Identity *id = s.identity();
+    const rules::Identity *id = s.identity();
     if (!id || !s.greeted()) return;
     if (s.activity_counted && s.messages_in == 0 && s.messages_out == 0) return;
-    ActivityDelta &d = activity_[owner_key(true, id->anonymous, id->subject, s.address())];
-    if (d.owner.empty()) d.owner = owner_key(true, id->anonymous, id->subject, s.address());
+    sidecar::auth::ActivityDelta &d = activity_[sidecar::auth::owner_key(true, id->anonymous, id->subject, s.address())];
+    if (d.owner.empty()) d.owner = sidecar::auth::owner_key(true, id->anonymous, id->subject, s.address());
     if (id->tenant) d.tenant = *id->tenant;
     if (!s.activity_counted) ++d.sessions;
     s.activity_counted = true;
@@ -133,8 +133,8 @@ void Gatekeeper::on_connect(session::Session &s, const std::optional<std::string
     }
     if (!token) return;  // may still come with hello
     auto result = authenticator_.authenticate(*token, now);
-    if (auto *err = std::get_if<TokenError>(&result)) return refuse(s, err->code, err->message);
-    s.set_identity(std::move(std::get<Identity>(result)));
+    if (auto *err = std::get_if<sidecar::auth::TokenError>(&result)) return refuse(s, err->code, err->message);
+    s.set_identity(std::move(std::get<rules::Identity>(result)));
 }
 
 bool Gatekeeper::on_hello(session::Session &s, const protocol::Hello &hello, int64_t now) {
@@ -146,11 +146,11 @@ bool Gatekeeper::on_hello(session::Session &s, const protocol::Hello &hello, int
     }
     if (hello.token) {
         auto result = authenticator_.authenticate(*hello.token, now);
-        if (auto *err = std::get_if<TokenError>(&result)) {
+        if (auto *err = std::get_if<sidecar::auth::TokenError>(&result)) {
             refuse(s, err->code, err->message);
             return false;
         }
-        s.set_identity(std::move(std::get<Identity>(result)));
+        s.set_identity(std::move(std::get<rules::Identity>(result)));
         return true;
     }
     if (authenticator_.allows_anonymous()) {
@@ -165,9 +165,9 @@ bool Gatekeeper::on_hello(session::Session &s, const protocol::Hello &hello, int
 void Gatekeeper::on_auth(session::Session &s, const protocol::Auth &auth, int64_t now) {
     std::lock_guard<std::recursive_mutex> lock(mutex_);
     auto result = authenticator_.authenticate(auth.token, now);
-    if (auto *err = std::get_if<TokenError>(&result)) return refuse(s, err->code, err->message);
-    Identity &fresh = std::get<Identity>(result);
-    const Identity *current = s.identity();
+    if (auto *err = std::get_if<sidecar::auth::TokenError>(&result)) return refuse(s, err->code, err->message);
+    rules::Identity &fresh = std::get<rules::Identity>(result);
+    const rules::Identity *current = s.identity();
     // Subscriptions were authorized, and their audiences keyed, for this user, tenant and
     // role: a token that names another is a new session, not a refresh.
     if (current) {
@@ -192,8 +192,8 @@ void Gatekeeper::on_auth(session::Session &s, const protocol::Auth &auth, int64_
 
 bool Gatekeeper::authorize_channel(session::Session &s, const protocol::Subscribe &sub) {
     std::lock_guard<std::recursive_mutex> lock(mutex_);
-    const Identity *id = s.identity();
-    if (id && channel_allowed(*id, authenticator_.config().channels_claim, *sub.channel)) return true;
+    const rules::Identity *id = s.identity();
+    if (id && rules::channel_allowed(*id, authenticator_.config().channels_claim, *sub.channel)) return true;
     counters_.forbidden_subscriptions.fetch_add(1);
     audit(s, "forbidden", "subscribe to channel " + *sub.channel);
     s.send_error("forbidden", "your token does not allow channel " + *sub.channel, sub.id);
@@ -201,27 +201,27 @@ bool Gatekeeper::authorize_channel(session::Session &s, const protocol::Subscrib
 }
 
 bool Gatekeeper::authorize_subscribe(session::Session &s, const protocol::Subscribe &sub,
-                                     const stream::LiveState &live, std::shared_ptr<const SubscriptionScope> *scope) {
+                                     const rules::LiveState &live, std::shared_ptr<const rules::SubscriptionScope> *scope) {
     std::lock_guard<std::recursive_mutex> lock(mutex_);
-    const Identity *id = s.identity();
-    const Rule *rule = id ? live.rules.find(id->role, sub.table) : nullptr;
+    const rules::Identity *id = s.identity();
+    const rules::Rule *rule = id ? live.rules.find(id->role, sub.table) : nullptr;
     if (rule == nullptr) {
         counters_.forbidden_subscriptions.fetch_add(1);
         audit(s, "forbidden", "subscribe to " + sub.table + " as role \"" + (id ? id->role : std::string()) + "\"");
         s.send_error("forbidden", "your role may not read " + sub.table, sub.id);
         return false;
     }
-    Viewer v;
+    rules::Viewer v;
     v.table = live.tables.scope(sub.table);
     v.rule = rule;
     v.identity = id;
     std::string error;
-    auto made = make_subscription_scope(sub.filter, sub.columns, visible_columns(v), &error);
+    auto made = rules::make_subscription_scope(sub.filter, sub.columns, rules::visible_columns(v), &error);
     if (!made) {
         s.send_error("bad_request", error, sub.id);
         return false;
     }
-    if (made->filter || made->columns) *scope = std::make_shared<const SubscriptionScope>(std::move(*made));
+    if (made->filter || made->columns) *scope = std::make_shared<const rules::SubscriptionScope>(std::move(*made));
     return true;
 }
 
@@ -231,7 +231,7 @@ void Gatekeeper::sweep(session::SessionTable &sessions, int64_t now, int64_t now
     std::vector<session::Session *> expired, silent;
     sessions.for_each([&](session::Session &s) {
         if (s.close_request()) return;
-        const Identity *id = s.identity();
+        const rules::Identity *id = s.identity();
         if (id && id->close_at != 0 && now > id->close_at) expired.push_back(&s);
         else if (!id && now_ms - s.connected_at_ms() > hello_deadline_ms) silent.push_back(&s);
     });
@@ -244,11 +244,11 @@ void Gatekeeper::sweep(session::SessionTable &sessions, int64_t now, int64_t now
     if (!store_) return;
     sessions.for_each([&](session::Session &s) { collect_activity(s, now_ms); });
     if (activity_.empty()) return;
-    std::vector<ActivityDelta> deltas;
+    std::vector<sidecar::auth::ActivityDelta> deltas;
     deltas.reserve(activity_.size());
     for (auto &[owner, d] : activity_) deltas.push_back(std::move(d));
     activity_.clear();
     store_->add_activity(std::move(deltas));
 }
 
-}  // namespace livesync::sidecar::auth
+}  // namespace livesync::session

@@ -13,16 +13,16 @@
 #include <unordered_map>
 
 #include "sidecar/auth/abuse_guard.hpp"
-#include "sidecar/auth/access.hpp"
+#include "sidecar/rules/access.hpp"
 #include "sidecar/auth/audit.hpp"
 #include "sidecar/auth/authenticator.hpp"
 #include "sidecar/auth/security_store.hpp"
 #include "sidecar/ops/counters.hpp"
 #include "sidecar/protocol/client_frame.hpp"
 #include "sidecar/session/session_table.hpp"
-#include "sidecar/stream/live_state.hpp"
+#include "sidecar/rules/live_state.hpp"
 
-namespace livesync::sidecar::auth {
+namespace livesync::session {
 
 inline constexpr uint16_t kCloseUnauthorized = 4401;
 inline constexpr uint16_t kCloseForbidden = 4403;
@@ -31,9 +31,9 @@ inline constexpr const char *kClientIdTakenReason = "client id belongs to anothe
 
 class Gatekeeper {
 public:
-    Gatekeeper(const Authenticator &authenticator, AuditSink &audit, ops::Counters &counters);
+    Gatekeeper(const sidecar::auth::Authenticator &authenticator, sidecar::auth::AuditSink &audit, ops::Counters &counters);
 
-    const Authenticator &authenticator() const { return authenticator_; }
+    const sidecar::auth::Authenticator &authenticator() const { return authenticator_; }
 
     // The connection is established; token is what the Authorization header or the
     // token query parameter carried, if anything. A bad token closes the session 4401.
@@ -52,8 +52,8 @@ public:
     // A channel subscription (sub.channel): allowed by the token's channels claim
     // (channel_allowed), else error forbidden, counted and audited like a table's.
     bool authorize_channel(session::Session &s, const protocol::Subscribe &sub);
-    bool authorize_subscribe(session::Session &s, const protocol::Subscribe &sub, const stream::LiveState &live,
-                             std::shared_ptr<const SubscriptionScope> *scope);
+    bool authorize_subscribe(session::Session &s, const protocol::Subscribe &sub, const rules::LiveState &live,
+                             std::shared_ptr<const rules::SubscriptionScope> *scope);
 
     // Closes sessions whose token expired (4401) and connections that did not
     // authenticate within the hello timeout (4401). now: unix seconds; now_ms: unix ms.
@@ -63,8 +63,8 @@ public:
 
     // Rate limits, bans and activity (abuse_guard.hpp, security_store.hpp). Without
     // them (unit tests of other parts) nothing is limited, banned or recorded.
-    void attach(AbuseGuard *guard, SecurityStore *store);
-    AbuseGuard *guard() { return guard_; }
+    void attach(sidecar::auth::AbuseGuard *guard, sidecar::auth::SecurityStore *store);
+    sidecar::auth::AbuseGuard *guard() { return guard_; }
 
     // Called before the WebSocket handshake completes: true when address is banned
     // (the connection is then refused; counted, audited at most every 10 s per address).
@@ -90,15 +90,15 @@ private:
 
     void refuse(session::Session &s, const std::string &code, const std::string &message);
 
-    const Authenticator &authenticator_;
-    AuditSink &audit_;
+    const sidecar::auth::Authenticator &authenticator_;
+    sidecar::auth::AuditSink &audit_;
     ops::Counters &counters_;
-    AbuseGuard *guard_ = nullptr;
-    SecurityStore *store_ = nullptr;
+    sidecar::auth::AbuseGuard *guard_ = nullptr;
+    sidecar::auth::SecurityStore *store_ = nullptr;
     std::unordered_map<std::string, int64_t> audit_quiet_until_;     // kind|address → unix ms
-    std::unordered_map<std::string, ActivityDelta> activity_;        // owner → counts since the last flush
+    std::unordered_map<std::string, sidecar::auth::ActivityDelta> activity_;        // owner → counts since the last flush
     // Every service thread calls in (net/server_group.hpp); each public method holds it.
     std::recursive_mutex mutex_;
 };
 
-}  // namespace livesync::sidecar::auth
+}  // namespace livesync::session

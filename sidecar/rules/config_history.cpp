@@ -1,6 +1,6 @@
-#include "sidecar/stream/config_history.hpp"
+#include "sidecar/rules/config_history.hpp"
 
-namespace livesync::stream {
+namespace livesync::rules {
 
 void ConfigHistory::record(common::StreamId key, std::shared_ptr<const ConfigVersion> version) {
     if (!versions_.empty()) {
@@ -37,8 +37,8 @@ std::optional<ConfigVersion> parse_config_version(const std::vector<std::pair<st
     if (!published) return std::nullopt;
     ConfigVersion version;
     version.tables = std::move(*published);
-    version.rules = sidecar::auth::RuleSet::from_hash(rules, rule_errors);
+    version.rules = rules::RuleSet::from_hash(rules, rule_errors);
     return version;
 }
 
-}  // namespace livesync::stream
+}  // namespace livesync::rules

@@ -1,4 +1,4 @@
-#include "sidecar/net/presence.hpp"
+#include "sidecar/http/presence.hpp"
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
@@ -6,12 +6,12 @@
 #include <unordered_set>
 
 #include "common/change_batch.hpp"
-#include "sidecar/admin/admin_api.hpp"
+#include "sidecar/auth/authenticator.hpp"
 
-namespace livesync::net {
+namespace livesync::http {
 
 bool presence_authorized(const std::string &token, std::string_view authorization) {
-    return admin::token_matches(token, authorization);
+    return sidecar::auth::token_matches(token, authorization);
 }
 
 HttpResponse presence_unauthorized() {
@@ -76,4 +76,4 @@ HttpResponse presence_body_too_large() {
     return http_error(413, "too_large", "body over " + std::to_string(kMaxPresenceBodyBytes) + " bytes");
 }
 
-}  // namespace livesync::net
+}  // namespace livesync::http

@@ -17,7 +17,7 @@
 #include "common/change_batch.hpp"
 #include "common/filter_tree.hpp"
 
-namespace livesync::sidecar::auth {
+namespace livesync::rules {
 
 struct Rule {
     std::string role;
@@ -65,4 +65,4 @@ std::vector<std::string> filter_claims(const common::FilterNode &node);
 // Parses a columns value ([..] of strings, or null/absent = all) into a sorted list.
 bool parse_column_list(const common::Value &value, std::optional<std::vector<std::string>> &out);
 
-}  // namespace livesync::sidecar::auth
+}  // namespace livesync::rules

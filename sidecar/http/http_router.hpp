@@ -9,7 +9,7 @@
 
 #include "sidecar/session/session_table.hpp"
 
-namespace livesync::net {
+namespace livesync::http {
 
 inline constexpr std::string_view kSyncPath = "/v1/sync";
 inline constexpr std::string_view kSubprotocol = "livesync.v1.json";
@@ -36,4 +36,4 @@ struct OpsEndpoints {
 HttpResponse route_http(std::string_view method, std::string_view path, const session::SessionTable &sessions,
                         const std::string &sidecar_id, const OpsEndpoints &ops = {}, bool presence_allowed = false);
 
-}  // namespace livesync::net
+}  // namespace livesync::http

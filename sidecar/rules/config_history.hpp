@@ -21,14 +21,14 @@
 #include <vector>
 
 #include "common/lsn.hpp"
-#include "sidecar/auth/rule_set.hpp"
-#include "sidecar/stream/published_tables.hpp"
+#include "sidecar/rules/rule_set.hpp"
+#include "sidecar/rules/published_tables.hpp"
 
-namespace livesync::stream {
+namespace livesync::rules {
 
 struct ConfigVersion {
     PublishedTables tables;
-    sidecar::auth::RuleSet rules;
+    rules::RuleSet rules;
 };
 
 // The replicator keeps this many versions in Redis (XADD ... MAXLEN); the sidecar keeps
@@ -61,4 +61,4 @@ private:
 std::optional<ConfigVersion> parse_config_version(const std::vector<std::pair<std::string, std::string>> &fields,
                                                   std::string *error, std::vector<std::string> *rule_errors);
 
-}  // namespace livesync::stream
+}  // namespace livesync::rules

@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "common/change_batch.hpp"
-#include "sidecar/auth/access.hpp"
+#include "sidecar/rules/access.hpp"
 
-namespace livesync::stream {
+namespace livesync::rules {
 
 class PublishedTables {
 public:
@@ -43,12 +43,12 @@ public:
     size_t size() const { return tables_.size(); }
     const std::set<std::string> &tables() const { return tables_; }
     // The table's tenant column and column list; nullptr when not published.
-    const sidecar::auth::TableScope *scope(const std::string &qualified_table) const;
+    const rules::TableScope *scope(const std::string &qualified_table) const;
 
 private:
     std::set<std::string> tables_;
-    std::map<std::string, sidecar::auth::TableScope> scopes_;
+    std::map<std::string, rules::TableScope> scopes_;
     std::set<std::string> disabled_;
 };
 
-}  // namespace livesync::stream
+}  // namespace livesync::rules

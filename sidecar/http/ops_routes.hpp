@@ -3,23 +3,23 @@
 // the service thread.
 #pragma once
 
-#include "sidecar/net/http_router.hpp"
+#include "sidecar/http/http_router.hpp"
 #include "sidecar/ops/counters.hpp"
 #include "sidecar/session/session_table.hpp"
-#include "sidecar/stream/live_state.hpp"
+#include "sidecar/rules/live_state.hpp"
 
-namespace livesync::net {
+namespace livesync::http {
 
 // 200 {"status":"ready"} when the stream reader is connected to Redis and the stream
 // snapshot (published tables, rules, tail) was applied; else 503 {"status":"not_ready",
 // "reason":..}.
-HttpResponse readiness_response(const ops::Counters &counters, const stream::LiveState &live);
+HttpResponse readiness_response(const ops::Counters &counters, const rules::LiveState &live);
 
-HttpResponse metrics_response(const ops::Counters &counters, const stream::LiveState &live,
+HttpResponse metrics_response(const ops::Counters &counters, const rules::LiveState &live,
                               const session::SessionTable &sessions);
 
 // Records that fan-out of one stream entry finished now (histogram, lag gauges).
 void record_fanout(ops::Counters &counters, std::chrono::steady_clock::time_point received_at,
                    int64_t newest_commit_unix_us);
 
-}  // namespace livesync::net
+}  // namespace livesync::http

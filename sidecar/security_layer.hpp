@@ -18,18 +18,18 @@
 #include "sidecar/auth/security_store.hpp"
 #include "sidecar/net/server_group.hpp"
 
-namespace livesync::admin {
+namespace livesync::sidecar {
 
 class SecurityLayer {
 public:
-    SecurityLayer(const sidecar::auth::SecurityOptions &options, const common::RedisUrl &url, const std::string &prefix,
-                  const std::string &sidecar_id, sidecar::auth::Gatekeeper &gate, sidecar::auth::AuditSink &audit,
+    SecurityLayer(const auth::SecurityOptions &options, const common::RedisUrl &url, const std::string &prefix,
+                  const std::string &sidecar_id, session::Gatekeeper &gate, auth::AuditSink &audit,
                   ops::Counters &counters)
         : guard_(options.abuse),
-          store_(sidecar::auth::StoreConfig{url, prefix, sidecar_id},
-                 [this](sidecar::auth::StoreResult r) { route(std::move(r)); }),
-          control_(ControlConfig{url, common::RedisKeys(prefix).control()},
-                   [this](ControlCommand c) {
+          store_(auth::StoreConfig{url, prefix, sidecar_id},
+                 [this](auth::StoreResult r) { route(std::move(r)); }),
+          control_(admin::ControlConfig{url, common::RedisKeys(prefix).control()},
+                   [this](admin::ControlCommand c) {
                        // Every thread acts on its own sessions.
                        for (auto &hub : hubs_) hub->push(c);
                    }),
@@ -40,11 +40,11 @@ public:
     // Before start(): one hub per service thread.
     void attach(net::ServerGroup &group) {
         for (unsigned i = 0; i < group.size(); ++i) {
-            HubConfig config = hub_config_;
+            admin::HubConfig config = hub_config_;
             config.shard = i;
-            hubs_.push_back(std::make_unique<SecurityHub>(config, gate_, &store_, counters_, audit_));
+            hubs_.push_back(std::make_unique<admin::SecurityHub>(config, gate_, &store_, counters_, audit_));
             if (group.size() > 1)
-                hubs_.back()->set_gather([&group](std::function<std::string(SecurityHub &)> part,
+                hubs_.back()->set_gather([&group](std::function<std::string(admin::SecurityHub &)> part,
                                                   std::function<void(std::vector<std::string>)> done) {
                     group.gather([part = std::move(part)](net::Server &s) { return s.hub() ? part(*s.hub()) : ""; },
                                  std::move(done));
@@ -68,23 +68,23 @@ private:
     // A store answer goes to the hub of the thread that asked: a claim names its session,
     // an admin answer its ticket (both carry the thread in their low bits); the shared ban
     // list is applied once (the AbuseGuard is shared).
-    void route(sidecar::auth::StoreResult r) {
+    void route(auth::StoreResult r) {
         if (hubs_.empty()) return;
         unsigned shard = 0;
-        if (auto *claim = std::get_if<sidecar::auth::ClaimResult>(&r)) shard = session::shard_of_serial(claim->serial);
-        if (auto *answer = std::get_if<sidecar::auth::AdminAnswer>(&r)) shard = session::shard_of_serial(answer->ticket);
+        if (auto *claim = std::get_if<auth::ClaimResult>(&r)) shard = session::shard_of_serial(claim->serial);
+        if (auto *answer = std::get_if<auth::AdminAnswer>(&r)) shard = session::shard_of_serial(answer->ticket);
         if (shard >= hubs_.size()) return;
         hubs_[shard]->push(std::move(r));
     }
 
-    sidecar::auth::AbuseGuard guard_;
-    sidecar::auth::SecurityStore store_;
-    ControlReader control_;
-    HubConfig hub_config_;
-    sidecar::auth::Gatekeeper &gate_;
+    auth::AbuseGuard guard_;
+    auth::SecurityStore store_;
+    admin::ControlReader control_;
+    admin::HubConfig hub_config_;
+    session::Gatekeeper &gate_;
     ops::Counters &counters_;
-    sidecar::auth::AuditSink &audit_;
-    std::vector<std::unique_ptr<SecurityHub>> hubs_;
+    auth::AuditSink &audit_;
+    std::vector<std::unique_ptr<admin::SecurityHub>> hubs_;
 };
 
-}  // namespace livesync::admin
+}  // namespace livesync::sidecar

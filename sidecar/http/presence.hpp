@@ -15,10 +15,10 @@
 #include <string_view>
 #include <vector>
 
-#include "sidecar/net/http_router.hpp"
+#include "sidecar/http/http_router.hpp"
 #include "sidecar/session/session_table.hpp"
 
-namespace livesync::net {
+namespace livesync::http {
 
 inline constexpr std::string_view kPresencePath = "/v1/clients/presence";
 // Bounds what one request may make the service thread parse and allocate; the
@@ -43,4 +43,4 @@ HttpResponse answer_presence(std::string_view body, const session::SessionTable 
 // 413 for a body over kMaxPresenceBodyBytes.
 HttpResponse presence_body_too_large();
 
-}  // namespace livesync::net
+}  // namespace livesync::http

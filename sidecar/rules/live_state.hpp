@@ -5,21 +5,21 @@
 #include <cstdint>
 
 #include "common/lsn.hpp"
-#include "sidecar/auth/rule_set.hpp"
-#include "sidecar/stream/config_history.hpp"
-#include "sidecar/stream/published_tables.hpp"
+#include "sidecar/rules/rule_set.hpp"
+#include "sidecar/rules/config_history.hpp"
+#include "sidecar/rules/published_tables.hpp"
 
-namespace livesync::stream {
+namespace livesync::rules {
 
 struct LiveState {
     bool ready = false;     // a StreamReset arrived: tables and position are known
     uint64_t position = 0;  // highest commit LSN applied (or the snapshot's)
     common::StreamId last_id;  // last stream entry applied (or the snapshot's tail)
     PublishedTables tables;
-    sidecar::auth::RuleSet rules;  // access rules, as of the same position
+    rules::RuleSet rules;  // access rules, as of the same position
     // Every config version kept, the current one (tables, rules) included: what a
     // replayed transaction is judged by (stream/config_history.hpp).
     ConfigHistory history;
 };
 
-}  // namespace livesync::stream
+}  // namespace livesync::rules

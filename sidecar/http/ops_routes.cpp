@@ -1,10 +1,10 @@
-#include "sidecar/net/ops_routes.hpp"
+#include "sidecar/http/ops_routes.hpp"
 
 #include <chrono>
 
 #include "sidecar/ops/metrics.hpp"
 
-namespace livesync::net {
+namespace livesync::http {
 
 namespace {
 
@@ -22,7 +22,7 @@ int64_t unix_us() {
 
 }  // namespace
 
-HttpResponse readiness_response(const ops::Counters &counters, const stream::LiveState &live) {
+HttpResponse readiness_response(const ops::Counters &counters, const rules::LiveState &live) {
     if (!counters.stream_connected.load())
         return HttpResponse{503, R"({"status":"not_ready","reason":"stream reader not connected to Redis"})"};
     if (!live.ready)
@@ -30,7 +30,7 @@ HttpResponse readiness_response(const ops::Counters &counters, const stream::Liv
     return HttpResponse{200, R"({"status":"ready"})"};
 }
 
-HttpResponse metrics_response(const ops::Counters &counters, const stream::LiveState &live,
+HttpResponse metrics_response(const ops::Counters &counters, const rules::LiveState &live,
                               const session::SessionTable &sessions) {
     ops::Gauges g;
     g.sessions_open = sessions.open_everywhere();
@@ -55,4 +55,4 @@ void record_fanout(ops::Counters &counters, std::chrono::steady_clock::time_poin
     if (newest_commit_unix_us > 0) counters.last_commit_lag_us.store(unix_us() - newest_commit_unix_us);
 }
 
-}  // namespace livesync::net
+}  // namespace livesync::http

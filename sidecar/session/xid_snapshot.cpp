@@ -1,9 +1,9 @@
-#include "sidecar/snapshot/xid_snapshot.hpp"
+#include "sidecar/session/xid_snapshot.hpp"
 
 #include <algorithm>
 #include <charconv>
 
-namespace livesync::snapshot {
+namespace livesync::session {
 
 namespace {
 
@@ -73,4 +73,4 @@ uint64_t RecentCommits::start_after(uint64_t up_to, const SnapshotCut &cut) cons
     return start;
 }
 
-}  // namespace livesync::snapshot
+}  // namespace livesync::session

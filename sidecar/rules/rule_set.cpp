@@ -1,4 +1,4 @@
-#include "sidecar/auth/rule_set.hpp"
+#include "sidecar/rules/rule_set.hpp"
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
@@ -7,7 +7,9 @@
 
 #include <algorithm>
 
-namespace livesync::sidecar::auth {
+#include "sidecar/rules/config_row.hpp"
+
+namespace livesync::rules {
 
 namespace {
 
@@ -15,18 +17,6 @@ void collect_claims(const common::FilterNode &n, std::vector<std::string> &out) 
     for (const common::FilterOperand &o : n.operands)
         if (o.kind == common::FilterOperand::Kind::Claim) out.push_back(o.name);
     for (const common::FilterNode &c : n.children) collect_claims(c, out);
-}
-
-const common::Value *column(const std::vector<common::Column> &cols, std::string_view name) {
-    for (const common::Column &c : cols)
-        if (c.name == name) return &c.value;
-    return nullptr;
-}
-
-std::optional<std::string> text_column(const std::vector<common::Column> &cols, std::string_view name) {
-    const common::Value *v = column(cols, name);
-    if (v == nullptr || v->kind != common::Value::Kind::Text) return std::nullopt;
-    return v->s;
 }
 
 std::optional<std::pair<std::string, std::string>> key_of_row(const std::vector<common::Column> &cols) {
@@ -173,7 +163,7 @@ bool RuleSet::apply(const common::Change &change, std::string *error) {
         return false;
     }
     rules_.erase(*key);
-    if (const common::Value *d = column(change.new_values, "disabled"); d && d->kind != common::Value::Kind::Null) {
+    if (const common::Value *d = column_value(change.new_values, "disabled"); d && d->kind != common::Value::Kind::Null) {
         disabled_.insert(*key);  // a schema change broke its filter: it denies
         return true;
     }
@@ -183,7 +173,7 @@ bool RuleSet::apply(const common::Change &change, std::string *error) {
         return false;
     }
     std::optional<std::vector<std::string>> columns;
-    if (const common::Value *cols = column(change.new_values, "columns"); cols && !parse_column_list(*cols, columns)) {
+    if (const common::Value *cols = column_value(change.new_values, "columns"); cols && !parse_column_list(*cols, columns)) {
         *error = "rule " + key->first + "|" + key->second + " has a bad columns value: it denies";
         return false;
     }
@@ -207,4 +197,4 @@ const Rule *RuleSet::find(const std::string &role, const std::string &table) con
     return it == rules_.end() ? nullptr : it->second.get();
 }
 
-}  // namespace livesync::sidecar::auth
+}  // namespace livesync::rules

@@ -17,10 +17,14 @@
 
 #include "common/change_batch.hpp"
 #include "common/filter_tree.hpp"
-#include "sidecar/auth/identity.hpp"
-#include "sidecar/auth/rule_set.hpp"
+#include "sidecar/rules/identity.hpp"
+#include "sidecar/rules/rule_set.hpp"
 
-namespace livesync::sidecar::auth {
+namespace livesync::rules {
+
+// A claim or column value as the text the tenant check compares: text, uuid, numeric
+// and integers by their text form; anything else (null, floats, JSON...) → nullopt.
+std::optional<std::string> value_text(const common::Value &value);
 
 // A published table's own scope (livesync.publish): tenant column and column list.
 struct TableScope {
@@ -87,4 +91,4 @@ common::Change project_schema(const common::Change &change, const std::optional<
 // subscription scope. Valid while the rules and tables do not change.
 std::string viewer_key(const Viewer &viewer);
 
-}  // namespace livesync::sidecar::auth
+}  // namespace livesync::rules

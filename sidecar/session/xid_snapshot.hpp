@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-namespace livesync::snapshot {
+namespace livesync::session {
 
 // pg_current_snapshot() of the snapshot transaction: xmin, xmax and the in-progress list
 // (top-level transaction ids, the ones the stream carries).
@@ -69,4 +69,4 @@ private:
     std::vector<Commit> ring_;
 };
 
-}  // namespace livesync::snapshot
+}  // namespace livesync::session

@@ -1,12 +1,22 @@
-#include "sidecar/auth/access.hpp"
+#include "sidecar/rules/access.hpp"
 
 #include <algorithm>
 
 #include <rapidjson/document.h>
 
-#include "sidecar/auth/authenticator.hpp"
+namespace livesync::rules {
 
-namespace livesync::sidecar::auth {
+std::optional<std::string> value_text(const common::Value &v) {
+    switch (v.kind) {
+        case common::Value::Kind::Text:
+        case common::Value::Kind::Uuid:
+        case common::Value::Kind::Numeric:
+        case common::Value::Kind::OtherText: return v.s;
+        case common::Value::Kind::Int: return std::to_string(v.i);
+        case common::Value::Kind::UInt: return std::to_string(v.u);
+        default: return std::nullopt;
+    }
+}
 
 namespace {
 
@@ -246,4 +256,4 @@ std::string viewer_key(const Viewer &v) {
     return key;
 }
 
-}  // namespace livesync::sidecar::auth
+}  // namespace livesync::rules
