@@ -66,10 +66,11 @@ private:
     mutable std::recursive_mutex mutex_;
 };
 
-// Who a session is for activity and rate limits: "sub:<sub>" for a user,
+// Who a session is, as the activity report shows it: "sub:<sub>" for a user,
 // "anonymous:<address>" for anonymous sessions, "address:<address>" before
-// authentication. Message rate limits count per "sub:" or, otherwise, per "address:".
-// (Client-id ownership includes the tenant: client_owner(), ownership.hpp.)
+// authentication. Rate limits and activity are counted per user *in its tenant*
+// (client_owner(), ownership.hpp: the same sub in two tenants is two users) or,
+// without a user, per "address:".
 std::string owner_key(bool authenticated, bool anonymous, const std::string &subject, const std::string &address);
 
 }  // namespace livesync::sidecar::auth

@@ -100,12 +100,14 @@ std::string render_activity(int64_t since_unix,
             return it == fields.end() ? std::string() : it->second;
         };
         std::string tenant = get("tenant");
+        std::string user = get("user");
+        if (user.empty()) user = owner;  // written before the user field existed
         int64_t sessions = to_int(get("sessions")), in = to_int(get("messages_in")), out_n = to_int(get("messages_out")),
                 seen = to_int(get("last_seen"));
         if (!first) out += ',';
         first = false;
         out += "{\"user\":";
-        common::append_json_string(out, owner);
+        common::append_json_string(out, user);
         out += ",\"tenant\":";
         if (tenant.empty()) out += "null";
         else common::append_json_string(out, tenant);
@@ -221,7 +223,7 @@ bool SecurityStore::add_activity(std::vector<ActivityDelta> deltas) {
             if (d.sessions) cmds.push_back({"HINCRBY", key, "sessions", std::to_string(d.sessions)});
             if (d.messages_in) cmds.push_back({"HINCRBY", key, "messages_in", std::to_string(d.messages_in)});
             if (d.messages_out) cmds.push_back({"HINCRBY", key, "messages_out", std::to_string(d.messages_out)});
-            std::vector<std::string> hset{"HSET", key, "last_seen", std::to_string(d.last_seen_ms)};
+            std::vector<std::string> hset{"HSET", key, "last_seen", std::to_string(d.last_seen_ms), "user", d.user};
             if (!d.tenant.empty()) {
                 hset.push_back("tenant");
                 hset.push_back(d.tenant);

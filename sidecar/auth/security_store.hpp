@@ -57,7 +57,8 @@ using StoreResult = std::variant<ClaimResult, BanList, AdminAnswer>;
 
 // One owner's activity since the last flush (counters are added up in Redis).
 struct ActivityDelta {
-    std::string owner;  // owner_key(): "sub:<sub>" or "anonymous:<address>"
+    std::string owner;  // client_owner(): the user in its tenant, or "anonymous:<address>"
+    std::string user;   // owner_key(), as the report shows it: "sub:<sub>" or "anonymous:<address>"
     std::string tenant;
     uint64_t sessions = 0;
     uint64_t messages_in = 0;

@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "sidecar/auth/ownership.hpp"
 #include "sidecar/ops/log.hpp"
 #include "sidecar/protocol/server_frame.hpp"
 #include "sidecar/registry/client_record.hpp"
@@ -63,8 +64,10 @@ bool Gatekeeper::admit_message(session::Session &s, int64_t now_ms) {
     ++s.messages_in;
     if (!guard_) return true;
     const rules::Identity *id = s.identity();
-    // One bucket per address until a token names a user (anonymous sessions included).
-    std::string key = id && !id->anonymous ? sidecar::auth::owner_key(true, false, id->subject, s.address())
+    // One bucket per address until a token names a user (anonymous sessions included);
+    // a user's bucket is the user in its tenant (client_owner()): the same sub in two
+    // tenants is two users.
+    std::string key = id && !id->anonymous ? sidecar::auth::client_owner(*id, s.address())
                                            : sidecar::auth::owner_key(false, false, std::string(), s.address());
     if (guard_->allow_message(key, now_ms)) return true;
     counters_.rate_limited.fetch_add(1);
@@ -106,8 +109,13 @@ void Gatekeeper::collect_activity(session::Session &s, int64_t now_ms) {
     const rules::Identity *id = s.identity();
     if (!id || !s.greeted()) return;
     if (s.activity_counted && s.messages_in == 0 && s.messages_out == 0) return;
-    sidecar::auth::ActivityDelta &d = activity_[sidecar::auth::owner_key(true, id->anonymous, id->subject, s.address())];
-    if (d.owner.empty()) d.owner = sidecar::auth::owner_key(true, id->anonymous, id->subject, s.address());
+    // Keyed by the user in its tenant (client_owner()), shown as owner_key().
+    std::string owner = sidecar::auth::client_owner(*id, s.address());
+    sidecar::auth::ActivityDelta &d = activity_[owner];
+    if (d.owner.empty()) {
+        d.owner = std::move(owner);
+        d.user = sidecar::auth::owner_key(true, id->anonymous, id->subject, s.address());
+    }
     if (id->tenant) d.tenant = *id->tenant;
     if (!s.activity_counted) ++d.sessions;
     s.activity_counted = true;

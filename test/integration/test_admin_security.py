@@ -37,6 +37,17 @@ def closed_line(client):
     return [l for l in client.stderr if l.startswith("closed")][-1]
 
 
+def admitted(stack, url):
+    """Whether a fresh client is welcomed at url (True) or refused at the handshake (False)."""
+    probe = NodeClient(stack, url=url, token=token(1), via="header", timeout_ms=60000)
+    try:
+        harness.wait_until(lambda: probe.closed.is_set() or any(l.startswith("welcome") for l in probe.stderr), 20,
+                           "a welcome or a close")
+        return any(l.startswith("welcome") for l in probe.stderr)
+    finally:
+        probe.proc.kill()
+
+
 def ctl(sidecar, *args, token=ADMIN_TOKEN):
     cmd = [CTL, "--url", sidecar.http] + (["--token", token] if token else []) + list(args)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=30)
@@ -151,9 +162,8 @@ class AdminSecurity(unittest.TestCase):
             refused = NodeClient(stack, token=token(1), via="header")
             self.assertEqual(refused.close_code(), 1006, refused.stderr)  # refused at the handshake
             self.assertFalse(any(l.startswith("welcome") for l in refused.stderr))
-            time.sleep(1.5)  # the other sidecar refreshes its ban cache every second
-            elsewhere = NodeClient(stack, url=other.url, token=token(1), via="header")
-            self.assertEqual(elsewhere.close_code(), 1006, elsewhere.stderr)
+            # The other sidecar refreshes its ban cache every second.
+            harness.wait_until(lambda: not admitted(stack, other.url), 20, "the ban to reach the other sidecar")
             kinds = audit_kinds(stack)
             for kind in ("rate_limited", "banned", "refused_banned"):
                 self.assertIn(kind, kinds)
@@ -164,10 +174,8 @@ class AdminSecurity(unittest.TestCase):
             # Lifting the ban works on every sidecar.
             out = ctl(stack.sidecar, "unban", "127.0.0.1")
             self.assertEqual(out.returncode, 0, out.stderr)
-            time.sleep(1.5)
             for url in (stack.sidecar.url, other.url):
-                ok = NodeClient(stack, url=url, token=token(1), via="header", timeout_ms=2000)
-                wait_welcome(ok)
+                harness.wait_until(lambda: admitted(stack, url), 20, f"the unban to reach {url}")
 
     def test_admin_api_kicks_bans_and_reports_through_livesyncctl_and_sql(self):
         with self.stack() as stack:
@@ -212,23 +220,44 @@ class AdminSecurity(unittest.TestCase):
 
             # A sidecar started later does not replay old kicks.
             late = self.extra_sidecar(stack)
-            time.sleep(0.5)
-            b1_again = NodeClient(stack, url=late.url, token=token(2), via="header", client_id="b1", timeout_ms=3000)
+            b1_again = NodeClient(stack, url=late.url, token=token(2), via="header", client_id="b1", timeout_ms=60000)
             wait_welcome(b1_again)
-            time.sleep(1)
-            self.assertFalse(any(l.startswith("closed 4410") for l in b1_again.stderr), b1_again.stderr)
+            # A new kick through the stream reaches the late sidecar: it has read the
+            # stream past the old entries by then, and b1 is still connected.
+            marker = NodeClient(stack, url=late.url, token=token(3), via="header", client_id="m1", timeout_ms=60000)
+            wait_welcome(marker)
+            self.assertEqual(stack.pg.psql("SELECT livesync.kick('m1')"), "t")
+            self.assertEqual(marker.close_code(), 4410, marker.stderr)
+            self.assertFalse(b1_again.closed.is_set(), b1_again.stderr)
+            b1_again.proc.kill()
 
-            # Activity covers both sidecars (flushed to Redis every second).
-            time.sleep(2)
-            out = ctl(stack.sidecar, "activity", "--since", str(int(time.time()) - 600))
-            self.assertEqual(out.returncode, 0, out.stderr)
-            report = json.loads(out.stdout)
-            users = {u["user"]: u for u in report["users"]}
-            self.assertGreaterEqual(users["sub:1"]["sessions"], 2)
-            self.assertGreaterEqual(users["sub:2"]["messages_in"], 4)  # hello + 3 pings
-            self.assertGreaterEqual(users["sub:2"]["messages_out"], 4)
+            # Activity covers both sidecars (flushed to Redis every second). User 1 of
+            # tenant b is another user than user 1 of tenant a.
+            other_tenant = NodeClient(stack, url=plain.url, token=mint(claims_of(1, "member", "b", 3600)),
+                                      via="header", client_id="c1", timeout_ms=60000, pings=2)
+            wait_welcome(other_tenant)
+
+            def activity():
+                out = ctl(stack.sidecar, "activity", "--since", str(int(time.time()) - 600))
+                self.assertEqual(out.returncode, 0, out.stderr)
+                return json.loads(out.stdout)
+
+            def counted(report):
+                users = {(u["user"], u["tenant"]): u for u in report["users"]}
+                return (users.get(("sub:1", "a"), {}).get("sessions", 0) >= 2
+                        and users.get(("sub:2", "a"), {}).get("messages_in", 0) >= 4  # hello + 3 pings
+                        and users.get(("sub:2", "a"), {}).get("messages_out", 0) >= 4
+                        and users.get(("sub:1", "b"), {}).get("messages_in", 0) >= 3
+                        and ("sub:3", "a") in users)
+
+            harness.wait_until(lambda: counted(activity()), 20, "the activity of both sidecars in Redis")
+            report = activity()
+            users = {(u["user"], u["tenant"]): u for u in report["users"]}
+            self.assertEqual(users[("sub:1", "b")]["sessions"], 1)  # not merged with user 1 of tenant a
             tenants = {t["tenant"]: t for t in report["tenants"]}
-            self.assertEqual(tenants["a"]["users"], 2)
+            self.assertEqual(tenants["a"]["users"], 3)  # users 1, 2 and 3 (the marker)
+            self.assertEqual(tenants["b"]["users"], 1)
+            other_tenant.proc.kill()
             self.assertEqual(json.loads(ctl(stack.sidecar, "activity", "--since", str(int(time.time()) + 600)).stdout)
                              ["users"], [])
 
@@ -237,9 +266,7 @@ class AdminSecurity(unittest.TestCase):
             self.assertEqual(out.returncode, 0, out.stderr)
             refused = NodeClient(stack, token=token(1), via="header")
             self.assertEqual(refused.close_code(), 1006, refused.stderr)
-            time.sleep(1.5)
-            refused = NodeClient(stack, url=plain.url, token=token(1), via="header")
-            self.assertEqual(refused.close_code(), 1006, refused.stderr)
+            harness.wait_until(lambda: not admitted(stack, plain.url), 20, "the ban to reach the other sidecar")
             bans = json.loads(ctl(stack.sidecar, "bans").stdout)["bans"]
             self.assertEqual([b["address"] for b in bans], ["127.0.0.1"])
             self.assertEqual(ctl(stack.sidecar, "unban", "127.0.0.1").returncode, 0)

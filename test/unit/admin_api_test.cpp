@@ -101,6 +101,24 @@ TEST(AdminApi, ActivityReportSumsPerTenant) {
     EXPECT_EQ(a["last_seen"].GetInt(), 300);
 }
 
+TEST(AdminApi, ActivityShowsTheSameSubInTwoTenantsAsTwoUsers) {
+    std::string json = sidecar::auth::render_activity(
+        100, {{"user:a:1", {{"user", "sub:1"}, {"tenant", "a"}, {"sessions", "2"}, {"last_seen", "200000"}}},
+              {"user:b:1", {{"user", "sub:1"}, {"tenant", "b"}, {"sessions", "1"}, {"last_seen", "300000"}}},
+              {"sub:9", {{"tenant", "b"}, {"sessions", "4"}}}});  // written before the user field
+    rapidjson::Document d;
+    d.Parse(json.c_str());
+    ASSERT_FALSE(d.HasParseError()) << json;
+    ASSERT_EQ(d["users"].Size(), 3u);
+    EXPECT_STREQ(d["users"][0]["user"].GetString(), "sub:1");
+    EXPECT_STREQ(d["users"][1]["user"].GetString(), "sub:1");
+    EXPECT_STREQ(d["users"][1]["tenant"].GetString(), "b");
+    EXPECT_STREQ(d["users"][2]["user"].GetString(), "sub:9");
+    EXPECT_EQ(d["tenants"][0]["users"].GetInt(), 1);  // a
+    EXPECT_EQ(d["tenants"][1]["users"].GetInt(), 2);  // b: user 1 and user 9
+    EXPECT_EQ(d["tenants"][1]["sessions"].GetInt(), 5);
+}
+
 TEST(ControlStream, EntriesNeedAKnownKindAndATarget) {
     auto kick = parse_control({{"kind", "kick"}, {"client_id", "c1"}});
     ASSERT_TRUE(kick);
