@@ -110,6 +110,10 @@ Server::Server(ServerConfig config, ShardLinks links, stream::EventQueue &events
     handler_.set_snapshots(&snapshots_);
     snapshots_.set_counters(&counters_);
     snapshots_.set_shard(links_.shard);
+    snapshots_.set_gather(config_.snapshot_gather_ms, [this](int64_t delay_ms) {
+        lws_sul_schedule(context_, 0, &gather_timer_.sul, on_gather_timer,
+                         static_cast<lws_usec_t>(delay_ms) * LWS_US_PER_MS);
+    });
     // A quarter of the bound stays free for the entry being fanned out when the mark is
     // passed (livesync.batch_max_bytes, 1 MiB, is about 1.3 MiB of JSON frames).
     pacing_.high_water_bytes = config_.max_send_queue_bytes / 4 * 3;
@@ -216,12 +220,17 @@ bool Server::listen(std::string *error) {
     }
     sweep_timer_.server = this;
     pace_timer_.server = this;
+    gather_timer_.server = this;
     lws_sul_schedule(context_, 0, &sweep_timer_.sul, on_sweep, LWS_US_PER_SEC);
     return true;
 }
 
 void Server::on_pace_timer(lws_sorted_usec_list_t *sul) {
     lws_container_of(sul, PaceTimer, sul)->server->drain_events();
+}
+
+void Server::on_gather_timer(lws_sorted_usec_list_t *sul) {
+    lws_container_of(sul, GatherTimer, sul)->server->snapshots_.on_gather_timer(session::steady_now_ms());
 }
 
 void Server::close_stalled_sessions(int64_t now_ms) {

@@ -58,7 +58,7 @@ void SnapshotCoordinator::begin_snapshot(session::Session &s, const std::string 
                 return sub.serial == s.serial() && sub.id == id;  // the same id made again
             });
             if (!listed) job.subscribers.push_back(Subscriber{s.serial(), id});
-            if (!job.submitted) {
+            if (!job.submitted && job.gather_until_ms == 0) {
                 count(&ops::Counters::snapshot_waits);
                 s.send_text(protocol::encode_snapshot_waiting(
                     id, static_cast<uint64_t>(std::find(queued_.begin(), queued_.end(), job_id) - queued_.begin())));
@@ -74,12 +74,51 @@ void SnapshotCoordinator::begin_snapshot(session::Session &s, const std::string 
     job.tenant = tenant;
     job.subscribers.push_back(Subscriber{s.serial(), id});
     uint64_t job_id = job.id;
+    if (gather_ms_ > 0 && wake_in_) {
+        job.gather_until_ms = session::steady_now_ms() + gather_ms_;
+        jobs_.emplace(job_id, std::move(job));
+        gathering_.push_back(job_id);
+        if (!gather_timer_set_) {
+            gather_timer_set_ = true;
+            wake_in_(gather_ms_);
+        }
+        return;
+    }
     jobs_.emplace(job_id, std::move(job));
     queued_.push_back(job_id);
     admit();
-    if (!jobs_.at(job_id).submitted) {
+    tell_waiting(jobs_.at(job_id));
+}
+
+void SnapshotCoordinator::on_gather_timer(int64_t now_ms) {
+    gather_timer_set_ = false;
+    std::vector<uint64_t> due;
+    while (!gathering_.empty()) {
+        auto it = jobs_.find(gathering_.front());
+        if (it != jobs_.end() && it->second.gather_until_ms > now_ms) break;
+        gathering_.pop_front();
+        if (it == jobs_.end()) continue;
+        it->second.gather_until_ms = 0;
+        queued_.push_back(it->first);
+        due.push_back(it->first);
+    }
+    admit();
+    for (uint64_t id : due)
+        if (auto it = jobs_.find(id); it != jobs_.end()) tell_waiting(it->second);
+    if (!gathering_.empty() && wake_in_) {
+        gather_timer_set_ = true;
+        wake_in_(std::max<int64_t>(1, jobs_.at(gathering_.front()).gather_until_ms - now_ms));
+    }
+}
+
+void SnapshotCoordinator::tell_waiting(const Job &job) {
+    if (job.submitted) return;
+    auto ahead = static_cast<uint64_t>(std::find(queued_.begin(), queued_.end(), job.id) - queued_.begin());
+    for (const Subscriber &sub : job.subscribers) {
+        session::Session *s = nullptr;
+        if (waiting_entry(sub, job.id, &s) == nullptr) continue;
         count(&ops::Counters::snapshot_waits);
-        s.send_text(protocol::encode_snapshot_waiting(id, static_cast<uint64_t>(queued_.size() - 1)));
+        s->send_text(protocol::encode_snapshot_waiting(sub.id, ahead));
     }
 }
 
@@ -128,8 +167,12 @@ void SnapshotCoordinator::drop_gone(Job &job) {
 void SnapshotCoordinator::release(uint64_t job_id) {
     auto it = jobs_.find(job_id);
     if (it == jobs_.end()) return;
-    if (it->second.submitted) --running_;
-    else queued_.erase(std::remove(queued_.begin(), queued_.end(), job_id), queued_.end());
+    if (it->second.submitted) {
+        --running_;
+    } else {
+        queued_.erase(std::remove(queued_.begin(), queued_.end(), job_id), queued_.end());
+        gathering_.erase(std::remove(gathering_.begin(), gathering_.end(), job_id), gathering_.end());
+    }
     jobs_.erase(it);
     admit();
 }

@@ -479,5 +479,65 @@ TEST_F(SnapshotTest, RowsAreJudgedByTheConfigTheSnapshotSaw) {
     for (const std::string &f : drain(s)) EXPECT_NE(f.rfind("snapshot_rows", 0), 0u) << f;
 }
 
+// Requests that arrive within the gathering window share one query; a request for
+// another table gets its own. Nothing is queued before the window
+// ends, and nobody is told to wait for it.
+TEST_F(SnapshotTest, RequestsGatheredInTheWindowShareOneQuery) {
+    std::vector<int64_t> wakes;
+    snapshots.set_gather(50, [&](int64_t ms) { wakes.push_back(ms); });
+    auto &a = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
+    handler.on_text(a, R"({"type":"hello","client_id":"c1"})");
+    handler.on_text(a, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    handler.on_text(a, R"({"type":"subscribe","id":"s2","table":"other","snapshot":true})");
+    drain(a);
+    EXPECT_TRUE(queries.submitted.empty());
+    EXPECT_EQ(snapshots.gathering(), 2u);
+    EXPECT_EQ(wakes, (std::vector<int64_t>{50}));  // one timer for both
+    snapshots.on_gather_timer(session::steady_now_ms() - 1);  // early: nothing is due
+    EXPECT_TRUE(queries.submitted.empty());
+    ASSERT_EQ(wakes.size(), 2u);
+    EXPECT_GE(wakes[1], 1);
+    handler.on_text(a, R"({"type":"subscribe","id":"s3","table":"items","snapshot":true})");  // joins s1's
+    EXPECT_EQ(snapshots.gathering(), 2u);
+    snapshots.on_gather_timer(session::steady_now_ms() + 1000);
+    ASSERT_EQ(queries.submitted.size(), 2u);
+    EXPECT_EQ(queries.submitted[0].table, "items");
+    EXPECT_EQ(queries.submitted[1].table, "other");
+    EXPECT_EQ(snapshots.gathering(), 0u);
+    for (const std::string &f : drain(a)) EXPECT_NE(f, "snapshot_waiting");
+    event(snapshot::SnapshotEvent::Kind::Started);
+    event(snapshot::SnapshotEvent::Kind::Rows, {row(1, "a")});
+    EXPECT_EQ(drain(a), (std::vector<std::string>{"snapshot_rows:s1=1,", "snapshot_rows:s3=1,"}));
+}
+
+// A gathered query that has to wait for a query slot tells its clients so when the window
+// ends; a gathering query whose clients all left is dropped without running.
+TEST_F(SnapshotTest, GatheredQueryQueuesForASlotAndIsToldSo) {
+    queries.max = 1;
+    std::vector<int64_t> wakes;
+    snapshots.set_gather(5, [&](int64_t ms) { wakes.push_back(ms); });
+    auto &a = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
+    handler.on_text(a, R"({"type":"hello","client_id":"c1"})");
+    handler.on_text(a, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    handler.on_text(a, R"({"type":"subscribe","id":"s2","table":"other","snapshot":true})");
+    drain(a);
+    snapshots.on_gather_timer(session::steady_now_ms() + 1000);
+    EXPECT_EQ(queries.submitted.size(), 1u);
+    EXPECT_EQ(snapshots.queued(), 1u);
+    EXPECT_EQ(drain(a), (std::vector<std::string>{"snapshot_waiting"}));
+    event(snapshot::SnapshotEvent::Kind::Started);
+    event(snapshot::SnapshotEvent::Kind::Rows, {row(1, "a")});  // too late to join this one
+    auto &b = sessions.open(nullptr, "b", 0, 8 << 20, [] {});
+    handler.on_text(b, R"({"type":"hello","client_id":"c2"})");
+    handler.on_text(b, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    EXPECT_EQ(snapshots.gathering(), 1u);
+    handler.on_closed(b);  // gathering: it leaves, the job goes with it, nothing ran
+    EXPECT_EQ(snapshots.gathering(), 0u);
+    snapshots.on_gather_timer(session::steady_now_ms() + 1000);
+    EXPECT_EQ(queries.submitted.size(), 1u);
+    EXPECT_EQ(snapshots.queued(), 1u);
+    EXPECT_TRUE(queries.cancelled.empty());
+}
+
 }  // namespace
 }  // namespace livesync
