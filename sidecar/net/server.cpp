@@ -350,8 +350,26 @@ void Server::drain_events() {
         replay_.on_page(page);
         page.entries.clear();
     }
-    for (snapshot::SnapshotEvent &event : snapshot_inbox_.take()) snapshots_.on_event(event);
-    if (waiting_for_busy_sessions()) return;
+    bool more = fan_out_live();
+    // Then snapshot events, at most one of rows (about 256 KiB) per turn: live changes to
+    // other sessions do not wait behind a queue of snapshot pages, and the sockets are
+    // served between two of them.
+    for (;;) {
+        bool others = false;
+        std::optional<snapshot::SnapshotEvent> event = snapshot_inbox_.pop(&others);
+        if (!event) break;
+        bool rows = event->kind == snapshot::SnapshotEvent::Kind::Rows;
+        snapshots_.on_event(*event);
+        if (rows || !others) {
+            more = more || others;
+            break;
+        }
+    }
+    if (more) wake();
+}
+
+bool Server::fan_out_live() {
+    if (waiting_for_busy_sessions()) return false;
     busy_since_ms_ = 0;
     lws_sul_cancel(&pace_timer_.sul);
     std::vector<stream::EventQueue::Shared> batch;
@@ -367,7 +385,7 @@ void Server::drain_events() {
             if (links_.shard == 0) http::record_fanout(counters_, entry->received_at, commit_us);
         }
     }
-    if (more) wake();
+    return more;
 }
 
 bool Server::write_front(struct lws *wsi, session::Session &s) {

@@ -110,6 +110,8 @@ public:
 
 private:
     void drain_events();
+    // Live fan-out of the next stream events (unless pacing waits); true when more wait.
+    bool fan_out_live();
     // True while a session that got the last batches has not drained below the low-water
     // mark (live fan-out waits for it, at most kPaceWaitMs; then it falls behind).
     bool waiting_for_busy_sessions();

@@ -13,6 +13,19 @@ namespace livesync::snapshot {
 
 using Entry = session::SubscriptionEntry;
 
+namespace {
+
+// Every row is shown whole: no tenant column, the rule's filter is TRUE, no subscription
+// filter, every column of the table visible. Such a view's rows need no judging, and are
+// the rows as the snapshot packed them (SnapshotEvent::whole).
+bool sees_whole(const rules::Viewer &v, const std::optional<std::vector<std::string>> &visible) {
+    return v.table && v.rule && v.identity && !v.table->tenant_column &&
+           v.rule->filter.kind == common::FilterNode::Kind::Const && v.rule->filter.constant &&
+           !(v.scope && v.scope->filter) && visible == v.table->columns;
+}
+
+}  // namespace
+
 SnapshotCoordinator::SnapshotCoordinator(session::SessionTable &sessions, const rules::LiveState &live,
                                          stream::ReplayCoordinator &replay, SnapshotQueries *reader,
                                          size_t low_water_bytes)
@@ -139,6 +152,21 @@ void SnapshotCoordinator::submit(Job &job) {
     q.table = job.table.substr(dot + 1);
     // The columns and tenant column come from the config the snapshot sees (the reader).
     q.tenant = job.tenant;
+    // A hint, by the config held now: the rows are judged by the snapshot's own, and an
+    // audience whose encoding the reader did not prepare is encoded here.
+    const rules::TableScope *table = live_.tables.scope(job.table);
+    for (const Subscriber &sub : job.subscribers) {
+        session::Session *s = nullptr;
+        Entry *e = waiting_entry(sub, job.id, &s);
+        if (e == nullptr) continue;
+        rules::Viewer v;
+        v.table = table;
+        v.identity = s->identity();
+        v.rule = v.identity ? live_.rules.find(v.identity->role, job.table) : nullptr;
+        v.scope = e->scope.get();
+        if (!sees_whole(v, rules::visible_columns(v))) continue;
+        (s->encoding() == protocol::Encoding::Msgpack ? q.whole_msgpack : q.whole_json) = true;
+    }
     job.submitted = true;
     ++running_;
     count(&ops::Counters::snapshot_queries);
@@ -204,7 +232,7 @@ void SnapshotCoordinator::on_event(SnapshotEvent &event) {
                 return;
             }
             job.rows_seen = true;
-            send_rows(job, event.pages);
+            send_rows(job, event);
             break;
         case SnapshotEvent::Kind::End: finish(job); return;
         case SnapshotEvent::Kind::Failed: fail(job, event.error); return;
@@ -217,7 +245,7 @@ void SnapshotCoordinator::on_event(SnapshotEvent &event) {
     if (event.kind == SnapshotEvent::Kind::Rows) maybe_more(job);
 }
 
-void SnapshotCoordinator::send_rows(Job &job, std::vector<std::string> &pages) {
+void SnapshotCoordinator::send_rows(Job &job, SnapshotEvent &event) {
     // Judged by the config the snapshot saw (livesync.sync_config() in its transaction),
     // not by the one in force now: the rows are the database at the snapshot.
     const rules::ConfigVersion &config = *job.config;
@@ -226,10 +254,11 @@ void SnapshotCoordinator::send_rows(Job &job, std::vector<std::string> &pages) {
         std::optional<std::vector<std::string>> visible;
         protocol::Encoding encoding;
         std::vector<std::pair<session::Session *, const std::string *>> targets;
-        // Every row is shown whole: no tenant column, the rule's filter is TRUE, no
-        // subscription filter, every selected column visible. Its rows need no judging,
-        // and msgpack clients get the row's bytes as Postgres packed them.
+        // Every row is shown whole (sees_whole): its rows need no judging, and msgpack
+        // clients get the row's bytes as Postgres packed them.
         bool whole = false;
+        // Whole, and the reader thread encoded its rows already (event.whole).
+        bool prepared = false;
         protocol::SnapshotRowsBody body;
     };
     std::map<std::string, Audience> audiences;
@@ -251,22 +280,22 @@ void SnapshotCoordinator::send_rows(Job &job, std::vector<std::string> &pages) {
             a.visible = rules::visible_columns(v);
             a.encoding = s->encoding();
             a.body.encoding = a.encoding;
-            a.body.bytes.reserve(kFrameBytes + (64u << 10));
-            a.whole = v.table && v.rule && v.identity && !v.table->tenant_column &&
-                      v.rule->filter.kind == common::FilterNode::Kind::Const && v.rule->filter.constant &&
-                      !(v.scope && v.scope->filter) && a.visible == v.table->columns;
+            a.whole = sees_whole(v, a.visible);
+            a.prepared = a.whole && (a.encoding == protocol::Encoding::Msgpack ? event.whole_msgpack : event.whole_json);
+            if (!a.prepared) a.body.bytes.reserve(kFrameBytes + (64u << 10));
         }
         at->second.targets.emplace_back(s, &sub.id);
     }
-    std::vector<Audience *> shown;
+    std::vector<Audience *> shown;     // encoded here, row by row
+    std::vector<Audience *> prepared;  // framed from event.whole
     for (auto &entry : audiences) {
         const rules::Viewer &v = entry.second.viewer;
         // Default deny: without a table scope, rule or identity nothing is shown (the
         // subscription is ended by the config change that took its access away).
-        if (v.table && v.rule && v.identity) shown.push_back(&entry.second);
+        if (!(v.table && v.rule && v.identity)) continue;
+        (entry.second.prepared ? prepared : shown).push_back(&entry.second);
     }
-    auto flush = [&](Audience &audience) {
-        protocol::SnapshotRowsBody &body = audience.body;
+    auto flush = [&](Audience &audience, const protocol::SnapshotRowsBody &body) {
         if (body.rows == 0) return;
         // One frame per distinct subscription id (clients mostly name theirs alike).
         std::map<std::string_view, protocol::Frame> frames;
@@ -276,37 +305,50 @@ void SnapshotCoordinator::send_rows(Job &job, std::vector<std::string> &pages) {
             s->send(frame);
         }
         count(&ops::Counters::snapshot_rows, uint64_t{body.rows} * audience.targets.size());
-        body.bytes.clear();
-        body.rows = 0;
     };
-    common::Change change;  // decoded once per row, its storage reused row after row
-    change.op = common::Op::Insert;
-    std::string_view raw;
-    for (std::string &page : pages) {
-        common::PageRows rows(page);
-        std::string error;
-        while (rows.next(change.new_values, raw, &error)) {
-            ++job.rows;
-            if (change.new_values.empty()) continue;
-            for (Audience *a : shown) {
-                if (a->whole) {
-                    if (a->encoding == protocol::Encoding::Msgpack) a->body.add_raw(raw);
-                    else a->body.add(change.new_values);
-                } else {
-                    if (rules::classify(change, a->viewer, a->visible) != rules::Shown::Insert)
-                        continue;
-                    if (a->visible)
-                        a->body.add(rules::project(change, rules::Shown::Insert, a->visible).new_values);
-                    else
-                        a->body.add(change.new_values);
+    for (Audience *a : prepared)
+        for (const protocol::SnapshotRowsBody &body : event.whole)
+            if (body.encoding == a->encoding) flush(*a, body);
+    if (shown.empty()) {
+        for (const protocol::SnapshotRowsBody &body : event.whole)
+            if (body.encoding == event.whole.front().encoding) job.rows += body.rows;
+    } else {
+        common::Change change;  // decoded once per row, its storage reused row after row
+        change.op = common::Op::Insert;
+        std::string_view raw;
+        for (std::string &page : event.pages) {
+            common::PageRows rows(page);
+            std::string error;
+            while (rows.next(change.new_values, raw, &error)) {
+                ++job.rows;
+                if (change.new_values.empty()) continue;
+                for (Audience *a : shown) {
+                    if (a->whole) {
+                        if (a->encoding == protocol::Encoding::Msgpack) a->body.add_raw(raw);
+                        else a->body.add(change.new_values);
+                    } else {
+                        if (rules::classify(change, a->viewer, a->visible) != rules::Shown::Insert)
+                            continue;
+                        if (a->visible)
+                            a->body.add(
+                                rules::project(change, rules::Shown::Insert, a->visible).new_values);
+                        else
+                            a->body.add(change.new_values);
+                    }
+                    if (a->body.bytes.size() >= kFrameBytes) {
+                        flush(*a, a->body);
+                        a->body.bytes.clear();
+                        a->body.rows = 0;
+                    }
                 }
-                if (a->body.bytes.size() >= kFrameBytes) flush(*a);
             }
+            if (!error.empty())
+                ops::error("bad snapshot page: rest of it skipped", {{"table", job.table}, {"error", error}});
         }
-        if (!error.empty()) ops::error("bad snapshot page: rest of it skipped", {{"table", job.table}, {"error", error}});
-        std::string().swap(page);
+        for (Audience *a : shown) flush(*a, a->body);
     }
-    for (Audience *a : shown) flush(*a);
+    std::vector<std::string>().swap(event.pages);
+    std::vector<protocol::SnapshotRowsBody>().swap(event.whole);
 }
 
 void SnapshotCoordinator::maybe_more(Job &job) {

@@ -25,6 +25,8 @@
 // Admission: at most reader.max_queries() queries run; further requests wait in order and
 // their clients get snapshot_waiting. A query nobody waits for any more (clients left,
 // unsubscribed, lost access) is cancelled.
+// Rows that some audience sees whole come encoded from the reader thread (once per query,
+// SnapshotEvent::whole); the service thread then only frames them.
 #pragma once
 
 #include <chrono>
@@ -34,6 +36,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,10 +60,13 @@ public:
         std::lock_guard<std::mutex> lock(mutex_);
         events_.push_back(std::move(event));
     }
-    std::deque<SnapshotEvent> take() {
+    // The oldest event, if any; *more: others follow it.
+    std::optional<SnapshotEvent> pop(bool *more) {
         std::lock_guard<std::mutex> lock(mutex_);
-        std::deque<SnapshotEvent> out;
-        out.swap(events_);
+        *more = events_.size() > 1;
+        if (events_.empty()) return std::nullopt;
+        SnapshotEvent out = std::move(events_.front());
+        events_.pop_front();
         return out;
     }
 
@@ -137,7 +143,7 @@ private:
     void drop_gone(Job &job);
     // Cancels the queries (and forgets the queued requests) no subscriber waits for.
     void cancel_abandoned();
-    void send_rows(Job &job, std::vector<std::string> &pages);
+    void send_rows(Job &job, SnapshotEvent &event);
     void finish(Job &job);
     void fail(Job &job, const std::string &error);
     void release(uint64_t job_id);

@@ -539,5 +539,77 @@ TEST_F(SnapshotTest, GatheredQueryQueuesForASlotAndIsToldSo) {
     EXPECT_TRUE(queries.cancelled.empty());
 }
 
+// Rows the reader thread encoded whole (once for the query) are only framed: the pages
+// are not decoded again for such an audience. An audience that is not whole (a filter)
+// is still judged row by row from the pages.
+TEST_F(SnapshotTest, RowsEncodedByTheReaderAreFramedForWholeViews) {
+    auto &a = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
+    auto &b = sessions.open(nullptr, "b", 0, 8 << 20, [] {});
+    handler.on_text(a, R"({"type":"hello","client_id":"c1"})");
+    handler.on_text(b, R"({"type":"hello","client_id":"c2"})");
+    handler.on_text(a, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    handler.on_text(b, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true,)"
+                       R"("filter":{"cmp":"=","type":"int","args":[{"col":"id"},{"value":2}]}})");
+    ASSERT_EQ(queries.submitted.size(), 1u);
+    EXPECT_TRUE(queries.submitted[0].whole_json);  // a sees every row whole
+    EXPECT_FALSE(queries.submitted[0].whole_msgpack);
+    drain(a);
+    drain(b);
+    event(snapshot::SnapshotEvent::Kind::Started);
+    snapshot::SnapshotEvent e;
+    e.job = kFirstJob;
+    e.kind = snapshot::SnapshotEvent::Kind::Rows;
+    e.pages = {row(1, "a") + row(2, "b")};
+    std::string error;
+    ASSERT_TRUE(snapshot::encode_whole_rows(e.pages, protocol::Encoding::Json, e.whole, &error)) << error;
+    e.whole_json = true;
+    // What the reader encoded is what a sees (here: told apart by a row the pages lack).
+    common::Value nine;
+    nine.kind = common::Value::Kind::Int;
+    nine.i = 9;
+    e.whole[0].add(std::vector<common::Column>{{"id", nine}});
+    snapshots.on_event(e);
+    EXPECT_EQ(drain(a), (std::vector<std::string>{"snapshot_rows:s1=1,2,9,"}));
+    EXPECT_EQ(drain(b), (std::vector<std::string>{"snapshot_rows:s1=2,"}));
+}
+
+TEST(SnapshotWholeRows, SameBytesAsTheServiceThreadAndCutIntoBodies) {
+    std::vector<std::string> pages;
+    std::string page;
+    for (int i = 0; i < 6000; ++i) page += row(i, "some owner with a longer name, to fill the bodies");
+    pages.push_back(page);
+    pages.push_back(row(6000, "z"));
+    for (auto encoding : {protocol::Encoding::Json, protocol::Encoding::Msgpack}) {
+        std::vector<protocol::SnapshotRowsBody> bodies;
+        std::string error;
+        ASSERT_TRUE(snapshot::encode_whole_rows(pages, encoding, bodies, &error)) << error;
+        ASSERT_GE(bodies.size(), 2u);
+        protocol::SnapshotRowsBody one;
+        one.encoding = encoding;
+        std::string joined;
+        uint32_t rows = 0;
+        for (const auto &b : bodies) {
+            EXPECT_EQ(b.encoding, encoding);
+            EXPECT_LT(b.bytes.size(), snapshot::SnapshotEvent::kWholeBodyBytes + 1024);
+            if (!joined.empty() && encoding == protocol::Encoding::Json) joined += ',';
+            joined += b.bytes;
+            rows += b.rows;
+        }
+        for (const std::string &p : pages) {
+            common::PageRows r(p);
+            std::vector<common::Column> cols;
+            std::string_view raw;
+            while (r.next(cols, raw, &error)) one.add(cols);
+        }
+        EXPECT_EQ(rows, 6001u);
+        EXPECT_EQ(one.rows, rows);
+        EXPECT_EQ(joined, one.bytes);
+    }
+    std::vector<protocol::SnapshotRowsBody> bodies;
+    std::string error;
+    EXPECT_FALSE(snapshot::encode_whole_rows({std::string("\xc1")}, protocol::Encoding::Json, bodies, &error));
+    EXPECT_FALSE(error.empty());
+}
+
 }  // namespace
 }  // namespace livesync
