@@ -24,6 +24,18 @@ bool sees_whole(const rules::Viewer &v, const std::optional<std::vector<std::str
            !(v.scope && v.scope->filter) && visible == v.table->columns;
 }
 
+// One subscriber's view of the job's table under a config (the snapshot's, or the one
+// held now).
+rules::Viewer viewer_of(const session::Session &s, const Entry &e, const std::string &table,
+                        const rules::PublishedTables &tables, const rules::RuleSet &rule_set) {
+    rules::Viewer v;
+    v.table = tables.scope(table);
+    v.identity = s.identity();
+    v.rule = v.identity ? rule_set.find(v.identity->role, table) : nullptr;
+    v.scope = e.scope.get();
+    return v;
+}
+
 }  // namespace
 
 SnapshotCoordinator::SnapshotCoordinator(session::SessionTable &sessions, const rules::LiveState &live,
@@ -154,16 +166,11 @@ void SnapshotCoordinator::submit(Job &job) {
     q.tenant = job.tenant;
     // A hint, by the config held now: the rows are judged by the snapshot's own, and an
     // audience whose encoding the reader did not prepare is encoded here.
-    const rules::TableScope *table = live_.tables.scope(job.table);
     for (const Subscriber &sub : job.subscribers) {
         session::Session *s = nullptr;
         Entry *e = waiting_entry(sub, job.id, &s);
         if (e == nullptr) continue;
-        rules::Viewer v;
-        v.table = table;
-        v.identity = s->identity();
-        v.rule = v.identity ? live_.rules.find(v.identity->role, job.table) : nullptr;
-        v.scope = e->scope.get();
+        rules::Viewer v = viewer_of(*s, *e, job.table, live_.tables, live_.rules);
         if (!sees_whole(v, rules::visible_columns(v))) continue;
         (s->encoding() == protocol::Encoding::Msgpack ? q.whole_msgpack : q.whole_json) = true;
     }
@@ -262,16 +269,11 @@ void SnapshotCoordinator::send_rows(Job &job, SnapshotEvent &event) {
         protocol::SnapshotRowsBody body;
     };
     std::map<std::string, Audience> audiences;
-    const rules::TableScope *table = config.tables.scope(job.table);
     for (const Subscriber &sub : job.subscribers) {
         session::Session *s = nullptr;
         Entry *e = waiting_entry(sub, job.id, &s);
         if (e == nullptr) continue;
-        rules::Viewer v;
-        v.table = table;
-        v.identity = s->identity();
-        v.rule = v.identity ? config.rules.find(v.identity->role, job.table) : nullptr;
-        v.scope = e->scope.get();
+        rules::Viewer v = viewer_of(*s, *e, job.table, config.tables, config.rules);
         std::string key = std::string(1, static_cast<char>(s->encoding())) + rules::viewer_key(v);
         auto [at, added] = audiences.try_emplace(key);
         if (added) {

@@ -480,8 +480,8 @@ TEST_F(SnapshotTest, RowsAreJudgedByTheConfigTheSnapshotSaw) {
 }
 
 // Requests that arrive within the gathering window share one query; a request for
-// another table gets its own. Nothing is queued before the window
-// ends, and nobody is told to wait for it.
+// another table gets its own. Nothing is queued before the window ends, and nobody is
+// told to wait for it.
 TEST_F(SnapshotTest, RequestsGatheredInTheWindowShareOneQuery) {
     std::vector<int64_t> wakes;
     snapshots.set_gather(50, [&](int64_t ms) { wakes.push_back(ms); });
