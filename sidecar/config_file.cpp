@@ -54,6 +54,7 @@ constexpr Key kKeys[] = {
     {"admin_token", Type::String, "LIVESYNC_ADMIN_TOKEN"},
     {"postgres", Type::String, "LIVESYNC_POSTGRES"},
     {"snapshot_queries", Type::Integer, "LIVESYNC_SNAPSHOT_QUERIES"},
+    {"snapshot_gather_ms", Type::Integer, "LIVESYNC_SNAPSHOT_GATHER_MS"},
     {"service_threads", Type::Integer, "LIVESYNC_SERVICE_THREADS"},
 };
 

@@ -117,6 +117,9 @@ std::string daemon_usage() {
            "                       docs/operations.md); unset: \"snapshot\": true is refused\n"
            "  --snapshot-queries N snapshot queries run at once, 1 to 64 (env\n"
            "                       LIVESYNC_SNAPSHOT_QUERIES, default 4); more wait in order\n"
+           "  --snapshot-gather-ms MS  a snapshot request waits up to this long for identical ones\n"
+           "                       to share its query, 0 to 1000 (env LIVESYNC_SNAPSHOT_GATHER_MS,\n"
+           "                       default 5)\n"
            "  --service-threads N  threads serving the WebSocket sessions, 1 to 64 (env\n"
            "                       LIVESYNC_SERVICE_THREADS; default: the machine's cores)\n"
            "  --help               print this and exit\n" +
@@ -130,7 +133,7 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
                                  const std::function<const char *(const char *)> &getenv) {
     std::optional<std::string> listen, redis, prefix, sidecar_id, tls_cert, tls_key, trusted_proxies, sentinels,
         primary_name, redis_read, redis_password_file, presence_token_file, postgres, snapshot_queries,
-        service_threads;
+        snapshot_gather_ms, service_threads;
     auth::SecurityFlags security;
     SessionFlags session_flags;
     if (const char *v = getenv("LIVESYNC_LISTEN")) listen = v;
@@ -146,6 +149,7 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
     if (const char *v = getenv("LIVESYNC_PRESENCE_TOKEN_FILE")) presence_token_file = v;
     if (const char *v = getenv("LIVESYNC_POSTGRES")) postgres = v;
     if (const char *v = getenv("LIVESYNC_SNAPSHOT_QUERIES")) snapshot_queries = v;
+    if (const char *v = getenv("LIVESYNC_SNAPSHOT_GATHER_MS")) snapshot_gather_ms = v;
     if (const char *v = getenv("LIVESYNC_SERVICE_THREADS")) service_threads = v;
 
     for (size_t i = 0; i < args.size(); ++i) {
@@ -171,6 +175,7 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
                                              : flag == "--presence-token-file" ? &presence_token_file
                                              : flag == "--postgres"           ? &postgres
                                              : flag == "--snapshot-queries"   ? &snapshot_queries
+                                             : flag == "--snapshot-gather-ms" ? &snapshot_gather_ms
                                              : flag == "--service-threads"    ? &service_threads
                                                                               : nullptr;
         if (target == nullptr && !inline_value && security.switch_flag(flag)) continue;
@@ -256,6 +261,15 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
     };
     if (snapshot_queries)
         if (auto bad = count_of("--snapshot-queries", *snapshot_queries, &o.snapshot_queries)) return *bad;
+    if (snapshot_gather_ms) {
+        const std::string &v = *snapshot_gather_ms;
+        unsigned ms = 0;
+        auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), ms);
+        if (ec != std::errc() || end != v.data() + v.size() || ms > kMaxSnapshotGatherMs)
+            return OptionsError{"--snapshot-gather-ms must be a whole number of milliseconds from 0 to " +
+                                std::to_string(kMaxSnapshotGatherMs) + ", not \"" + v + "\""};
+        o.snapshot_gather_ms = ms;
+    }
     if (service_threads) {
         size_t n = 0;
         if (auto bad = count_of("--service-threads", *service_threads, &n)) return *bad;

@@ -17,6 +17,7 @@
 namespace livesync::sidecar {
 
 inline constexpr const char *kDefaultPrimaryName = "livesync";
+inline constexpr unsigned kMaxSnapshotGatherMs = 1000;
 
 struct DaemonOptions {
     std::string listen_host = "127.0.0.1";
@@ -49,6 +50,9 @@ struct DaemonOptions {
     // with "snapshot": true are refused (snapshot_unavailable).
     std::string postgres;
     size_t snapshot_queries = 4;  // snapshot queries running at once (admission control)
+    // How long a snapshot request waits for identical ones (same table and tenant) before
+    // its query starts, so that clients subscribing together share one query.
+    unsigned snapshot_gather_ms = 5;
     unsigned service_threads = 0;  // 0: the machine's cores (net/server_group.hpp)
 
     std::string listen() const;

@@ -86,6 +86,7 @@ int main(int argc, char **argv) {
     server_config.tls_key = opts.tls_key;
     server_config.trusted_proxies = opts.trusted_proxies;
     server_config.presence_token = opts.presence_token;
+    server_config.snapshot_gather_ms = opts.snapshot_gather_ms;
     sidecar::auth::Authenticator authenticator(opts.security.auth);
     sidecar::auth::AuditConfig audit_config;
     audit_config.url = opts.redis_url;

@@ -14,7 +14,14 @@
 //
 // usage: bare-broadcaster --listen PORT --redis-port PORT [--redis-host H]
 //                         [--key {livesync}:changes] [--table public.bench]
+//        bare-broadcaster --listen PORT --replay FILE
 // prints "listening" on stdout when it accepts connections and the stream is open.
+//
+// --replay FILE (no Redis): answers each session's hello with FILE's bytes instead, one
+// shared buffer written to every socket as fast as it takes them. FILE is what one client
+// received from livesyncd (snapshot-clients --record: welcome, subscribed, snapshot_rows...,
+// snapshot_end, as WebSocket frames), so snapshot-clients against it measures the floor
+// of sending the same snapshot bytes to N sockets on this machine (bench/snapshot).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -35,6 +42,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -107,7 +116,8 @@ std::string accept_key(const std::string &key) {
 
 class Broadcaster {
 public:
-    Broadcaster(int listen_fd, int epfd, int wake_fd) : listen_fd_(listen_fd), epfd_(epfd), wake_fd_(wake_fd) {}
+    Broadcaster(int listen_fd, int epfd, int wake_fd, Buffer replay)
+        : listen_fd_(listen_fd), epfd_(epfd), wake_fd_(wake_fd), replay_(std::move(replay)) {}
 
     void push(std::string &&frame) {
         auto buf = std::make_shared<const std::string>(ws_frame(frame));
@@ -263,9 +273,11 @@ private:
                 send(c, std::make_shared<const std::string>(std::move(resp)));
                 if (conns_.find(fd) == conns_.end()) return;
             } else if (!c.acked) {
-                // The hello (whatever it says): one ack, so the client counts itself ready.
+                // The hello (whatever it says): one ack, so the client counts itself ready;
+                // or, replaying, the recorded frames.
                 c.acked = true;
-                send(c, std::make_shared<const std::string>(ws_frame("{\"type\":\"subscribed\",\"id\":\"s1\"}")));
+                send(c, replay_ ? replay_
+                                : std::make_shared<const std::string>(ws_frame("{\"type\":\"subscribed\",\"id\":\"s1\"}")));
                 if (conns_.find(fd) == conns_.end()) return;
             }
         }
@@ -276,6 +288,7 @@ private:
     std::vector<int> fds_;
     std::mutex mu_;
     std::deque<Buffer> inbox_;
+    Buffer replay_;  // --replay: every session's answer to its hello
 };
 
 std::atomic<bool> g_stop{false};
@@ -285,6 +298,7 @@ std::atomic<bool> g_stop{false};
 int main(int argc, char **argv) {
     int port = 0, redis_port = 6379;
     std::string redis_host = "127.0.0.1", key = livesync::common::RedisKeys().changes(), table = "public.bench";
+    std::string replay_path;
     for (int i = 1; i < argc; i += 2) {
         std::string a = argv[i];
         if (i + 1 >= argc) {
@@ -297,6 +311,7 @@ int main(int argc, char **argv) {
         else if (a == "--redis-host") redis_host = v;
         else if (a == "--key") key = v;
         else if (a == "--table") table = v;
+        else if (a == "--replay") replay_path = v;
         else {
             std::fprintf(stderr, "bare-broadcaster: unknown option %s\n", a.c_str());
             return 2;
@@ -304,7 +319,8 @@ int main(int argc, char **argv) {
     }
     if (port <= 0) {
         std::fprintf(stderr,
-                     "usage: bare-broadcaster --listen PORT --redis-port PORT [--redis-host H] [--key K] [--table T]\n");
+                     "usage: bare-broadcaster --listen PORT --redis-port PORT [--redis-host H] [--key K] [--table T]\n"
+                     "       bare-broadcaster --listen PORT --replay FILE\n");
         return 2;
     }
     struct rlimit rl;
@@ -327,9 +343,23 @@ int main(int argc, char **argv) {
         std::perror("bare-broadcaster: listen");
         return 1;
     }
+    Buffer replay;
+    if (!replay_path.empty()) {
+        std::ifstream in(replay_path, std::ios::binary);
+        std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        if (!in.good() && !in.eof()) {
+            std::fprintf(stderr, "bare-broadcaster: cannot read %s\n", replay_path.c_str());
+            return 1;
+        }
+        if (bytes.empty()) {
+            std::fprintf(stderr, "bare-broadcaster: %s is empty\n", replay_path.c_str());
+            return 1;
+        }
+        replay = std::make_shared<const std::string>(std::move(bytes));
+    }
     livesync::bench::StreamFrames source(redis_host, redis_port, key, table);
     std::string error;
-    if (!source.open(&error)) {
+    if (!replay && !source.open(&error)) {
         std::fprintf(stderr, "bare-broadcaster: redis: %s\n", error.c_str());
         return 1;
     }
@@ -341,10 +371,10 @@ int main(int argc, char **argv) {
         ev.data.fd = fd;
         epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
     }
-    Broadcaster b(lfd, epfd, wfd);
+    Broadcaster b(lfd, epfd, wfd, replay);
     std::thread reader([&] {
         std::string err;
-        while (!g_stop.load()) {
+        while (!replay && !g_stop.load()) {
             if (!source.read(500, [&](std::string &&frame) { b.push(std::move(frame)); }, &err)) {
                 std::fprintf(stderr, "bare-broadcaster: redis: %s\n", err.c_str());
                 g_stop.store(true);

@@ -11,11 +11,14 @@ end). Not a test; results go to docs/benchmarks.md.
     python3 bench/snapshot/snapshot_bench.py live --rows 1000000 --clients 10 --live-clients 100 \
         --rate 200 --seconds 20 [--msgpack]
 
-The clients are build/bench/snapshot/snapshot-clients (C++, libwebsockets: it counts a
-snapshot_rows frame's rows from its header and stops at snapshot_end, so what is measured
-is livesyncd and Postgres, not a JSON parser) and, for `live`, build/bench/fanout/
+The clients are build/bench/snapshot/snapshot-clients (C++, bare sockets and epoll: it
+counts a snapshot_rows frame's rows as it streams in and stops at snapshot_end, so what is
+measured is livesyncd and Postgres, not a JSON parser) and, for `live`, build/bench/fanout/
 fanout-clients (commit -> client latency of each changes frame). `one` alternates COPY and
-the snapshot --repeat times and compares the medians (the machine is shared). `live`
+the snapshot --repeat times and compares the medians (the machine is shared). `many` also
+measures the floor: one client's bytes are recorded (snapshot-clients --record) and
+build/bench/fanout/bare-broadcaster --replay writes them to 1 and to --clients sockets
+(no Postgres, no per-session work: only sending the same bytes on this machine). `live`
 measures the live sessions' latency twice, once with no snapshot running and once while
 --clients clients take snapshots of the --rows table one round after another.
 """
@@ -34,12 +37,13 @@ import harness  # noqa: E402
 
 SNAPSHOT_CLIENTS = os.path.join(harness.BUILD, "bench", "snapshot", "snapshot-clients")
 FANOUT_CLIENTS = os.path.join(harness.BUILD, "bench", "fanout", "fanout-clients")
+BARE_BROADCASTER = os.path.join(harness.BUILD, "bench", "fanout", "bare-broadcaster")
 
 
-def snapshot_clients(port, msgpack, clients, table="items"):
+def snapshot_clients(port, msgpack, clients, table="items", record=None):
     """Runs snapshot-clients: its JSON result line (total_s, rows_min, rows_max, ...)."""
     cmd = [SNAPSHOT_CLIENTS, "--url", f"ws://127.0.0.1:{port}/v1/sync", "--clients", str(clients), "--table", table,
-           "--timeout", "600"] + (["--msgpack"] if msgpack else [])
+           "--timeout", "600"] + (["--msgpack"] if msgpack else []) + (["--record", record] if record else [])
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=700)
     if out.returncode != 0:
         raise RuntimeError(f"snapshot-clients failed: {out.stdout} {out.stderr[-2000:]}")
@@ -65,17 +69,7 @@ def status_kb(pid, field):
 
 
 def fill(stack, rows):
-    pg = stack.pg
-    pg.psql("CREATE ROLE livesync_reader LOGIN")
-    pg.psql("CREATE TABLE items (id int PRIMARY KEY, org text, n int, note text)")
-    pg.psql(f"INSERT INTO items SELECT g, 'o' || (g % 10), g % 1000, md5(g::text) FROM generate_series(1, {rows}) g")
-    pg.psql("VACUUM ANALYZE items")
-    pg.psql("SELECT livesync.publish('items'), livesync.grant('anonymous', 'items')")
-    pg.psql("GRANT USAGE ON SCHEMA livesync TO livesync_reader")
-    pg.psql("GRANT EXECUTE ON FUNCTION livesync.sync_config() TO livesync_reader")
-    pg.psql("GRANT SELECT ON items TO livesync_reader")
-    stack.wait_replicator()
-    stack.wait_published("public.items")
+    harness.snapshot_table(stack, rows, org=True)
 
 
 def copy_seconds(stack):
@@ -117,6 +111,33 @@ def run_many(stack, args, enc, one_s):
           f"({r['total_s'] / one_s:.2f}x one client's {one_s:.2f}s), per client p50 {r['client_s']['p50']:.2f}s "
           f"max {r['client_s']['max']:.2f}s, {r['bytes'] / 1e6:.0f} MB received; {len(queries)} queries served "
           f"them (subscribers per query: {subscribers})", flush=True)
+    floor_1, floor_n = floor(stack, args)
+    print(f"{enc}: floor (bare-broadcaster replaying one client's {floor_1['bytes'] / 1e6:.1f} MB): 1 client "
+          f"{floor_1['total_s']:.2f}s, {args.clients} clients {floor_n['total_s']:.2f}s "
+          f"({floor_n['total_s'] / floor_1['total_s']:.2f}x); livesyncd {args.clients} clients "
+          f"{r['total_s']:.2f}s = {r['total_s'] / floor_n['total_s']:.2f}x the floor's, "
+          f"{r['total_s'] / one_s:.2f}x its own one client", flush=True)
+
+
+def floor(stack, args):
+    """Records one client's snapshot from livesyncd, then times bare-broadcaster --replay
+    of those bytes to 1 and to --clients clients: (result for 1, result for N)."""
+    path = os.path.join(stack.workdir, "snapshot.frames")
+    snapshot_clients(stack.sidecar.port, args.msgpack, 1, record=path)
+    port = harness.free_port()
+    proc = subprocess.Popen([BARE_BROADCASTER, "--listen", str(port), "--replay", path], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout.readline().strip() == "listening"
+        ones = []
+        for _ in range(3):
+            ones.append(snapshot_clients(port, args.msgpack, 1))
+            assert ones[-1]["rows_min"] == args.rows, ones[-1]
+        many = snapshot_clients(port, args.msgpack, args.clients)
+        assert many["done"] == args.clients and many["rows_min"] == many["rows_max"] == args.rows, many
+    finally:
+        harness.stop_process(proc)
+    return sorted(ones, key=lambda x: x["total_s"])[1], many
 
 
 def fill_ticks(stack):
@@ -154,6 +175,30 @@ class Writer(threading.Thread):
         self.proc.wait(timeout=30)
 
 
+def fanout_histogram(stack):
+    """livesync_fanout_seconds' cumulative buckets {le: count} (entry arrival from Redis to
+    its frames queued to every session, first service thread)."""
+    status, body = stack.sidecar.get("/metrics")
+    assert status == 200, status
+    out = {}
+    for line in body.splitlines():
+        if line.startswith("livesync_fanout_seconds_bucket{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            out[float("inf") if le == "+Inf" else float(le)] = int(line.rsplit(" ", 1)[1])
+    return out
+
+
+def fanout_p99(before, after):
+    """The bucket bound under which 99% of the entries fanned out between the two samples
+    were queued, and how many entries that was."""
+    counts = {le: after[le] - before.get(le, 0) for le in after}
+    total = counts[float("inf")]
+    for le in sorted(counts):
+        if total and counts[le] >= 0.99 * total:
+            return le, total
+    return float("inf"), total
+
+
 def live_latency(stack, args, during_snapshots, enc):
     """fanout-clients on ticks for --seconds; with during_snapshots, snapshot rounds of
     --clients clients each run meanwhile. Returns fanout-clients' result."""
@@ -163,6 +208,7 @@ def live_latency(stack, args, during_snapshots, enc):
                             (["--msgpack"] if args.msgpack else []),
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready"
+    before = fanout_histogram(stack)
     rounds = []
     if during_snapshots:
         deadline = time.monotonic() + args.seconds - 1
@@ -175,8 +221,11 @@ def live_latency(stack, args, during_snapshots, enc):
     lat = result["latency_ms"]
     what = (f"while {len(rounds)} rounds of {args.clients} snapshots of {args.rows} rows ran "
             f"({' '.join(f'{t:.1f}' for t in rounds)} s each)" if during_snapshots else "with no snapshot running")
+    bound, entries = fanout_p99(before, fanout_histogram(stack))
     print(f"{enc}: live changes to {args.live_clients} other sessions {what}: p50 {lat['p50']:.1f} ms, "
-          f"p99 {lat['p99']:.1f} ms, max {lat['max']:.1f} ms over {lat['samples']} deliveries", flush=True)
+          f"p99 {lat['p99']:.1f} ms, max {lat['max']:.1f} ms over {lat['samples']} deliveries; inside livesyncd "
+          f"(stream entry read -> queued to every session) 99% of {entries} entries within {bound * 1000:g} ms",
+          flush=True)
     return result
 
 
@@ -190,11 +239,15 @@ def main():
     ap.add_argument("--live-clients", type=int, default=100)
     ap.add_argument("--rate", type=int, default=200, help="live transactions per second (live)")
     ap.add_argument("--seconds", type=int, default=20, help="length of each live measurement (live)")
+    ap.add_argument("--gather-ms", type=int, help="livesyncd --snapshot-gather-ms (default: livesyncd's)")
     args = ap.parse_args()
-    for binary in (SNAPSHOT_CLIENTS,) + ((FANOUT_CLIENTS,) if args.mode == "live" else ()):
+    for binary in (SNAPSHOT_CLIENTS,) + ((FANOUT_CLIENTS,) if args.mode == "live" else ()) + \
+            ((BARE_BROADCASTER,) if args.mode == "many" else ()):
         if not os.path.exists(binary):
             sys.exit(f"{binary} is missing: cmake --build build --target {os.path.basename(binary)}")
-    with harness.Stack(snapshot_role="livesync_reader") as stack:
+    sidecar_args = ("--allow-anonymous",) + (("--snapshot-gather-ms", str(args.gather_ms))
+                                             if args.gather_ms is not None else ())
+    with harness.Stack(sidecar_args=sidecar_args, snapshot_role="livesync_reader") as stack:
         fill(stack, args.rows)
         sampler = RssSampler(stack.sidecar.proc.pid)
         sampler.start()

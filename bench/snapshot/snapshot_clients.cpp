@@ -8,7 +8,11 @@
 //   snapshot_end), bytes (total received), errors, generator_cpu_s.
 //
 // usage: snapshot-clients --url ws://127.0.0.1:8080/v1/sync --clients N --table items
-//                         [--row-key id] [--timeout S] [--msgpack]
+//                         [--row-key id] [--timeout S] [--msgpack] [--record FILE]
+//
+// --record FILE: writes the bytes the first client received after its handshake, up to
+// its snapshot_end (WebSocket frames as the server sent them), for bare-broadcaster
+// --replay: the floor of sending the same bytes to N sockets.
 //
 // JSON rows are counted as the occurrences of {"<row-key>": (the rows' first column);
 // msgpack rows from the message's "rows" array header.
@@ -52,6 +56,7 @@ struct Options {
     std::string row_key = "id";
     double timeout_s = 600;
     bool msgpack = false;
+    std::string record;  // --record FILE
 };
 
 // What the message being received is, once its first bytes are in.
@@ -79,6 +84,7 @@ struct Client {
 Options opt;
 std::string row_needle;
 std::vector<Client> clients;
+std::string recording;  // --record: client 0's bytes after its handshake
 int done_count = 0, errors = 0;
 unsigned long long bytes_in = 0;
 
@@ -191,6 +197,7 @@ void end_message(Client &c) {
 
 // Received bytes of an open session: frames, headers split anywhere.
 void on_frames(Client &c, std::string_view data) {
+    if (!opt.record.empty() && c.index == 0 && !c.done) recording.append(data);
     while (!data.empty() && !c.failed) {
         if (c.remaining == 0 && c.header.size() < 2) {
             size_t take = std::min(data.size(), 2 - c.header.size());
@@ -324,6 +331,7 @@ bool parse(int argc, char **argv) {
         else if (a == "--row-key" && (v = next())) opt.row_key = v;
         else if (a == "--timeout" && (v = next())) opt.timeout_s = std::atof(v);
         else if (a == "--msgpack") opt.msgpack = true;
+        else if (a == "--record" && (v = next())) opt.record = v;
         else return false;
     }
     if (!url.empty()) {
@@ -357,7 +365,7 @@ int main(int argc, char **argv) {
     if (!parse(argc, argv)) {
         std::fprintf(stderr,
                      "usage: snapshot-clients --url ws://HOST:PORT/PATH --clients N --table T [--row-key id] "
-                     "[--timeout S] [--msgpack]\n");
+                     "[--timeout S] [--msgpack] [--record FILE]\n");
         return 2;
     }
     row_needle = "{\"" + opt.row_key + "\":";
@@ -438,6 +446,16 @@ int main(int argc, char **argv) {
         rows_max = std::max(rows_max, c.rows);
         client_s.push_back(std::chrono::duration<double>(c.ended - c.started).count());
         last = std::max(last, c.ended);
+    }
+    if (!opt.record.empty() && clients[0].done) {
+        // Every read up to the one that held snapshot_end (bytes after it in that read
+        // would be recorded too; a snapshot run has none: nothing else is subscribed).
+        FILE *f = std::fopen(opt.record.c_str(), "wb");
+        if (f == nullptr || std::fwrite(recording.data(), 1, recording.size(), f) != recording.size()) {
+            std::fprintf(stderr, "snapshot-clients: cannot write %s\n", opt.record.c_str());
+            ++errors;
+        }
+        if (f) std::fclose(f);
     }
     std::sort(client_s.begin(), client_s.end());
     double p50 = client_s.empty() ? 0 : client_s[client_s.size() / 2];

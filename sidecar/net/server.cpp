@@ -110,6 +110,10 @@ Server::Server(ServerConfig config, ShardLinks links, stream::EventQueue &events
     handler_.set_snapshots(&snapshots_);
     snapshots_.set_counters(&counters_);
     snapshots_.set_shard(links_.shard);
+    snapshots_.set_gather(config_.snapshot_gather_ms, [this](int64_t delay_ms) {
+        lws_sul_schedule(context_, 0, &gather_timer_.sul, on_gather_timer,
+                         static_cast<lws_usec_t>(delay_ms) * LWS_US_PER_MS);
+    });
     // A quarter of the bound stays free for the entry being fanned out when the mark is
     // passed (livesync.batch_max_bytes, 1 MiB, is about 1.3 MiB of JSON frames).
     pacing_.high_water_bytes = config_.max_send_queue_bytes / 4 * 3;
@@ -216,12 +220,17 @@ bool Server::listen(std::string *error) {
     }
     sweep_timer_.server = this;
     pace_timer_.server = this;
+    gather_timer_.server = this;
     lws_sul_schedule(context_, 0, &sweep_timer_.sul, on_sweep, LWS_US_PER_SEC);
     return true;
 }
 
 void Server::on_pace_timer(lws_sorted_usec_list_t *sul) {
     lws_container_of(sul, PaceTimer, sul)->server->drain_events();
+}
+
+void Server::on_gather_timer(lws_sorted_usec_list_t *sul) {
+    lws_container_of(sul, GatherTimer, sul)->server->snapshots_.on_gather_timer(session::steady_now_ms());
 }
 
 void Server::close_stalled_sessions(int64_t now_ms) {
@@ -341,8 +350,26 @@ void Server::drain_events() {
         replay_.on_page(page);
         page.entries.clear();
     }
-    for (snapshot::SnapshotEvent &event : snapshot_inbox_.take()) snapshots_.on_event(event);
-    if (waiting_for_busy_sessions()) return;
+    bool more = fan_out_live();
+    // Then snapshot events, at most one of rows (about 256 KiB) per turn: live changes to
+    // other sessions do not wait behind a queue of snapshot pages, and the sockets are
+    // served between two of them.
+    for (;;) {
+        bool others = false;
+        std::optional<snapshot::SnapshotEvent> event = snapshot_inbox_.pop(&others);
+        if (!event) break;
+        bool rows = event->kind == snapshot::SnapshotEvent::Kind::Rows;
+        snapshots_.on_event(*event);
+        if (rows || !others) {
+            more = more || others;
+            break;
+        }
+    }
+    if (more) wake();
+}
+
+bool Server::fan_out_live() {
+    if (waiting_for_busy_sessions()) return false;
     busy_since_ms_ = 0;
     lws_sul_cancel(&pace_timer_.sul);
     std::vector<stream::EventQueue::Shared> batch;
@@ -358,7 +385,7 @@ void Server::drain_events() {
             if (links_.shard == 0) http::record_fanout(counters_, entry->received_at, commit_us);
         }
     }
-    if (more) wake();
+    return more;
 }
 
 bool Server::write_front(struct lws *wsi, session::Session &s) {

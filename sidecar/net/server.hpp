@@ -47,6 +47,7 @@ struct ServerConfig {
     std::string tls_key;
     TrustedProxies trusted_proxies;
     std::string presence_token;  // what /v1/clients/... ask for (presence.hpp); empty: nobody may ask
+    int64_t snapshot_gather_ms = 0;  // --snapshot-gather-ms (SnapshotCoordinator::set_gather)
 };
 
 class Server;
@@ -109,6 +110,8 @@ public:
 
 private:
     void drain_events();
+    // Live fan-out of the next stream events (unless pacing waits); true when more wait.
+    bool fan_out_live();
     // True while a session that got the last batches has not drained below the low-water
     // mark (live fan-out waits for it, at most kPaceWaitMs; then it falls behind).
     bool waiting_for_busy_sessions();
@@ -156,6 +159,12 @@ private:
         Server *server;
     } pace_timer_{};
     static void on_pace_timer(lws_sorted_usec_list_t *sul);
+    // Ends the snapshot queries' gathering windows (SnapshotCoordinator::set_gather).
+    struct GatherTimer {
+        lws_sorted_usec_list_t sul;
+        Server *server;
+    } gather_timer_{};
+    static void on_gather_timer(lws_sorted_usec_list_t *sul);
     std::string fragment_;  // LWS_PRE + one fragment: a fragment is written from a copy
     struct lws_context *context_ = nullptr;
     std::unordered_map<struct lws *, http::HttpResponse> http_pending_;  // response bodies awaiting HTTP_WRITEABLE

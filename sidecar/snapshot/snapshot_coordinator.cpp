@@ -13,6 +13,31 @@ namespace livesync::snapshot {
 
 using Entry = session::SubscriptionEntry;
 
+namespace {
+
+// Every row is shown whole: no tenant column, the rule's filter is TRUE, no subscription
+// filter, every column of the table visible. Such a view's rows need no judging, and are
+// the rows as the snapshot packed them (SnapshotEvent::whole).
+bool sees_whole(const rules::Viewer &v, const std::optional<std::vector<std::string>> &visible) {
+    return v.table && v.rule && v.identity && !v.table->tenant_column &&
+           v.rule->filter.kind == common::FilterNode::Kind::Const && v.rule->filter.constant &&
+           !(v.scope && v.scope->filter) && visible == v.table->columns;
+}
+
+// One subscriber's view of the job's table under a config (the snapshot's, or the one
+// held now).
+rules::Viewer viewer_of(const session::Session &s, const Entry &e, const std::string &table,
+                        const rules::PublishedTables &tables, const rules::RuleSet &rule_set) {
+    rules::Viewer v;
+    v.table = tables.scope(table);
+    v.identity = s.identity();
+    v.rule = v.identity ? rule_set.find(v.identity->role, table) : nullptr;
+    v.scope = e.scope.get();
+    return v;
+}
+
+}  // namespace
+
 SnapshotCoordinator::SnapshotCoordinator(session::SessionTable &sessions, const rules::LiveState &live,
                                          stream::ReplayCoordinator &replay, SnapshotQueries *reader,
                                          size_t low_water_bytes)
@@ -58,7 +83,7 @@ void SnapshotCoordinator::begin_snapshot(session::Session &s, const std::string 
                 return sub.serial == s.serial() && sub.id == id;  // the same id made again
             });
             if (!listed) job.subscribers.push_back(Subscriber{s.serial(), id});
-            if (!job.submitted) {
+            if (!job.submitted && job.gather_until_ms == 0) {
                 count(&ops::Counters::snapshot_waits);
                 s.send_text(protocol::encode_snapshot_waiting(
                     id, static_cast<uint64_t>(std::find(queued_.begin(), queued_.end(), job_id) - queued_.begin())));
@@ -74,12 +99,51 @@ void SnapshotCoordinator::begin_snapshot(session::Session &s, const std::string 
     job.tenant = tenant;
     job.subscribers.push_back(Subscriber{s.serial(), id});
     uint64_t job_id = job.id;
+    if (gather_ms_ > 0 && wake_in_) {
+        job.gather_until_ms = session::steady_now_ms() + gather_ms_;
+        jobs_.emplace(job_id, std::move(job));
+        gathering_.push_back(job_id);
+        if (!gather_timer_set_) {
+            gather_timer_set_ = true;
+            wake_in_(gather_ms_);
+        }
+        return;
+    }
     jobs_.emplace(job_id, std::move(job));
     queued_.push_back(job_id);
     admit();
-    if (!jobs_.at(job_id).submitted) {
+    tell_waiting(jobs_.at(job_id));
+}
+
+void SnapshotCoordinator::on_gather_timer(int64_t now_ms) {
+    gather_timer_set_ = false;
+    std::vector<uint64_t> due;
+    while (!gathering_.empty()) {
+        auto it = jobs_.find(gathering_.front());
+        if (it != jobs_.end() && it->second.gather_until_ms > now_ms) break;
+        gathering_.pop_front();
+        if (it == jobs_.end()) continue;
+        it->second.gather_until_ms = 0;
+        queued_.push_back(it->first);
+        due.push_back(it->first);
+    }
+    admit();
+    for (uint64_t id : due)
+        if (auto it = jobs_.find(id); it != jobs_.end()) tell_waiting(it->second);
+    if (!gathering_.empty() && wake_in_) {
+        gather_timer_set_ = true;
+        wake_in_(std::max<int64_t>(1, jobs_.at(gathering_.front()).gather_until_ms - now_ms));
+    }
+}
+
+void SnapshotCoordinator::tell_waiting(const Job &job) {
+    if (job.submitted) return;
+    auto ahead = static_cast<uint64_t>(std::find(queued_.begin(), queued_.end(), job.id) - queued_.begin());
+    for (const Subscriber &sub : job.subscribers) {
+        session::Session *s = nullptr;
+        if (waiting_entry(sub, job.id, &s) == nullptr) continue;
         count(&ops::Counters::snapshot_waits);
-        s.send_text(protocol::encode_snapshot_waiting(id, static_cast<uint64_t>(queued_.size() - 1)));
+        s->send_text(protocol::encode_snapshot_waiting(sub.id, ahead));
     }
 }
 
@@ -100,6 +164,16 @@ void SnapshotCoordinator::submit(Job &job) {
     q.table = job.table.substr(dot + 1);
     // The columns and tenant column come from the config the snapshot sees (the reader).
     q.tenant = job.tenant;
+    // A hint, by the config held now: the rows are judged by the snapshot's own, and an
+    // audience whose encoding the reader did not prepare is encoded here.
+    for (const Subscriber &sub : job.subscribers) {
+        session::Session *s = nullptr;
+        Entry *e = waiting_entry(sub, job.id, &s);
+        if (e == nullptr) continue;
+        rules::Viewer v = viewer_of(*s, *e, job.table, live_.tables, live_.rules);
+        if (!sees_whole(v, rules::visible_columns(v))) continue;
+        (s->encoding() == protocol::Encoding::Msgpack ? q.whole_msgpack : q.whole_json) = true;
+    }
     job.submitted = true;
     ++running_;
     count(&ops::Counters::snapshot_queries);
@@ -128,8 +202,12 @@ void SnapshotCoordinator::drop_gone(Job &job) {
 void SnapshotCoordinator::release(uint64_t job_id) {
     auto it = jobs_.find(job_id);
     if (it == jobs_.end()) return;
-    if (it->second.submitted) --running_;
-    else queued_.erase(std::remove(queued_.begin(), queued_.end(), job_id), queued_.end());
+    if (it->second.submitted) {
+        --running_;
+    } else {
+        queued_.erase(std::remove(queued_.begin(), queued_.end(), job_id), queued_.end());
+        gathering_.erase(std::remove(gathering_.begin(), gathering_.end(), job_id), gathering_.end());
+    }
     jobs_.erase(it);
     admit();
 }
@@ -161,7 +239,7 @@ void SnapshotCoordinator::on_event(SnapshotEvent &event) {
                 return;
             }
             job.rows_seen = true;
-            send_rows(job, event.pages);
+            send_rows(job, event);
             break;
         case SnapshotEvent::Kind::End: finish(job); return;
         case SnapshotEvent::Kind::Failed: fail(job, event.error); return;
@@ -174,7 +252,7 @@ void SnapshotCoordinator::on_event(SnapshotEvent &event) {
     if (event.kind == SnapshotEvent::Kind::Rows) maybe_more(job);
 }
 
-void SnapshotCoordinator::send_rows(Job &job, std::vector<std::string> &pages) {
+void SnapshotCoordinator::send_rows(Job &job, SnapshotEvent &event) {
     // Judged by the config the snapshot saw (livesync.sync_config() in its transaction),
     // not by the one in force now: the rows are the database at the snapshot.
     const rules::ConfigVersion &config = *job.config;
@@ -183,23 +261,19 @@ void SnapshotCoordinator::send_rows(Job &job, std::vector<std::string> &pages) {
         std::optional<std::vector<std::string>> visible;
         protocol::Encoding encoding;
         std::vector<std::pair<session::Session *, const std::string *>> targets;
-        // Every row is shown whole: no tenant column, the rule's filter is TRUE, no
-        // subscription filter, every selected column visible. Its rows need no judging,
-        // and msgpack clients get the row's bytes as Postgres packed them.
+        // Every row is shown whole (sees_whole): its rows need no judging, and msgpack
+        // clients get the row's bytes as Postgres packed them.
         bool whole = false;
+        // Whole, and the reader thread encoded its rows already (event.whole).
+        bool prepared = false;
         protocol::SnapshotRowsBody body;
     };
     std::map<std::string, Audience> audiences;
-    const rules::TableScope *table = config.tables.scope(job.table);
     for (const Subscriber &sub : job.subscribers) {
         session::Session *s = nullptr;
         Entry *e = waiting_entry(sub, job.id, &s);
         if (e == nullptr) continue;
-        rules::Viewer v;
-        v.table = table;
-        v.identity = s->identity();
-        v.rule = v.identity ? config.rules.find(v.identity->role, job.table) : nullptr;
-        v.scope = e->scope.get();
+        rules::Viewer v = viewer_of(*s, *e, job.table, config.tables, config.rules);
         std::string key = std::string(1, static_cast<char>(s->encoding())) + rules::viewer_key(v);
         auto [at, added] = audiences.try_emplace(key);
         if (added) {
@@ -208,22 +282,22 @@ void SnapshotCoordinator::send_rows(Job &job, std::vector<std::string> &pages) {
             a.visible = rules::visible_columns(v);
             a.encoding = s->encoding();
             a.body.encoding = a.encoding;
-            a.body.bytes.reserve(kFrameBytes + (64u << 10));
-            a.whole = v.table && v.rule && v.identity && !v.table->tenant_column &&
-                      v.rule->filter.kind == common::FilterNode::Kind::Const && v.rule->filter.constant &&
-                      !(v.scope && v.scope->filter) && a.visible == v.table->columns;
+            a.whole = sees_whole(v, a.visible);
+            a.prepared = a.whole && (a.encoding == protocol::Encoding::Msgpack ? event.whole_msgpack : event.whole_json);
+            if (!a.prepared) a.body.bytes.reserve(kFrameBytes + (64u << 10));
         }
         at->second.targets.emplace_back(s, &sub.id);
     }
-    std::vector<Audience *> shown;
+    std::vector<Audience *> shown;     // encoded here, row by row
+    std::vector<Audience *> prepared;  // framed from event.whole
     for (auto &entry : audiences) {
         const rules::Viewer &v = entry.second.viewer;
         // Default deny: without a table scope, rule or identity nothing is shown (the
         // subscription is ended by the config change that took its access away).
-        if (v.table && v.rule && v.identity) shown.push_back(&entry.second);
+        if (!(v.table && v.rule && v.identity)) continue;
+        (entry.second.prepared ? prepared : shown).push_back(&entry.second);
     }
-    auto flush = [&](Audience &audience) {
-        protocol::SnapshotRowsBody &body = audience.body;
+    auto flush = [&](Audience &audience, const protocol::SnapshotRowsBody &body) {
         if (body.rows == 0) return;
         // One frame per distinct subscription id (clients mostly name theirs alike).
         std::map<std::string_view, protocol::Frame> frames;
@@ -233,37 +307,50 @@ void SnapshotCoordinator::send_rows(Job &job, std::vector<std::string> &pages) {
             s->send(frame);
         }
         count(&ops::Counters::snapshot_rows, uint64_t{body.rows} * audience.targets.size());
-        body.bytes.clear();
-        body.rows = 0;
     };
-    common::Change change;  // decoded once per row, its storage reused row after row
-    change.op = common::Op::Insert;
-    std::string_view raw;
-    for (std::string &page : pages) {
-        common::PageRows rows(page);
-        std::string error;
-        while (rows.next(change.new_values, raw, &error)) {
-            ++job.rows;
-            if (change.new_values.empty()) continue;
-            for (Audience *a : shown) {
-                if (a->whole) {
-                    if (a->encoding == protocol::Encoding::Msgpack) a->body.add_raw(raw);
-                    else a->body.add(change.new_values);
-                } else {
-                    if (rules::classify(change, a->viewer, a->visible) != rules::Shown::Insert)
-                        continue;
-                    if (a->visible)
-                        a->body.add(rules::project(change, rules::Shown::Insert, a->visible).new_values);
-                    else
-                        a->body.add(change.new_values);
+    for (Audience *a : prepared)
+        for (const protocol::SnapshotRowsBody &body : event.whole)
+            if (body.encoding == a->encoding) flush(*a, body);
+    if (shown.empty()) {
+        for (const protocol::SnapshotRowsBody &body : event.whole)
+            if (body.encoding == event.whole.front().encoding) job.rows += body.rows;
+    } else {
+        common::Change change;  // decoded once per row, its storage reused row after row
+        change.op = common::Op::Insert;
+        std::string_view raw;
+        for (std::string &page : event.pages) {
+            common::PageRows rows(page);
+            std::string error;
+            while (rows.next(change.new_values, raw, &error)) {
+                ++job.rows;
+                if (change.new_values.empty()) continue;
+                for (Audience *a : shown) {
+                    if (a->whole) {
+                        if (a->encoding == protocol::Encoding::Msgpack) a->body.add_raw(raw);
+                        else a->body.add(change.new_values);
+                    } else {
+                        if (rules::classify(change, a->viewer, a->visible) != rules::Shown::Insert)
+                            continue;
+                        if (a->visible)
+                            a->body.add(
+                                rules::project(change, rules::Shown::Insert, a->visible).new_values);
+                        else
+                            a->body.add(change.new_values);
+                    }
+                    if (a->body.bytes.size() >= kFrameBytes) {
+                        flush(*a, a->body);
+                        a->body.bytes.clear();
+                        a->body.rows = 0;
+                    }
                 }
-                if (a->body.bytes.size() >= kFrameBytes) flush(*a);
             }
+            if (!error.empty())
+                ops::error("bad snapshot page: rest of it skipped", {{"table", job.table}, {"error", error}});
         }
-        if (!error.empty()) ops::error("bad snapshot page: rest of it skipped", {{"table", job.table}, {"error", error}});
-        std::string().swap(page);
+        for (Audience *a : shown) flush(*a, a->body);
     }
-    for (Audience *a : shown) flush(*a);
+    std::vector<std::string>().swap(event.pages);
+    std::vector<protocol::SnapshotRowsBody>().swap(event.whole);
 }
 
 void SnapshotCoordinator::maybe_more(Job &job) {

@@ -15,19 +15,28 @@
 // (snapshot_rewind() in stream/replay.cpp), and feeds it from the stream: the new subscription gets each
 // transaction its snapshot does not contain, the others only entries they did not get.
 //
+// Sharing: requests for the same table and tenant (the share key: what the query reads)
+// share one query until its first rows were handled, each still getting the rows of its
+// own view (rule, claims, filter, columns, encoding: one audience each). A new query
+// first gathers for set_gather()'s window (--snapshot-gather-ms), so that clients
+// subscribing together share it. One that joins after the query's snapshot was taken is
+// still exact: its subscribe position is later than the snapshot, and RecentCommits
+// starts it below every transaction the snapshot did not see.
 // Admission: at most reader.max_queries() queries run; further requests wait in order and
-// their clients get snapshot_waiting. Requests for the same table and tenant share a
-// query until its first rows were handled (each still gets the rows of its own view).
-// A query nobody waits for any more (clients left, unsubscribed, lost access) is
-// cancelled.
+// their clients get snapshot_waiting. A query nobody waits for any more (clients left,
+// unsubscribed, lost access) is cancelled.
+// Rows that some audience sees whole come encoded from the reader thread (once per query,
+// SnapshotEvent::whole); the service thread then only frames them.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,10 +60,13 @@ public:
         std::lock_guard<std::mutex> lock(mutex_);
         events_.push_back(std::move(event));
     }
-    std::deque<SnapshotEvent> take() {
+    // The oldest event, if any; *more: others follow it.
+    std::optional<SnapshotEvent> pop(bool *more) {
         std::lock_guard<std::mutex> lock(mutex_);
-        std::deque<SnapshotEvent> out;
-        out.swap(events_);
+        *more = events_.size() > 1;
+        if (events_.empty()) return std::nullopt;
+        SnapshotEvent out = std::move(events_.front());
+        events_.pop_front();
         return out;
     }
 
@@ -75,6 +87,15 @@ public:
     // The service thread's index, in the low bits of every job id (session::shard_of_serial
     // of a job id names the thread its reader events go back to).
     void set_shard(unsigned shard) { shard_ = shard; }
+    // New queries gather identical requests for gather_ms before they queue; wake_in(ms)
+    // asks for on_gather_timer() that many milliseconds from now. 0 (the default): they
+    // queue at once.
+    void set_gather(int64_t gather_ms, std::function<void(int64_t delay_ms)> wake_in) {
+        gather_ms_ = gather_ms;
+        wake_in_ = std::move(wake_in);
+    }
+    // Queues the queries whose gathering ended at now_ms (steady clock, session::steady_now_ms).
+    void on_gather_timer(int64_t now_ms);
     bool snapshots_available() const override { return reader_ != nullptr; }
     void begin_snapshot(session::Session &s, const std::string &id) override;
     void subscriptions_changed(session::Session *s) override;
@@ -90,6 +111,7 @@ public:
 
     size_t running() const { return running_; }
     size_t queued() const { return queued_.size(); }
+    size_t gathering() const { return gathering_.size(); }
 
     // Rows per snapshot_rows frame are cut at about this many encoded bytes.
     static constexpr size_t kFrameBytes = 256u << 10;
@@ -105,6 +127,7 @@ private:
         std::string share_key;
         std::vector<Subscriber> subscribers;
         bool submitted = false;
+        int64_t gather_until_ms = 0;  // while in gathering_
         bool rows_seen = false;
         bool waiting_for_drain = false;
         std::shared_ptr<const session::SnapshotCut> cut;
@@ -120,11 +143,13 @@ private:
     void drop_gone(Job &job);
     // Cancels the queries (and forgets the queued requests) no subscriber waits for.
     void cancel_abandoned();
-    void send_rows(Job &job, std::vector<std::string> &pages);
+    void send_rows(Job &job, SnapshotEvent &event);
     void finish(Job &job);
     void fail(Job &job, const std::string &error);
     void release(uint64_t job_id);
     void admit();
+    // Tells each subscriber of a queued job how many queries are queued before it.
+    void tell_waiting(const Job &job);
     void submit(Job &job);
     void maybe_more(Job &job);
     // Holds s's stream frames (an active replay cursor) and lets its replay continue.
@@ -142,7 +167,11 @@ private:
     size_t low_water_bytes_;
     session::RecentCommits recent_;
     std::map<uint64_t, Job> jobs_;
+    std::deque<uint64_t> gathering_;  // new jobs gathering identical requests, oldest first
     std::deque<uint64_t> queued_;  // jobs waiting for a query slot, in order
+    int64_t gather_ms_ = 0;
+    std::function<void(int64_t)> wake_in_;
+    bool gather_timer_set_ = false;
     size_t running_ = 0;
     uint64_t next_job_ = 1;
     unsigned shard_ = 0;  // in the low bits of every job id (set_shard)

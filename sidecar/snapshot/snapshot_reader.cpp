@@ -2,6 +2,8 @@
 
 #include <libpq-fe.h>
 
+#include <tuple>
+
 #include "common/lsn.hpp"
 #include "sidecar/ops/log.hpp"
 
@@ -104,6 +106,30 @@ std::string text_array_literal(const std::vector<std::string> &names) {
         out += '"';
     }
     return out + '}';
+}
+
+bool encode_whole_rows(const std::vector<std::string> &pages, protocol::Encoding encoding,
+                       std::vector<protocol::SnapshotRowsBody> &out, std::string *error) {
+    std::vector<common::Column> row;
+    std::string_view raw;
+    auto fresh = [&] {
+        out.emplace_back();
+        out.back().encoding = encoding;
+        out.back().bytes.reserve(SnapshotEvent::kWholeBodyBytes + (64u << 10));
+    };
+    fresh();
+    for (const std::string &page : pages) {
+        common::PageRows rows(page);
+        while (rows.next(row, raw, error)) {
+            if (row.empty()) continue;
+            if (out.back().bytes.size() >= SnapshotEvent::kWholeBodyBytes) fresh();
+            if (encoding == protocol::Encoding::Msgpack) out.back().add_raw(raw);
+            else out.back().add(row);
+        }
+        if (!error->empty()) return false;
+    }
+    if (out.back().rows == 0) out.pop_back();
+    return true;
 }
 
 struct SnapshotReader::Worker {
@@ -331,6 +357,9 @@ void SnapshotReader::read(Worker &worker, const std::shared_ptr<Job> &job) {
         deliver_(std::move(done));
         return;
     }
+    // Whole rows only without a tenant column (the started event, and the config with it,
+    // leave this thread below).
+    const bool whole = !scope->tenant_column && (job->query.whole_json || job->query.whole_msgpack);
     {
         // COPY, not a cursor: each page travels once (a FETCH materializes its rows in the
         // portal, then copies them out), and the client's pace still drives the reads —
@@ -391,6 +420,18 @@ void SnapshotReader::read(Worker &worker, const std::shared_ptr<Job> &job) {
             if (!ok) {
                 fail("cannot read the table: " + error);
                 return abandon(worker);
+            }
+        }
+        if (whole && !page.pages.empty()) {
+            // On this thread, once for every client of the query that sees rows whole.
+            for (auto [asked, encoding, done] :
+                 {std::tuple{job->query.whole_json, protocol::Encoding::Json, &page.whole_json},
+                  std::tuple{job->query.whole_msgpack, protocol::Encoding::Msgpack, &page.whole_msgpack}}) {
+                std::string error;
+                std::vector<protocol::SnapshotRowsBody> bodies;
+                if (!asked || !encode_whole_rows(page.pages, encoding, bodies, &error)) continue;
+                *done = true;
+                for (auto &body : bodies) page.whole.push_back(std::move(body));
             }
         }
         if (cancelled()) return abandon(worker);

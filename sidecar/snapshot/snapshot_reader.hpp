@@ -30,6 +30,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "sidecar/protocol/snapshot_frame.hpp"
 #include "sidecar/rules/config_history.hpp"
 
 namespace livesync::snapshot {
@@ -42,6 +43,12 @@ struct SnapshotQuery {
     // never leave Postgres: WHERE <tenant_column>::text = tenant. (The sidecar still checks
     // every row the way it checks a change.)
     std::optional<std::string> tenant;
+    // Some client of the query may see every row whole in this encoding (no tenant column,
+    // a rule filter of TRUE, no subscription filter, every column): the reader thread then
+    // also hands each page over as such rows, encoded once for all of them
+    // (SnapshotEvent::whole), so that the service thread only frames them.
+    bool whole_json = false;
+    bool whole_msgpack = false;
 };
 
 // The statement that reads a snapshot's rows: COPY (SELECT livesync.snapshot_pages(table,
@@ -71,8 +78,24 @@ struct SnapshotEvent {
     // Rows: pages of rows in order, each the rows' msgpack maps back to back
     // (livesync.snapshot_pages; common::PageRows reads them).
     std::vector<std::string> pages;
+    // Rows, for the encodings the query asked for (SnapshotQuery::whole_*), when the
+    // snapshot's config has no tenant column for the table: the same rows, every column of
+    // each, as snapshot_rows bodies of about kWholeBodyBytes each, in order (each body
+    // says its encoding). whole_json / whole_msgpack: the bodies of that encoding are here;
+    // false when not asked for or a page could not be read (the service thread encodes).
+    std::vector<protocol::SnapshotRowsBody> whole;
+    bool whole_json = false;
+    bool whole_msgpack = false;
+    static constexpr size_t kWholeBodyBytes = 256u << 10;
     std::string error;           // Failed: what Postgres said
 };
+
+// The rows of `pages` as whole-row bodies in `encoding` (JSON objects, or the msgpack maps
+// as Postgres packed them), cut at about SnapshotEvent::kWholeBodyBytes; rows without
+// columns are skipped, as the coordinator skips them. false (and *error) when a page is
+// not rows. Exposed for tests.
+bool encode_whole_rows(const std::vector<std::string> &pages, protocol::Encoding encoding,
+                       std::vector<protocol::SnapshotRowsBody> &out, std::string *error);
 
 // Where the coordinator sends queries (SnapshotReader; unit tests use a fake).
 class SnapshotQueries {

@@ -479,6 +479,28 @@ def stop_process(proc, sig=signal.SIGTERM):
         proc.wait()
 
 
+def snapshot_table(stack, rows, org=False, reader="livesync_reader"):
+    """The table of the snapshot tests and benchmark: items (id int PRIMARY KEY, [org text,]
+    n int NOT NULL, note text NOT NULL) holding ids 1..rows (org 'o' || id % 10, n = id % 1000,
+    note = md5(id)), published, every row granted to the anonymous role, and readable by
+    `reader` (the Stack's snapshot_role, created here with the grants docs/operations.md
+    gives). Returns once livesyncd accepts subscriptions to it."""
+    pg = stack.pg
+    pg.psql(f"CREATE ROLE {reader} LOGIN")
+    pg.psql("CREATE TABLE items (id int PRIMARY KEY, " + ("org text, " if org else "") +
+            "n int NOT NULL, note text NOT NULL)")
+    if rows:
+        pg.psql("INSERT INTO items SELECT g, " + ("'o' || (g % 10), " if org else "") +
+                f"g % 1000, md5(g::text) FROM generate_series(1, {rows}) g")
+        pg.psql("VACUUM ANALYZE items")
+    pg.psql("SELECT livesync.publish('items'), livesync.grant('anonymous', 'items')")
+    pg.psql(f"GRANT USAGE ON SCHEMA livesync TO {reader}")
+    pg.psql(f"GRANT EXECUTE ON FUNCTION livesync.sync_config() TO {reader}")
+    pg.psql(f"GRANT SELECT ON items TO {reader}")
+    stack.wait_replicator()
+    stack.wait_published("public.items")
+
+
 class Stack:
     """Postgres + Redis + livesyncd, in one temp dir; a context manager."""
 

@@ -47,20 +47,6 @@ def select_sum(pg):
     return int(count), int(total)
 
 
-def setup(stack, rows):
-    pg = stack.pg
-    pg.psql("CREATE ROLE livesync_reader LOGIN")
-    pg.psql("CREATE TABLE items (id int PRIMARY KEY, n int NOT NULL, note text NOT NULL)")
-    if rows:
-        pg.psql(f"INSERT INTO items SELECT g, g % 1000, md5(g::text) FROM generate_series(1, {rows}) g")
-    pg.psql("SELECT livesync.publish('items'), livesync.grant('anonymous', 'items')")
-    pg.psql("GRANT USAGE ON SCHEMA livesync TO livesync_reader")
-    pg.psql("GRANT EXECUTE ON FUNCTION livesync.sync_config() TO livesync_reader")
-    pg.psql("GRANT SELECT ON items TO livesync_reader")
-    stack.wait_replicator()
-    stack.wait_published("public.items")
-
-
 class SnapshotClient(threading.Thread):
     """Subscribes with a snapshot and folds every row and insert into a Copy."""
 
@@ -108,7 +94,7 @@ class SnapshotClient(threading.Thread):
 class SnapshotLarge(unittest.TestCase):
     def test_snapshot_of_a_large_table_equals_select(self):
         with harness.Stack(snapshot_role="livesync_reader") as stack:
-            setup(stack, ROWS)
+            harness.snapshot_table(stack, ROWS)
             started = time.monotonic()
             client = SnapshotClient(stack.sidecar.port, ROWS, ROWS)
             client.start()
@@ -122,7 +108,7 @@ class SnapshotLarge(unittest.TestCase):
         # Enough for the transaction to be split into many stream entries.
         with harness.Stack(snapshot_role="livesync_reader") as stack:
             pg = stack.pg
-            setup(stack, 1000)
+            harness.snapshot_table(stack, 1000)
             writer = subprocess.Popen([os.path.join(pg.bindir, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h",
                                        "127.0.0.1", "-p", str(pg.port), "-U", "postgres", "-d", "postgres"],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -14,7 +14,15 @@ The grant changes are checked exactly: every grant change also sets n = 1000 + v
 on one marker row per tenant in the same transaction, so the marker row in a client's
 snapshot names the config version that snapshot saw, and every snapshot row must carry
 exactly that version's columns (it fails when rows are judged by the rules the sidecar
-holds when it sends them). The seed is printed; LIVESYNC_MODEL_SEED repeats a run."""
+holds when it sends them).
+
+Bursts: a few times during the writes, eight more clients (bare WebSockets) subscribe with a
+snapshot at once, inside livesyncd's gathering window, so that they share queries: some
+with identical requests, the others each differing from those in one thing (tenant, role,
+subscription filter, subscription columns, encoding). Each is checked like the others
+against its own view (its filter and columns too), so a shared query whose rows reach an
+audience they are not for (or miss one) fails. The seed is printed; LIVESYNC_MODEL_SEED
+repeats a run."""
 import json
 import os
 import random
@@ -33,6 +41,8 @@ WRITERS = 4
 TXNS_PER_WRITER = 3000
 CLIENTS = 16
 TENANTS = ("o1", "o2", "o3")
+BURSTS = 3
+BURST_CLIENTS = 8
 
 WRITER_SQL = """
 DO $$
@@ -65,6 +75,18 @@ RULES = {
 }
 # One marker row per tenant, n = 1000 + the config version (visible to every role).
 MARKERS = {"o1": -11, "o2": -12, "o3": -13}
+# Subscription filters of burst clients: (the filter tree, the same in Python). Every one
+# keeps the marker rows (n >= 1000) and the end rows (n = 100).
+SUB_FILTERS = {
+    "none": (None, lambda row: True),
+    "n<120": ({"or": [{"cmp": "<", "type": "int", "args": [{"col": "n"}, {"value": 120}]},
+                      {"cmp": ">=", "type": "int", "args": [{"col": "n"}, {"value": 1000}]}]},
+              lambda row: row["n"] < 120 or row["n"] >= 1000),
+    "n>=80": ({"cmp": ">=", "type": "int", "args": [{"col": "n"}, {"value": 80}]}, lambda row: row["n"] >= 80),
+}
+# Subscription columns of burst clients (None: every column the role may see); a
+# subscription may name only columns its role sees, and both roles always see these.
+SUB_COLUMNS = {"all": None, "id,n": ["id", "n"], "id,org,n": ["id", "org", "n"]}
 
 
 def grant_sql(version):
@@ -101,18 +123,38 @@ END $$;
 
 
 class ModelClient:
-    """livesync-cli --snapshot, its lines applied to a copy (id -> row) as they come."""
+    """livesync-cli --snapshot, its lines applied to a copy (id -> row) as they come.
+    sub_filter / sub_columns: the subscription's own (names in SUB_FILTERS / SUB_COLUMNS;
+    only BurstClient sends them)."""
 
-    def __init__(self, stack, index, role, tenant, encoding):
+    def __init__(self, stack, index, role, tenant, encoding, sub_filter="none", sub_columns="all"):
         self.index, self.role, self.tenant, self.encoding = index, role, tenant, encoding
+        self.sub_filter, self.sub_columns = sub_filter, sub_columns
         self.copy, self.errors, self.stderr = {}, [], []
         self.snapshot = {}  # the rows of its snapshot, as they came
         self.ended = False
-        token = harness.mint_token({"sub": f"user{index}", "role": role, "tenant": tenant,
-                                    "exp": int(time.time()) + 3600}, SECRET)
+        if stack is not None:
+            self.start_cli(stack)
+
+    def describe(self):
+        return (f"client {self.index} ({self.role}, {self.tenant}, {self.encoding}, filter {self.sub_filter}, "
+                f"columns {self.sub_columns})")
+
+    def token(self):
+        return harness.mint_token({"sub": f"user{self.index}", "role": self.role, "tenant": self.tenant,
+                                   "exp": int(time.time()) + 3600}, SECRET)
+
+    def columns(self, version):
+        """The columns this client's rows carry under config version `version`."""
+        cols = columns_at(self.role, version)
+        sub = SUB_COLUMNS[self.sub_columns]
+        return cols if sub is None else cols & set(sub)
+
+    def start_cli(self, stack):
+        token = self.token()
         argv = [os.path.join(harness.BUILD, "livesync-cli"), "--url", stack.sidecar.url, "--table", "public.items",
                 "--snapshot", "--token", token, "--timeout", "300"]
-        if encoding == "msgpack":
+        if self.encoding == "msgpack":
             argv.append("--msgpack")
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         threading.Thread(target=self._stdout, daemon=True).start()
@@ -166,13 +208,13 @@ class ModelClient:
         with the columns of one config version and their current values; and its snapshot
         rows with exactly the columns of the version its snapshot saw."""
         problems = []
-        rule_ok = RULES[self.role][2]
-        want = {row["id"]: row for row in rows if row["org"] == self.tenant and rule_ok(row)}
+        rule_ok, sub_ok = RULES[self.role][2], SUB_FILTERS[self.sub_filter][1]
+        want = {row["id"]: row for row in rows if row["org"] == self.tenant and rule_ok(row) and sub_ok(row)}
         for rid in sorted(set(want) ^ set(self.copy)):
             problems.append(f"row {rid}: {'missing' if rid in want else 'extra'} ({want.get(rid) or self.copy[rid]})")
         for rid in sorted(set(want) & set(self.copy)):
             got = self.copy[rid]
-            if set(got) not in (columns_at(self.role, 0), columns_at(self.role, 1)):
+            if set(got) not in (self.columns(0), self.columns(1)):
                 problems.append(f"row {rid}: columns {sorted(got)} of no config version")
             elif any(got[c] != want[rid][c] for c in got):
                 problems.append(f"row {rid}: {got} != {want[rid]}")
@@ -181,7 +223,7 @@ class ModelClient:
             problems.append("no marker row in the snapshot")
         else:
             version = marker["n"] - 1000
-            cols = columns_at(self.role, version)
+            cols = self.columns(version)
             wrong = [rid for rid, row in self.snapshot.items() if set(row) != cols]
             if wrong:
                 problems.append(f"snapshot of config version {version} (columns {sorted(cols)}): "
@@ -192,6 +234,90 @@ class ModelClient:
     def stop(self):
         self.proc.terminate()
         self.proc.wait(10)
+
+    def done(self):
+        return self.proc.poll() is not None
+
+
+class BurstClient(ModelClient):
+    """A bare WebSocket session (harness.RawWebSocket) that can send a subscription filter
+    and columns; its frames become the lines livesync-cli would print, applied the same way.
+    connect() says hello; subscribe() is sent by the burst, all at once."""
+
+    def __init__(self, stack, index, role, tenant, encoding, sub_filter, sub_columns):
+        super().__init__(None, index, role, tenant, encoding, sub_filter, sub_columns)
+        self.ws = harness.RawWebSocket(stack.sidecar.port, timeout=300,
+                                       protocol="livesync.v1.msgpack" if encoding == "msgpack" else "livesync.v1.json")
+        self.ws.send({"type": "hello", "client_id": f"burst{index}", "token": self.token()})
+        welcome = self.ws.frame()
+        if welcome.get("type") != "welcome":
+            raise AssertionError(f"{self.describe()}: {welcome}")
+        self.closed = False
+
+    def subscribe(self):
+        sub = {"type": "subscribe", "id": "s1", "table": "public.items", "snapshot": True}
+        if SUB_FILTERS[self.sub_filter][0] is not None:
+            sub["filter"] = SUB_FILTERS[self.sub_filter][0]
+        if SUB_COLUMNS[self.sub_columns] is not None:
+            sub["columns"] = SUB_COLUMNS[self.sub_columns]
+        self.ws.send(sub)
+
+    def start(self):
+        threading.Thread(target=self._frames, daemon=True).start()
+
+    def _frames(self):
+        try:
+            while True:
+                f = self.ws.frame()
+                t = f["type"]
+                if t == "snapshot_rows":
+                    for row in f["rows"]:
+                        self.apply({"op": "snapshot", "new": row})
+                elif t == "snapshot_end":
+                    self.apply({"op": "snapshot_end"})
+                elif t == "changes":
+                    for c in f["changes"]:
+                        self.apply(dict(c, lsn=f["lsn"]))
+                elif t == "resync_required":
+                    self.apply({"op": "reset"})
+                elif t in ("error", "unsubscribed", "close"):
+                    self.errors.append(f"{t}: {f}")
+                    return
+        except Exception as e:  # noqa: BLE001
+            if not self.closed:
+                self.errors.append(f"reader: {e!r}")
+        finally:
+            self.closed = True
+
+    def stop(self):
+        self.closed = True
+        self.ws.close()
+
+    def done(self):
+        return self.closed
+
+
+def burst(stack, first_index, rng):
+    """BURST_CLIENTS clients that subscribe together: half of them with one request, the
+    others each differing from it in one thing. Returns them, reading."""
+    base = {"role": rng.choice(list(RULES)), "tenant": rng.choice(TENANTS), "encoding": rng.choice(["json", "msgpack"]),
+            "sub_filter": rng.choice(list(SUB_FILTERS)), "sub_columns": rng.choice(list(SUB_COLUMNS))}
+    choices = {"role": list(RULES), "tenant": list(TENANTS), "encoding": ["json", "msgpack"],
+               "sub_filter": list(SUB_FILTERS), "sub_columns": list(SUB_COLUMNS)}
+    specs = [dict(base) for _ in range(BURST_CLIENTS // 2)]
+    dims = list(choices)
+    rng.shuffle(dims)
+    for i in range(BURST_CLIENTS - len(specs)):
+        dim = dims[i % len(dims)]
+        spec = dict(base)
+        spec[dim] = rng.choice([v for v in choices[dim] if v != base[dim]])
+        specs.append(spec)
+    clients = [BurstClient(stack, first_index + i, **spec) for i, spec in enumerate(specs)]
+    for c in clients:  # back to back: within the gathering window
+        c.subscribe()
+    for c in clients:
+        c.start()
+    return clients
 
 
 class SnapshotModel(unittest.TestCase):
@@ -230,12 +356,15 @@ class SnapshotModel(unittest.TestCase):
             granter.start()
             # Subscribes at random points of the writes (by the id sequence, a state, not a time).
             marks = sorted(rng.randrange(PRELOAD, PRELOAD + WRITERS * TXNS_PER_WRITER // 4) for _ in range(CLIENTS))
+            burst_marks = set(rng.sample(range(CLIENTS), BURSTS))
             clients = []
             for i, mark in enumerate(marks):
                 harness.wait_until(lambda: int(pg.psql("SELECT last_value FROM items_id_seq")) >= mark or
                                    not any(w.is_alive() for w in writers), 120, f"the writes to pass id {mark}")
                 clients.append(ModelClient(stack, i, rng.choice(list(RULES)), rng.choice(TENANTS),
                                            ["json", "msgpack"][i % 2]))
+                if i in burst_marks:
+                    clients += burst(stack, 1000 + len(clients), rng)
             for w in writers:
                 w.join(600)
             elapsed = time.monotonic() - started
@@ -245,21 +374,30 @@ class SnapshotModel(unittest.TestCase):
             print(f"grants: {versions} config versions", flush=True)
             self.assertTrue(all(not w.is_alive() for w in writers))
             print(f"writers: {WRITERS * TXNS_PER_WRITER} transactions in {elapsed:.1f}s "
-                  f"({WRITERS * TXNS_PER_WRITER / elapsed:.0f}/s); {CLIENTS} clients", flush=True)
+                  f"({WRITERS * TXNS_PER_WRITER / elapsed:.0f}/s); {len(clients)} clients "
+                  f"({BURSTS} bursts of {BURST_CLIENTS})", flush=True)
             # A last commit per tenant every client of it sees (n = 100, even: visible to all views).
             pg.psql("INSERT INTO items (id, org, n, note) VALUES (-1, 'o1', 100, 'end'), (-2, 'o2', 100, 'end'), "
                     "(-3, 'o3', 100, 'end')")
             marker = {"o1": -1, "o2": -2, "o3": -3}
             for c in clients:
-                harness.wait_until(lambda: marker[c.tenant] in c.copy or c.errors or c.proc.poll() is not None,
-                                   120, f"client {c.index}'s last commit")
+                harness.wait_until(lambda: marker[c.tenant] in c.copy or c.errors or c.done(),
+                                   120, f"{c.describe()}'s last commit")
             rows = json.loads(pg.psql("SELECT json_agg(json_build_object('id', id, 'org', org, 'n', n, 'note', note)) "
                                       "FROM items"))
+            with open(stack.sidecar.log_path) as f:
+                shared = [json.loads(l)["subscribers"] for l in f if '"snapshot sent"' in l]
+            print(f"snapshot queries: {len(shared)}, subscribers per query {sorted(shared)}", flush=True)
+            failures = []
             for c in clients:
                 c.stop()
-                desc = f"client {c.index} ({c.role}, {c.tenant}, {c.encoding})"
-                self.assertEqual(c.errors, [], desc + "".join(c.stderr[-5:]))
-                self.assertEqual(c.check(rows), [], desc)
+                problems = c.errors + c.check(rows)
+                if problems:
+                    failures.append(f"{c.describe()}: {problems[:3]} ({len(problems)} problems) "
+                                    + "".join(c.stderr[-5:]))
+            self.assertEqual(failures, [])
+            # The bursts shared queries (else this test proves nothing about sharing).
+            self.assertGreater(max(shared), 1)
 
 
 if __name__ == "__main__":

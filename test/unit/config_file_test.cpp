@@ -55,6 +55,7 @@ replay_page_entries = 8
 allow_anonymous = true
 hello_timeout = 5
 jwt_audience = "app"
+snapshot_gather_ms = 40
 )");
     auto p = parse({"--config", f.path()});
     ASSERT_TRUE(std::holds_alternative<DaemonOptions>(p)) << error_of(p);
@@ -69,6 +70,7 @@ jwt_audience = "app"
     EXPECT_TRUE(o.security.auth.allow_anonymous);
     EXPECT_EQ(o.security.auth.hello_timeout_seconds, 5);
     EXPECT_EQ(o.security.auth.policy.audience, "app");
+    EXPECT_EQ(o.snapshot_gather_ms, 40u);
 }
 
 TEST(ConfigFile, RedisPasswordAndPresenceTokenFromFilesNamedInIt) {
@@ -142,6 +144,12 @@ TEST(ConfigFile, SyntaxErrorsAndMissingFilesNameTheFile) {
 TEST(ConfigFile, ValuesAreCheckedLikeFlags) {
     ConfigFile f("allow_anonymous = true\nlisten = \"nope\"\n");
     EXPECT_NE(error_of(parse({"--config", f.path()})).find("--listen must be HOST:PORT"), std::string::npos);
+    ConfigFile gather("allow_anonymous = true\nsnapshot_gather_ms = 1001\n");
+    EXPECT_EQ(error_of(parse({"--config", gather.path()})),
+              "--snapshot-gather-ms must be a whole number of milliseconds from 0 to 1000, not \"1001\"");
+    ConfigFile text("allow_anonymous = true\nsnapshot_gather_ms = \"5\"\n");
+    EXPECT_NE(error_of(parse({"--config", text.path()})).find("\"snapshot_gather_ms\" must be an integer"),
+              std::string::npos);
 }
 
 TEST(ConfigFile, HelpMentionsIt) {

@@ -54,6 +54,32 @@ TEST(DaemonOptions, ServiceThreadsAndSnapshotQueriesAreCountsFrom1To64) {
     }
 }
 
+TEST(DaemonOptions, SnapshotGatherIsMillisecondsFrom0To1000) {
+    auto d = parse({"--allow-anonymous"});
+    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(d));
+    EXPECT_EQ(std::get<DaemonOptions>(d).snapshot_gather_ms, 5u);
+    for (auto [value, want] : {std::pair<const char *, unsigned>{"0", 0}, {"1000", 1000}, {"20", 20}}) {
+        auto p = parse({"--allow-anonymous", "--snapshot-gather-ms", value});
+        ASSERT_TRUE(std::holds_alternative<DaemonOptions>(p)) << std::get<OptionsError>(p).message;
+        EXPECT_EQ(std::get<DaemonOptions>(p).snapshot_gather_ms, want);
+    }
+    auto e = parse({"--allow-anonymous"}, {{"LIVESYNC_SNAPSHOT_GATHER_MS", "12"}});
+    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(e));
+    EXPECT_EQ(std::get<DaemonOptions>(e).snapshot_gather_ms, 12u);
+    auto f = parse({"--allow-anonymous", "--snapshot-gather-ms=7"}, {{"LIVESYNC_SNAPSHOT_GATHER_MS", "12"}});
+    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(f));
+    EXPECT_EQ(std::get<DaemonOptions>(f).snapshot_gather_ms, 7u);  // the flag wins
+    for (const char *bad : {"1001", "-1", "5ms", "", "five", " 5", "99999999999999999999"}) {
+        auto r = parse({"--allow-anonymous", "--snapshot-gather-ms", bad});
+        ASSERT_TRUE(std::holds_alternative<OptionsError>(r)) << bad;
+        EXPECT_EQ(std::get<OptionsError>(r).message,
+                  std::string("--snapshot-gather-ms must be a whole number of milliseconds from 0 to 1000, not \"") +
+                      bad + "\"");
+        auto env = parse({"--allow-anonymous"}, {{"LIVESYNC_SNAPSHOT_GATHER_MS", bad}});
+        EXPECT_TRUE(std::holds_alternative<OptionsError>(env)) << bad;
+    }
+}
+
 TEST(DaemonOptions, FlagsWinOverEnvironment) {
     auto p = parse({"--listen", "127.0.0.1:9001", "--prefix=x:", "--allow-anonymous"},
                    {{"LIVESYNC_LISTEN", "127.0.0.1:9000"}, {"LIVESYNC_PREFIX", "env:"},

@@ -479,5 +479,137 @@ TEST_F(SnapshotTest, RowsAreJudgedByTheConfigTheSnapshotSaw) {
     for (const std::string &f : drain(s)) EXPECT_NE(f.rfind("snapshot_rows", 0), 0u) << f;
 }
 
+// Requests that arrive within the gathering window share one query; a request for
+// another table gets its own. Nothing is queued before the window ends, and nobody is
+// told to wait for it.
+TEST_F(SnapshotTest, RequestsGatheredInTheWindowShareOneQuery) {
+    std::vector<int64_t> wakes;
+    snapshots.set_gather(50, [&](int64_t ms) { wakes.push_back(ms); });
+    auto &a = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
+    handler.on_text(a, R"({"type":"hello","client_id":"c1"})");
+    handler.on_text(a, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    handler.on_text(a, R"({"type":"subscribe","id":"s2","table":"other","snapshot":true})");
+    drain(a);
+    EXPECT_TRUE(queries.submitted.empty());
+    EXPECT_EQ(snapshots.gathering(), 2u);
+    EXPECT_EQ(wakes, (std::vector<int64_t>{50}));  // one timer for both
+    snapshots.on_gather_timer(session::steady_now_ms() - 1);  // early: nothing is due
+    EXPECT_TRUE(queries.submitted.empty());
+    ASSERT_EQ(wakes.size(), 2u);
+    EXPECT_GE(wakes[1], 1);
+    handler.on_text(a, R"({"type":"subscribe","id":"s3","table":"items","snapshot":true})");  // joins s1's
+    EXPECT_EQ(snapshots.gathering(), 2u);
+    snapshots.on_gather_timer(session::steady_now_ms() + 1000);
+    ASSERT_EQ(queries.submitted.size(), 2u);
+    EXPECT_EQ(queries.submitted[0].table, "items");
+    EXPECT_EQ(queries.submitted[1].table, "other");
+    EXPECT_EQ(snapshots.gathering(), 0u);
+    for (const std::string &f : drain(a)) EXPECT_NE(f, "snapshot_waiting");
+    event(snapshot::SnapshotEvent::Kind::Started);
+    event(snapshot::SnapshotEvent::Kind::Rows, {row(1, "a")});
+    EXPECT_EQ(drain(a), (std::vector<std::string>{"snapshot_rows:s1=1,", "snapshot_rows:s3=1,"}));
+}
+
+// A gathered query that has to wait for a query slot tells its clients so when the window
+// ends; a gathering query whose clients all left is dropped without running.
+TEST_F(SnapshotTest, GatheredQueryQueuesForASlotAndIsToldSo) {
+    queries.max = 1;
+    std::vector<int64_t> wakes;
+    snapshots.set_gather(5, [&](int64_t ms) { wakes.push_back(ms); });
+    auto &a = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
+    handler.on_text(a, R"({"type":"hello","client_id":"c1"})");
+    handler.on_text(a, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    handler.on_text(a, R"({"type":"subscribe","id":"s2","table":"other","snapshot":true})");
+    drain(a);
+    snapshots.on_gather_timer(session::steady_now_ms() + 1000);
+    EXPECT_EQ(queries.submitted.size(), 1u);
+    EXPECT_EQ(snapshots.queued(), 1u);
+    EXPECT_EQ(drain(a), (std::vector<std::string>{"snapshot_waiting"}));
+    event(snapshot::SnapshotEvent::Kind::Started);
+    event(snapshot::SnapshotEvent::Kind::Rows, {row(1, "a")});  // too late to join this one
+    auto &b = sessions.open(nullptr, "b", 0, 8 << 20, [] {});
+    handler.on_text(b, R"({"type":"hello","client_id":"c2"})");
+    handler.on_text(b, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    EXPECT_EQ(snapshots.gathering(), 1u);
+    handler.on_closed(b);  // gathering: it leaves, the job goes with it, nothing ran
+    EXPECT_EQ(snapshots.gathering(), 0u);
+    snapshots.on_gather_timer(session::steady_now_ms() + 1000);
+    EXPECT_EQ(queries.submitted.size(), 1u);
+    EXPECT_EQ(snapshots.queued(), 1u);
+    EXPECT_TRUE(queries.cancelled.empty());
+}
+
+// Rows the reader thread encoded whole (once for the query) are only framed: the pages
+// are not decoded again for such an audience. An audience that is not whole (a filter)
+// is still judged row by row from the pages.
+TEST_F(SnapshotTest, RowsEncodedByTheReaderAreFramedForWholeViews) {
+    auto &a = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
+    auto &b = sessions.open(nullptr, "b", 0, 8 << 20, [] {});
+    handler.on_text(a, R"({"type":"hello","client_id":"c1"})");
+    handler.on_text(b, R"({"type":"hello","client_id":"c2"})");
+    handler.on_text(a, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    handler.on_text(b, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true,)"
+                       R"("filter":{"cmp":"=","type":"int","args":[{"col":"id"},{"value":2}]}})");
+    ASSERT_EQ(queries.submitted.size(), 1u);
+    EXPECT_TRUE(queries.submitted[0].whole_json);  // a sees every row whole
+    EXPECT_FALSE(queries.submitted[0].whole_msgpack);
+    drain(a);
+    drain(b);
+    event(snapshot::SnapshotEvent::Kind::Started);
+    snapshot::SnapshotEvent e;
+    e.job = kFirstJob;
+    e.kind = snapshot::SnapshotEvent::Kind::Rows;
+    e.pages = {row(1, "a") + row(2, "b")};
+    std::string error;
+    ASSERT_TRUE(snapshot::encode_whole_rows(e.pages, protocol::Encoding::Json, e.whole, &error)) << error;
+    e.whole_json = true;
+    // What the reader encoded is what a sees (here: told apart by a row the pages lack).
+    common::Value nine;
+    nine.kind = common::Value::Kind::Int;
+    nine.i = 9;
+    e.whole[0].add(std::vector<common::Column>{{"id", nine}});
+    snapshots.on_event(e);
+    EXPECT_EQ(drain(a), (std::vector<std::string>{"snapshot_rows:s1=1,2,9,"}));
+    EXPECT_EQ(drain(b), (std::vector<std::string>{"snapshot_rows:s1=2,"}));
+}
+
+TEST(SnapshotWholeRows, SameBytesAsTheServiceThreadAndCutIntoBodies) {
+    std::vector<std::string> pages;
+    std::string page;
+    for (int i = 0; i < 6000; ++i) page += row(i, "some owner with a longer name, to fill the bodies");
+    pages.push_back(page);
+    pages.push_back(row(6000, "z"));
+    for (auto encoding : {protocol::Encoding::Json, protocol::Encoding::Msgpack}) {
+        std::vector<protocol::SnapshotRowsBody> bodies;
+        std::string error;
+        ASSERT_TRUE(snapshot::encode_whole_rows(pages, encoding, bodies, &error)) << error;
+        ASSERT_GE(bodies.size(), 2u);
+        protocol::SnapshotRowsBody one;
+        one.encoding = encoding;
+        std::string joined;
+        uint32_t rows = 0;
+        for (const auto &b : bodies) {
+            EXPECT_EQ(b.encoding, encoding);
+            EXPECT_LT(b.bytes.size(), snapshot::SnapshotEvent::kWholeBodyBytes + 1024);
+            if (!joined.empty() && encoding == protocol::Encoding::Json) joined += ',';
+            joined += b.bytes;
+            rows += b.rows;
+        }
+        for (const std::string &p : pages) {
+            common::PageRows r(p);
+            std::vector<common::Column> cols;
+            std::string_view raw;
+            while (r.next(cols, raw, &error)) one.add(cols);
+        }
+        EXPECT_EQ(rows, 6001u);
+        EXPECT_EQ(one.rows, rows);
+        EXPECT_EQ(joined, one.bytes);
+    }
+    std::vector<protocol::SnapshotRowsBody> bodies;
+    std::string error;
+    EXPECT_FALSE(snapshot::encode_whole_rows({std::string("\xc1")}, protocol::Encoding::Json, bodies, &error));
+    EXPECT_FALSE(error.empty());
+}
+
 }  // namespace
 }  // namespace livesync
