@@ -115,7 +115,7 @@ void fan_out(const common::Transaction &txn, const rules::LiveState &live, sessi
 
     std::vector<bool> got_frame(split ? candidates.size() : 0, false);
     for (const PlannedFrame &planned : plan_fanout(txn, targets, live, shared, txn_index)) {
-        counters.frames_built.fetch_add(1);
+        if (planned.built) counters.frames_built.fetch_add(1);  // once for all threads
         for (size_t key : planned.targets) {
             send_counted(*candidates[key], planned.frame, counters);
             if (split) got_frame[key] = true;

@@ -281,14 +281,16 @@ std::vector<PlannedFrame> plan(const common::Transaction &txn, const std::vector
         std::string audience = audience_key(t, m, target.encoding);
         auto [it, added] = frame_of_audience.emplace(audience, kNoFrame);
         if (added) {
+            bool built = false;  // here, not by another thread (SharedFrames)
             auto build = [&]() -> std::optional<protocol::Frame> {
+                built = true;
                 if (protocol::Frame f = encode_frame(txn, t, m, target.encoding)) return f;
                 return std::nullopt;
             };
             std::optional<protocol::Frame> frame = shared ? shared->get(txn_index, audience, build) : build();
             if (frame) {
                 it->second = frames.size();
-                frames.push_back(PlannedFrame{std::move(*frame), {}});
+                frames.push_back(PlannedFrame{std::move(*frame), {}, built});
             }
         }
         if (it->second != kNoFrame) frames[it->second].targets.push_back(target.key);

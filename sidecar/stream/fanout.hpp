@@ -29,6 +29,7 @@ struct FanoutTarget {
 struct PlannedFrame {
     protocol::Frame frame;
     std::vector<size_t> targets;  // keys of the targets that receive this frame
+    bool built = true;            // encoded for this call; false: another thread's (SharedFrames)
 };
 
 // The qualified tables a change belongs to for subscriptions: its own table (a row

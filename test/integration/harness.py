@@ -294,6 +294,29 @@ class Sidecar:
         except OSError:
             return 0, ""
 
+    METRIC_SAMPLE = re.compile(r'^([a-z_]+(?:\{[^}]*\})?) (\S+)$')
+
+    def metrics(self):
+        """/metrics as {sample name (with labels): value}; every line that is not a comment
+        must be a Prometheus sample."""
+        status, text = self.get("/metrics")
+        assert status == 200, (status, text)
+        samples = {}
+        for line in text.splitlines():
+            if line.startswith("#") or not line:
+                continue
+            m = self.METRIC_SAMPLE.match(line)
+            assert m, f"not a Prometheus sample line: {line!r}"
+            samples[m.group(1)] = float(m.group(2))
+        return samples
+
+    def metric(self, name):
+        """One sample of /metrics; AssertionError when it is not there."""
+        samples = self.metrics()
+        if name not in samples:
+            raise AssertionError(f"{name} not in /metrics")
+        return samples[name]
+
     def stop(self, sig=signal.SIGTERM):
         stop_process(self.proc, sig)
         if self.proc is not None:

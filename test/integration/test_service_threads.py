@@ -33,13 +33,6 @@ def admin(sidecar, method, path, body=None):
         return e.code, e.read().decode()
 
 
-def metric(sidecar, name):
-    status, text = sidecar.get("/metrics")
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"{name} not in /metrics")
-
 
 def connect(stack, client_id, protocol="livesync.v1.json"):
     ws = harness.RawWebSocket(stack.sidecar.port, protocol=protocol, timeout=30)
@@ -73,7 +66,7 @@ class ServiceThreads(unittest.TestCase):
             # Both encodings, on every thread (eight connections, handed out in turn).
             clients = {f"c{i}": connect(stack, f"c{i}", "livesync.v1.msgpack" if i % 3 == 2 else "livesync.v1.json")
                        for i in range(CLIENTS)}
-            harness.wait_until(lambda: metric(stack.sidecar, "livesync_sessions_open") == CLIENTS, 10,
+            harness.wait_until(lambda: stack.sidecar.metric("livesync_sessions_open") == CLIENTS, 10,
                                f"{CLIENTS} sessions open in /metrics")
             status, listing = admin(stack.sidecar, "GET", "/v1/admin/sessions")
             self.assertEqual(status, 200, listing)
@@ -109,7 +102,7 @@ class ServiceThreads(unittest.TestCase):
             self.assertEqual(status, 200, kicked)
             self.assertEqual(kicked["kicked_here"], 1)
             self.assertEqual(next_of(clients.pop("c3"), "close")["code"], 4410)
-            harness.wait_until(lambda: metric(stack.sidecar, "livesync_sessions_open") == CLIENTS - 1, 10,
+            harness.wait_until(lambda: stack.sidecar.metric("livesync_sessions_open") == CLIENTS - 1, 10,
                                "the replaced and the kicked sessions closed")
             self.assertEqual(stack.sidecar.get("/v1/clients/c3")[0], 410)
             self.assertEqual(stack.sidecar.get("/v1/clients/c1")[0], 200)

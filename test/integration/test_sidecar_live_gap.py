@@ -19,7 +19,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import js_package  # noqa: E402
 from test_end_to_end import lsn_value  # noqa: E402
-from test_sidecar_metrics import scrape  # noqa: E402
 from test_sidecar_resume import ROWS_PER_TXN, LiveClient, cli, setup_items  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -140,7 +139,7 @@ class SidecarLiveGap(unittest.TestCase):
         self.assertEqual(sorted(js_got), sorted(c["new"]["id"] for c in cli_client.changes),
                          "livesync.js and livesync-cli saw different changes")
 
-        metrics = scrape(stack.sidecar)
+        metrics = stack.sidecar.metrics()
         self.assertEqual(metrics["livesync_live_gaps_total"], 1)
         self.assertEqual(metrics["livesync_live_resyncs_total"], 2)
         with open(stack.sidecar.log_path) as f:
@@ -190,7 +189,7 @@ class SidecarLiveGap(unittest.TestCase):
                 self.assertEqual(ids, sorted(ids_of(range(5))), "rows lost, repeated or out of order")
                 self.assertEqual(stderr_lines(cli_client, "resync_required"), [])
                 self.assertEqual(stderr_lines(js, "resync_required"), [])
-                self.assertEqual(scrape(stack.sidecar)["livesync_live_gaps_total"], 0)
+                self.assertEqual(stack.sidecar.metrics()["livesync_live_gaps_total"], 0)
             finally:
                 self.stop(cli_client, js)
 

@@ -3,29 +3,12 @@
 traffic (sessions, frames and bytes sent, frames built, fan-out latency observations,
 stream entries, errors by code), and /readyz follows the stream reader's Redis link."""
 import os
-import re
 import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-
-SAMPLE = re.compile(r'^([a-z_]+(?:\{[^}]*\})?) (\S+)$')
-
-
-def scrape(sidecar):
-    status, text = sidecar.get("/metrics")
-    assert status == 200, (status, text)
-    samples = {}
-    for line in text.splitlines():
-        if line.startswith("#") or not line:
-            continue
-        m = SAMPLE.match(line)
-        assert m, f"not a Prometheus sample line: {line!r}"
-        samples[m.group(1)] = float(m.group(2))
-    return samples
-
 
 def cli(stack, table, count, timeout="30"):
     return subprocess.run([os.path.join(harness.BUILD, "livesync-cli"), "--url", stack.sidecar.url, "--table", table,
@@ -43,7 +26,7 @@ class SidecarMetrics(unittest.TestCase):
             stack.wait_published("public.items")
             harness.wait_until(lambda: stack.sidecar.get("/readyz")[0] == 200, 10, "/readyz 200")
 
-            before = scrape(stack.sidecar)
+            before = stack.sidecar.metrics()
             for name in ("livesync_sessions_open", "livesync_sessions_opened_total", "livesync_frames_sent_total",
                          "livesync_bytes_sent_total", "livesync_frames_built_total", "livesync_fanout_seconds_count",
                          "livesync_stream_lag_entries", "livesync_slow_clients_dropped_total",
@@ -54,9 +37,9 @@ class SidecarMetrics(unittest.TestCase):
             client = subprocess.Popen([os.path.join(harness.BUILD, "livesync-cli"), "--url", stack.sidecar.url,
                                        "--table", "public.items", "--count", "30", "--timeout", "30"],
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            harness.wait_until(lambda: scrape(stack.sidecar)["livesync_sessions_open"] >= 1, 10, "a session open")
+            harness.wait_until(lambda: stack.sidecar.metrics()["livesync_sessions_open"] >= 1, 10, "a session open")
             # The subscription is acked before any commit below (hello carries it).
-            harness.wait_until(lambda: scrape(stack.sidecar)["livesync_frames_sent_total"]
+            harness.wait_until(lambda: stack.sidecar.metrics()["livesync_frames_sent_total"]
                                >= before["livesync_frames_sent_total"] + 2, 10, "welcome and subscribed sent")
             for k in range(3):
                 pg.psql(f"INSERT INTO items SELECT g, 'r' FROM generate_series({k * 10 + 1}, {k * 10 + 10}) g")
@@ -66,7 +49,7 @@ class SidecarMetrics(unittest.TestCase):
             bad = cli(stack, "public.nope", 1, timeout="5")
             self.assertNotEqual(bad.returncode, 0)
 
-            after = scrape(stack.sidecar)
+            after = stack.sidecar.metrics()
             moved = {k: after[k] - before.get(k, 0) for k in after}
             self.assertEqual(moved["livesync_sessions_opened_total"], 2)
             # welcome + subscribed + 3 changes frames for the first client, welcome + error for the second.
@@ -80,14 +63,14 @@ class SidecarMetrics(unittest.TestCase):
             self.assertGreaterEqual(after["livesync_stream_last_entry_age_seconds"], 0)
             self.assertEqual(after["livesync_stream_lag_entries"], 0)
             self.assertEqual(after["livesync_stream_ready"], 1)
-            harness.wait_until(lambda: scrape(stack.sidecar)["livesync_sessions_open"] == 0, 10, "sessions closed")
+            harness.wait_until(lambda: stack.sidecar.metrics()["livesync_sessions_open"] == 0, 10, "sessions closed")
 
             # Not ready while the reader has no Redis; ready again once it reconnected.
             stack.redis.stop()
             harness.wait_until(lambda: stack.sidecar.get("/readyz")[0] == 503, 15, "/readyz 503 without Redis")
             status, body = stack.sidecar.get("/readyz")
             self.assertIn("not connected to Redis", body)
-            self.assertEqual(scrape(stack.sidecar)["livesync_stream_ready"], 0)
+            self.assertEqual(stack.sidecar.metrics()["livesync_stream_ready"], 0)
             stack.redis.start()
             harness.wait_until(lambda: stack.sidecar.get("/readyz")[0] == 200, 20, "/readyz 200 after Redis is back")
 

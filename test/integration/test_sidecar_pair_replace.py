@@ -27,13 +27,6 @@ def token(sub):
     return mint(claims_of(sub, "member", "a"))
 
 
-def metric(sidecar, name):
-    status, text = sidecar.get("/metrics")
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"{name} not in /metrics")
-
 
 class Probe:
     """replace_probe.js: hellos with each id on two sidecars; events as dicts."""
@@ -145,8 +138,8 @@ class SidecarPairReplace(unittest.TestCase):
                 self.assert_receives(third, row, [second])
                 third.proc.kill()
         for sidecar in (self.a, self.b):
-            self.assertEqual(metric(sidecar, "livesync_client_takeovers_total"), 2)
-            self.assertEqual(metric(sidecar, "livesync_remote_replacements_total"), 2)
+            self.assertEqual(sidecar.metric("livesync_client_takeovers_total"), 2)
+            self.assertEqual(sidecar.metric("livesync_remote_replacements_total"), 2)
 
     def test_hellos_with_one_id_on_two_sidecars_leave_exactly_the_newest_session(self):
         urls = [self.a.url, self.b.url]

@@ -282,6 +282,7 @@ TEST(Fanout, ServiceThreadsShareTheFramesOfAnEntryByAudience) {
     EXPECT_EQ(a.queue().front().get(), b.queue().front().get());  // encoded once, on thread 0
     EXPECT_NE(b.queue().front().get(), c.queue().front().get());  // another subscription id: its own frame
     EXPECT_EQ(shared.reused(), 1u);
+    EXPECT_EQ(counters.frames_built.load(), 2u);  // distinct frames: a's (shared with b) and c's
 }
 
 TEST(Fanout, SessionOverItsSendQueueBoundIsClosedWith1008) {
