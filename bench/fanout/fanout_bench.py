@@ -7,7 +7,8 @@ process. Measures, per scenario:
               TXNS transactions of ROWS rows as fast as it can, and commit -> client
               latency p50/p99 of every changes frame
   latency     the same at a fixed commit rate (--rate changes/s)
-  idle        RSS of livesyncd per idle subscribed connection
+  idle        RSS of livesyncd per idle subscribed connection, and its CPU while the
+              sessions stay idle for --seconds
   catchup     a client resuming from an LSN far behind: replayed changes/s
   bigtxn      one transaction of --rows rows to --clients readers with the default send
               queue (8 MiB), --msgpack or JSON: commit -> last row at each client, and
@@ -583,7 +584,7 @@ def main():
     ap.add_argument("--rows", type=int, default=100, help="rows per transaction")
     ap.add_argument("--txns", type=int, default=300, help="transactions (throughput, catchup)")
     ap.add_argument("--rate", type=float, default=1000, help="committed changes/s (latency)")
-    ap.add_argument("--seconds", type=float, default=10, help="duration (latency)")
+    ap.add_argument("--seconds", type=float, default=10, help="duration (latency; idle: the CPU window)")
     ap.add_argument("--timeout", type=float, default=120)
     ap.add_argument("--max-send-queue", default="64MiB")
     ap.add_argument("--procs", type=int, default=1, help="generator processes sharing the clients")
@@ -639,11 +640,16 @@ def main():
             wait_ready(gens, args.timeout)
             time.sleep(2)  # registry writes and allocator settle
             after = rss_kb(pid)
+            # What the idle sessions cost in CPU: nothing is committed meanwhile.
+            cpu0, t0 = cpu_s(pid), time.monotonic()
+            time.sleep(args.seconds)
+            idle_cpu = (cpu_s(pid) - cpu0) / (time.monotonic() - t0)
             for gen in gens:
                 gen.kill()
                 gen.wait()
             result = {"clients": args.clients, "rss_before_kb": before, "rss_after_kb": after,
-                      "bytes_per_idle_connection": round((after - before) * 1024 / args.clients)}
+                      "bytes_per_idle_connection": round((after - before) * 1024 / args.clients),
+                      "idle_cpu_ms_per_s": round(idle_cpu * 1000, 1), "idle_cpu_window_s": args.seconds}
         else:
             pg, redis = stack.pg, stack.redis
             pg.psql("CALL bench_load(1, 1, 0)")
