@@ -27,8 +27,9 @@ client; libwebsockets' receive path is slower than the servers measured here).
 --strace PREFIX: strace -c of each server's process during its run (slows it).
 --stress-cpu N: stress-ng --cpu N runs for each measured round (from just before the first
 commit until the clients have their last frame) and is stopped after it. livesyncd is
-stopped while the other two run, so every server has the machine to itself. The nchan server needs Debian's libnginx-mod-nchan: the driver
-installs it with apt-get when it is missing (a bench-only dependency, not in
+stopped while the other two run, so every server has the machine to itself. The nchan
+server needs Debian's libnginx-mod-nchan, --stress-cpu Debian's stress-ng: the driver
+installs them with apt-get when missing (bench-only dependencies, not in
 scripts/install-deps.sh).
 
     sudo python3 bench/fanout/fanout_bench.py throughput --clients 1000 --rows 100 --txns 300
@@ -38,6 +39,8 @@ scripts/install-deps.sh).
     sudo python3 bench/fanout/fanout_bench.py bigtxn --rows 2000000 --clients 100 [--msgpack]
     sudo python3 bench/fanout/fanout_bench.py throughput --clients 1000 --rows 100 --txns 200 --procs 2 \
         --server all --repeat 3 [--raw-clients]
+    sudo python3 bench/fanout/fanout_bench.py latency --clients 1000 --rows 100 --rate 1000 --seconds 10 --procs 2 \
+        --server all --raw-clients --stress-cpu 1
 """
 import argparse
 import json
