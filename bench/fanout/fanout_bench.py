@@ -7,7 +7,8 @@ process. Measures, per scenario:
               TXNS transactions of ROWS rows as fast as it can, and commit -> client
               latency p50/p99 of every changes frame
   latency     the same at a fixed commit rate (--rate changes/s)
-  idle        RSS of livesyncd per idle subscribed connection
+  idle        RSS of livesyncd per idle subscribed connection, and its CPU while the
+              sessions stay idle for --seconds
   catchup     a client resuming from an LSN far behind: replayed changes/s
   bigtxn      one transaction of --rows rows to --clients readers with the default send
               queue (8 MiB), --msgpack or JSON: commit -> last row at each client, and
@@ -23,9 +24,12 @@ worker, in-memory channel, WebSocket subscribers) fed by bench/fanout's nchan-re
 all, the three back to back on one stack, --repeat times, then one table with the
 ratios of each round. --raw-clients: fanout-clients --raw (its own epoll WebSocket
 client; libwebsockets' receive path is slower than the servers measured here).
---strace PREFIX: strace -c of each server's process during its run (slows it). livesyncd is stopped while the other two run, so every server has
-the machine to itself. The nchan server needs Debian's libnginx-mod-nchan: the driver
-installs it with apt-get when it is missing (a bench-only dependency, not in
+--strace PREFIX: strace -c of each server's process during its run (slows it).
+--stress-cpu N: stress-ng --cpu N runs for each measured round (from just before the first
+commit until the clients have their last frame) and is stopped after it. livesyncd is
+stopped while the other two run, so every server has the machine to itself. The nchan
+server needs Debian's libnginx-mod-nchan, --stress-cpu Debian's stress-ng: the driver
+installs them with apt-get when missing (bench-only dependencies, not in
 scripts/install-deps.sh).
 
     sudo python3 bench/fanout/fanout_bench.py throughput --clients 1000 --rows 100 --txns 300
@@ -35,6 +39,8 @@ scripts/install-deps.sh).
     sudo python3 bench/fanout/fanout_bench.py bigtxn --rows 2000000 --clients 100 [--msgpack]
     sudo python3 bench/fanout/fanout_bench.py throughput --clients 1000 --rows 100 --txns 200 --procs 2 \
         --server all --repeat 3 [--raw-clients]
+    sudo python3 bench/fanout/fanout_bench.py latency --clients 1000 --rows 100 --rate 1000 --seconds 10 --procs 2 \
+        --server all --raw-clients --stress-cpu 1
 """
 import argparse
 import json
@@ -94,11 +100,27 @@ def vm_hwm_kb(pid):
     return 0
 
 
+def parse_metrics(text):
+    """{name: value} of the unlabelled samples of a Prometheus text page; comments, labelled
+    samples and lines that do not parse (a format this tool does not know) are skipped."""
+    values = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 2 or line.startswith("#") or "{" in parts[0]:
+            continue
+        try:
+            values[parts[0]] = float(parts[1])
+        except ValueError:
+            continue
+    return values
+
+
+def metrics(stack):
+    return parse_metrics(stack.sidecar.get("/metrics")[1])
+
+
 def metric(stack, name):
-    for line in stack.sidecar.get("/metrics")[1].splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return None
+    return metrics(stack).get(name)
 
 
 def big_transaction(stack, args):
@@ -208,14 +230,9 @@ def setup(stack):
 
 
 def fanout_histogram(stack):
-    """(count, sum seconds) of livesync_fanout_seconds from /metrics."""
-    count = total = 0.0
-    for line in stack.sidecar.get("/metrics")[1].splitlines():
-        if line.startswith("livesync_fanout_seconds_count "):
-            count = float(line.split()[1])
-        elif line.startswith("livesync_fanout_seconds_sum "):
-            total = float(line.split()[1])
-    return count, total
+    """(count, sum seconds) of livesync_fanout_seconds from /metrics (0 when absent)."""
+    m = metrics(stack)
+    return m.get("livesync_fanout_seconds_count", 0.0), m.get("livesync_fanout_seconds_sum", 0.0)
 
 
 class Livesyncd:
@@ -396,6 +413,66 @@ class Nchan:
 SERVERS = {"livesyncd": Livesyncd, "bare": Bare, "nchan": Nchan}
 
 
+class CpuStress:
+    """stress-ng --cpu N for one measured round (Debian's stress-ng, installed with apt-get
+    when missing): started in a process group of its own, so stop() ends it and its
+    workers and nothing else; --timeout bounds it should this driver die first."""
+
+    def __init__(self, workers, bound_s):
+        self.workers, self.bound_s, self.proc = workers, bound_s, None
+
+    @staticmethod
+    def ensure():
+        if shutil.which("stress-ng"):
+            return
+        print("installing stress-ng (apt-get)", file=sys.stderr)
+        subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "stress-ng"], check=True,
+                       stdout=subprocess.DEVNULL)
+
+    def start(self):
+        self.proc = subprocess.Popen(["stress-ng", "--cpu", str(self.workers), "--timeout", f"{int(self.bound_s)}s",
+                                      "--quiet"], start_new_session=True,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Running once its workers are: they are the children of stress-ng's own process.
+        harness.wait_until(lambda: self.children() >= self.workers, 15, f"{self.workers} stress-ng workers")
+        return self
+
+    def children(self):
+        try:
+            with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+                return len(f.read().split())
+        except OSError:
+            return 0
+
+    def cpu_s(self):
+        """CPU seconds of stress-ng's process group so far (its workers are its children)."""
+        total = 0.0
+        try:
+            with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+                kids = [int(k) for k in f.read().split()]
+        except OSError:
+            kids = []
+        for pid in kids:
+            try:
+                total += cpu_s(pid)
+            except OSError:
+                pass
+        return total
+
+    def stop(self):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # its own group: stress-ng and its workers
+        except ProcessLookupError:
+            return
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
 def run_load(stack, args, clients, rate, server=None):
     """Clients subscribe, then TXNS x ROWS are committed (rate: txn/s, 0 = flat out)."""
     server = server or Livesyncd(stack).start()
@@ -414,14 +491,24 @@ def run_load(stack, args, clients, rate, server=None):
         tracer = subprocess.Popen(["strace", "-c", "-f", "-o", out, "-p", str(next(iter(pids.values())))],
                                   stderr=subprocess.DEVNULL)
         time.sleep(1)
-    load = os.getloadavg()
-    cpu0, t0 = {k: cpu_s(p) for k, p in pids.items()}, time.monotonic()
-    is_livesyncd = server.name == "livesyncd"
-    h0 = fanout_histogram(stack) if is_livesyncd else None
-    stack.pg.psql(f"CALL bench_load({args.txns}, {args.rows}, {rate})")
-    commit_s = time.monotonic() - t0
-    result = finish(gen, args.timeout + 30)
-    cpu = {f"{k}_cpu_s": round(cpu_s(p) - cpu0[k], 2) for k, p in pids.items()}
+    stress = None
+    if args.stress_cpu:
+        # Bounded by the round's own bound: the load, then the clients' wait for the last frame.
+        stress = CpuStress(args.stress_cpu, args.timeout * 2 + 60).start()
+    try:
+        load = os.getloadavg()
+        cpu0, t0 = {k: cpu_s(p) for k, p in pids.items()}, time.monotonic()
+        is_livesyncd = server.name == "livesyncd"
+        h0 = fanout_histogram(stack) if is_livesyncd else None
+        stack.pg.psql(f"CALL bench_load({args.txns}, {args.rows}, {rate})")
+        commit_s = time.monotonic() - t0
+        result = finish(gen, args.timeout + 30)
+        cpu = {f"{k}_cpu_s": round(cpu_s(p) - cpu0[k], 2) for k, p in pids.items()}
+        if stress:
+            cpu["stress_ng_cpu_s"] = round(stress.cpu_s(), 2)  # not server CPU: left out of the table's ns/chg
+    finally:
+        if stress:
+            stress.stop()
     if tracer:
         tracer.send_signal(signal.SIGINT)
         tracer.wait()
@@ -433,7 +520,7 @@ def run_load(stack, args, clients, rate, server=None):
             result["fanout_queue_ms_mean"] = round((h1[1] - h0[1]) / (h1[0] - h0[0]) * 1000, 3)
     result.update(server=server.name, commit_s=round(commit_s, 2), committed_changes_per_s=round(expect / commit_s),
                   rows_per_txn=args.rows, txns=args.txns, loadavg_1m_at_start=round(load[0], 2),
-                  client="raw" if args.raw_clients else "lws", **cpu)
+                  client="raw" if args.raw_clients else "lws", stress_cpu_workers=args.stress_cpu, **cpu)
     return result
 
 
@@ -460,13 +547,16 @@ def compare(stack, args, rate):
         print_table(rounds, names)
 
 
+NOT_SERVER_CPU = ("generator_cpu_s", "stress_ng_cpu_s")
+
+
 def print_table(rounds, names):
     # server CPU: every process of the server (nginx's worker and the relay for nchan),
     # per delivered change.
     cols = ("changes/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "srv ns/chg")
 
     def server_cpu(r):
-        return sum(v for k, v in r.items() if k.endswith("_cpu_s") and k != "generator_cpu_s")
+        return sum(v for k, v in r.items() if k.endswith("_cpu_s") and k not in NOT_SERVER_CPU)
 
     def values(r):
         lat = r["latency_ms"]
@@ -478,7 +568,7 @@ def print_table(rounds, names):
     for i, runs in enumerate(rounds, 1):
         for name in names:
             r = runs[name]
-            cpu = " ".join(f"{k[:-6]}={v}" for k, v in r.items() if k.endswith("_cpu_s") and k != "generator_cpu_s")
+            cpu = " ".join(f"{k[:-6]}={v}" for k, v in r.items() if k.endswith("_cpu_s") and k not in NOT_SERVER_CPU)
             print(f"{i:>5} {name:<10} " + " ".join(f"{v:>12,.1f}" if isinstance(v, float) else f"{v:>12,}"
                                                  for v in values(r))
                   + f"  {r['loadavg_1m_at_start']:5.2f}  {r['done']}/{r['clients']}  {cpu} ({r['generator_cpu_s']})")
@@ -497,7 +587,7 @@ def main():
     ap.add_argument("--rows", type=int, default=100, help="rows per transaction")
     ap.add_argument("--txns", type=int, default=300, help="transactions (throughput, catchup)")
     ap.add_argument("--rate", type=float, default=1000, help="committed changes/s (latency)")
-    ap.add_argument("--seconds", type=float, default=10, help="duration (latency)")
+    ap.add_argument("--seconds", type=float, default=10, help="duration (latency; idle: the CPU window)")
     ap.add_argument("--timeout", type=float, default=120)
     ap.add_argument("--max-send-queue", default="64MiB")
     ap.add_argument("--procs", type=int, default=1, help="generator processes sharing the clients")
@@ -509,14 +599,27 @@ def main():
                     help="strace -c the server's process during each run, into PREFIX-<server>-...txt")
     ap.add_argument("--raw-clients", action="store_true",
                     help="fanout-clients --raw: its own epoll WebSocket client instead of libwebsockets")
+    ap.add_argument("--stress-cpu", type=int, default=0, metavar="N",
+                    help="stress-ng --cpu N alongside each measured round (throughput, latency)")
     args = ap.parse_args()
+    if args.stress_cpu and args.scenario not in ("throughput", "latency"):
+        ap.error("--stress-cpu applies to throughput and latency only")
+    if args.stress_cpu:
+        CpuStress.ensure()
     if args.server != "livesyncd" and args.scenario not in ("throughput", "latency"):
         ap.error("--server applies to throughput and latency only")
     if args.server != "livesyncd" and args.msgpack:
         ap.error("--server bare/nchan send JSON frames only")
 
-    # livesyncd inherits this: one fd per session.
+    # Every process started here inherits this limit (livesyncd, bare-broadcaster, nginx,
+    # the clients): a server holds one fd per session, each client process its share.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    spare = 256  # listeners, Redis, Postgres, epoll, logs
+    if args.clients + spare > hard:
+        ap.error(f"--clients {args.clients}: a server holds one descriptor each, the hard limit here is {hard}")
+    per_proc = -(-args.clients // args.procs)
+    if per_proc + spare > hard:
+        ap.error(f"{per_proc} clients per process over the limit {hard}: raise --procs")
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, args.clients + 4096)), hard))
     sidecar_args = ["--allow-anonymous"]
     if args.scenario != "bigtxn":  # that one measures the defaults
@@ -540,11 +643,16 @@ def main():
             wait_ready(gens, args.timeout)
             time.sleep(2)  # registry writes and allocator settle
             after = rss_kb(pid)
+            # What the idle sessions cost in CPU: nothing is committed meanwhile.
+            cpu0, t0 = cpu_s(pid), time.monotonic()
+            time.sleep(args.seconds)
+            idle_cpu = (cpu_s(pid) - cpu0) / (time.monotonic() - t0)
             for gen in gens:
                 gen.kill()
                 gen.wait()
             result = {"clients": args.clients, "rss_before_kb": before, "rss_after_kb": after,
-                      "bytes_per_idle_connection": round((after - before) * 1024 / args.clients)}
+                      "bytes_per_idle_connection": round((after - before) * 1024 / args.clients),
+                      "idle_cpu_ms_per_s": round(idle_cpu * 1000, 1), "idle_cpu_window_s": args.seconds}
         else:
             pg, redis = stack.pg, stack.redis
             pg.psql("CALL bench_load(1, 1, 0)")
