@@ -104,6 +104,12 @@ void define_gucs() {
                             "How often the replicator prunes registry entries of clients no sidecar holds.",
                             "0 disables the sweep.", &settings.sweep_interval_s, 30, 0, 86400, PGC_SIGHUP,
                             GUC_UNIT_S, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("livesync.sidecar_ca_file",
+                               "PEM file of the CAs that sign the certificates of https sidecars.",
+                               "The registry sweep trusts only these CAs when it asks a TLS sidecar which clients "
+                               "are gone; empty: the system's CA store. Certificates and host names are always "
+                               "verified.",
+                               &settings.sidecar_ca_file, "", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("livesync.batch_max_bytes", "Largest change batch written as one stream entry.", nullptr,
                             &settings.batch_max_bytes, 1024 * 1024, 4096, 256 * 1024 * 1024, PGC_SIGHUP,
                             GUC_UNIT_BYTE, nullptr, nullptr, nullptr);

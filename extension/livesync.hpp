@@ -22,6 +22,7 @@ struct Settings {
     char *slot_name;
     char *replication_conninfo;
     char *claims;
+    char *sidecar_ca_file;    // "": the system's CA store for https sidecars
     int batch_max_bytes;
     int batch_max_delay_ms;   // 0: publish as soon as the slot's socket is drained
     int redis_timeout_ms;

@@ -31,6 +31,7 @@ constexpr Key kKeys[] = {
     {"sidecar_id", Type::String, nullptr},
     {"tls_cert", Type::String, "LIVESYNC_TLS_CERT"},
     {"tls_key", Type::String, "LIVESYNC_TLS_KEY"},
+    {"advertise_url", Type::String, "LIVESYNC_ADVERTISE_URL"},
     {"trusted_proxies", Type::String, "LIVESYNC_TRUSTED_PROXIES"},
     {"max_send_queue", Type::Size, "LIVESYNC_MAX_SEND_QUEUE"},
     {"replay_page_entries", Type::Integer, "LIVESYNC_REPLAY_PAGE_ENTRIES"},

@@ -13,6 +13,12 @@ namespace livesync::sidecar {
 
 namespace {
 
+// A decimal port from 1 to 65535, the whole of text.
+bool parse_port(const std::string &text, int *port) {
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *port);
+    return !text.empty() && ec == std::errc() && end == text.data() + text.size() && *port >= 1 && *port <= 65535;
+}
+
 bool parse_listen(const std::string &text, DaemonOptions &o, std::string *error) {
     std::string host, port;
     if (!text.empty() && text[0] == '[') {
@@ -33,15 +39,51 @@ bool parse_listen(const std::string &text, DaemonOptions &o, std::string *error)
         port = text.substr(colon + 1);
     }
     int p = 0;
-    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-    if (host.empty() || port.empty() || ec != std::errc() || end != port.data() + port.size() || p < 1 ||
-        p > 65535) {
+    if (host.empty() || !parse_port(port, &p)) {
         *error = "--listen must be HOST:PORT with a port from 1 to 65535, not \"" + text + "\"";
         return false;
     }
     o.listen_host = host;
     o.listen_port = p;
     return true;
+}
+
+// --advertise-url: http(s)://HOST[:PORT][/PATH], the base the replicator's sweep appends
+// /v1/clients/presence to; returned without a trailing '/'. No user info (the heartbeat
+// is readable by anyone with Redis access), query or fragment.
+std::optional<std::string> parse_advertise_url(const std::string &text, std::string *error) {
+    *error = "--advertise-url must be an http:// or https:// URL with a host (https://HOST[:PORT][/PATH]), not \"" +
+             text + "\"";
+    size_t start = text.rfind("http://", 0) == 0 ? 7 : text.rfind("https://", 0) == 0 ? 8 : std::string::npos;
+    if (start == std::string::npos) return std::nullopt;
+    for (unsigned char c : text)
+        if (c <= 0x20 || c >= 0x7f || c == '?' || c == '#' || c == '@' || c == '\\') return std::nullopt;
+    size_t path = text.find('/', start);
+    std::string authority = text.substr(start, path == std::string::npos ? std::string::npos : path - start);
+    std::string host, port;
+    if (!authority.empty() && authority[0] == '[') {
+        size_t close = authority.find(']');
+        if (close == std::string::npos) return std::nullopt;
+        host = authority.substr(1, close - 1);
+        std::string rest = authority.substr(close + 1);
+        if (!rest.empty()) {
+            if (rest[0] != ':' || rest.size() == 1) return std::nullopt;
+            port = rest.substr(1);
+        }
+    } else {
+        size_t colon = authority.find(':');
+        host = authority.substr(0, colon);
+        if (colon != std::string::npos) {
+            port = authority.substr(colon + 1);
+            if (port.empty()) return std::nullopt;
+        }
+    }
+    int p = 0;
+    if (host.empty() || (!port.empty() && !parse_port(port, &p))) return std::nullopt;
+    std::string url = text;
+    while (path != std::string::npos && url.size() > path && url.back() == '/') url.pop_back();
+    error->clear();
+    return url;
 }
 
 bool valid_sidecar_id(const std::string &id) {
@@ -109,6 +151,9 @@ std::string daemon_usage() {
            "  --tls-cert FILE      PEM certificate (chain): serve wss:// and https:// (env\n"
            "                       LIVESYNC_TLS_CERT); needs --tls-key; both re-read on SIGHUP\n"
            "  --tls-key FILE       PEM private key of --tls-cert (env LIVESYNC_TLS_KEY)\n"
+           "  --advertise-url URL  base URL others reach this sidecar's HTTP endpoints at, published in\n"
+           "                       its heartbeat for the replicator's sweep (env LIVESYNC_ADVERTISE_URL;\n"
+           "                       default https://<listen> with --tls-cert, else http://<listen>)\n"
            "  --trusted-proxies CIDR,...  peers whose X-Forwarded-For names the client (for rate\n"
            "                       limits, bans, ownership, audit); default none (env\n"
            "                       LIVESYNC_TRUSTED_PROXIES)\n"
@@ -133,7 +178,7 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
                                  const std::function<const char *(const char *)> &getenv) {
     std::optional<std::string> listen, redis, prefix, sidecar_id, tls_cert, tls_key, trusted_proxies, sentinels,
         primary_name, redis_read, redis_password_file, presence_token_file, postgres, snapshot_queries,
-        snapshot_gather_ms, service_threads;
+        snapshot_gather_ms, service_threads, advertise_url;
     auth::SecurityFlags security;
     SessionFlags session_flags;
     if (const char *v = getenv("LIVESYNC_LISTEN")) listen = v;
@@ -141,6 +186,7 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
     if (const char *v = getenv("LIVESYNC_PREFIX")) prefix = v;
     if (const char *v = getenv("LIVESYNC_TLS_CERT")) tls_cert = v;
     if (const char *v = getenv("LIVESYNC_TLS_KEY")) tls_key = v;
+    if (const char *v = getenv("LIVESYNC_ADVERTISE_URL")) advertise_url = v;
     if (const char *v = getenv("LIVESYNC_TRUSTED_PROXIES")) trusted_proxies = v;
     if (const char *v = getenv("LIVESYNC_REDIS_SENTINELS")) sentinels = v;
     if (const char *v = getenv("LIVESYNC_REDIS_READ_URL")) redis_read = v;
@@ -167,6 +213,7 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
                                              : flag == "--sidecar-id" ? &sidecar_id
                                              : flag == "--tls-cert"   ? &tls_cert
                                              : flag == "--tls-key"    ? &tls_key
+                                             : flag == "--advertise-url" ? &advertise_url
                                              : flag == "--trusted-proxies" ? &trusted_proxies
                                              : flag == "--redis-sentinels"    ? &sentinels
                                              : flag == "--redis-primary-name" ? &primary_name
@@ -245,6 +292,13 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
         if (std::string why = net::check_tls_files(*tls_cert, *tls_key); !why.empty()) return OptionsError{why};
         o.tls_cert = *tls_cert;
         o.tls_key = *tls_key;
+    }
+    if (advertise_url) {
+        auto url = parse_advertise_url(*advertise_url, &error);
+        if (!url) return OptionsError{error};
+        o.advertise_url = *url;
+    } else {
+        o.advertise_url = (o.tls_cert.empty() ? "http://" : "https://") + o.listen();
     }
     if (trusted_proxies) {
         auto parsed = net::TrustedProxies::parse(*trusted_proxies, &error);

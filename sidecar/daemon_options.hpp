@@ -45,6 +45,10 @@ struct DaemonOptions {
     // on SIGHUP). Neither: plain ws/http.
     std::string tls_cert;
     std::string tls_key;
+    // The base URL the replicator's sweep (and anyone else) reaches this sidecar's HTTP
+    // endpoints at, published in the heartbeat: --advertise-url, or http(s)://<listen>
+    // (a wildcard listen host is kept as it is: set this when listening on 0.0.0.0).
+    std::string advertise_url;
     net::TrustedProxies trusted_proxies;  // whose X-Forwarded-For is believed
     // --postgres: libpq conninfo (or URI) snapshots are read through; empty: subscribes
     // with "snapshot": true are refused (snapshot_unavailable).

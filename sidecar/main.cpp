@@ -66,7 +66,7 @@ int main(int argc, char **argv) {
     registry::RegistryConfig reg_config;
     reg_config.url = opts.redis_url;
     reg_config.keys = registry::Keys{opts.prefix, opts.sidecar_id};
-    reg_config.listen = opts.listen();
+    reg_config.advertise_url = opts.advertise_url;
     reg_config.presence_token = opts.presence_token;
     reg_config.started_at_ms = started_at;
     registry::RegistryWriter registry(reg_config, counters);
@@ -127,6 +127,7 @@ int main(int argc, char **argv) {
     }
 
     ops::info("livesyncd started", {{"listen", opts.listen()},
+                                    {"advertise_url", opts.advertise_url},
                                     {"tls", opts.tls_cert.empty() ? "off" : "on"},
                                     {"redis", opts.redis_url.redacted()},
                                     {"redis_read", opts.stream_url().redacted()},

@@ -44,9 +44,10 @@ size_t append_body(char *data, size_t size, size_t count, void *out) {
 
 // POSTs JSON, with "Authorization: Bearer <token>" when token is not empty; waits in
 // short slices between which the worker's latch is checked, so a SIGTERM or postmaster
-// death is noticed promptly. nullopt when the sidecar did not answer 200 in time.
+// death is noticed promptly. nullopt when the sidecar did not answer 200 in time (or,
+// over https, did not present a certificate for its host that http.ca_file vouches for).
 std::optional<std::string> post_json(const std::string &url, const std::string &body, const std::string &token,
-                                     long timeout_ms) {
+                                     const SidecarHttp &http) {
     std::unique_ptr<CURL, CurlEasyDeleter> easy(curl_easy_init());
     std::unique_ptr<CURLM, CurlMultiDeleter> multi(curl_multi_init());
     if (!easy || !multi) return std::nullopt;
@@ -63,9 +64,15 @@ std::optional<std::string> post_json(const std::string &url, const std::string &
     curl_easy_setopt(easy.get(), CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
     curl_easy_setopt(easy.get(), CURLOPT_WRITEFUNCTION, append_body);
     curl_easy_setopt(easy.get(), CURLOPT_WRITEDATA, &response);
-    curl_easy_setopt(easy.get(), CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(easy.get(), CURLOPT_TIMEOUT_MS, http.timeout_ms);
     curl_easy_setopt(easy.get(), CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy.get(), CURLOPT_PROTOCOLS_STR, "http,https");
+    // Peer and host verification stay at libcurl's defaults (on); only the trust anchors
+    // change, to exactly the file's CAs (no CA directory besides it).
+    if (!http.ca_file.empty()) {
+        curl_easy_setopt(easy.get(), CURLOPT_CAINFO, http.ca_file.c_str());
+        curl_easy_setopt(easy.get(), CURLOPT_CAPATH, nullptr);
+    }
     curl_multi_add_handle(multi.get(), easy.get());
     int running = 1;
     while (running) {
@@ -121,7 +128,7 @@ int remove_clients(RedisLink &redis, const std::string &prefix, const std::strin
 // token: the presence token of the sidecar's heartbeat (empty from a sidecar too old to
 // publish one, which asks for none).
 std::optional<std::vector<std::string>> gone_clients(const std::string &base_url, const std::string &token,
-                                                     const std::vector<std::string> &ids, long timeout_ms) {
+                                                     const std::vector<std::string> &ids, const SidecarHttp &http) {
     std::vector<std::string> gone;
     for (size_t start = 0; start < ids.size(); start += kPresenceBatch) {
         std::string body = "[";
@@ -130,7 +137,7 @@ std::optional<std::vector<std::string>> gone_clients(const std::string &base_url
             common::append_json_string(body, ids[i]);
         }
         body += ']';
-        auto response = post_json(base_url + "/v1/clients/presence", body, token, timeout_ms);
+        auto response = post_json(base_url + "/v1/clients/presence", body, token, http);
         if (!response) return std::nullopt;
         rapidjson::Document doc;
         doc.Parse(response->data(), response->size());
@@ -144,7 +151,7 @@ std::optional<std::vector<std::string>> gone_clients(const std::string &base_url
 
 }  // namespace
 
-SweepResult sweep_registry(RedisLink &redis, const std::string &prefix, long http_timeout_ms) {
+SweepResult sweep_registry(RedisLink &redis, const std::string &prefix, const SidecarHttp &http) {
     SweepResult result;
     const common::RedisKeys keys(prefix);
     Reply members = redis.command({"SMEMBERS", keys.sidecars()});
@@ -177,7 +184,7 @@ SweepResult sweep_registry(RedisLink &redis, const std::string &prefix, long htt
         std::string token;
         if (heartbeat.HasMember("presence_token") && heartbeat["presence_token"].IsString())
             token.assign(heartbeat["presence_token"].GetString(), heartbeat["presence_token"].GetStringLength());
-        auto gone = gone_clients(heartbeat["url"].GetString(), token, clients, http_timeout_ms);
+        auto gone = gone_clients(heartbeat["url"].GetString(), token, clients, http);
         if (!gone) {
             ++result.sidecars_unreachable;
             continue;

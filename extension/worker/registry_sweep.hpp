@@ -20,6 +20,14 @@ struct SweepResult {
     int sidecars_unreachable = 0;
 };
 
-SweepResult sweep_registry(RedisLink &redis, const std::string &prefix, long http_timeout_ms);
+// How the sweep reaches the sidecars' presence endpoints.
+struct SidecarHttp {
+    long timeout_ms = 5000;
+    // PEM file of the CAs an https sidecar's certificate must chain to (livesync.sidecar_ca_file);
+    // empty: the system's CA store. Certificate and host name are always verified.
+    std::string ca_file;
+};
+
+SweepResult sweep_registry(RedisLink &redis, const std::string &prefix, const SidecarHttp &http);
 
 }  // namespace livesync::extension::worker

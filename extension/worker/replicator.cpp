@@ -536,7 +536,10 @@ void Replicator::session() {
 void Replicator::maybe_sweep() {
     if (settings.sweep_interval_s <= 0 || now_ms() < next_sweep_ms_) return;
     next_sweep_ms_ = now_ms() + settings.sweep_interval_s * 1000L;
-    SweepResult r = sweep_registry(redis_, settings.redis_prefix, settings.redis_timeout_ms);
+    SidecarHttp http;
+    http.timeout_ms = settings.redis_timeout_ms;
+    http.ca_file = settings.sidecar_ca_file;
+    SweepResult r = sweep_registry(redis_, settings.redis_prefix, http);
     if (r.clients_removed > 0 || r.dead_sidecars > 0)
         ereport(LOG, (errmsg("livesync replicator: registry sweep removed %d client entries (%d sidecars checked, "
                              "%d dead, %d did not answer)",

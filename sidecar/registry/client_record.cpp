@@ -73,12 +73,12 @@ std::vector<std::string> remove_client_command(const Keys &keys, const std::stri
             std::to_string(generation)};
 }
 
-std::string heartbeat_json(const std::string &sidecar_id, const std::string &listen, int64_t started_at_ms,
+std::string heartbeat_json(const std::string &sidecar_id, const std::string &advertise_url, int64_t started_at_ms,
                            const std::string &presence_token) {
     std::string out = "{\"id\":";
     common::append_json_string(out, sidecar_id);
     out += ",\"url\":";
-    common::append_json_string(out, "http://" + listen);
+    common::append_json_string(out, advertise_url);
     out += ",\"started_at\":";
     out += std::to_string(started_at_ms);
     if (!presence_token.empty()) {

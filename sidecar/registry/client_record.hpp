@@ -53,9 +53,9 @@ std::vector<std::string> upsert_client_command(const Keys &keys, const ClientRec
 // removes its sidecar, so the next hello elsewhere writes no replace entry for nobody.
 std::vector<std::string> remove_client_command(const Keys &keys, const std::string &client_id, uint64_t generation);
 
-// {"id":..,"url":"http://<listen>","started_at":<unix ms>,"presence_token":..}: the
-// token is what the presence endpoints ask the replicator's sweep for (omitted if empty).
-std::string heartbeat_json(const std::string &sidecar_id, const std::string &listen, int64_t started_at_ms,
+// {"id":..,"url":<advertise_url>,"started_at":<unix ms>,"presence_token":..}: the sweep
+// posts to url + "/v1/clients/presence" with the token (omitted if empty).
+std::string heartbeat_json(const std::string &sidecar_id, const std::string &advertise_url, int64_t started_at_ms,
                            const std::string &presence_token = std::string());
 
 int64_t unix_ms_now();

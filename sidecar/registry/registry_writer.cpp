@@ -62,7 +62,7 @@ void RegistryWriter::run() {
     Inbox::Batch unsent;                       // changes to held not yet written
 
     auto heartbeat = [&]() -> Commands {
-        return {{"SET", keys.sidecar(), heartbeat_json(keys.sidecar_id, config_.listen, config_.started_at_ms, config_.presence_token), "EX",
+        return {{"SET", keys.sidecar(), heartbeat_json(keys.sidecar_id, config_.advertise_url, config_.started_at_ms, config_.presence_token), "EX",
                  std::to_string(config_.heartbeat_ttl.count())},
                 {"SADD", keys.sidecars(), keys.sidecar_id}};
     };

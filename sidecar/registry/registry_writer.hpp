@@ -30,7 +30,7 @@ public:
 struct RegistryConfig {
     common::RedisUrl url;
     Keys keys;
-    std::string listen;  // host:port, for the heartbeat's url
+    std::string advertise_url;  // for the heartbeat's url (DaemonOptions::advertise_url)
     std::string presence_token;  // for the heartbeat (DaemonOptions::presence_token)
     int64_t started_at_ms = 0;
     std::chrono::seconds heartbeat_every{5};

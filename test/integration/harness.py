@@ -235,6 +235,16 @@ class Sentinel:
         stop_process(self.proc)
 
 
+def make_cert(workdir, name):
+    """A self-signed P-256 certificate for 127.0.0.1 and localhost, by the openssl CLI."""
+    cert, key = os.path.join(workdir, f"{name}.crt"), os.path.join(workdir, f"{name}.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", f"/CN={name}",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
 class Sidecar:
     """livesyncd on a free port. ca_file: it serves TLS (extra has --tls-cert/--tls-key)
     with a certificate that ca_file vouches for; url and http are then wss:// and https://."""

@@ -2,7 +2,10 @@
 """The seed's 410-Gone pruning, end to end: the replicator's sweep removes the registry
 entries of clients no sidecar holds -- all entries of a sidecar killed with SIGKILL
 (its heartbeat expires), and entries a live sidecar answers "gone" for in its batched
-presence check -- and leaves the entries of live clients alone."""
+presence check, over https when the sidecar serves TLS (its heartbeat advertises
+https://, the sweep trusts livesync.sidecar_ca_file) -- and leaves the entries of live
+clients alone."""
+import json
 import os
 import signal
 import subprocess
@@ -19,6 +22,8 @@ HEARTBEAT_TTL_S = 15  # livesyncd's heartbeat key TTL
 
 def hold_clients(sidecar, prefix, count):
     env = dict(os.environ, NODE_PATH=os.environ.get("NODE_PATH", "/usr/share/nodejs"))
+    if sidecar.ca_file:
+        env["NODE_EXTRA_CA_CERTS"] = sidecar.ca_file
     proc = subprocess.Popen(["node", os.path.join(HERE, "hold_clients.js"), sidecar.url, prefix, str(count)],
                             stdout=subprocess.PIPE, text=True, env=env)
     line = proc.stdout.readline()
@@ -31,6 +36,12 @@ def hold_clients(sidecar, prefix, count):
 def registered(redis, prefix):
     keys = redis.raw("KEYS", harness.key(f"client:{prefix}-*")).decode().split()
     return len(keys)
+
+
+def add_ghost(redis, sidecar_id, ghost):
+    """A stale registry entry naming sidecar_id, which does not hold it."""
+    redis.cli("HSET", harness.key(f"client:{ghost}"), "sidecar", sidecar_id)
+    redis.cli("SADD", harness.key(f"sidecar:{sidecar_id}:clients"), ghost)
 
 
 class RegistrySweep(unittest.TestCase):
@@ -48,8 +59,7 @@ class RegistrySweep(unittest.TestCase):
 
                 # A stale entry that names the live sidecar, which does not hold it.
                 live_id = redis.cli("HGET", harness.key("client:alive-0"), "sidecar").strip('"')
-                redis.cli("HSET", harness.key("client:ghost"), "sidecar", live_id)
-                redis.cli("SADD", harness.key(f"sidecar:{live_id}:clients"), "ghost")
+                add_ghost(redis, live_id, "ghost")
                 harness.wait_until(lambda: redis.cli("EXISTS", harness.key("client:ghost")) == "(integer) 0", 10,
                                    "the live sidecar's presence answer to prune the ghost entry")
 
@@ -68,6 +78,36 @@ class RegistrySweep(unittest.TestCase):
                 held.kill()
                 alive.kill()
                 doomed.stop(signal.SIGKILL)
+
+    def test_gone_clients_of_a_tls_sidecar_are_pruned(self):
+        with harness.Stack(pg_settings={"livesync.sweep_interval": "'1s'"},
+                           sidecar_args=["--allow-anonymous"]) as stack:
+            stack.wait_replicator()
+            redis = stack.redis
+            cert, key = harness.make_cert(stack.workdir, "sweep-tls")
+            stack.pg.psql(f"ALTER SYSTEM SET livesync.sidecar_ca_file = '{cert}'")
+            stack.pg.psql("SELECT pg_reload_conf()")
+            tls = harness.Sidecar(stack.workdir, redis.url, ca_file=cert,
+                                  extra=["--allow-anonymous", "--tls-cert", cert, "--tls-key", key]).start()
+            held = None
+            try:
+                held = hold_clients(tls, "tls", 3)
+                harness.wait_until(lambda: registered(redis, "tls") == 3, 10, "3 clients of the TLS sidecar")
+                tls_id = redis.cli("HGET", harness.key("client:tls-0"), "sidecar").strip('"')
+                add_ghost(redis, tls_id, "tls-ghost")
+                harness.wait_until(lambda: redis.cli("EXISTS", harness.key("client:tls-ghost")) == "(integer) 0", 15,
+                                   "the sweep to ask the TLS sidecar over https and prune the ghost entry")
+                heartbeat = json.loads(redis.raw("GET", harness.key(f"sidecar:{tls_id}")))
+                self.assertEqual(heartbeat["url"], f"https://127.0.0.1:{tls.port}")  # the default with TLS
+                self.assertEqual(redis.cli("SISMEMBER", harness.key(f"sidecar:{tls_id}:clients"), "tls-ghost"),
+                                 "(integer) 0")
+                self.assertEqual(registered(redis, "tls"), 3, "the sweep removed live clients of the TLS sidecar")
+            finally:
+                if held:
+                    held.kill()
+                    held.wait()
+                    held.stdout.close()
+                tls.stop()
 
 
 if __name__ == "__main__":

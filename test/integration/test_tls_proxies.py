@@ -23,16 +23,6 @@ import harness  # noqa: E402
 ADMIN_TOKEN = "tls-proxies-admin-token"
 
 
-def make_cert(workdir, name):
-    """A self-signed P-256 certificate for 127.0.0.1 and localhost, by the openssl CLI."""
-    cert, key = os.path.join(workdir, f"{name}.crt"), os.path.join(workdir, f"{name}.key")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", f"/CN={name}",
-                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-                   check=True, capture_output=True)
-    return cert, key
-
-
 def served_cert(port, ca_file):
     """The DER certificate a new TLS connection to port is given."""
     ctx = ssl.create_default_context(cafile=ca_file)
@@ -101,8 +91,8 @@ class TlsAndProxies(unittest.TestCase):
     def test_wss_with_a_self_signed_certificate_reloaded_on_sighup(self):
         with harness.Stack() as stack:
             stack.wait_replicator()
-            one_cert, one_key = make_cert(stack.workdir, "livesync-one")
-            two_cert, two_key = make_cert(stack.workdir, "livesync-two")
+            one_cert, one_key = harness.make_cert(stack.workdir, "livesync-one")
+            two_cert, two_key = harness.make_cert(stack.workdir, "livesync-two")
             cert, key = os.path.join(stack.workdir, "server.crt"), os.path.join(stack.workdir, "server.key")
             shutil.copy(one_cert, cert)
             shutil.copy(one_key, key)
@@ -169,8 +159,8 @@ class TlsAndProxies(unittest.TestCase):
         workdir = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"livesync-tlsopt-{os.getpid()}")
         os.makedirs(workdir, exist_ok=True)
         try:
-            cert, key = make_cert(workdir, "a")
-            other_cert, other_key = make_cert(workdir, "b")
+            cert, key = harness.make_cert(workdir, "a")
+            other_cert, other_key = harness.make_cert(workdir, "b")
             daemon = os.path.join(harness.BUILD, "livesyncd")
             cases = [(["--tls-cert", cert], "go together"),
                      (["--tls-cert", cert, "--tls-key", other_key], "does not match"),

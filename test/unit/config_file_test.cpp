@@ -73,6 +73,18 @@ snapshot_gather_ms = 40
     EXPECT_EQ(o.snapshot_gather_ms, 40u);
 }
 
+TEST(ConfigFile, AdvertiseUrlFromTheFileBelowTheEnvironment) {
+    ConfigFile f("advertise_url = \"https://sidecar-1.internal:8443\"\nallow_anonymous = true\n");
+    auto p = parse({"--config", f.path()});
+    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(p)) << error_of(p);
+    EXPECT_EQ(std::get<DaemonOptions>(p).advertise_url, "https://sidecar-1.internal:8443");
+    auto e = parse({"--config", f.path()}, {{"LIVESYNC_ADVERTISE_URL", "https://from-env:8443"}});
+    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(e)) << error_of(e);
+    EXPECT_EQ(std::get<DaemonOptions>(e).advertise_url, "https://from-env:8443");
+    ConfigFile bad("advertise_url = \"sidecar-1:8443\"\nallow_anonymous = true\n");
+    EXPECT_EQ(error_of(parse({"--config", bad.path()})).rfind("--advertise-url must be", 0), 0u);
+}
+
 TEST(ConfigFile, RedisPasswordAndPresenceTokenFromFilesNamedInIt) {
     ConfigFile password("from-the-password-file\n");
     ConfigFile token("a-presence-token-from-a-file\n");

@@ -216,6 +216,46 @@ TEST(DaemonOptions, BadValuesAreErrorsWithAMessage) {
     EXPECT_TRUE(std::holds_alternative<ShowHelp>(parse({"--help"})));
 }
 
+TEST(DaemonOptions, AdvertiseUrlDefaultsToListenAndIsPublishedAsGiven) {
+    auto d = parse({"--allow-anonymous", "--listen", "0.0.0.0:9000"});
+    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(d));
+    EXPECT_EQ(std::get<DaemonOptions>(d).advertise_url, "http://0.0.0.0:9000");  // as before the flag
+    auto v6 = parse({"--allow-anonymous", "--listen", "[::1]:9000"});
+    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(v6));
+    EXPECT_EQ(std::get<DaemonOptions>(v6).advertise_url, "http://[::1]:9000");
+    const std::pair<const char *, const char *> good[] = {
+        {"https://sidecar-1.internal:8443", "https://sidecar-1.internal:8443"},
+        {"http://10.0.0.7", "http://10.0.0.7"},
+        {"https://[2001:db8::7]:8443/", "https://[2001:db8::7]:8443"},
+        {"https://lb.example.com/livesync/a//", "https://lb.example.com/livesync/a"},  // the sweep appends /v1/...
+    };
+    for (const auto &[given, published] : good) {
+        auto p = parse({"--allow-anonymous", "--advertise-url", given});
+        ASSERT_TRUE(std::holds_alternative<DaemonOptions>(p)) << given << ": " << std::get<OptionsError>(p).message;
+        EXPECT_EQ(std::get<DaemonOptions>(p).advertise_url, published);
+    }
+    auto env = parse({"--allow-anonymous"}, {{"LIVESYNC_ADVERTISE_URL", "https://env.example:1"}});
+    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(env));
+    EXPECT_EQ(std::get<DaemonOptions>(env).advertise_url, "https://env.example:1");
+    auto flag = parse({"--allow-anonymous", "--advertise-url=https://flag.example"},
+                      {{"LIVESYNC_ADVERTISE_URL", "https://env.example"}});
+    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(flag));
+    EXPECT_EQ(std::get<DaemonOptions>(flag).advertise_url, "https://flag.example");
+}
+
+TEST(DaemonOptions, BadAdvertiseUrlIsAnErrorNamingTheFlag) {
+    for (const char *bad : {"", "sidecar:8080", "ftp://h", "wss://h:8443", "https://", "https://:8443",
+                            "https:///path", "http://h:", "http://h:0", "http://h:70000", "http://h:port",
+                            "http://[::1", "http://[::1]x", "http://2001:db8::1", "https://user:pw@h",
+                            "https://h/a?x=1", "https://h/#frag", "https://h /x", "HTTPS://h"}) {
+        auto p = parse({"--allow-anonymous", "--advertise-url", bad});
+        ASSERT_TRUE(std::holds_alternative<OptionsError>(p)) << bad;
+        EXPECT_EQ(std::get<OptionsError>(p).message,
+                  std::string("--advertise-url must be an http:// or https:// URL with a host "
+                              "(https://HOST[:PORT][/PATH]), not \"") + bad + "\"");
+    }
+}
+
 TEST(DaemonOptions, TrustedProxiesFromFlagOrEnvironment) {
     auto p = parse({"--allow-anonymous", "--trusted-proxies", "10.0.0.0/8"}, {{"LIVESYNC_TRUSTED_PROXIES", "::1"}});
     ASSERT_TRUE(std::holds_alternative<DaemonOptions>(p));

@@ -43,9 +43,11 @@ TEST(RegistryRecord, RemovalNamesThisSidecarAndTheSessionsGeneration) {
 }
 
 TEST(RegistryRecord, HeartbeatJson) {
-    EXPECT_EQ(registry::heartbeat_json("sc1", "127.0.0.1:8080", 5),
+    EXPECT_EQ(registry::heartbeat_json("sc1", "http://127.0.0.1:8080", 5),
               R"({"id":"sc1","url":"http://127.0.0.1:8080","started_at":5})");
-    EXPECT_EQ(registry::heartbeat_json("sc1", "127.0.0.1:8080", 5, "t0k\"en"),
+    EXPECT_EQ(registry::heartbeat_json("sc1", "https://sidecar-1.internal:8443", 5),
+              R"({"id":"sc1","url":"https://sidecar-1.internal:8443","started_at":5})");
+    EXPECT_EQ(registry::heartbeat_json("sc1", "http://127.0.0.1:8080", 5, "t0k\"en"),
               R"({"id":"sc1","url":"http://127.0.0.1:8080","started_at":5,"presence_token":"t0k\"en"})");
 }
 
