@@ -56,6 +56,7 @@ constexpr Key kKeys[] = {
     {"postgres", Type::String, "LIVESYNC_POSTGRES"},
     {"snapshot_queries", Type::Integer, "LIVESYNC_SNAPSHOT_QUERIES"},
     {"snapshot_gather_ms", Type::Integer, "LIVESYNC_SNAPSHOT_GATHER_MS"},
+    {"snapshot_share_mb", Type::Integer, "LIVESYNC_SNAPSHOT_SHARE_MB"},
     {"service_threads", Type::Integer, "LIVESYNC_SERVICE_THREADS"},
 };
 

@@ -165,6 +165,10 @@ std::string daemon_usage() {
            "  --snapshot-gather-ms MS  a snapshot request waits up to this long for identical ones\n"
            "                       to share its query, 0 to 1000 (env LIVESYNC_SNAPSHOT_GATHER_MS,\n"
            "                       default 5)\n"
+           "  --snapshot-share-mb MB  rows already sent that a running snapshot query keeps so that\n"
+           "                       later identical requests join it, per service thread, 0 to 4096\n"
+           "                       (env LIVESYNC_SNAPSHOT_SHARE_MB, default 64; 0: join only before\n"
+           "                       its first rows)\n"
            "  --service-threads N  threads serving the WebSocket sessions, 1 to 64 (env\n"
            "                       LIVESYNC_SERVICE_THREADS; default: the machine's cores)\n"
            "  --help               print this and exit\n" +
@@ -178,7 +182,7 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
                                  const std::function<const char *(const char *)> &getenv) {
     std::optional<std::string> listen, redis, prefix, sidecar_id, tls_cert, tls_key, trusted_proxies, sentinels,
         primary_name, redis_read, redis_password_file, presence_token_file, postgres, snapshot_queries,
-        snapshot_gather_ms, service_threads, advertise_url;
+        snapshot_gather_ms, snapshot_share_mb, service_threads, advertise_url;
     auth::SecurityFlags security;
     SessionFlags session_flags;
     if (const char *v = getenv("LIVESYNC_LISTEN")) listen = v;
@@ -196,6 +200,7 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
     if (const char *v = getenv("LIVESYNC_POSTGRES")) postgres = v;
     if (const char *v = getenv("LIVESYNC_SNAPSHOT_QUERIES")) snapshot_queries = v;
     if (const char *v = getenv("LIVESYNC_SNAPSHOT_GATHER_MS")) snapshot_gather_ms = v;
+    if (const char *v = getenv("LIVESYNC_SNAPSHOT_SHARE_MB")) snapshot_share_mb = v;
     if (const char *v = getenv("LIVESYNC_SERVICE_THREADS")) service_threads = v;
 
     for (size_t i = 0; i < args.size(); ++i) {
@@ -223,6 +228,7 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
                                              : flag == "--postgres"           ? &postgres
                                              : flag == "--snapshot-queries"   ? &snapshot_queries
                                              : flag == "--snapshot-gather-ms" ? &snapshot_gather_ms
+                                             : flag == "--snapshot-share-mb"  ? &snapshot_share_mb
                                              : flag == "--service-threads"    ? &service_threads
                                                                               : nullptr;
         if (target == nullptr && !inline_value && security.switch_flag(flag)) continue;
@@ -323,6 +329,15 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
             return OptionsError{"--snapshot-gather-ms must be a whole number of milliseconds from 0 to " +
                                 std::to_string(kMaxSnapshotGatherMs) + ", not \"" + v + "\""};
         o.snapshot_gather_ms = ms;
+    }
+    if (snapshot_share_mb) {
+        const std::string &v = *snapshot_share_mb;
+        unsigned mb = 0;
+        auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), mb);
+        if (ec != std::errc() || end != v.data() + v.size() || mb > kMaxSnapshotShareMb)
+            return OptionsError{"--snapshot-share-mb must be a whole number of MiB from 0 to " +
+                                std::to_string(kMaxSnapshotShareMb) + ", not \"" + v + "\""};
+        o.snapshot_share_mb = mb;
     }
     if (service_threads) {
         size_t n = 0;

@@ -18,6 +18,7 @@ namespace livesync::sidecar {
 
 inline constexpr const char *kDefaultPrimaryName = "livesync";
 inline constexpr unsigned kMaxSnapshotGatherMs = 1000;
+inline constexpr unsigned kMaxSnapshotShareMb = 4096;
 
 struct DaemonOptions {
     std::string listen_host = "127.0.0.1";
@@ -57,6 +58,9 @@ struct DaemonOptions {
     // How long a snapshot request waits for identical ones (same table and tenant) before
     // its query starts, so that clients subscribing together share one query.
     unsigned snapshot_gather_ms = 5;
+    // MiB of rows already sent that each service thread's running snapshot queries keep so
+    // that later identical requests still join them (SnapshotCoordinator::set_share_bytes).
+    unsigned snapshot_share_mb = 64;
     unsigned service_threads = 0;  // 0: the machine's cores (net/server_group.hpp)
 
     std::string listen() const;

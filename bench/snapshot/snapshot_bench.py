@@ -40,9 +40,10 @@ FANOUT_CLIENTS = os.path.join(harness.BUILD, "bench", "fanout", "fanout-clients"
 BARE_BROADCASTER = os.path.join(harness.BUILD, "bench", "fanout", "bare-broadcaster")
 
 
-def snapshot_clients(port, msgpack, clients, table="items", record=None):
-    """Runs snapshot-clients: its JSON result line (total_s, rows_min, rows_max, ...)."""
-    cmd = [SNAPSHOT_CLIENTS, "--url", f"ws://127.0.0.1:{port}/v1/sync", "--clients", str(clients), "--table", table,
+def snapshot_clients(port, msgpack, clients, table="items", record=None, nice=0):
+    """Runs snapshot-clients (under `nice -n nice` when nice > 0): its JSON result line
+    (total_s, rows_min, rows_max, ...)."""
+    cmd = (["nice", "-n", str(nice)] if nice > 0 else []) + [SNAPSHOT_CLIENTS, "--url", f"ws://127.0.0.1:{port}/v1/sync", "--clients", str(clients), "--table", table,
            "--timeout", "600"] + (["--msgpack"] if msgpack else []) + (["--record", record] if record else [])
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=700)
     if out.returncode != 0:
@@ -213,7 +214,7 @@ def live_latency(stack, args, during_snapshots, enc):
     if during_snapshots:
         deadline = time.monotonic() + args.seconds - 1
         while time.monotonic() < deadline:
-            r = snapshot_clients(stack.sidecar.port, args.msgpack, args.clients)
+            r = snapshot_clients(stack.sidecar.port, args.msgpack, args.clients, nice=args.nice_clients)
             assert r["rows_min"] == r["rows_max"] == args.rows, r
             rounds.append(r["total_s"])
     result = json.loads(proc.stdout.read().strip().splitlines()[-1])
@@ -239,6 +240,9 @@ def main():
     ap.add_argument("--live-clients", type=int, default=100)
     ap.add_argument("--rate", type=int, default=200, help="live transactions per second (live)")
     ap.add_argument("--seconds", type=int, default=20, help="length of each live measurement (live)")
+    ap.add_argument("--nice-clients", type=int, default=0,
+                    help="live: run the snapshot load clients under nice -n N (they stand for clients on other "
+                         "machines; here they share the cores with livesyncd and the live path)")
     ap.add_argument("--gather-ms", type=int, help="livesyncd --snapshot-gather-ms (default: livesyncd's)")
     args = ap.parse_args()
     for binary in (SNAPSHOT_CLIENTS,) + ((FANOUT_CLIENTS,) if args.mode == "live" else ()) + \

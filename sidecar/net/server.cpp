@@ -101,6 +101,7 @@ Server::Server(ServerConfig config, ShardLinks links, stream::EventQueue &events
     handler_.set_snapshots(&snapshots_);
     snapshots_.set_counters(&counters_);
     snapshots_.set_shard(links_.shard);
+    snapshots_.set_share_bytes(config_.snapshot_share_bytes);
     snapshots_.set_gather(config_.snapshot_gather_ms, [this](int64_t delay_ms) {
         lws_sul_schedule(context_, 0, &gather_timer_.sul, on_gather_timer,
                          static_cast<lws_usec_t>(delay_ms) * LWS_US_PER_MS);

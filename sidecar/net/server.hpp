@@ -48,6 +48,7 @@ struct ServerConfig {
     TrustedProxies trusted_proxies;
     std::string presence_token;  // what /v1/clients/... ask for (presence.hpp); empty: nobody may ask
     int64_t snapshot_gather_ms = 0;  // --snapshot-gather-ms (SnapshotCoordinator::set_gather)
+    size_t snapshot_share_bytes = 0;  // --snapshot-share-mb (SnapshotCoordinator::set_share_bytes)
 };
 
 class Server;

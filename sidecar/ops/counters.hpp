@@ -32,6 +32,7 @@ struct Counters {
     std::atomic<uint64_t> snapshot_rows{0};         // snapshot rows queued to sessions
     std::atomic<uint64_t> snapshot_failures{0};     // snapshot queries that failed (snapshot_failed)
     std::atomic<uint64_t> snapshot_waits{0};        // snapshot requests told snapshot_waiting
+    std::atomic<uint64_t> snapshot_late_joins{0};   // requests that joined a query after its first rows
     // Security (sidecar/auth): see docs/security.md.
     std::atomic<uint64_t> auth_failures{0};          // sessions closed 4401: missing/bad/expired token
     std::atomic<uint64_t> auth_refreshes{0};         // tokens refreshed on a live session

@@ -115,6 +115,9 @@ std::string render_metrics(const Counters &c, const Gauges &g) {
             c.snapshot_failures.load());
     counter(out, "livesync_snapshot_waits_total", "snapshot requests that waited for a query slot",
             c.snapshot_waits.load());
+    counter(out, "livesync_snapshot_late_joins_total",
+            "snapshot requests that joined a running query after its first rows (fed them from its log)",
+            c.snapshot_late_joins.load());
     counter(out, "livesync_resyncs_total", "resumes answered with resync_required", c.resyncs_required.load());
     counter(out, "livesync_resume_config_missing_total",
             "resumes answered with resync_required because no config version that old was kept",

@@ -58,6 +58,7 @@ bool XidSnapshot::sees(uint32_t xid) const {
 
 void RecentCommits::add(uint32_t xid, uint64_t lsn) {
     if (capacity_ == 0) return;
+    ++added_;
     if (ring_.size() < capacity_) {
         ring_.push_back(Commit{xid, lsn});
         return;

@@ -58,6 +58,10 @@ public:
     // seen by cut (so the subscription may start after P).
     uint64_t start_after(uint64_t up_to, const SnapshotCut &cut) const;
     size_t size() const { return ring_.size(); }
+    size_t capacity() const { return capacity_; }
+    // Commits added since construction: the ring still holds every commit added after the
+    // count was N while added() - N <= capacity().
+    uint64_t added() const { return added_; }
 
 private:
     struct Commit {
@@ -66,6 +70,7 @@ private:
     };
     size_t capacity_;
     size_t next_ = 0;
+    uint64_t added_ = 0;
     std::vector<Commit> ring_;
 };
 

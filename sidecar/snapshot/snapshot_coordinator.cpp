@@ -73,23 +73,36 @@ void SnapshotCoordinator::begin_snapshot(session::Session &s, const std::string 
     const rules::Identity *identity = s.identity();
     std::optional<std::string> tenant;
     if (scope && scope->tenant_column && identity && identity->tenant) tenant = identity->tenant;
-    // One query per table and tenant while none of its rows were handled yet: each
-    // subscriber's own view (rule, claims, filter, columns) is applied to its rows here.
+    // One query per table and tenant: each subscriber's own view (rule, claims, filter,
+    // columns) is applied to its rows here. After its first rows, a query takes late
+    // joiners while it keeps its log.
     std::string key = table + '\0' + (tenant ? "t" + *tenant : std::string("-"));
     for (auto &[job_id, job] : jobs_) {
-        if (job.share_key == key && !job.rows_seen) {
-            entry->snapshot_job = job_id;
-            bool listed = std::any_of(job.subscribers.begin(), job.subscribers.end(), [&](const Subscriber &sub) {
-                return sub.serial == s.serial() && sub.id == id;  // the same id made again
-            });
-            if (!listed) job.subscribers.push_back(Subscriber{s.serial(), id});
-            if (!job.submitted && job.gather_until_ms == 0) {
-                count(&ops::Counters::snapshot_waits);
-                s.send_text(protocol::encode_snapshot_waiting(
-                    id, static_cast<uint64_t>(std::find(queued_.begin(), queued_.end(), job_id) - queued_.begin())));
-            }
+        if (job.share_key != key) continue;
+        bool late = job.rows_seen;
+        if (late && !can_join_late(job)) continue;
+        entry->snapshot_job = job_id;
+        auto listed = std::find_if(job.subscribers.begin(), job.subscribers.end(), [&](const Subscriber &sub) {
+            return sub.serial == s.serial() && sub.id == id;  // the same id made again
+        });
+        if (late) {
+            // The same id made again mid-way starts over from the first rows.
+            if (listed != job.subscribers.end()) job.subscribers.erase(listed);
+            Subscriber sub{s.serial(), id};
+            sub.catching_up = true;
+            sub.start_after = recent_.start_after(entry->live_after, *job.cut);
+            job.subscribers.push_back(std::move(sub));
+            count(&ops::Counters::snapshot_late_joins);
+            feed(job, job.subscribers.back(), s);
             return;
         }
+        if (listed == job.subscribers.end()) job.subscribers.push_back(Subscriber{s.serial(), id});
+        if (!job.submitted && job.gather_until_ms == 0) {
+            count(&ops::Counters::snapshot_waits);
+            s.send_text(protocol::encode_snapshot_waiting(
+                id, static_cast<uint64_t>(std::find(queued_.begin(), queued_.end(), job_id) - queued_.begin())));
+        }
+        return;
     }
     Job job;
     job.id = (next_job_++ << session::kShardBits) | shard_;
@@ -202,8 +215,9 @@ void SnapshotCoordinator::drop_gone(Job &job) {
 void SnapshotCoordinator::release(uint64_t job_id) {
     auto it = jobs_.find(job_id);
     if (it == jobs_.end()) return;
+    drop_log(it->second);
     if (it->second.submitted) {
-        --running_;
+        if (!it->second.query_done) --running_;
     } else {
         queued_.erase(std::remove(queued_.begin(), queued_.end(), job_id), queued_.end());
         gathering_.erase(std::remove(gathering_.begin(), gathering_.end(), job_id), gathering_.end());
@@ -231,6 +245,7 @@ void SnapshotCoordinator::on_event(SnapshotEvent &event) {
             }
             job.cut = std::make_shared<const session::SnapshotCut>(session::SnapshotCut{std::move(*xids), event.wal_bound});
             job.config = std::move(event.config);
+            job.commits_at_start = recent_.added();
             break;
         }
         case SnapshotEvent::Kind::Rows:
@@ -239,7 +254,17 @@ void SnapshotCoordinator::on_event(SnapshotEvent &event) {
                 return;
             }
             job.rows_seen = true;
-            send_rows(job, event);
+            {
+                auto rows = std::make_shared<Logged>();
+                rows->pages = std::move(event.pages);
+                rows->whole = std::move(event.whole);
+                rows->whole_json = event.whole_json;
+                rows->whole_msgpack = event.whole_msgpack;
+                for (const std::string &page : rows->pages) rows->bytes += page.size();
+                for (const protocol::SnapshotRowsBody &body : rows->whole) rows->bytes += body.bytes.size();
+                rows->bytes += send_rows(job, *rows, nullptr);
+                keep(job, std::move(rows));
+            }
             break;
         case SnapshotEvent::Kind::End: finish(job); return;
         case SnapshotEvent::Kind::Failed: fail(job, event.error); return;
@@ -252,11 +277,12 @@ void SnapshotCoordinator::on_event(SnapshotEvent &event) {
     if (event.kind == SnapshotEvent::Kind::Rows) maybe_more(job);
 }
 
-void SnapshotCoordinator::send_rows(Job &job, SnapshotEvent &event) {
+size_t SnapshotCoordinator::send_rows(Job &job, const Logged &event, const Subscriber *only) {
     // Judged by the config the snapshot saw (livesync.sync_config() in its transaction),
     // not by the one in force now: the rows are the database at the snapshot.
     const rules::ConfigVersion &config = *job.config;
     struct Audience {
+        std::string key;  // encoding and view
         rules::Viewer viewer;
         std::optional<std::vector<std::string>> visible;
         protocol::Encoding encoding;
@@ -269,15 +295,16 @@ void SnapshotCoordinator::send_rows(Job &job, SnapshotEvent &event) {
         protocol::SnapshotRowsBody body;
     };
     std::map<std::string, Audience> audiences;
-    for (const Subscriber &sub : job.subscribers) {
+    auto add = [&](const Subscriber &sub) {
         session::Session *s = nullptr;
         Entry *e = waiting_entry(sub, job.id, &s);
-        if (e == nullptr) continue;
+        if (e == nullptr) return;
         rules::Viewer v = viewer_of(*s, *e, job.table, config.tables, config.rules);
         std::string key = std::string(1, static_cast<char>(s->encoding())) + rules::viewer_key(v);
         auto [at, added] = audiences.try_emplace(key);
         if (added) {
             Audience &a = at->second;
+            a.key = key;
             a.viewer = v;
             a.visible = rules::visible_columns(v);
             a.encoding = s->encoding();
@@ -287,15 +314,39 @@ void SnapshotCoordinator::send_rows(Job &job, SnapshotEvent &event) {
             if (!a.prepared) a.body.bytes.reserve(kFrameBytes + (64u << 10));
         }
         at->second.targets.emplace_back(s, &sub.id);
+    };
+    if (only != nullptr) {
+        add(*only);
+    } else {
+        for (const Subscriber &sub : job.subscribers)
+            if (!sub.catching_up) add(sub);
     }
+    // Rows read from Postgres are counted once, when the query's followers get them.
+    bool first_time = only == nullptr;
     std::vector<Audience *> shown;     // encoded here, row by row
     std::vector<Audience *> prepared;  // framed from event.whole
+    size_t cached = 0;
+    auto framed_key = [](const Audience &a, const std::string &id) { return a.key + '\0' + id; };
     for (auto &entry : audiences) {
-        const rules::Viewer &v = entry.second.viewer;
+        Audience &a = entry.second;
+        const rules::Viewer &v = a.viewer;
         // Default deny: without a table scope, rule or identity nothing is shown (the
         // subscription is ended by the config change that took its access away).
         if (!(v.table && v.rule && v.identity)) continue;
-        (entry.second.prepared ? prepared : shown).push_back(&entry.second);
+        // A late joiner of an audience and id that got this event before: the same frames.
+        bool built = std::all_of(a.targets.begin(), a.targets.end(), [&](const auto &target) {
+            return event.framed.count(framed_key(a, *target.second)) != 0;
+        });
+        if (built) {
+            for (auto &[s, id] : a.targets)
+                for (const auto &[frame, rows] : event.framed.at(framed_key(a, *id))) {
+                    s->send(frame);
+                    count(&ops::Counters::snapshot_rows, rows);
+                }
+            continue;
+        }
+        for (auto &target : a.targets) event.framed[framed_key(a, *target.second)];
+        (a.prepared ? prepared : shown).push_back(&a);
     }
     auto flush = [&](Audience &audience, const protocol::SnapshotRowsBody &body) {
         if (body.rows == 0) return;
@@ -303,7 +354,11 @@ void SnapshotCoordinator::send_rows(Job &job, SnapshotEvent &event) {
         std::map<std::string_view, protocol::Frame> frames;
         for (auto &[s, id] : audience.targets) {
             protocol::Frame &frame = frames[*id];
-            if (!frame) frame = protocol::encode_snapshot_rows(*id, body);
+            if (!frame) {
+                frame = protocol::encode_snapshot_rows(*id, body);
+                event.framed[framed_key(audience, *id)].emplace_back(frame, body.rows);
+                cached += frame->size();
+            }
             s->send(frame);
         }
         count(&ops::Counters::snapshot_rows, uint64_t{body.rows} * audience.targets.size());
@@ -312,17 +367,18 @@ void SnapshotCoordinator::send_rows(Job &job, SnapshotEvent &event) {
         for (const protocol::SnapshotRowsBody &body : event.whole)
             if (body.encoding == a->encoding) flush(*a, body);
     if (shown.empty()) {
-        for (const protocol::SnapshotRowsBody &body : event.whole)
-            if (body.encoding == event.whole.front().encoding) job.rows += body.rows;
+        if (first_time)
+            for (const protocol::SnapshotRowsBody &body : event.whole)
+                if (body.encoding == event.whole.front().encoding) job.rows += body.rows;
     } else {
         common::Change change;  // decoded once per row, its storage reused row after row
         change.op = common::Op::Insert;
         std::string_view raw;
-        for (std::string &page : event.pages) {
+        for (const std::string &page : event.pages) {
             common::PageRows rows(page);
             std::string error;
             while (rows.next(change.new_values, raw, &error)) {
-                ++job.rows;
+                if (first_time) ++job.rows;
                 if (change.new_values.empty()) continue;
                 for (Audience *a : shown) {
                     if (a->whole) {
@@ -344,17 +400,86 @@ void SnapshotCoordinator::send_rows(Job &job, SnapshotEvent &event) {
                     }
                 }
             }
-            if (!error.empty())
+            if (!error.empty() && first_time)
                 ops::error("bad snapshot page: rest of it skipped", {{"table", job.table}, {"error", error}});
         }
         for (Audience *a : shown) flush(*a, a->body);
     }
-    std::vector<std::string>().swap(event.pages);
-    std::vector<protocol::SnapshotRowsBody>().swap(event.whole);
+    return cached;
+}
+
+bool SnapshotCoordinator::catching_up(const Job &job) const {
+    return std::any_of(job.subscribers.begin(), job.subscribers.end(),
+                       [](const Subscriber &sub) { return sub.catching_up; });
+}
+
+bool SnapshotCoordinator::can_join_late(const Job &job) const {
+    // The ring must still hold every commit since the snapshot for the joiner's start
+    // (half its capacity: the Started event is handled a little after the snapshot).
+    return share_bytes_ > 0 && job.joinable && !job.query_done && job.cut && job.config &&
+           recent_.added() - job.commits_at_start < recent_.capacity() / 2;
+}
+
+void SnapshotCoordinator::keep(Job &job, std::shared_ptr<const Logged> rows) {
+    if (job.joinable && !(share_bytes_ > 0 && logged_bytes_ + rows->bytes <= share_bytes_ &&
+                          recent_.added() - job.commits_at_start < recent_.capacity() / 2))
+        job.joinable = false;
+    // Late subscribers still reading the log need every event after it too (the query
+    // then waits for them: maybe_more).
+    if (!job.joinable && !catching_up(job)) {
+        drop_log(job);
+        return;
+    }
+    job.log_bytes += rows->bytes;
+    logged_bytes_ += rows->bytes;
+    job.log.push_back(std::move(rows));
+}
+
+void SnapshotCoordinator::drop_log(Job &job) {
+    logged_bytes_ -= job.log_bytes;
+    job.log_bytes = 0;
+    std::vector<std::shared_ptr<const Logged>>().swap(job.log);
+}
+
+bool SnapshotCoordinator::feed(Job &job, Subscriber &sub, session::Session &s) {
+    while (sub.catching_up && s.queue().bytes() < low_water_bytes_) {
+        if (sub.next < job.log.size()) {
+            std::shared_ptr<const Logged> rows = job.log[sub.next++];
+            size_t cached = send_rows(job, *rows, &sub);
+            job.log_bytes += cached;
+            logged_bytes_ += cached;
+            // Frames for another audience pushed the log past the budget: no more joiners.
+            if (logged_bytes_ > share_bytes_) job.joinable = false;
+            continue;
+        }
+        // It has every event the query handled: it follows the query from here.
+        sub.catching_up = false;
+        if (job.query_done) finish_one(job, sub);
+        return settle(job);
+    }
+    return true;
+}
+
+bool SnapshotCoordinator::settle(Job &job) {
+    if (catching_up(job)) return true;
+    if (!job.joinable || job.query_done) drop_log(job);
+    if (job.query_done) {
+        release(job.id);
+        return false;
+    }
+    if (job.waiting_for_drain) maybe_more(job);
+    return true;
 }
 
 void SnapshotCoordinator::maybe_more(Job &job) {
+    if (job.query_done) return;
+    // Past the budget, the query reads on once the late joiners have its log.
+    if (!job.joinable && catching_up(job)) {
+        job.waiting_for_drain = true;
+        return;
+    }
     for (const Subscriber &sub : job.subscribers) {
+        if (sub.catching_up) continue;
         session::Session *s = sessions_.find_serial(sub.serial);
         if (s && !s->close_request() && s->queue().bytes() >= low_water_bytes_) {
             job.waiting_for_drain = true;
@@ -367,37 +492,64 @@ void SnapshotCoordinator::maybe_more(Job &job) {
 
 void SnapshotCoordinator::on_drained(session::Session &s) {
     if (jobs_.empty() || s.queue().bytes() >= low_water_bytes_) return;
-    for (auto &[id, job] : jobs_) {
-        if (!job.waiting_for_drain) continue;
+    std::vector<uint64_t> ids;
+    for (const auto &[id, job] : jobs_)
         for (const Subscriber &sub : job.subscribers)
             if (sub.serial == s.serial()) {
-                maybe_more(job);
+                ids.push_back(id);
                 break;
             }
+    for (uint64_t id : ids) {
+        auto it = jobs_.find(id);
+        if (it == jobs_.end()) continue;
+        Job &job = it->second;
+        bool released = false;
+        for (size_t i = 0; i < job.subscribers.size() && !released; ++i)
+            if (job.subscribers[i].serial == s.serial() && job.subscribers[i].catching_up)
+                released = !feed(job, job.subscribers[i], s);
+        if (!released && job.waiting_for_drain) maybe_more(job);
     }
 }
 
+void SnapshotCoordinator::finish_one(Job &job, const Subscriber &sub) {
+    session::Session *s = nullptr;
+    Entry *e = waiting_entry(sub, job.id, &s);
+    if (e == nullptr || !job.cut) return;
+    e->snapshot = Entry::Snapshot::Ready;
+    e->cut = job.cut;
+    // live_after is still the subscribe position; a late joiner's start was taken when it
+    // joined.
+    e->snapshot_start_after = sub.start_after ? *sub.start_after : recent_.start_after(e->live_after, *job.cut);
+    s->send_text(protocol::encode_snapshot_end(sub.id, job.cut->wal_bound));
+    resume(*s);
+    ++job.served;
+    count(&ops::Counters::snapshot_subscriptions);
+}
+
 void SnapshotCoordinator::finish(Job &job) {
+    size_t late = 0;
     for (const Subscriber &sub : job.subscribers) {
-        session::Session *s = nullptr;
-        Entry *e = waiting_entry(sub, job.id, &s);
-        if (e == nullptr || !job.cut) continue;
-        e->snapshot = Entry::Snapshot::Ready;
-        e->cut = job.cut;
-        // live_after is still the subscribe position.
-        e->snapshot_start_after = recent_.start_after(e->live_after, *job.cut);
-        s->send_text(protocol::encode_snapshot_end(sub.id, job.cut->wal_bound));
-        resume(*s);
-        ++job.served;
-        count(&ops::Counters::snapshot_subscriptions);
+        if (sub.catching_up)
+            ++late;
+        else
+            finish_one(job, sub);
     }
     // One line per query, not per client: how much sharing and pacing did.
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - job.started);
     ops::info("snapshot sent", {{"table", job.table},
                                 {"rows", job.rows},
                                 {"subscribers", static_cast<uint64_t>(job.served)},
+                                {"still_catching_up", static_cast<uint64_t>(late)},
                                 {"ms", static_cast<uint64_t>(ms.count())}});
-    release(job.id);
+    if (late == 0) {
+        release(job.id);
+        return;
+    }
+    // The query is done and its slot free; the late ones finish from the log.
+    job.query_done = true;
+    job.joinable = false;
+    --running_;
+    admit();
 }
 
 void SnapshotCoordinator::fail(Job &job, const std::string &error) {
@@ -418,14 +570,20 @@ void SnapshotCoordinator::fail(Job &job, const std::string &error) {
 }
 
 void SnapshotCoordinator::cancel_abandoned() {
-    std::vector<uint64_t> abandoned;
-    for (auto &[id, job] : jobs_) {
+    std::vector<uint64_t> ids;
+    for (const auto &[id, job] : jobs_) ids.push_back(id);
+    for (uint64_t id : ids) {
+        auto it = jobs_.find(id);
+        if (it == jobs_.end()) continue;
+        Job &job = it->second;
         drop_gone(job);
-        if (job.subscribers.empty()) abandoned.push_back(id);
-    }
-    for (uint64_t id : abandoned) {
-        if (jobs_.at(id).submitted && reader_) reader_->cancel(id);
-        release(id);
+        if (job.subscribers.empty()) {
+            if (job.submitted && !job.query_done && reader_) reader_->cancel(id);
+            release(id);
+            continue;
+        }
+        // Late joiners that left may have held the log or the query.
+        if (job.rows_seen) settle(job);
     }
 }
 

@@ -16,12 +16,18 @@
 // transaction its snapshot does not contain, the others only entries they did not get.
 //
 // Sharing: requests for the same table and tenant (the share key: what the query reads)
-// share one query until its first rows were handled, each still getting the rows of its
-// own view (rule, claims, filter, columns, encoding: one audience each). A new query
-// first gathers for set_gather()'s window (--snapshot-gather-ms), so that clients
-// subscribing together share it. One that joins after the query's snapshot was taken is
-// still exact: its subscribe position is later than the snapshot, and RecentCommits
-// starts it below every transaction the snapshot did not see.
+// share one query, each still getting the rows of its own view (rule, claims, filter,
+// columns, encoding: one audience each). A new query first gathers for set_gather()'s
+// window (--snapshot-gather-ms), so that clients subscribing together share it. Later
+// requests join it while it runs: the rows events it already handled are kept (the job's
+// log, within set_share_bytes() for all of this thread's queries, --snapshot-share-mb),
+// and a late subscriber is fed them from the first at its own pace (on_drained), then
+// follows the query with the others. One that joins after the query's snapshot was taken
+// is still exact: its subscribe position is later than the snapshot, and RecentCommits
+// (which must still hold every commit since the snapshot: a join is refused otherwise)
+// starts it below every transaction the snapshot did not see. When the log would pass
+// the budget the query takes no more joiners, and reads on only once the late ones
+// caught up (then the log is freed): memory stays within the budget and one event.
 // Admission: at most reader.max_queries() queries run; further requests wait in order and
 // their clients get snapshot_waiting. A query nobody waits for any more (clients left,
 // unsubscribed, lost access) is cancelled.
@@ -94,6 +100,10 @@ public:
         gather_ms_ = gather_ms;
         wake_in_ = std::move(wake_in);
     }
+    // Bytes of rows events this thread's running queries may keep for late joiners; 0:
+    // requests join a query only until its first rows were handled.
+    void set_share_bytes(size_t bytes) { share_bytes_ = bytes; }
+    size_t logged_bytes() const { return logged_bytes_; }
     // Queues the queries whose gathering ended at now_ms (steady clock, session::steady_now_ms).
     void on_gather_timer(int64_t now_ms);
     bool snapshots_available() const override { return reader_ != nullptr; }
@@ -118,8 +128,28 @@ public:
 
 private:
     struct Subscriber {
+        Subscriber(uint64_t serial, std::string id) : serial(serial), id(std::move(id)) {}
         uint64_t serial;
         std::string id;
+        // Joined after rows went out: fed from the job's log, log[next] onwards, at its own
+        // pace, until it reached the end of the log and follows the query with the others.
+        bool catching_up = false;
+        size_t next = 0;
+        // A late joiner's start below the transactions its snapshot did not see, taken when
+        // it joined (RecentCommits held them all then).
+        std::optional<uint64_t> start_after;
+    };
+    // A rows event as handled: kept in the job's log for late joiners.
+    struct Logged {
+        std::vector<std::string> pages;
+        std::vector<protocol::SnapshotRowsBody> whole;
+        bool whole_json = false;
+        bool whole_msgpack = false;
+        size_t bytes = 0;
+        // The frames sent of this event, by audience (encoding and view) and subscription
+        // id, in order with their rows: a late joiner of an audience and id seen before gets
+        // these, not another encoding of the rows.
+        mutable std::map<std::string, std::vector<std::pair<protocol::Frame, uint32_t>>> framed;
     };
     struct Job {
         uint64_t id = 0;
@@ -135,6 +165,12 @@ private:
         std::optional<std::string> tenant;
         uint64_t rows = 0;  // read from Postgres
         size_t served = 0;  // subscribers that got snapshot_end
+        // Rows events handled so far, while late joiners may come (joinable) or need them.
+        std::vector<std::shared_ptr<const Logged>> log;
+        size_t log_bytes = 0;
+        bool joinable = true;
+        bool query_done = false;  // End arrived: the query's slot is free, late joiners finish
+        uint64_t commits_at_start = 0;  // RecentCommits::added() when the snapshot started
         std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
     };
 
@@ -143,7 +179,23 @@ private:
     void drop_gone(Job &job);
     // Cancels the queries (and forgets the queued requests) no subscriber waits for.
     void cancel_abandoned();
-    void send_rows(Job &job, SnapshotEvent &event);
+    // Sends a rows event to the subscribers following the query (only == nullptr), or to
+    // one catching up. Returns the bytes of frames it added to rows.framed.
+    size_t send_rows(Job &job, const Logged &rows, const Subscriber *only);
+    // Keeps a handled rows event for late joiners, or frees the log when none may come.
+    void keep(Job &job, std::shared_ptr<const Logged> rows);
+    void drop_log(Job &job);
+    bool catching_up(const Job &job) const;
+    // A request for job's rows now: may it join, though rows went out already?
+    bool can_join_late(const Job &job) const;
+    // Feeds a late subscriber the logged events while its queue is below the low-water
+    // mark; once it has them all it follows the query (or finishes, the query done).
+    // false: the job was released.
+    bool feed(Job &job, Subscriber &sub, session::Session &s);
+    // After subscribers caught up or left: free the log, read on, or release the job.
+    // false: the job was released.
+    bool settle(Job &job);
+    void finish_one(Job &job, const Subscriber &sub);
     void finish(Job &job);
     void fail(Job &job, const std::string &error);
     void release(uint64_t job_id);
@@ -173,6 +225,8 @@ private:
     std::function<void(int64_t)> wake_in_;
     bool gather_timer_set_ = false;
     size_t running_ = 0;
+    size_t share_bytes_ = 0;
+    size_t logged_bytes_ = 0;  // in every job's log
     uint64_t next_job_ = 1;
     unsigned shard_ = 0;  // in the low bits of every job id (set_shard)
 };

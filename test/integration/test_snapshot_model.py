@@ -21,13 +21,27 @@ snapshot at once, inside livesyncd's gathering window, so that they share querie
 with identical requests, the others each differing from those in one thing (tenant, role,
 subscription filter, subscription columns, encoding). Each is checked like the others
 against its own view (its filter and columns too), so a shared query whose rows reach an
-audience they are not for (or miss one) fails. The seed is printed; LIVESYNC_MODEL_SEED
-repeats a run."""
+audience they are not for (or miss one) fails. Every other burst is late: its first
+client's query is held on that client (it reads nothing) once its first rows went out,
+and only then do the other seven subscribe, so that those of the same table and tenant
+join the running query late (at least one must): fed the rows already sent from the
+query's log, then following it, then the transactions its snapshot did not see. (A late
+joiner started at its own subscribe position would lose those committed between the
+snapshot and its subscribe; only a few fall in its view in those milliseconds, and one
+run with that fault still passed here: the unit test
+LateRequestJoinsTheRunningQueryAndGetsTheRowsAlreadySent is the one that fails on it.)
+9,000 more rows that no writer touches (ids below -100) carry a 1.2 KB `pad` column every
+view shows, so that a query outlasts what sockets and the send queue absorb.
+The seed is printed; LIVESYNC_MODEL_SEED repeats a run."""
+import fcntl
 import json
 import os
 import random
+import socket
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
 import unittest
@@ -37,11 +51,14 @@ import harness  # noqa: E402
 
 SECRET = "model-test-secret-of-at-least-32-bytes!"
 PRELOAD = 3000
+# Rows of ~1.3 KB no writer touches, 3,000 per tenant: a late burst's query outlasts what
+# its first client's socket and send queue absorb (and the stream stays narrow).
+WIDE_ROWS = 9000
 WRITERS = 4
 TXNS_PER_WRITER = 3000
 CLIENTS = 16
 TENANTS = ("o1", "o2", "o3")
-BURSTS = 3
+BURSTS = 4  # every other one late
 BURST_CLIENTS = 8
 
 WRITER_SQL = """
@@ -68,10 +85,10 @@ END $$;
 
 # role -> (rule filter SQL, rule columns at even / odd config versions (None: all), and
 # the same filter in Python). The filters never change, the columns flip.
-ALL = ("id", "org", "n", "note")
+ALL = ("id", "org", "n", "note", "pad")
 RULES = {
-    "member": ("true", (None, ["id", "org", "n"]), lambda row: True),
-    "viewer": ("n >= 100", (["id", "org", "n"], ["id", "org", "n", "note"]), lambda row: row["n"] >= 100),
+    "member": ("true", (None, ["id", "org", "n", "pad"]), lambda row: True),
+    "viewer": ("n >= 100", (["id", "org", "n", "pad"], ["id", "org", "n", "note", "pad"]), lambda row: row["n"] >= 100),
 }
 # One marker row per tenant, n = 1000 + the config version (visible to every role).
 MARKERS = {"o1": -11, "o2": -12, "o3": -13}
@@ -114,7 +131,7 @@ BEGIN
     IF v %% 2 = 1 THEN %(odd)s
     ELSE %(even)s
     END IF;
-    UPDATE items SET n = 1000 + v WHERE id < -10;
+    UPDATE items SET n = 1000 + v WHERE id BETWEEN -13 AND -11;
     COMMIT;
     PERFORM pg_sleep(0.02);
   END LOOP;
@@ -297,9 +314,11 @@ class BurstClient(ModelClient):
         return self.closed
 
 
-def burst(stack, first_index, rng):
+def burst(stack, first_index, rng, late=False):
     """BURST_CLIENTS clients that subscribe together: half of them with one request, the
-    others each differing from it in one thing. Returns them, reading."""
+    others each differing from it in one thing. Returns them, reading. late: the first
+    (role member, every column, no filter: the widest view) subscribes alone and reads
+    nothing until its query's first rows reached it; then the others subscribe."""
     base = {"role": rng.choice(list(RULES)), "tenant": rng.choice(TENANTS), "encoding": rng.choice(["json", "msgpack"]),
             "sub_filter": rng.choice(list(SUB_FILTERS)), "sub_columns": rng.choice(list(SUB_COLUMNS))}
     choices = {"role": list(RULES), "tenant": list(TENANTS), "encoding": ["json", "msgpack"],
@@ -312,8 +331,19 @@ def burst(stack, first_index, rng):
         spec = dict(base)
         spec[dim] = rng.choice([v for v in choices[dim] if v != base[dim]])
         specs.append(spec)
+    if late:
+        for spec in specs[:BURST_CLIENTS // 2]:
+            spec.update(role="member", sub_filter="none", sub_columns="all")
     clients = [BurstClient(stack, first_index + i, **spec) for i, spec in enumerate(specs)]
-    for c in clients:  # back to back: within the gathering window
+    if late:
+        leader = clients[0]
+        leader.subscribe()
+
+        def waiting_bytes():
+            return struct.unpack("i", fcntl.ioctl(leader.ws.sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+        # More than subscribed (and snapshot_waiting) frames: rows went out to it.
+        harness.wait_until(lambda: waiting_bytes() > 1024, 120, "the late burst's first rows")
+    for c in clients[1:] if late else clients:  # back to back: within the gathering window
         c.subscribe()
     for c in clients:
         c.start()
@@ -328,10 +358,12 @@ class SnapshotModel(unittest.TestCase):
         with harness.Stack(sidecar_args=["--jwt-hs256-secret", SECRET], snapshot_role="livesync_reader") as stack:
             pg = stack.pg
             pg.psql("CREATE ROLE livesync_reader LOGIN")
-            pg.psql("CREATE TABLE items (id serial PRIMARY KEY, org text NOT NULL, n int NOT NULL, note text)")
+            pg.psql("CREATE TABLE items (id serial PRIMARY KEY, org text NOT NULL, n int NOT NULL, note text, pad text)")
             pg.psql("ALTER TABLE items REPLICA IDENTITY FULL")
             pg.psql(f"INSERT INTO items (org, n, note) SELECT (ARRAY['o1','o2','o3'])[1 + g % 3], g % 200, md5(g::text) "
                     f"FROM generate_series(1, {PRELOAD}) g")
+            pg.psql(f"INSERT INTO items (id, org, n, note, pad) SELECT -100 - g, (ARRAY['o1','o2','o3'])[1 + g % 3], "
+                    f"g % 200, md5(g::text), repeat(md5(g::text), 38) FROM generate_series(1, {WIDE_ROWS}) g")
             pg.psql("INSERT INTO items (id, org, n, note) VALUES (-11, 'o1', 1000, 'marker'), "
                     "(-12, 'o2', 1000, 'marker'), (-13, 'o3', 1000, 'marker')")
             pg.psql("CREATE TABLE model_stop (stop boolean)")
@@ -358,13 +390,15 @@ class SnapshotModel(unittest.TestCase):
             marks = sorted(rng.randrange(PRELOAD, PRELOAD + WRITERS * TXNS_PER_WRITER // 4) for _ in range(CLIENTS))
             burst_marks = set(rng.sample(range(CLIENTS), BURSTS))
             clients = []
+            bursts = 0
             for i, mark in enumerate(marks):
                 harness.wait_until(lambda: int(pg.psql("SELECT last_value FROM items_id_seq")) >= mark or
                                    not any(w.is_alive() for w in writers), 120, f"the writes to pass id {mark}")
                 clients.append(ModelClient(stack, i, rng.choice(list(RULES)), rng.choice(TENANTS),
                                            ["json", "msgpack"][i % 2]))
                 if i in burst_marks:
-                    clients += burst(stack, 1000 + len(clients), rng)
+                    clients += burst(stack, 1000 + len(clients), rng, late=bursts % 2 == 1)
+                    bursts += 1
             for w in writers:
                 w.join(600)
             elapsed = time.monotonic() - started
@@ -383,7 +417,8 @@ class SnapshotModel(unittest.TestCase):
             for c in clients:
                 harness.wait_until(lambda: marker[c.tenant] in c.copy or c.errors or c.done(),
                                    120, f"{c.describe()}'s last commit")
-            rows = json.loads(pg.psql("SELECT json_agg(json_build_object('id', id, 'org', org, 'n', n, 'note', note)) "
+            rows = json.loads(pg.psql("SELECT json_agg(json_build_object('id', id, 'org', org, 'n', n, 'note', note, "
+                                      "'pad', pad)) "
                                       "FROM items"))
             with open(stack.sidecar.log_path) as f:
                 shared = [json.loads(l)["subscribers"] for l in f if '"snapshot sent"' in l]
@@ -396,8 +431,12 @@ class SnapshotModel(unittest.TestCase):
                     failures.append(f"{c.describe()}: {problems[:3]} ({len(problems)} problems) "
                                     + "".join(c.stderr[-5:]))
             self.assertEqual(failures, [])
-            # The bursts shared queries (else this test proves nothing about sharing).
+            # The bursts shared queries (else this test proves nothing about sharing), and
+            # late requests joined running ones.
             self.assertGreater(max(shared), 1)
+            late_joins = stack.sidecar.metric("livesync_snapshot_late_joins_total")
+            print(f"late joins: {late_joins:g}", flush=True)
+            self.assertGreater(late_joins, 0)
 
 
 if __name__ == "__main__":

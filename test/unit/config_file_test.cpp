@@ -56,6 +56,7 @@ allow_anonymous = true
 hello_timeout = 5
 jwt_audience = "app"
 snapshot_gather_ms = 40
+snapshot_share_mb = 8
 )");
     auto p = parse({"--config", f.path()});
     ASSERT_TRUE(std::holds_alternative<DaemonOptions>(p)) << error_of(p);
@@ -71,6 +72,7 @@ snapshot_gather_ms = 40
     EXPECT_EQ(o.security.auth.hello_timeout_seconds, 5);
     EXPECT_EQ(o.security.auth.policy.audience, "app");
     EXPECT_EQ(o.snapshot_gather_ms, 40u);
+    EXPECT_EQ(o.snapshot_share_mb, 8u);
 }
 
 TEST(ConfigFile, AdvertiseUrlFromTheFileBelowTheEnvironment) {

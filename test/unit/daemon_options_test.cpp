@@ -54,6 +54,32 @@ TEST(DaemonOptions, ServiceThreadsAndSnapshotQueriesAreCountsFrom1To64) {
     }
 }
 
+TEST(DaemonOptions, SnapshotShareIsMebibytesFrom0To4096) {
+    auto d = parse({"--allow-anonymous"});
+    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(d));
+    EXPECT_EQ(std::get<DaemonOptions>(d).snapshot_share_mb, 64u);
+    for (auto [value, want] : {std::pair<const char *, unsigned>{"0", 0}, {"4096", 4096}, {"16", 16}}) {
+        auto p = parse({"--allow-anonymous", "--snapshot-share-mb", value});
+        ASSERT_TRUE(std::holds_alternative<DaemonOptions>(p)) << std::get<OptionsError>(p).message;
+        EXPECT_EQ(std::get<DaemonOptions>(p).snapshot_share_mb, want);
+    }
+    auto e = parse({"--allow-anonymous"}, {{"LIVESYNC_SNAPSHOT_SHARE_MB", "12"}});
+    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(e));
+    EXPECT_EQ(std::get<DaemonOptions>(e).snapshot_share_mb, 12u);
+    auto f = parse({"--allow-anonymous", "--snapshot-share-mb=7"}, {{"LIVESYNC_SNAPSHOT_SHARE_MB", "12"}});
+    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(f));
+    EXPECT_EQ(std::get<DaemonOptions>(f).snapshot_share_mb, 7u);  // the flag wins
+    for (const char *bad : {"4097", "-1", "64MiB", "", "lots", " 5", "99999999999999999999"}) {
+        auto r = parse({"--allow-anonymous", "--snapshot-share-mb", bad});
+        ASSERT_TRUE(std::holds_alternative<OptionsError>(r)) << bad;
+        EXPECT_EQ(std::get<OptionsError>(r).message,
+                  std::string("--snapshot-share-mb must be a whole number of MiB from 0 to 4096, not \"") + bad +
+                      "\"");
+        auto env = parse({"--allow-anonymous"}, {{"LIVESYNC_SNAPSHOT_SHARE_MB", bad}});
+        EXPECT_TRUE(std::holds_alternative<OptionsError>(env)) << bad;
+    }
+}
+
 TEST(DaemonOptions, SnapshotGatherIsMillisecondsFrom0To1000) {
     auto d = parse({"--allow-anonymous"});
     ASSERT_TRUE(std::holds_alternative<DaemonOptions>(d));

@@ -7,17 +7,13 @@
 
 #include <rapidjson/document.h>
 
-#include "auth_fixture.hpp"
-#include "msgpack_change.hpp"
-#include "sidecar/session/frame_handler.hpp"
-#include "sidecar/snapshot/snapshot_coordinator.hpp"
-#include "sidecar/stream/batch_applier.hpp"
-#include "sidecar/stream/replay.hpp"
+#include "snapshot_fixture.hpp"
 
 namespace livesync {
 namespace {
 
 using namespace test;
+using namespace test::snapshot_fixture;
 using common::StreamId;
 using session::XidSnapshot;
 
@@ -78,142 +74,6 @@ TEST(RecentCommits, StartsBelowTheOldestCommitTheSnapshotDoesNotSee) {
     EXPECT_EQ(recent.start_after(300, cut), 199u);
 }
 
-struct NoRegistry : registry::RegistrySink {
-    void upsert(registry::ClientRecord) override {}
-    void remove(const std::string &, uint64_t) override {}
-};
-
-// The first job of service thread 0 (job ids carry their thread in the low bits).
-constexpr uint64_t kFirstJob = uint64_t{1} << session::kShardBits;
-
-struct FakeQueries : snapshot::SnapshotQueries {
-    void submit(snapshot::SnapshotQuery q) override { submitted.push_back(q); }
-    void more(uint64_t job) override { ++mores[job]; }
-    void cancel(uint64_t job) override { cancelled.push_back(job); }
-    size_t max_queries() const override { return max; }
-    size_t max = 2;
-    std::vector<snapshot::SnapshotQuery> submitted;
-    std::map<uint64_t, int> mores;
-    std::vector<uint64_t> cancelled;
-};
-
-common::Value text(const char *s) {
-    common::Value v;
-    v.kind = common::Value::Kind::Text;
-    v.s = s;
-    return v;
-}
-
-stream::StreamBatch entry(uint64_t lsn, uint32_t xid, int64_t id, const char *table = "items") {
-    std::string error;
-    auto b = common::decode_batch(batch(lsn, xid, {change("i", "public", table, {{"id", i64(id)}})}), &error);
-    EXPECT_TRUE(b) << error;
-    return stream::StreamBatch{StreamId{lsn, 0}, std::move(*b)};
-}
-
-std::string row(int64_t id, const char *owner) {
-    std::string out;
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &out, append_to_string);
-    msgpack_pack_map(&pk, 2);
-    pack_str(pk, "id");
-    msgpack_pack_int64(&pk, id);
-    pack_str(pk, "owner");
-    pack_str(pk, owner);
-    return out;
-}
-
-class SnapshotTest : public ::testing::Test {
-protected:
-    SnapshotTest()
-        : handler("sc1", sessions, live, registry, anonymous.gate),
-          replay(sessions, live, counters, [this](stream::ReplayRequest r) { requests.push_back(r); }, 1 << 20),
-          snapshots(sessions, live, replay, &queries, 1 << 20) {
-        handler.set_resumer(&replay);
-        handler.set_snapshots(&snapshots);
-        live.ready = true;
-        for (const char *table : {"items", "other"}) {
-            common::Change row;
-            row.schema = "livesync";
-            row.table = "tables";
-            row.new_values = {{"schema_name", text("public")}, {"table_name", text(table)}};
-            live.tables.apply(row);
-            grant(live, "anonymous", std::string("public.") + table);
-        }
-        apply(entry(100, 90, 1));
-        apply(entry(200, 91, 2));
-    }
-    void apply(stream::StreamBatch b) {
-        for (const common::Transaction &t : b.batch.transactions) snapshots.record_commit(t.xid, t.lsn);
-        stream::StreamEvent e = std::move(b);
-        stream::apply_event(e, live, sessions, counters);
-    }
-    void event(snapshot::SnapshotEvent::Kind kind, std::vector<std::string> rows = {},
-               const char *xids = "95:100:97", uint64_t bound = 250) {
-        snapshot::SnapshotEvent e;
-        e.job = kFirstJob;
-        e.kind = kind;
-        e.snapshot_text = xids;
-        e.wal_bound = bound;
-        if (kind == snapshot::SnapshotEvent::Kind::Started) e.config = snapshot_config ? snapshot_config : config_now();
-        e.pages = {page_of(rows)};
-        snapshots.on_event(e);
-    }
-    // The config as the sidecar holds it now (what a snapshot taken now would read).
-    std::shared_ptr<const rules::ConfigVersion> config_now() const {
-        return std::make_shared<const rules::ConfigVersion>(rules::ConfigVersion{live.tables, live.rules});
-    }
-    // Rows back to back, as livesync.snapshot_pages returns a page.
-    static std::string page_of(const std::vector<std::string> &rows) {
-        std::string out;
-        for (const std::string &r : rows) out += r;
-        return out;
-    }
-    void page(session::Session &s, std::vector<stream::StreamBatch> entries) {
-        ASSERT_FALSE(requests.empty());
-        stream::ReplayPage p;
-        p.session_serial = s.serial();
-        p.after = requests.back().after;
-        p.entries = std::move(entries);
-        requests.clear();
-        replay.on_page(p);
-    }
-    // Frames queued since the last call: "type", "changes:<lsn>:<sub>=<ids>", "snapshot_rows:<id>=<ids>".
-    std::vector<std::string> drain(session::Session &s) {
-        std::vector<std::string> out;
-        while (!s.queue().empty()) {
-            rapidjson::Document d;
-            std::string payload(protocol::frame_payload(s.queue().front()));
-            d.Parse(payload.c_str());
-            s.queue().pop();
-            std::string t = d["type"].GetString();
-            if (t == "changes") {
-                t += std::string(":") + d["lsn"].GetString() + ":";
-                for (auto &c : d["changes"].GetArray())
-                    t += std::string(c["sub"][0].GetString()) + "=" + std::to_string(c["new"]["id"].GetInt());
-            } else if (t == "snapshot_rows") {
-                t += std::string(":") + d["id"].GetString() + "=";
-                for (auto &r : d["rows"].GetArray()) t += std::to_string(r["id"].GetInt()) + ",";
-            } else if (d.HasMember("lsn")) {
-                t += std::string(":") + d["lsn"].GetString();
-            }
-            out.push_back(t);
-        }
-        return out;
-    }
-
-    session::SessionTable sessions;
-    rules::LiveState live;
-    NoRegistry registry;
-    ops::Counters counters;
-    test::AnonymousGate anonymous;
-    session::FrameHandler handler;
-    std::vector<stream::ReplayRequest> requests;
-    stream::ReplayCoordinator replay;
-    FakeQueries queries;
-    snapshot::SnapshotCoordinator snapshots;
-    std::shared_ptr<const rules::ConfigVersion> snapshot_config;  // nullptr: config_now()
-};
 
 // The heart of it: a transaction that committed in WAL below the snapshot's WAL bound
 // (and even below the subscribe position) but that the snapshot saw in progress is
@@ -477,100 +337,6 @@ TEST_F(SnapshotTest, RowsAreJudgedByTheConfigTheSnapshotSaw) {
     e.pages = {row(7, "a")};
     snapshots.on_event(e);
     for (const std::string &f : drain(s)) EXPECT_NE(f.rfind("snapshot_rows", 0), 0u) << f;
-}
-
-// Requests that arrive within the gathering window share one query; a request for
-// another table gets its own. Nothing is queued before the window ends, and nobody is
-// told to wait for it.
-TEST_F(SnapshotTest, RequestsGatheredInTheWindowShareOneQuery) {
-    std::vector<int64_t> wakes;
-    snapshots.set_gather(50, [&](int64_t ms) { wakes.push_back(ms); });
-    auto &a = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
-    handler.on_text(a, R"({"type":"hello","client_id":"c1"})");
-    handler.on_text(a, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
-    handler.on_text(a, R"({"type":"subscribe","id":"s2","table":"other","snapshot":true})");
-    drain(a);
-    EXPECT_TRUE(queries.submitted.empty());
-    EXPECT_EQ(snapshots.gathering(), 2u);
-    EXPECT_EQ(wakes, (std::vector<int64_t>{50}));  // one timer for both
-    snapshots.on_gather_timer(session::steady_now_ms() - 1);  // early: nothing is due
-    EXPECT_TRUE(queries.submitted.empty());
-    ASSERT_EQ(wakes.size(), 2u);
-    EXPECT_GE(wakes[1], 1);
-    handler.on_text(a, R"({"type":"subscribe","id":"s3","table":"items","snapshot":true})");  // joins s1's
-    EXPECT_EQ(snapshots.gathering(), 2u);
-    snapshots.on_gather_timer(session::steady_now_ms() + 1000);
-    ASSERT_EQ(queries.submitted.size(), 2u);
-    EXPECT_EQ(queries.submitted[0].table, "items");
-    EXPECT_EQ(queries.submitted[1].table, "other");
-    EXPECT_EQ(snapshots.gathering(), 0u);
-    for (const std::string &f : drain(a)) EXPECT_NE(f, "snapshot_waiting");
-    event(snapshot::SnapshotEvent::Kind::Started);
-    event(snapshot::SnapshotEvent::Kind::Rows, {row(1, "a")});
-    EXPECT_EQ(drain(a), (std::vector<std::string>{"snapshot_rows:s1=1,", "snapshot_rows:s3=1,"}));
-}
-
-// A gathered query that has to wait for a query slot tells its clients so when the window
-// ends; a gathering query whose clients all left is dropped without running.
-TEST_F(SnapshotTest, GatheredQueryQueuesForASlotAndIsToldSo) {
-    queries.max = 1;
-    std::vector<int64_t> wakes;
-    snapshots.set_gather(5, [&](int64_t ms) { wakes.push_back(ms); });
-    auto &a = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
-    handler.on_text(a, R"({"type":"hello","client_id":"c1"})");
-    handler.on_text(a, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
-    handler.on_text(a, R"({"type":"subscribe","id":"s2","table":"other","snapshot":true})");
-    drain(a);
-    snapshots.on_gather_timer(session::steady_now_ms() + 1000);
-    EXPECT_EQ(queries.submitted.size(), 1u);
-    EXPECT_EQ(snapshots.queued(), 1u);
-    EXPECT_EQ(drain(a), (std::vector<std::string>{"snapshot_waiting"}));
-    event(snapshot::SnapshotEvent::Kind::Started);
-    event(snapshot::SnapshotEvent::Kind::Rows, {row(1, "a")});  // too late to join this one
-    auto &b = sessions.open(nullptr, "b", 0, 8 << 20, [] {});
-    handler.on_text(b, R"({"type":"hello","client_id":"c2"})");
-    handler.on_text(b, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
-    EXPECT_EQ(snapshots.gathering(), 1u);
-    handler.on_closed(b);  // gathering: it leaves, the job goes with it, nothing ran
-    EXPECT_EQ(snapshots.gathering(), 0u);
-    snapshots.on_gather_timer(session::steady_now_ms() + 1000);
-    EXPECT_EQ(queries.submitted.size(), 1u);
-    EXPECT_EQ(snapshots.queued(), 1u);
-    EXPECT_TRUE(queries.cancelled.empty());
-}
-
-// Rows the reader thread encoded whole (once for the query) are only framed: the pages
-// are not decoded again for such an audience. An audience that is not whole (a filter)
-// is still judged row by row from the pages.
-TEST_F(SnapshotTest, RowsEncodedByTheReaderAreFramedForWholeViews) {
-    auto &a = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
-    auto &b = sessions.open(nullptr, "b", 0, 8 << 20, [] {});
-    handler.on_text(a, R"({"type":"hello","client_id":"c1"})");
-    handler.on_text(b, R"({"type":"hello","client_id":"c2"})");
-    handler.on_text(a, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
-    handler.on_text(b, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true,)"
-                       R"("filter":{"cmp":"=","type":"int","args":[{"col":"id"},{"value":2}]}})");
-    ASSERT_EQ(queries.submitted.size(), 1u);
-    EXPECT_TRUE(queries.submitted[0].whole_json);  // a sees every row whole
-    EXPECT_FALSE(queries.submitted[0].whole_msgpack);
-    drain(a);
-    drain(b);
-    event(snapshot::SnapshotEvent::Kind::Started);
-    snapshot::SnapshotEvent e;
-    e.job = kFirstJob;
-    e.kind = snapshot::SnapshotEvent::Kind::Rows;
-    e.pages = {row(1, "a") + row(2, "b")};
-    std::string error;
-    ASSERT_TRUE(snapshot::encode_whole_rows(e.pages, protocol::Encoding::Json, e.whole, &error)) << error;
-    e.whole_json = true;
-    // What the reader encoded is what a sees (here: told apart by a row the pages lack).
-    common::Value nine;
-    nine.kind = common::Value::Kind::Int;
-    nine.i = 9;
-    e.whole[0].add(std::vector<common::Column>{{"id", nine}});
-    snapshots.on_event(e);
-    EXPECT_EQ(drain(a), (std::vector<std::string>{"snapshot_rows:s1=1,2,9,"}));
-    EXPECT_EQ(drain(b), (std::vector<std::string>{"snapshot_rows:s1=2,"}));
 }
 
 TEST(SnapshotWholeRows, SameBytesAsTheServiceThreadAndCutIntoBodies) {
