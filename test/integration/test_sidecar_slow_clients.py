@@ -50,27 +50,42 @@ class StalledClient:
         """Sends the frames back to back, in one sendall."""
         self.sock.sendall(b"".join(self.encode(f) for f in frames))
 
-    def close_frame(self, timeout=20):
-        """Reads everything the server sent and returns (code, reason) of its close frame."""
+    def close_frame(self, timeout=60):
+        """Reads what the server sent until its close frame (or the end of the connection)
+        and returns the close frame's (code, reason); (None, None) when there is none.
+        Waits for that state, not for the connection to end: the server keeps it open
+        while it waits for the client's close reply."""
         self.sock.settimeout(timeout)
         data = b""
         while True:
+            found = self.parse_close(data)
+            if found is not None:
+                return found
             chunk = self.sock.recv(1 << 20)
             if not chunk:
-                break
+                return None, None
             data += chunk
+
+    @staticmethod
+    def parse_close(data):
         pos = 0
         while pos + 2 <= len(data):
             opcode, n = data[pos] & 0x0F, data[pos + 1] & 0x7F
             pos += 2
             if n == 126:
+                if pos + 2 > len(data):
+                    return None
                 n, pos = struct.unpack(">H", data[pos:pos + 2])[0], pos + 2
             elif n == 127:
+                if pos + 8 > len(data):
+                    return None
                 n, pos = struct.unpack(">Q", data[pos:pos + 8])[0], pos + 8
+            if pos + n > len(data):
+                return None
             body, pos = data[pos:pos + n], pos + n
             if opcode == 0x8:
                 return struct.unpack(">H", body[:2])[0], body[2:].decode()
-        return None, None
+        return None
 
 
 class SlowClients(unittest.TestCase):
