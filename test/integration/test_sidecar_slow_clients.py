@@ -125,6 +125,11 @@ class SlowClients(unittest.TestCase):
             self.assertEqual(ids, list(range(1, small + big + 1)), "the fast client missed or repeated changes")
             self.assertLess(took, 30, f"the fast client needed {took:.1f}s after the last commit")
 
+            # The stalled client reads nothing until livesyncd gave up on it: reading
+            # earlier would make its queue move again (and a busy machine can finish the
+            # burst before --send-stall-timeout plus one sweep has passed).
+            harness.wait_until(lambda: stack.sidecar.metric("livesync_slow_clients_dropped_total") >= 1, 60,
+                               "livesyncd to close the stalled client")
             code, reason = slow.close_frame()
             self.assertEqual(code, 1008)
             self.assertIn("stopped reading", reason)
