@@ -57,6 +57,7 @@ constexpr Key kKeys[] = {
     {"snapshot_queries", Type::Integer, "LIVESYNC_SNAPSHOT_QUERIES"},
     {"snapshot_gather_ms", Type::Integer, "LIVESYNC_SNAPSHOT_GATHER_MS"},
     {"snapshot_share_mb", Type::Integer, "LIVESYNC_SNAPSHOT_SHARE_MB"},
+    {"snapshot_yield_ms", Type::Integer, "LIVESYNC_SNAPSHOT_YIELD_MS"},
     {"service_threads", Type::Integer, "LIVESYNC_SERVICE_THREADS"},
 };
 

@@ -169,6 +169,9 @@ std::string daemon_usage() {
            "                       later identical requests join it, per service thread, 0 to 4096\n"
            "                       (env LIVESYNC_SNAPSHOT_SHARE_MB, default 64; 0: join only before\n"
            "                       its first rows)\n"
+           "  --snapshot-yield-ms MS  snapshot traffic slows down while live changes wait more than\n"
+           "                       this above their usual commit-to-fan-out delay, 0 to 10000\n"
+           "                       (env LIVESYNC_SNAPSHOT_YIELD_MS, default 5; 0: never)\n"
            "  --service-threads N  threads serving the WebSocket sessions, 1 to 64 (env\n"
            "                       LIVESYNC_SERVICE_THREADS; default: the machine's cores)\n"
            "  --help               print this and exit\n" +
@@ -182,7 +185,7 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
                                  const std::function<const char *(const char *)> &getenv) {
     std::optional<std::string> listen, redis, prefix, sidecar_id, tls_cert, tls_key, trusted_proxies, sentinels,
         primary_name, redis_read, redis_password_file, presence_token_file, postgres, snapshot_queries,
-        snapshot_gather_ms, snapshot_share_mb, service_threads, advertise_url;
+        snapshot_gather_ms, snapshot_share_mb, snapshot_yield_ms, service_threads, advertise_url;
     auth::SecurityFlags security;
     SessionFlags session_flags;
     if (const char *v = getenv("LIVESYNC_LISTEN")) listen = v;
@@ -201,6 +204,7 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
     if (const char *v = getenv("LIVESYNC_SNAPSHOT_QUERIES")) snapshot_queries = v;
     if (const char *v = getenv("LIVESYNC_SNAPSHOT_GATHER_MS")) snapshot_gather_ms = v;
     if (const char *v = getenv("LIVESYNC_SNAPSHOT_SHARE_MB")) snapshot_share_mb = v;
+    if (const char *v = getenv("LIVESYNC_SNAPSHOT_YIELD_MS")) snapshot_yield_ms = v;
     if (const char *v = getenv("LIVESYNC_SERVICE_THREADS")) service_threads = v;
 
     for (size_t i = 0; i < args.size(); ++i) {
@@ -229,6 +233,7 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
                                              : flag == "--snapshot-queries"   ? &snapshot_queries
                                              : flag == "--snapshot-gather-ms" ? &snapshot_gather_ms
                                              : flag == "--snapshot-share-mb"  ? &snapshot_share_mb
+                                             : flag == "--snapshot-yield-ms"  ? &snapshot_yield_ms
                                              : flag == "--service-threads"    ? &service_threads
                                                                               : nullptr;
         if (target == nullptr && !inline_value && security.switch_flag(flag)) continue;
@@ -321,24 +326,27 @@ ParsedOptions parse_command_line(const std::vector<std::string> &args,
     };
     if (snapshot_queries)
         if (auto bad = count_of("--snapshot-queries", *snapshot_queries, &o.snapshot_queries)) return *bad;
-    if (snapshot_gather_ms) {
-        const std::string &v = *snapshot_gather_ms;
-        unsigned ms = 0;
-        auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), ms);
-        if (ec != std::errc() || end != v.data() + v.size() || ms > kMaxSnapshotGatherMs)
-            return OptionsError{"--snapshot-gather-ms must be a whole number of milliseconds from 0 to " +
-                                std::to_string(kMaxSnapshotGatherMs) + ", not \"" + v + "\""};
-        o.snapshot_gather_ms = ms;
-    }
-    if (snapshot_share_mb) {
-        const std::string &v = *snapshot_share_mb;
-        unsigned mb = 0;
-        auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), mb);
-        if (ec != std::errc() || end != v.data() + v.size() || mb > kMaxSnapshotShareMb)
-            return OptionsError{"--snapshot-share-mb must be a whole number of MiB from 0 to " +
-                                std::to_string(kMaxSnapshotShareMb) + ", not \"" + v + "\""};
-        o.snapshot_share_mb = mb;
-    }
+    // A whole number from 0 to max, in unit.
+    auto whole_number = [](const char *flag, const std::string &v, const char *unit, unsigned max,
+                           unsigned *n) -> std::optional<OptionsError> {
+        auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), *n);
+        if (ec != std::errc() || end != v.data() + v.size() || *n > max)
+            return OptionsError{std::string(flag) + " must be a whole number of " + unit + " from 0 to " +
+                                std::to_string(max) + ", not \"" + v + "\""};
+        return std::nullopt;
+    };
+    if (snapshot_gather_ms)
+        if (auto bad = whole_number("--snapshot-gather-ms", *snapshot_gather_ms, "milliseconds",
+                                    kMaxSnapshotGatherMs, &o.snapshot_gather_ms))
+            return *bad;
+    if (snapshot_share_mb)
+        if (auto bad = whole_number("--snapshot-share-mb", *snapshot_share_mb, "MiB", kMaxSnapshotShareMb,
+                                    &o.snapshot_share_mb))
+            return *bad;
+    if (snapshot_yield_ms)
+        if (auto bad = whole_number("--snapshot-yield-ms", *snapshot_yield_ms, "milliseconds",
+                                    kMaxSnapshotYieldMs, &o.snapshot_yield_ms))
+            return *bad;
     if (service_threads) {
         size_t n = 0;
         if (auto bad = count_of("--service-threads", *service_threads, &n)) return *bad;

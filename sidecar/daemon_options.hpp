@@ -19,6 +19,7 @@ namespace livesync::sidecar {
 inline constexpr const char *kDefaultPrimaryName = "livesync";
 inline constexpr unsigned kMaxSnapshotGatherMs = 1000;
 inline constexpr unsigned kMaxSnapshotShareMb = 4096;
+inline constexpr unsigned kMaxSnapshotYieldMs = 10000;
 
 struct DaemonOptions {
     std::string listen_host = "127.0.0.1";
@@ -61,6 +62,9 @@ struct DaemonOptions {
     // MiB of rows already sent that each service thread's running snapshot queries keep so
     // that later identical requests still join them (SnapshotCoordinator::set_share_bytes).
     unsigned snapshot_share_mb = 64;
+    // Snapshot traffic slows down while live transactions wait more than this above their
+    // usual commit-to-fan-out delay (snapshot/snapshot_pacer.hpp); 0: never.
+    unsigned snapshot_yield_ms = 5;
     unsigned service_threads = 0;  // 0: the machine's cores (net/server_group.hpp)
 
     std::string listen() const;

@@ -88,6 +88,7 @@ int main(int argc, char **argv) {
     server_config.presence_token = opts.presence_token;
     server_config.snapshot_gather_ms = opts.snapshot_gather_ms;
     server_config.snapshot_share_bytes = size_t{opts.snapshot_share_mb} << 20;
+    server_config.snapshot_yield_us = int64_t{opts.snapshot_yield_ms} * 1000;
     sidecar::auth::Authenticator authenticator(opts.security.auth);
     sidecar::auth::AuditConfig audit_config;
     audit_config.url = opts.redis_url;

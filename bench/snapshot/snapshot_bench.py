@@ -223,9 +223,12 @@ def live_latency(stack, args, during_snapshots, enc):
     what = (f"while {len(rounds)} rounds of {args.clients} snapshots of {args.rows} rows ran "
             f"({' '.join(f'{t:.1f}' for t in rounds)} s each)" if during_snapshots else "with no snapshot running")
     bound, entries = fanout_p99(before, fanout_histogram(stack))
+    yields = stack.sidecar.metric("livesync_snapshot_yields_total")
+    waits = stack.sidecar.metric("livesync_snapshot_pace_waits_total")
     print(f"{enc}: live changes to {args.live_clients} other sessions {what}: p50 {lat['p50']:.1f} ms, "
           f"p99 {lat['p99']:.1f} ms, max {lat['max']:.1f} ms over {lat['samples']} deliveries; inside livesyncd "
-          f"(stream entry read -> queued to every session) 99% of {entries} entries within {bound * 1000:g} ms",
+          f"(stream entry read -> queued to every session) 99% of {entries} entries within {bound * 1000:g} ms; "
+          f"snapshot yields so far {yields:.0f}, pace waits {waits:.0f}",
           flush=True)
     return result
 
@@ -244,13 +247,15 @@ def main():
                     help="live: run the snapshot load clients under nice -n N (they stand for clients on other "
                          "machines; here they share the cores with livesyncd and the live path)")
     ap.add_argument("--gather-ms", type=int, help="livesyncd --snapshot-gather-ms (default: livesyncd's)")
+    ap.add_argument("--yield-ms", type=int, help="livesyncd --snapshot-yield-ms (default: livesyncd's; 0: off)")
     args = ap.parse_args()
     for binary in (SNAPSHOT_CLIENTS,) + ((FANOUT_CLIENTS,) if args.mode == "live" else ()) + \
             ((BARE_BROADCASTER,) if args.mode == "many" else ()):
         if not os.path.exists(binary):
             sys.exit(f"{binary} is missing: cmake --build build --target {os.path.basename(binary)}")
     sidecar_args = ("--allow-anonymous",) + (("--snapshot-gather-ms", str(args.gather_ms))
-                                             if args.gather_ms is not None else ())
+                                             if args.gather_ms is not None else ()) + \
+        (("--snapshot-yield-ms", str(args.yield_ms)) if args.yield_ms is not None else ())
     with harness.Stack(sidecar_args=sidecar_args, snapshot_role="livesync_reader") as stack:
         fill(stack, args.rows)
         sampler = RssSampler(stack.sidecar.proc.pid)

@@ -23,6 +23,11 @@ static_assert(LWS_PRE <= protocol::kFrameHeadroom, "lws writes the frame header 
 
 namespace {
 
+int64_t unix_now_us() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
 constexpr size_t kEventsPerWake = 64;  // bound the work per wake-up so sockets stay served
 constexpr size_t kBytesPerWake = 1u << 20;  // ...and the encoded stream bytes fanned out per wake-up
 // A resuming (or catching-up) session asks for its next replay page once its send queue
@@ -105,6 +110,10 @@ Server::Server(ServerConfig config, ShardLinks links, stream::EventQueue &events
     snapshots_.set_gather(config_.snapshot_gather_ms, [this](int64_t delay_ms) {
         lws_sul_schedule(context_, 0, &gather_timer_.sul, on_gather_timer,
                          static_cast<lws_usec_t>(delay_ms) * LWS_US_PER_MS);
+    });
+    snapshots_.set_pacing(config_.snapshot_yield_us, [this](int64_t delay_us) {
+        lws_sul_schedule(context_, 0, &snapshot_pace_timer_.sul, on_snapshot_pace_timer,
+                         static_cast<lws_usec_t>(delay_us));
     });
     // A quarter of the bound stays free for the entry being fanned out when the mark is
     // passed (livesync.batch_max_bytes, 1 MiB, is about 1.3 MiB of JSON frames).
@@ -213,6 +222,7 @@ bool Server::listen(std::string *error) {
     sweep_timer_.server = this;
     pace_timer_.server = this;
     gather_timer_.server = this;
+    snapshot_pace_timer_.server = this;
     lws_sul_schedule(context_, 0, &sweep_timer_.sul, on_sweep, LWS_US_PER_SEC);
     return true;
 }
@@ -223,6 +233,10 @@ void Server::on_pace_timer(lws_sorted_usec_list_t *sul) {
 
 void Server::on_gather_timer(lws_sorted_usec_list_t *sul) {
     lws_container_of(sul, GatherTimer, sul)->server->snapshots_.on_gather_timer(session::steady_now_ms());
+}
+
+void Server::on_snapshot_pace_timer(lws_sorted_usec_list_t *sul) {
+    lws_container_of(sul, SnapshotPaceTimer, sul)->server->snapshots_.on_pace_timer();
 }
 
 void Server::close_stalled_sessions(int64_t now_ms) {
@@ -372,6 +386,11 @@ bool Server::fan_out_live() {
         if (const auto *entry = std::get_if<stream::StreamBatch>(event.get())) {
             const auto &txns = entry->batch.transactions;
             for (const common::Transaction &txn : txns) snapshots_.record_commit(txn.xid, txn.lsn);
+            // How long the entry's oldest transaction took from its commit to here: the
+            // snapshot pacer's signal.
+            if (!txns.empty() && txns.front().commit_sec > 0)
+                snapshots_.record_live_delay(unix_now_us() - (txns.front().commit_sec * 1000000 +
+                                                              txns.front().commit_nsec / 1000));
             int64_t commit_us = txns.empty() ? 0 : txns.back().commit_sec * 1000000 + txns.back().commit_nsec / 1000;
             // Once per entry, not once per thread: the first thread's view.
             if (links_.shard == 0) http::record_fanout(counters_, entry->received_at, commit_us);

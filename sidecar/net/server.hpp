@@ -49,6 +49,7 @@ struct ServerConfig {
     std::string presence_token;  // what /v1/clients/... ask for (presence.hpp); empty: nobody may ask
     int64_t snapshot_gather_ms = 0;  // --snapshot-gather-ms (SnapshotCoordinator::set_gather)
     size_t snapshot_share_bytes = 0;  // --snapshot-share-mb (SnapshotCoordinator::set_share_bytes)
+    int64_t snapshot_yield_us = 0;  // --snapshot-yield-ms (SnapshotCoordinator::set_pacing); 0: off
 };
 
 class Server;
@@ -166,6 +167,12 @@ private:
         Server *server;
     } gather_timer_{};
     static void on_gather_timer(lws_sorted_usec_list_t *sul);
+    // Goes on with snapshot work that waited for the pacer (SnapshotCoordinator::set_pacing).
+    struct SnapshotPaceTimer {
+        lws_sorted_usec_list_t sul;
+        Server *server;
+    } snapshot_pace_timer_{};
+    static void on_snapshot_pace_timer(lws_sorted_usec_list_t *sul);
     std::string fragment_;  // LWS_PRE + one fragment: a fragment is written from a copy
     struct lws_context *context_ = nullptr;
     std::unordered_map<struct lws *, http::HttpResponse> http_pending_;  // response bodies awaiting HTTP_WRITEABLE

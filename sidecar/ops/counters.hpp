@@ -33,6 +33,8 @@ struct Counters {
     std::atomic<uint64_t> snapshot_failures{0};     // snapshot queries that failed (snapshot_failed)
     std::atomic<uint64_t> snapshot_waits{0};        // snapshot requests told snapshot_waiting
     std::atomic<uint64_t> snapshot_late_joins{0};   // requests that joined a query after its first rows
+    std::atomic<uint64_t> snapshot_yields{0};       // times snapshots slowed down for live changes (SnapshotPacer)
+    std::atomic<uint64_t> snapshot_pace_waits{0};   // times snapshot work waited for the pacer's rate
     // Security (sidecar/auth): see docs/security.md.
     std::atomic<uint64_t> auth_failures{0};          // sessions closed 4401: missing/bad/expired token
     std::atomic<uint64_t> auth_refreshes{0};         // tokens refreshed on a live session

@@ -118,6 +118,12 @@ std::string render_metrics(const Counters &c, const Gauges &g) {
     counter(out, "livesync_snapshot_late_joins_total",
             "snapshot requests that joined a running query after its first rows (fed them from its log)",
             c.snapshot_late_joins.load());
+    counter(out, "livesync_snapshot_yields_total",
+            "times snapshot traffic slowed down because live changes waited behind it (--snapshot-yield-ms)",
+            c.snapshot_yields.load());
+    counter(out, "livesync_snapshot_pace_waits_total",
+            "times a snapshot query's next rows or a late joiner's feed waited for the slowed-down rate",
+            c.snapshot_pace_waits.load());
     counter(out, "livesync_resyncs_total", "resumes answered with resync_required", c.resyncs_required.load());
     counter(out, "livesync_resume_config_missing_total",
             "resumes answered with resync_required because no config version that old was kept",

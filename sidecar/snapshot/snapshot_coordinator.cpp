@@ -326,6 +326,7 @@ size_t SnapshotCoordinator::send_rows(Job &job, const Logged &event, const Subsc
     std::vector<Audience *> shown;     // encoded here, row by row
     std::vector<Audience *> prepared;  // framed from event.whole
     size_t cached = 0;
+    size_t queued = 0;  // bytes of frames queued to sessions (the pacer's measure)
     auto framed_key = [](const Audience &a, const std::string &id) { return a.key + '\0' + id; };
     for (auto &entry : audiences) {
         Audience &a = entry.second;
@@ -341,6 +342,7 @@ size_t SnapshotCoordinator::send_rows(Job &job, const Logged &event, const Subsc
             for (auto &[s, id] : a.targets)
                 for (const auto &[frame, rows] : event.framed.at(framed_key(a, *id))) {
                     s->send(frame);
+                    queued += frame->size();
                     count(&ops::Counters::snapshot_rows, rows);
                 }
             continue;
@@ -360,6 +362,7 @@ size_t SnapshotCoordinator::send_rows(Job &job, const Logged &event, const Subsc
                 cached += frame->size();
             }
             s->send(frame);
+            queued += frame->size();
         }
         count(&ops::Counters::snapshot_rows, uint64_t{body.rows} * audience.targets.size());
     };
@@ -405,70 +408,8 @@ size_t SnapshotCoordinator::send_rows(Job &job, const Logged &event, const Subsc
         }
         for (Audience *a : shown) flush(*a, a->body);
     }
+    pacer_.on_sent(queued, now_us_());
     return cached;
-}
-
-bool SnapshotCoordinator::catching_up(const Job &job) const {
-    return std::any_of(job.subscribers.begin(), job.subscribers.end(),
-                       [](const Subscriber &sub) { return sub.catching_up; });
-}
-
-bool SnapshotCoordinator::can_join_late(const Job &job) const {
-    // The ring must still hold every commit since the snapshot for the joiner's start
-    // (half its capacity: the Started event is handled a little after the snapshot).
-    return share_bytes_ > 0 && job.joinable && !job.query_done && job.cut && job.config &&
-           recent_.added() - job.commits_at_start < recent_.capacity() / 2;
-}
-
-void SnapshotCoordinator::keep(Job &job, std::shared_ptr<const Logged> rows) {
-    if (job.joinable && !(share_bytes_ > 0 && logged_bytes_ + rows->bytes <= share_bytes_ &&
-                          recent_.added() - job.commits_at_start < recent_.capacity() / 2))
-        job.joinable = false;
-    // Late subscribers still reading the log need every event after it too (the query
-    // then waits for them: maybe_more).
-    if (!job.joinable && !catching_up(job)) {
-        drop_log(job);
-        return;
-    }
-    job.log_bytes += rows->bytes;
-    logged_bytes_ += rows->bytes;
-    job.log.push_back(std::move(rows));
-}
-
-void SnapshotCoordinator::drop_log(Job &job) {
-    logged_bytes_ -= job.log_bytes;
-    job.log_bytes = 0;
-    std::vector<std::shared_ptr<const Logged>>().swap(job.log);
-}
-
-bool SnapshotCoordinator::feed(Job &job, Subscriber &sub, session::Session &s) {
-    while (sub.catching_up && s.queue().bytes() < low_water_bytes_) {
-        if (sub.next < job.log.size()) {
-            std::shared_ptr<const Logged> rows = job.log[sub.next++];
-            size_t cached = send_rows(job, *rows, &sub);
-            job.log_bytes += cached;
-            logged_bytes_ += cached;
-            // Frames for another audience pushed the log past the budget: no more joiners.
-            if (logged_bytes_ > share_bytes_) job.joinable = false;
-            continue;
-        }
-        // It has every event the query handled: it follows the query from here.
-        sub.catching_up = false;
-        if (job.query_done) finish_one(job, sub);
-        return settle(job);
-    }
-    return true;
-}
-
-bool SnapshotCoordinator::settle(Job &job) {
-    if (catching_up(job)) return true;
-    if (!job.joinable || job.query_done) drop_log(job);
-    if (job.query_done) {
-        release(job.id);
-        return false;
-    }
-    if (job.waiting_for_drain) maybe_more(job);
-    return true;
 }
 
 void SnapshotCoordinator::maybe_more(Job &job) {
@@ -487,7 +428,50 @@ void SnapshotCoordinator::maybe_more(Job &job) {
         }
     }
     job.waiting_for_drain = false;
+    if (!paced(&job.read_waits_for_pace)) return;
     reader_->more(job.id);
+}
+
+bool SnapshotCoordinator::paced(bool *waits) {
+    int64_t wait = pacer_.wait_us(now_us_());
+    if (wait == 0) return true;
+    *waits = true;
+    count(&ops::Counters::snapshot_pace_waits);
+    if (!pace_timer_set_ && pace_wake_in_) {
+        pace_timer_set_ = true;
+        pace_wake_in_(wait);
+    }
+    return false;
+}
+
+void SnapshotCoordinator::record_live_delay(int64_t delay_us) {
+    if (pacer_.on_live(delay_us, now_us_())) count(&ops::Counters::snapshot_yields);
+}
+
+void SnapshotCoordinator::on_pace_timer() {
+    pace_timer_set_ = false;
+    std::vector<uint64_t> ids;
+    for (const auto &[id, job] : jobs_)
+        if (job.read_waits_for_pace || job.feed_waits_for_pace) ids.push_back(id);
+    for (uint64_t id : ids) {
+        auto it = jobs_.find(id);
+        if (it == jobs_.end()) continue;
+        Job &job = it->second;
+        bool read = job.read_waits_for_pace;
+        bool released = false;
+        if (job.feed_waits_for_pace) {
+            // Late joiners first: the query may be waiting for them.
+            job.feed_waits_for_pace = false;
+            for (size_t i = 0; i < job.subscribers.size() && !released; ++i) {
+                if (!job.subscribers[i].catching_up) continue;
+                session::Session *s = sessions_.find_serial(job.subscribers[i].serial);
+                if (s != nullptr && !s->close_request()) released = !feed(job, job.subscribers[i], *s);
+            }
+        }
+        if (released || !read) continue;
+        job.read_waits_for_pace = false;
+        maybe_more(job);
+    }
 }
 
 void SnapshotCoordinator::on_drained(session::Session &s) {

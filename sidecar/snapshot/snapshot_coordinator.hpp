@@ -33,6 +33,9 @@
 // unsubscribed, lost access) is cancelled.
 // Rows that some audience sees whole come encoded from the reader thread (once per query,
 // SnapshotEvent::whole); the service thread then only frames them.
+// Pacing: while live changes wait behind snapshot traffic (SnapshotPacer,
+// --snapshot-yield-ms), a query asks Postgres for its next rows, and a late joiner is fed
+// from the log, only as the pacer's rate allows (on_pace_timer then goes on).
 #pragma once
 
 #include <chrono>
@@ -49,6 +52,7 @@
 #include "sidecar/ops/counters.hpp"
 #include "sidecar/session/session_table.hpp"
 #include "sidecar/session/snapshot_starter.hpp"
+#include "sidecar/snapshot/snapshot_pacer.hpp"
 #include "sidecar/snapshot/snapshot_reader.hpp"
 #include "sidecar/session/xid_snapshot.hpp"
 #include "sidecar/rules/live_state.hpp"
@@ -103,6 +107,20 @@ public:
     // Bytes of rows events this thread's running queries may keep for late joiners; 0:
     // requests join a query only until its first rows were handled.
     void set_share_bytes(size_t bytes) { share_bytes_ = bytes; }
+    // Snapshots slow down while live transactions wait more than target_us above their
+    // usual commit-to-fan-out delay (0: never); wake_in(us) asks for on_pace_timer() that
+    // many microseconds from now.
+    void set_pacing(int64_t target_us, std::function<void(int64_t delay_us)> wake_in) {
+        pacer_.set_target_us(target_us);
+        pace_wake_in_ = std::move(wake_in);
+    }
+    const SnapshotPacer &pacer() const { return pacer_; }
+    // The monotonic clock the pacer runs on, in microseconds (tests set their own).
+    void set_clock(int64_t (*now_us)()) { now_us_ = now_us; }
+    // Live fan-out applied a transaction committed delay_us ago (wall clock).
+    void record_live_delay(int64_t delay_us);
+    // Goes on with the queries and late joiners that waited for the pacer.
+    void on_pace_timer();
     size_t logged_bytes() const { return logged_bytes_; }
     // Queues the queries whose gathering ended at now_ms (steady clock, session::steady_now_ms).
     void on_gather_timer(int64_t now_ms);
@@ -160,6 +178,9 @@ private:
         int64_t gather_until_ms = 0;  // while in gathering_
         bool rows_seen = false;
         bool waiting_for_drain = false;
+        // Its next read, or its late joiners' feeds, wait for the pacer (on_pace_timer).
+        bool read_waits_for_pace = false;
+        bool feed_waits_for_pace = false;
         std::shared_ptr<const session::SnapshotCut> cut;
         std::shared_ptr<const rules::ConfigVersion> config;  // what the snapshot saw
         std::optional<std::string> tenant;
@@ -182,12 +203,18 @@ private:
     // Sends a rows event to the subscribers following the query (only == nullptr), or to
     // one catching up. Returns the bytes of frames it added to rows.framed.
     size_t send_rows(Job &job, const Logged &rows, const Subscriber *only);
+    // Whether snapshot work may go on now; if not, *waits is set (a job's flag) and
+    // on_pace_timer() comes when it may.
+    bool paced(bool *waits);
     // Keeps a handled rows event for late joiners, or frees the log when none may come.
     void keep(Job &job, std::shared_ptr<const Logged> rows);
     void drop_log(Job &job);
     bool catching_up(const Job &job) const;
     // A request for job's rows now: may it join, though rows went out already?
     bool can_join_late(const Job &job) const;
+    // RecentCommits still holds every commit since the job's snapshot (half its capacity:
+    // the Started event is handled a little after the snapshot was taken).
+    bool ring_covers(const Job &job) const { return recent_.added() - job.commits_at_start < recent_.capacity() / 2; }
     // Feeds a late subscriber the logged events while its queue is below the low-water
     // mark; once it has them all it follows the query (or finishes, the query done).
     // false: the job was released.
@@ -226,6 +253,15 @@ private:
     bool gather_timer_set_ = false;
     size_t running_ = 0;
     size_t share_bytes_ = 0;
+    SnapshotPacer pacer_;
+    static int64_t steady_us() {
+        return std::chrono::duration_cast<std::chrono::microseconds>(
+                   std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+    }
+    int64_t (*now_us_)() = steady_us;
+    std::function<void(int64_t)> pace_wake_in_;
+    bool pace_timer_set_ = false;
     size_t logged_bytes_ = 0;  // in every job's log
     uint64_t next_job_ = 1;
     unsigned shard_ = 0;  // in the low bits of every job id (set_shard)

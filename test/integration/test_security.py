@@ -47,8 +47,10 @@ class NodeClient:
         self.subscribed = threading.Event()
         self.closed = threading.Event()
         self.lines = []
-        threading.Thread(target=self._read_stderr, daemon=True).start()
-        threading.Thread(target=self._read_stdout, daemon=True).start()
+        self.readers = [threading.Thread(target=self._read_stderr, daemon=True),
+                        threading.Thread(target=self._read_stdout, daemon=True)]
+        for r in self.readers:
+            r.start()
 
     def _read_stderr(self):
         for line in self.proc.stderr:
@@ -76,7 +78,8 @@ class NodeClient:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        time.sleep(0.2)  # the reader threads drain the pipes
+        for r in self.readers:  # every line the client printed, to the end of its pipes
+            r.join(timeout)
         return self.lines
 
 

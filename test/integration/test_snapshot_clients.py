@@ -26,8 +26,10 @@ class LineClient:
     def __init__(self, argv, env=None):
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         self.lines, self.stderr = [], []
-        threading.Thread(target=self._read, args=(self.proc.stdout, self.lines, True), daemon=True).start()
-        threading.Thread(target=self._read, args=(self.proc.stderr, self.stderr, False), daemon=True).start()
+        self.readers = [threading.Thread(target=self._read, args=(self.proc.stdout, self.lines, True), daemon=True),
+                        threading.Thread(target=self._read, args=(self.proc.stderr, self.stderr, False), daemon=True)]
+        for r in self.readers:
+            r.start()
 
     @staticmethod
     def _read(stream, into, parse):
@@ -41,6 +43,9 @@ class LineClient:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        # Every line the process printed, not only those read before it exited.
+        for r in self.readers:
+            r.join(timeout)
         return self.proc.returncode
 
 

@@ -355,7 +355,10 @@ class SnapshotModel(unittest.TestCase):
         seed = int(os.environ.get("LIVESYNC_MODEL_SEED", time.time()))
         print(f"seed {seed}", flush=True)
         rng = random.Random(seed)
-        with harness.Stack(sidecar_args=["--jwt-hs256-secret", SECRET], snapshot_role="livesync_reader") as stack:
+        # --snapshot-yield-ms 1: snapshot traffic slows down whenever live transactions
+        # queue a little (the pacer, on the same path as the default 5 ms, more often).
+        with harness.Stack(sidecar_args=["--jwt-hs256-secret", SECRET, "--snapshot-yield-ms", "1"],
+                           snapshot_role="livesync_reader") as stack:
             pg = stack.pg
             pg.psql("CREATE ROLE livesync_reader LOGIN")
             pg.psql("CREATE TABLE items (id serial PRIMARY KEY, org text NOT NULL, n int NOT NULL, note text, pad text)")
@@ -435,7 +438,9 @@ class SnapshotModel(unittest.TestCase):
             # late requests joined running ones.
             self.assertGreater(max(shared), 1)
             late_joins = stack.sidecar.metric("livesync_snapshot_late_joins_total")
-            print(f"late joins: {late_joins:g}", flush=True)
+            print(f"late joins: {late_joins:g}; snapshot yields "
+                  f"{stack.sidecar.metric('livesync_snapshot_yields_total'):g}, pace waits "
+                  f"{stack.sidecar.metric('livesync_snapshot_pace_waits_total'):g}", flush=True)
             self.assertGreater(late_joins, 0)
 
 

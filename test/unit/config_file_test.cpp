@@ -57,6 +57,7 @@ hello_timeout = 5
 jwt_audience = "app"
 snapshot_gather_ms = 40
 snapshot_share_mb = 8
+snapshot_yield_ms = 20
 )");
     auto p = parse({"--config", f.path()});
     ASSERT_TRUE(std::holds_alternative<DaemonOptions>(p)) << error_of(p);
@@ -73,6 +74,7 @@ snapshot_share_mb = 8
     EXPECT_EQ(o.security.auth.policy.audience, "app");
     EXPECT_EQ(o.snapshot_gather_ms, 40u);
     EXPECT_EQ(o.snapshot_share_mb, 8u);
+    EXPECT_EQ(o.snapshot_yield_ms, 20u);
 }
 
 TEST(ConfigFile, AdvertiseUrlFromTheFileBelowTheEnvironment) {

@@ -54,55 +54,49 @@ TEST(DaemonOptions, ServiceThreadsAndSnapshotQueriesAreCountsFrom1To64) {
     }
 }
 
-TEST(DaemonOptions, SnapshotShareIsMebibytesFrom0To4096) {
-    auto d = parse({"--allow-anonymous"});
-    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(d));
-    EXPECT_EQ(std::get<DaemonOptions>(d).snapshot_share_mb, 64u);
-    for (auto [value, want] : {std::pair<const char *, unsigned>{"0", 0}, {"4096", 4096}, {"16", 16}}) {
-        auto p = parse({"--allow-anonymous", "--snapshot-share-mb", value});
-        ASSERT_TRUE(std::holds_alternative<DaemonOptions>(p)) << std::get<OptionsError>(p).message;
-        EXPECT_EQ(std::get<DaemonOptions>(p).snapshot_share_mb, want);
-    }
-    auto e = parse({"--allow-anonymous"}, {{"LIVESYNC_SNAPSHOT_SHARE_MB", "12"}});
-    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(e));
-    EXPECT_EQ(std::get<DaemonOptions>(e).snapshot_share_mb, 12u);
-    auto f = parse({"--allow-anonymous", "--snapshot-share-mb=7"}, {{"LIVESYNC_SNAPSHOT_SHARE_MB", "12"}});
-    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(f));
-    EXPECT_EQ(std::get<DaemonOptions>(f).snapshot_share_mb, 7u);  // the flag wins
-    for (const char *bad : {"4097", "-1", "64MiB", "", "lots", " 5", "99999999999999999999"}) {
-        auto r = parse({"--allow-anonymous", "--snapshot-share-mb", bad});
-        ASSERT_TRUE(std::holds_alternative<OptionsError>(r)) << bad;
-        EXPECT_EQ(std::get<OptionsError>(r).message,
-                  std::string("--snapshot-share-mb must be a whole number of MiB from 0 to 4096, not \"") + bad +
-                      "\"");
-        auto env = parse({"--allow-anonymous"}, {{"LIVESYNC_SNAPSHOT_SHARE_MB", bad}});
-        EXPECT_TRUE(std::holds_alternative<OptionsError>(env)) << bad;
-    }
-}
+// The snapshot tuning options that take a whole number from 0 to a maximum.
+struct WholeNumberOption {
+    const char *flag;
+    const char *env;
+    const char *unit;
+    unsigned max;
+    unsigned fallback;
+    unsigned DaemonOptions::*field;
+};
 
-TEST(DaemonOptions, SnapshotGatherIsMillisecondsFrom0To1000) {
-    auto d = parse({"--allow-anonymous"});
-    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(d));
-    EXPECT_EQ(std::get<DaemonOptions>(d).snapshot_gather_ms, 5u);
-    for (auto [value, want] : {std::pair<const char *, unsigned>{"0", 0}, {"1000", 1000}, {"20", 20}}) {
-        auto p = parse({"--allow-anonymous", "--snapshot-gather-ms", value});
-        ASSERT_TRUE(std::holds_alternative<DaemonOptions>(p)) << std::get<OptionsError>(p).message;
-        EXPECT_EQ(std::get<DaemonOptions>(p).snapshot_gather_ms, want);
-    }
-    auto e = parse({"--allow-anonymous"}, {{"LIVESYNC_SNAPSHOT_GATHER_MS", "12"}});
-    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(e));
-    EXPECT_EQ(std::get<DaemonOptions>(e).snapshot_gather_ms, 12u);
-    auto f = parse({"--allow-anonymous", "--snapshot-gather-ms=7"}, {{"LIVESYNC_SNAPSHOT_GATHER_MS", "12"}});
-    ASSERT_TRUE(std::holds_alternative<DaemonOptions>(f));
-    EXPECT_EQ(std::get<DaemonOptions>(f).snapshot_gather_ms, 7u);  // the flag wins
-    for (const char *bad : {"1001", "-1", "5ms", "", "five", " 5", "99999999999999999999"}) {
-        auto r = parse({"--allow-anonymous", "--snapshot-gather-ms", bad});
-        ASSERT_TRUE(std::holds_alternative<OptionsError>(r)) << bad;
-        EXPECT_EQ(std::get<OptionsError>(r).message,
-                  std::string("--snapshot-gather-ms must be a whole number of milliseconds from 0 to 1000, not \"") +
-                      bad + "\"");
-        auto env = parse({"--allow-anonymous"}, {{"LIVESYNC_SNAPSHOT_GATHER_MS", bad}});
-        EXPECT_TRUE(std::holds_alternative<OptionsError>(env)) << bad;
+TEST(DaemonOptions, SnapshotTuningIsAWholeNumberInRange) {
+    for (const WholeNumberOption &o :
+         {WholeNumberOption{"--snapshot-share-mb", "LIVESYNC_SNAPSHOT_SHARE_MB", "MiB", 4096, 64,
+                            &DaemonOptions::snapshot_share_mb},
+          WholeNumberOption{"--snapshot-gather-ms", "LIVESYNC_SNAPSHOT_GATHER_MS", "milliseconds", 1000, 5,
+                            &DaemonOptions::snapshot_gather_ms},
+          WholeNumberOption{"--snapshot-yield-ms", "LIVESYNC_SNAPSHOT_YIELD_MS", "milliseconds", 10000, 5,
+                            &DaemonOptions::snapshot_yield_ms}}) {
+        SCOPED_TRACE(o.flag);
+        auto d = parse({"--allow-anonymous"});
+        ASSERT_TRUE(std::holds_alternative<DaemonOptions>(d));
+        EXPECT_EQ(std::get<DaemonOptions>(d).*o.field, o.fallback);
+        for (unsigned want : {0u, o.max, 16u}) {
+            auto p = parse({"--allow-anonymous", o.flag, std::to_string(want)});
+            ASSERT_TRUE(std::holds_alternative<DaemonOptions>(p)) << std::get<OptionsError>(p).message;
+            EXPECT_EQ(std::get<DaemonOptions>(p).*o.field, want);
+        }
+        auto e = parse({"--allow-anonymous"}, {{o.env, "12"}});
+        ASSERT_TRUE(std::holds_alternative<DaemonOptions>(e));
+        EXPECT_EQ(std::get<DaemonOptions>(e).*o.field, 12u);
+        auto f = parse({"--allow-anonymous", std::string(o.flag) + "=7"}, {{o.env, "12"}});
+        ASSERT_TRUE(std::holds_alternative<DaemonOptions>(f));
+        EXPECT_EQ(std::get<DaemonOptions>(f).*o.field, 7u);  // the flag wins
+        std::string over = std::to_string(o.max + 1);
+        for (const char *bad : {over.c_str(), "-1", "64MiB", "5ms", "", "lots", " 5", "99999999999999999999"}) {
+            auto r = parse({"--allow-anonymous", o.flag, bad});
+            ASSERT_TRUE(std::holds_alternative<OptionsError>(r)) << bad;
+            EXPECT_EQ(std::get<OptionsError>(r).message, std::string(o.flag) + " must be a whole number of " + o.unit +
+                                                             " from 0 to " + std::to_string(o.max) + ", not \"" +
+                                                             bad + "\"");
+            auto env = parse({"--allow-anonymous"}, {{o.env, bad}});
+            EXPECT_TRUE(std::holds_alternative<OptionsError>(env)) << bad;
+        }
     }
 }
 

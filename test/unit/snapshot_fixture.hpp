@@ -110,6 +110,14 @@ protected:
     std::shared_ptr<const rules::ConfigVersion> config_now() const {
         return std::make_shared<const rules::ConfigVersion>(rules::ConfigVersion{live.tables, live.rules});
     }
+    // A session at address that says hello as client_id and subscribes "s1" to items with
+    // a snapshot.
+    session::Session &snapshot_client(const char *address, const char *client_id) {
+        auto &s = sessions.open(nullptr, address, 0, 8 << 20, [] {});
+        handler.on_text(s, std::string(R"({"type":"hello","client_id":")") + client_id + R"("})");
+        handler.on_text(s, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+        return s;
+    }
     // Rows back to back, as livesync.snapshot_pages returns a page.
     static std::string page_of(const std::vector<std::string> &rows) {
         std::string out;

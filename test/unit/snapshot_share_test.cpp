@@ -17,9 +17,7 @@ using common::StreamId;
 TEST_F(SnapshotTest, RequestsGatheredInTheWindowShareOneQuery) {
     std::vector<int64_t> wakes;
     snapshots.set_gather(50, [&](int64_t ms) { wakes.push_back(ms); });
-    auto &a = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
-    handler.on_text(a, R"({"type":"hello","client_id":"c1"})");
-    handler.on_text(a, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    auto &a = snapshot_client("a", "c1");
     handler.on_text(a, R"({"type":"subscribe","id":"s2","table":"other","snapshot":true})");
     drain(a);
     EXPECT_TRUE(queries.submitted.empty());
@@ -48,9 +46,7 @@ TEST_F(SnapshotTest, GatheredQueryQueuesForASlotAndIsToldSo) {
     queries.max = 1;
     std::vector<int64_t> wakes;
     snapshots.set_gather(5, [&](int64_t ms) { wakes.push_back(ms); });
-    auto &a = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
-    handler.on_text(a, R"({"type":"hello","client_id":"c1"})");
-    handler.on_text(a, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    auto &a = snapshot_client("a", "c1");
     handler.on_text(a, R"({"type":"subscribe","id":"s2","table":"other","snapshot":true})");
     drain(a);
     snapshots.on_gather_timer(session::steady_now_ms() + 1000);
@@ -59,9 +55,7 @@ TEST_F(SnapshotTest, GatheredQueryQueuesForASlotAndIsToldSo) {
     EXPECT_EQ(drain(a), (std::vector<std::string>{"snapshot_waiting"}));
     event(snapshot::SnapshotEvent::Kind::Started);
     event(snapshot::SnapshotEvent::Kind::Rows, {row(1, "a")});  // too late to join this one
-    auto &b = sessions.open(nullptr, "b", 0, 8 << 20, [] {});
-    handler.on_text(b, R"({"type":"hello","client_id":"c2"})");
-    handler.on_text(b, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    auto &b = snapshot_client("b", "c2");
     EXPECT_EQ(snapshots.gathering(), 1u);
     handler.on_closed(b);  // gathering: it leaves, the job goes with it, nothing ran
     EXPECT_EQ(snapshots.gathering(), 0u);
@@ -112,18 +106,14 @@ TEST_F(SnapshotTest, RowsEncodedByTheReaderAreFramedForWholeViews) {
 // that one.
 TEST_F(SnapshotTest, LateRequestJoinsTheRunningQueryAndGetsTheRowsAlreadySent) {
     snapshots.set_share_bytes(1 << 20);
-    auto &a = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
-    handler.on_text(a, R"({"type":"hello","client_id":"c1"})");
-    handler.on_text(a, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    auto &a = snapshot_client("a", "c1");
     event(snapshot::SnapshotEvent::Kind::Started);
     event(snapshot::SnapshotEvent::Kind::Rows, {row(1, "a"), row(2, "a")});
     EXPECT_EQ(drain(a).back(), "snapshot_rows:s1=1,2,");
     EXPECT_GT(snapshots.logged_bytes(), 0u);
     apply(entry(260, 100, 5));  // after the snapshot (xid 100 >= xmax): not in its rows
 
-    auto &b = sessions.open(nullptr, "b", 0, 8 << 20, [] {});
-    handler.on_text(b, R"({"type":"hello","client_id":"c2"})");
-    handler.on_text(b, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    auto &b = snapshot_client("b", "c2");
     EXPECT_EQ(queries.submitted.size(), 1u);  // no query of its own
     EXPECT_EQ(counters.snapshot_late_joins.load(), 1u);
     EXPECT_EQ(drain(b), (std::vector<std::string>{"welcome:0/104", "subscribed:0/104", "snapshot_rows:s1=1,2,"}));
@@ -161,9 +151,7 @@ void fill_queue(session::Session &s) {
 // reads its next page only once the late joiner that still needs the log has it; then the
 // log is freed.
 TEST_F(SnapshotTest, PastTheBudgetTheQueryWaitsForLateJoinersAndTakesNoMore) {
-    auto &a = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
-    handler.on_text(a, R"({"type":"hello","client_id":"c1"})");
-    handler.on_text(a, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    auto &a = snapshot_client("a", "c1");
     event(snapshot::SnapshotEvent::Kind::Started);
     snapshots.set_share_bytes(1 << 20);
     event(snapshot::SnapshotEvent::Kind::Rows, {row(1, "a")});
@@ -181,9 +169,7 @@ TEST_F(SnapshotTest, PastTheBudgetTheQueryWaitsForLateJoinersAndTakesNoMore) {
                                                   "snapshot_rows:s1=2,"}));
     EXPECT_EQ(queries.mores[kFirstJob], 1);  // waits for b
 
-    auto &c = sessions.open(nullptr, "c", 0, 8 << 20, [] {});
-    handler.on_text(c, R"({"type":"hello","client_id":"c3"})");
-    handler.on_text(c, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    auto &c = snapshot_client("c", "c3");
     EXPECT_EQ(queries.submitted.size(), 2u);  // a query of its own
 
     EXPECT_EQ(drain(b), (std::vector<std::string>{"pad", "welcome:0/C8", "subscribed:0/C8"}));
@@ -202,9 +188,7 @@ TEST_F(SnapshotTest, PastTheBudgetTheQueryWaitsForLateJoinersAndTakesNoMore) {
 TEST_F(SnapshotTest, LateJoinerFinishesFromTheLogAfterTheQueryEnded) {
     snapshots.set_share_bytes(1 << 20);
     queries.max = 1;
-    auto &a = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
-    handler.on_text(a, R"({"type":"hello","client_id":"c1"})");
-    handler.on_text(a, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    auto &a = snapshot_client("a", "c1");
     handler.on_text(a, R"({"type":"subscribe","id":"o1","table":"other","snapshot":true})");  // waits
     event(snapshot::SnapshotEvent::Kind::Started);
     event(snapshot::SnapshotEvent::Kind::Rows, {row(1, "a")});
@@ -234,15 +218,11 @@ TEST_F(SnapshotTest, LateJoinerFinishesFromTheLogAfterTheQueryEnded) {
 // Without a budget (0) a request joins only before the first rows.
 TEST_F(SnapshotTest, WithoutAShareBudgetALateRequestStartsItsOwnQuery) {
     snapshots.set_share_bytes(0);
-    auto &a = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
-    handler.on_text(a, R"({"type":"hello","client_id":"c1"})");
-    handler.on_text(a, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    auto &a = snapshot_client("a", "c1");
     event(snapshot::SnapshotEvent::Kind::Started);
     event(snapshot::SnapshotEvent::Kind::Rows, {row(1, "a")});
     EXPECT_EQ(snapshots.logged_bytes(), 0u);
-    auto &b = sessions.open(nullptr, "b", 0, 8 << 20, [] {});
-    handler.on_text(b, R"({"type":"hello","client_id":"c2"})");
-    handler.on_text(b, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    auto &b = snapshot_client("b", "c2");
     EXPECT_EQ(queries.submitted.size(), 2u);
     EXPECT_EQ(counters.snapshot_late_joins.load(), 0u);
 }

@@ -80,9 +80,7 @@ TEST(RecentCommits, StartsBelowTheOldestCommitTheSnapshotDoesNotSee) {
 // delivered; one above the subscribe position that the snapshot saw is not. Replace
 // visibility by "lsn > bound" (or "lsn > subscribe position") and this fails.
 TEST_F(SnapshotTest, VisibilityNotLsnDecidesWhatTheSnapshotContains) {
-    auto &s = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
-    handler.on_text(s, R"({"type":"hello","client_id":"c1"})");
-    handler.on_text(s, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    auto &s = snapshot_client("a", "c1");
     EXPECT_EQ(drain(s), (std::vector<std::string>{"welcome:0/C8", "subscribed:0/C8"}));
     ASSERT_EQ(queries.submitted.size(), 1u);
     EXPECT_EQ(queries.submitted[0].table, "items");
@@ -149,9 +147,7 @@ TEST_F(SnapshotTest, OtherSubscriptionsWaitInOrderAndGetNothingTwice) {
 TEST_F(SnapshotTest, RowsAreCutToTheViewAndPagedAtTheClientsPace) {
     grant(live, "anonymous", "public.items", R"({"cmp":"=","type":"text","args":[{"col":"owner"},{"value":"a"}]})",
           R"(["id"])");
-    auto &s = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
-    handler.on_text(s, R"({"type":"hello","client_id":"c1"})");
-    handler.on_text(s, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    auto &s = snapshot_client("a", "c1");
     drain(s);
     event(snapshot::SnapshotEvent::Kind::Started);
     event(snapshot::SnapshotEvent::Kind::Rows, {row(1, "a"), row(2, "b"), row(3, "a")});
@@ -162,9 +158,7 @@ TEST_F(SnapshotTest, RowsAreCutToTheViewAndPagedAtTheClientsPace) {
 TEST_F(SnapshotTest, NextPageIsReadOnlyOnceTheClientTookThePreviousOne) {
     snapshot::SnapshotCoordinator paced(sessions, live, replay, &queries, 10);
     handler.set_snapshots(&paced);
-    auto &s = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
-    handler.on_text(s, R"({"type":"hello","client_id":"c1"})");
-    handler.on_text(s, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    auto &s = snapshot_client("a", "c1");
     drain(s);
     snapshot::SnapshotEvent e;
     e.job = kFirstJob;
@@ -227,9 +221,7 @@ TEST_F(SnapshotTest, AdmissionQueuesInOrderAndIdenticalRequestsShareAQuery) {
 }
 
 TEST_F(SnapshotTest, ClientThatLeavesCancelsItsQuery) {
-    auto &a = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
-    handler.on_text(a, R"({"type":"hello","client_id":"c1"})");
-    handler.on_text(a, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    auto &a = snapshot_client("a", "c1");
     handler.on_closed(a);
     EXPECT_EQ(queries.cancelled, (std::vector<uint64_t>{kFirstJob}));
     EXPECT_EQ(snapshots.running(), 0u);
@@ -308,9 +300,7 @@ TEST(SnapshotSql, ReadsBinaryCopyRowsAndRefusesGarbage) {
 // sidecar holds when they arrive: a grant that came (or went) after the snapshot does
 // not change which of its rows are shown.
 TEST_F(SnapshotTest, RowsAreJudgedByTheConfigTheSnapshotSaw) {
-    auto &s = sessions.open(nullptr, "a", 0, 8 << 20, [] {});
-    handler.on_text(s, R"({"type":"hello","client_id":"c1"})");
-    handler.on_text(s, R"({"type":"subscribe","id":"s1","table":"items","snapshot":true})");
+    auto &s = snapshot_client("a", "c1");
     drain(s);
     // At the snapshot the role could see only owner "a"'s rows; since then it sees all.
     rules::LiveState then;
