@@ -26,6 +26,7 @@ struct Counters {
     std::atomic<uint64_t> resume_config_missing{0};  // ... because no config version that old was kept
     std::atomic<uint64_t> stale_config_refused{0};   // Redis offered a config older than the one applied
     std::atomic<uint64_t> live_gaps{0};             // gaps the live reader found in the stream
+    std::atomic<uint64_t> stream_behind{0};         // times Redis came back behind what the live reader read
     std::atomic<uint64_t> live_resyncs{0};          // sessions told resync_required because of one
     std::atomic<uint64_t> snapshot_queries{0};      // snapshot queries sent to Postgres (sidecar/snapshot)
     std::atomic<uint64_t> snapshot_subscriptions{0};  // subscriptions that got their snapshot_end

@@ -134,6 +134,10 @@ std::string render_metrics(const Counters &c, const Gauges &g) {
     counter(out, "livesync_live_gaps_total",
             "times the stream reader could not prove it had every entry after its position (trimmed past it)",
             c.live_gaps.load());
+    counter(out, "livesync_stream_behind_total",
+            "times Redis came back with less than the stream reader had read (a failover); it waited for the "
+            "replicator to publish it again",
+            c.stream_behind.load());
     counter(out, "livesync_live_resyncs_total", "sessions sent resync_required because of a live gap",
             c.live_resyncs.load());
     counter(out, "livesync_replay_entries_total", "stream entries read for resuming sessions",

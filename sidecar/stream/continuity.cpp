@@ -25,4 +25,17 @@ bool live_continuity(common::StreamId last_read, const StreamView &view,
     return replay_continuity(last_read, view);
 }
 
+bool stream_behind(common::StreamId last_read, const StreamView &view) {
+    return view.tail && *view.tail < last_read;
+}
+
+size_t drop_through(common::ChangeBatch &batch, uint64_t through_lsn) {
+    auto &txns = batch.transactions;
+    auto first_new = std::find_if(txns.begin(), txns.end(),
+                                  [&](const common::Transaction &t) { return t.lsn > through_lsn; });
+    auto dropped = static_cast<size_t>(first_new - txns.begin());
+    txns.erase(txns.begin(), first_new);
+    return dropped;
+}
+
 }  // namespace livesync::stream

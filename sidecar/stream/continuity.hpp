@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "common/change_batch.hpp"
 #include "common/lsn.hpp"
 
 namespace livesync::stream {
@@ -35,5 +36,21 @@ bool replay_continuity(common::StreamId after, const StreamView &view);
 // snapshot saw (the replicator's trim raises it whenever it removes an entry).
 bool live_continuity(common::StreamId last_read, const StreamView &view,
                      const std::optional<uint64_t> &trimmed_at_snapshot);
+
+// The live reader read past the stream's newest entry: Redis came back with less than it
+// had handed over (a failover to a replica the newest entries had not reached yet, or a
+// restart from an older save). live_continuity() says no, yet nothing is missing for
+// this sidecar's sessions: they have those transactions, and the replicator publishes
+// them again, as its slot did not move past them (livesync.redis_min_replicas). So when
+// the reader stopped at a transaction's end, it waits for the stream to pass last_read
+// again and drops the transactions it handed over already (drop_through), instead of
+// telling every session resync_required.
+bool stream_behind(common::StreamId last_read, const StreamView &view);
+
+// Drops the transactions (every part) of commit LSN at or below `through_lsn` from a
+// batch: entries published again may be cut differently (other batches, other split
+// points), so one after the last entry read can still hold them. Returns how many were
+// dropped.
+size_t drop_through(common::ChangeBatch &batch, uint64_t through_lsn);
 
 }  // namespace livesync::stream

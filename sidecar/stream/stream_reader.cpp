@@ -3,6 +3,7 @@
 #include "common/redis_keys.hpp"
 #include "sidecar/ops/log.hpp"
 #include "sidecar/redis/connection.hpp"
+#include "sidecar/stream/continuity.hpp"
 #include "sidecar/stream/stream_entry.hpp"
 
 namespace livesync::stream {
@@ -72,7 +73,11 @@ bool StreamReader::snapshot(redis::Connection &conn, std::string *error) {
     // in between arrive in order.
     if (last_id_ && live_continuity(*last_id_, view, trimmed_at_snapshot_)) {
         ops::info("stream resumed", {{"after", common::format_stream_id(*last_id_)}});
+        behind_since_.reset();
         return true;
+    }
+    if (last_id_ && stream_behind(*last_id_, view)) {
+        if (wait_while_behind()) return true;
     }
 
     StreamReset reset;
@@ -102,6 +107,9 @@ bool StreamReader::snapshot(redis::Connection &conn, std::string *error) {
     read_history(exec->element[5], reset.history);
     reset.tail = view.tail.value_or(common::StreamId{0, 0});
     last_id_ = reset.tail;
+    handed_final_ = false;  // not known: a stream that falls behind from here is a gap
+    drop_through_lsn_.reset();
+    behind_since_.reset();
     trimmed_at_snapshot_ = view.trimmed_lsn;
     ops::info("stream snapshot",
               {{"tail", common::format_stream_id(reset.tail)},
@@ -171,12 +179,41 @@ bool StreamReader::read_once(redis::Connection &conn, std::string *error) {
     // between a timed-out wait and this read, nothing shows whether an entry lay between
     // the two, and the sessions are told resync_required once too often -- never
     // silently too few.
-    if (!live_continuity(*last_id_, read_stream_view(exec->element[0], exec->element[1], exec->element[2]),
-                         trimmed_at_snapshot_))
+    StreamView view = read_stream_view(exec->element[0], exec->element[1], exec->element[2]);
+    if (!live_continuity(*last_id_, view, trimmed_at_snapshot_)) {
+        // The BLOCK above waited for an entry after last_id_: no busy loop while behind.
+        if (stream_behind(*last_id_, view) && wait_while_behind()) return true;
         return snapshot(conn, error);
+    }
+    if (behind_since_) {
+        ops::info("stream caught up with what was read before", {{"after", common::format_stream_id(*last_id_)}});
+        behind_since_.reset();
+    }
     if (exec->element[3]->type != REDIS_REPLY_NIL && !hand_over(exec->element[3], error)) return false;
     if (waited->type == REDIS_REPLY_NIL) return true;  // BLOCK timed out
     return hand_over(waited.get(), error);
+}
+
+bool StreamReader::wait_while_behind() {
+    auto now = std::chrono::steady_clock::now();
+    if (!behind_since_) {
+        // In the middle of a split transaction the parts published again may be cut
+        // elsewhere: which of their changes were handed over is not known. A gap, then.
+        if (!handed_final_) return false;
+        behind_since_ = now;
+        drop_through_lsn_ = last_id_->lsn;
+        counters_.stream_behind.fetch_add(1);
+        ops::warn("stream behind what was read (Redis lost its newest entries: a failover?); waiting for the "
+                  "replicator to publish them again",
+                  {{"after", common::format_stream_id(*last_id_)}});
+        return true;
+    }
+    if (now - *behind_since_ < kBehindPatience) return true;
+    ops::warn("stream still behind what was read: starting over from its tail",
+              {{"after", common::format_stream_id(*last_id_)},
+               {"waited_s", static_cast<uint64_t>(kBehindPatience.count())}});
+    behind_since_.reset();
+    return false;
 }
 
 bool StreamReader::hand_over(const redisReply *reply, std::string *error) {
@@ -204,8 +241,17 @@ bool StreamReader::hand_over(const redisReply *reply, std::string *error) {
         if (result == EntryResult::BadBatch) {
             counters_.bad_stream_entries.fetch_add(1);
             ops::error("bad stream entry skipped", {{"id", id_text}, {"error", entry_error}});
+            handed_final_ = false;
             continue;
         }
+        if (drop_through_lsn_) {
+            // Published again after the stream fell behind: what was handed over already
+            // goes no further.
+            drop_through(entry.batch, *drop_through_lsn_);
+            if (entry.batch.transactions.empty()) continue;
+            drop_through_lsn_.reset();
+        }
+        handed_final_ = entry.batch.transactions.empty() || entry.batch.transactions.back().final;
         entry.received_at = received_at;
         counters_.stream_entries_handed.fetch_add(1);
         deliver(std::move(entry));

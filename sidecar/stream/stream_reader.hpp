@@ -8,6 +8,7 @@
 // gap_after set, and the lws thread tells the live sessions resync_required.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -68,6 +69,18 @@ private:
     ReadSizer sizer_;
     std::optional<common::StreamId> last_id_;  // last entry handed over (or the snapshot's tail)
     std::optional<uint64_t> trimmed_at_snapshot_;  // the trim marker the last snapshot saw
+    // The last entry handed over ended with a whole transaction (not a part of one that
+    // goes on): the position a wait for a stream that fell behind can start from.
+    bool handed_final_ = false;
+    // While the stream comes back after it fell behind: transactions of commit LSN at or
+    // below this were handed over already (stream_behind, drop_through).
+    std::optional<uint64_t> drop_through_lsn_;
+    // Since when the stream's newest entry is below last_id_ (stream_behind), if it is.
+    std::optional<std::chrono::steady_clock::time_point> behind_since_;
+    // Wait while the stream is behind last_id_: true while the wait lasts (at most
+    // kBehindPatience), false once the reader gives up and starts over from the tail.
+    bool wait_while_behind();
+    static constexpr std::chrono::seconds kBehindPatience{60};
     redis::RedisWorker worker_;  // last: stopped before the members its thread uses
 };
 

@@ -66,3 +66,46 @@ TEST(LiveContinuity, EmptyStreamSnapshotHoldsUntilSomethingIsTrimmed) {
 
 }  // namespace
 }  // namespace livesync
+
+namespace livesync {
+namespace {
+
+common::Transaction txn(uint64_t lsn, uint32_t part, bool final) {
+    common::Transaction t;
+    t.lsn = lsn;
+    t.part = part;
+    t.final = final;
+    return t;
+}
+
+TEST(StreamBehind, OnlyATailBelowWhatWasRead) {
+    StreamView v;
+    v.held_at_or_below = StreamId{300, 0};
+    v.tail = StreamId{300, 0};
+    EXPECT_TRUE(stream::stream_behind(StreamId{400, 0}, v));   // a failover lost 300..400
+    EXPECT_FALSE(stream::stream_behind(StreamId{300, 0}, v));  // all there
+    EXPECT_FALSE(stream::stream_behind(StreamId{200, 0}, v));
+    StreamView empty;  // no entry at all: emptied, not behind (the reset decides)
+    EXPECT_FALSE(stream::stream_behind(StreamId{400, 0}, empty));
+}
+
+TEST(StreamBehind, PublishedAgainTheHandedOverTransactionsAreDropped) {
+    // The reader handed over through 400; the replicator publishes 350 and 400 again in
+    // one entry with 450 (cut differently), then 400's parts are gone for good.
+    common::ChangeBatch b;
+    b.transactions = {txn(350, 0, true), txn(400, 1, false), txn(400, 2, true), txn(450, 0, true)};
+    EXPECT_EQ(stream::drop_through(b, 400), 3u);
+    ASSERT_EQ(b.transactions.size(), 1u);
+    EXPECT_EQ(b.transactions[0].lsn, 450u);
+    common::ChangeBatch later;
+    later.transactions = {txn(500, 0, true)};
+    EXPECT_EQ(stream::drop_through(later, 400), 0u);
+    EXPECT_EQ(later.transactions.size(), 1u);
+    common::ChangeBatch old;
+    old.transactions = {txn(380, 0, true), txn(400, 0, true)};
+    EXPECT_EQ(stream::drop_through(old, 400), 2u);
+    EXPECT_TRUE(old.transactions.empty());
+}
+
+}  // namespace
+}  // namespace livesync
