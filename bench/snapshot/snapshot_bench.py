@@ -9,7 +9,7 @@ end). Not a test; results go to docs/benchmarks.md.
     python3 bench/snapshot/snapshot_bench.py one --rows 1000000 [--msgpack] [--repeat 3]
     python3 bench/snapshot/snapshot_bench.py many --rows 100000 --clients 100 [--msgpack]
     python3 bench/snapshot/snapshot_bench.py live --rows 1000000 --clients 10 --live-clients 100 \
-        --rate 200 --seconds 20 [--msgpack]
+        --rate 200 --seconds 20 [--msgpack] [--yield-ms MS] [--share-mb MB] [--nice-clients N]
 
 The clients are build/bench/snapshot/snapshot-clients (C++, bare sockets and epoll: it
 counts a snapshot_rows frame's rows as it streams in and stops at snapshot_end, so what is
@@ -248,6 +248,7 @@ def main():
                          "machines; here they share the cores with livesyncd and the live path)")
     ap.add_argument("--gather-ms", type=int, help="livesyncd --snapshot-gather-ms (default: livesyncd's)")
     ap.add_argument("--yield-ms", type=int, help="livesyncd --snapshot-yield-ms (default: livesyncd's; 0: off)")
+    ap.add_argument("--share-mb", type=int, help="livesyncd --snapshot-share-mb (default: livesyncd's)")
     args = ap.parse_args()
     for binary in (SNAPSHOT_CLIENTS,) + ((FANOUT_CLIENTS,) if args.mode == "live" else ()) + \
             ((BARE_BROADCASTER,) if args.mode == "many" else ()):
@@ -255,7 +256,8 @@ def main():
             sys.exit(f"{binary} is missing: cmake --build build --target {os.path.basename(binary)}")
     sidecar_args = ("--allow-anonymous",) + (("--snapshot-gather-ms", str(args.gather_ms))
                                              if args.gather_ms is not None else ()) + \
-        (("--snapshot-yield-ms", str(args.yield_ms)) if args.yield_ms is not None else ())
+        (("--snapshot-yield-ms", str(args.yield_ms)) if args.yield_ms is not None else ()) + \
+        (("--snapshot-share-mb", str(args.share_mb)) if args.share_mb is not None else ())
     with harness.Stack(sidecar_args=sidecar_args, snapshot_role="livesync_reader") as stack:
         fill(stack, args.rows)
         sampler = RssSampler(stack.sidecar.proc.pid)
