@@ -167,7 +167,7 @@ std::string daemon_usage() {
            "                       default 5)\n"
            "  --snapshot-share-mb MB  rows already sent that a running snapshot query keeps so that\n"
            "                       later identical requests join it, per service thread, 0 to 4096\n"
-           "                       (env LIVESYNC_SNAPSHOT_SHARE_MB, default 64; 0: join only before\n"
+           "                       (env LIVESYNC_SNAPSHOT_SHARE_MB, default 32; 0: join only before\n"
            "                       its first rows)\n"
            "  --snapshot-yield-ms MS  snapshot traffic slows down while live changes wait more than\n"
            "                       this above their usual commit-to-fan-out delay, 0 to 10000\n"

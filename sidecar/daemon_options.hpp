@@ -61,7 +61,7 @@ struct DaemonOptions {
     unsigned snapshot_gather_ms = 5;
     // MiB of rows already sent that each service thread's running snapshot queries keep so
     // that later identical requests still join them (SnapshotCoordinator::set_share_bytes).
-    unsigned snapshot_share_mb = 64;
+    unsigned snapshot_share_mb = 32;
     // Snapshot traffic slows down while live transactions wait more than this above their
     // usual commit-to-fan-out delay (snapshot/snapshot_pacer.hpp); 0: never.
     unsigned snapshot_yield_ms = 5;

@@ -210,6 +210,7 @@ def live_latency(stack, args, during_snapshots, enc):
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready"
     before = fanout_histogram(stack)
+    replayed_before = stack.sidecar.metric("livesync_replay_entries_total")
     rounds = []
     if during_snapshots:
         deadline = time.monotonic() + args.seconds - 1
@@ -225,10 +226,11 @@ def live_latency(stack, args, during_snapshots, enc):
     bound, entries = fanout_p99(before, fanout_histogram(stack))
     yields = stack.sidecar.metric("livesync_snapshot_yields_total")
     waits = stack.sidecar.metric("livesync_snapshot_pace_waits_total")
+    replayed = stack.sidecar.metric("livesync_replay_entries_total") - replayed_before
     print(f"{enc}: live changes to {args.live_clients} other sessions {what}: p50 {lat['p50']:.1f} ms, "
           f"p99 {lat['p99']:.1f} ms, max {lat['max']:.1f} ms over {lat['samples']} deliveries; inside livesyncd "
           f"(stream entry read -> queued to every session) 99% of {entries} entries within {bound * 1000:g} ms; "
-          f"snapshot yields so far {yields:.0f}, pace waits {waits:.0f}",
+          f"snapshot yields so far {yields:.0f}, pace waits {waits:.0f}; stream entries replayed {replayed:.0f}",
           flush=True)
     return result
 

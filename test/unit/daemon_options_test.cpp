@@ -66,7 +66,7 @@ struct WholeNumberOption {
 
 TEST(DaemonOptions, SnapshotTuningIsAWholeNumberInRange) {
     for (const WholeNumberOption &o :
-         {WholeNumberOption{"--snapshot-share-mb", "LIVESYNC_SNAPSHOT_SHARE_MB", "MiB", 4096, 64,
+         {WholeNumberOption{"--snapshot-share-mb", "LIVESYNC_SNAPSHOT_SHARE_MB", "MiB", 4096, 32,
                             &DaemonOptions::snapshot_share_mb},
           WholeNumberOption{"--snapshot-gather-ms", "LIVESYNC_SNAPSHOT_GATHER_MS", "milliseconds", 1000, 5,
                             &DaemonOptions::snapshot_gather_ms},
