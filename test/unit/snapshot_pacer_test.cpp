@@ -17,6 +17,16 @@ int64_t send_fast(SnapshotPacer &p, int64_t t) {
     return t;
 }
 
+// A pacer with that target that saw a live base of 1 ms at *t, then 100 ms of snapshot
+// frames at 1,000 MiB/s; *t is moved past them.
+SnapshotPacer after_fast_sends(int64_t *t, int64_t target_us = 5 * kMs) {
+    SnapshotPacer p;
+    p.set_target_us(target_us);
+    p.on_live(1 * kMs, *t);
+    *t = send_fast(p, *t);
+    return p;
+}
+
 TEST(SnapshotPacer, NoLiveQueueingNoLimit) {
     SnapshotPacer p;
     p.set_target_us(5 * kMs);
@@ -60,11 +70,8 @@ TEST(SnapshotPacer, NoSnapshotBytesNoLimit) {
 }
 
 TEST(SnapshotPacer, TheRateIsEnforcedAndNeverBelowTheFloor) {
-    SnapshotPacer p;
-    p.set_target_us(5 * kMs);
     int64_t t = 1'000'000;
-    p.on_live(1 * kMs, t);
-    t = send_fast(p, t);
+    SnapshotPacer p = after_fast_sends(&t);
     // Queueing for a whole second: halved every step down to the floor.
     for (int i = 0; i < 10; ++i, t += 100 * kMs) p.on_live(50 * kMs, t);
     ASSERT_TRUE(p.limited());
@@ -82,11 +89,8 @@ TEST(SnapshotPacer, TheRateIsEnforcedAndNeverBelowTheFloor) {
 }
 
 TEST(SnapshotPacer, GrowsBackWithoutQueueingAndLiftsTheLimit) {
-    SnapshotPacer p;
-    p.set_target_us(5 * kMs);
     int64_t t = 1'000'000;
-    p.on_live(1 * kMs, t);
-    t = send_fast(p, t);
+    SnapshotPacer p = after_fast_sends(&t);
     ASSERT_TRUE(p.on_live(50 * kMs, t));
     double halved = p.rate();
     // A second without queueing: ten steps of kMinBytesPerSecond more.
@@ -114,10 +118,8 @@ TEST(SnapshotPacer, TheBaseForgetsOldDelays) {
 }
 
 TEST(SnapshotPacer, TargetZeroIsOff) {
-    SnapshotPacer p;
     int64_t t = 1'000'000;
-    p.on_live(1 * kMs, t);
-    t = send_fast(p, t);
+    SnapshotPacer p = after_fast_sends(&t, 0);
     EXPECT_FALSE(p.on_live(500 * kMs, t));
     EXPECT_FALSE(p.limited());
     EXPECT_EQ(p.wait_us(t), 0);
