@@ -137,6 +137,9 @@ struct Transaction {
     uint32_t part = 0;
     bool final = true;
     std::vector<Change> changes;
+
+    // The commit time in microseconds since the Unix epoch.
+    int64_t commit_unix_us() const { return commit_sec * 1000000 + commit_nsec / 1000; }
 };
 
 struct ChangeBatch {

@@ -389,9 +389,8 @@ bool Server::fan_out_live() {
             // How long the entry's oldest transaction took from its commit to here: the
             // snapshot pacer's signal.
             if (!txns.empty() && txns.front().commit_sec > 0)
-                snapshots_.record_live_delay(unix_now_us() - (txns.front().commit_sec * 1000000 +
-                                                              txns.front().commit_nsec / 1000));
-            int64_t commit_us = txns.empty() ? 0 : txns.back().commit_sec * 1000000 + txns.back().commit_nsec / 1000;
+                snapshots_.record_live_delay(unix_now_us() - txns.front().commit_unix_us());
+            int64_t commit_us = txns.empty() ? 0 : txns.back().commit_unix_us();
             // Once per entry, not once per thread: the first thread's view.
             if (links_.shard == 0) http::record_fanout(counters_, entry->received_at, commit_us);
         }

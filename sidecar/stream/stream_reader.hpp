@@ -55,6 +55,9 @@ private:
     // Hands over the entries of an XREAD reply that follow last_id_; false (and *error)
     // on a malformed reply.
     bool hand_over(const redisReply *xread_reply, std::string *error);
+    // Waits while the stream is behind last_id_ (stream_behind): true while the wait lasts
+    // (at most kBehindPatience), false once the reader gives up and starts over from the tail.
+    bool wait_while_behind();
     void deliver(StreamEvent event);
 
     ReaderConfig config_;
@@ -77,9 +80,6 @@ private:
     std::optional<uint64_t> drop_through_lsn_;
     // Since when the stream's newest entry is below last_id_ (stream_behind), if it is.
     std::optional<std::chrono::steady_clock::time_point> behind_since_;
-    // Wait while the stream is behind last_id_: true while the wait lasts (at most
-    // kBehindPatience), false once the reader gives up and starts over from the tail.
-    bool wait_while_behind();
     static constexpr std::chrono::seconds kBehindPatience{60};
     redis::RedisWorker worker_;  // last: stopped before the members its thread uses
 };
